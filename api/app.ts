@@ -1,0 +1,49 @@
+import express from 'express';
+import helmet from 'helmet';
+import type { ApiDeps } from './deps.js';
+import { authenticate, requireScope } from './middleware/authenticate.js';
+import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
+import { rateLimit } from './middleware/rateLimit.js';
+import { requestContext } from './middleware/requestContext.js';
+import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, requireAdmin } from './routes/admin.js';
+import { chatRoutes } from './routes/chats.js';
+import { docsRoutes } from './routes/docs.js';
+import { runRoutes } from './routes/runs.js';
+import { healthRoutes, whoamiRoute } from './routes/system.js';
+
+/** Builds the api's express app (no listen: tests mount it with supertest, api/main.ts serves it). */
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  app.use(requestContext);
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Bull Board's UI sets styles inline; its scripts and ours are same-origin files.
+          'style-src': ["'self'", "'unsafe-inline'"],
+          'img-src': ["'self'", 'data:'],
+        },
+      },
+    }),
+  );
+  app.use(express.json({ limit: '1mb', strict: true }));
+
+  app.use(healthRoutes(deps));
+  app.use(docsRoutes(deps.config.PUBLIC_BASE_URL));
+
+  const apiAuth = authenticate(deps.keys);
+  const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
+  app.use('/api/chat/runs', apiAuth, limit, runRoutes(deps));
+  app.use('/api/chats', apiAuth, limit, chatRoutes(deps));
+  app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN }), limit, whoamiRoute(deps));
+
+  const adminAuth = [authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, optional: true }), requireAdmin(deps.config.ADMIN_TOKEN)];
+  app.use('/api/admin', ...adminAuth, requireScope('admin'), adminApiRoutes(deps));
+  app.use(BULL_BOARD_PATH, ...adminAuth, bullBoardRouter(deps));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,57 @@
+import { Queue } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import { createDb } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import { QUEUES } from '../shared/queue.js';
+import { createRedis } from '../shared/redis.js';
+import type { ApiDeps } from './deps.js';
+import { IdempotencyStore } from './idempotency.js';
+import { KeyResolver } from './keyResolver.js';
+import { createApiMetrics } from './metrics.js';
+import { StreamHub } from './streamHub.js';
+
+export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
+
+/** Connects the api to Postgres and Redis. Redis connections: one for commands, one for stream notifications. */
+export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
+  const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const redis = createRedis(config.REDIS_URL, 'producer', 'runyard-api');
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber', 'runyard-api-sub');
+  const prefix = config.QUEUE_PREFIX;
+  const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
+  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
+  runQueue.on('error', (err) => logger.warn('run queue error', { error: err.message }));
+  maintenanceQueue.on('error', (err) => logger.warn('maintenance queue error', { error: err.message }));
+  const queues = [runQueue, maintenanceQueue];
+  const deps: ApiDeps = {
+    config,
+    db,
+    redis,
+    runQueue,
+    queues,
+    logger,
+    keys: new KeyResolver(db, config.API_KEY_CACHE_MS, logger),
+    idempotency: new IdempotencyStore(redis, prefix),
+    streams: new StreamHub(redis, subscriber, prefix, logger),
+    metrics: createApiMetrics(() => queues),
+  };
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const steps: (() => Promise<unknown>)[] = [
+        () => runQueue.close(),
+        () => maintenanceQueue.close(),
+        () => redis.quit(),
+        () => subscriber.quit(),
+        () => db.$disconnect(),
+      ];
+      for (const step of steps) {
+        await Promise.resolve()
+          .then(step)
+          .catch((err: Error) => logger.warn('api shutdown step failed', { error: err.message }));
+      }
+    })();
+    return closing;
+  };
+  return { deps, close };
+}

@@ -1,0 +1,63 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cleanupRun } from '../shared/cleanup.js';
+import { conflict } from '../shared/errors.js';
+import { cancelChannel, DONE, runEventKeys } from '../shared/events.js';
+import type { ApiDeps } from './deps.js';
+import type { Caller } from './http.js';
+import { getRunForCaller } from './readRuns.js';
+
+const WAIT_FOR_WORKER_MS = 1_500;
+
+const alreadyFinished = (status: string) => conflict('run_finished', `The run already finished (${status}).`, 'Nothing to cancel. To run it again, replay it.');
+
+/**
+ * A queued run is cancelled here and now (its job removed, its cleanup done). A running one is
+ * flagged and its worker told over pub/sub; the worker stops the model stream, keeps the partial
+ * answer marked interrupted and ends the run cancelled. The answer waits briefly for that.
+ */
+export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): Promise<{ runId: string; status: string }> {
+  for (;;) {
+    const run = await getRunForCaller(deps, caller, runId);
+    if (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') throw alreadyFinished(run.status);
+    if (run.status === 'queued') {
+      const now = new Date();
+      const { count } = await deps.db.run.updateMany({
+        where: { id: runId, status: 'queued' },
+        data: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now },
+      });
+      if (count === 0) continue; // a worker took it meanwhile: cancel it as a running run
+      await deps.runQueue.remove(runId).catch(() => {});
+      await announceCancelled(deps, runId);
+      deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
+      await cleanupRun(deps.db, deps.logger, runId, 'cancelled').catch(() => {});
+      deps.logger.info('queued run cancelled', { runId });
+      return { runId, status: 'cancelled' };
+    }
+    const { count } = await deps.db.run.updateMany({ where: { id: runId, status: 'running' }, data: { cancelRequestedAt: new Date() } });
+    if (count === 0) continue;
+    await deps.redis.publish(cancelChannel(deps.config.QUEUE_PREFIX), runId);
+    deps.logger.info('cancel requested for a running run', { runId });
+    const deadline = Date.now() + WAIT_FOR_WORKER_MS;
+    let status: string = run.status;
+    while (Date.now() < deadline && status === 'running') {
+      await sleep(50);
+      status = (await getRunForCaller(deps, caller, runId)).status;
+    }
+    return { runId, status };
+  }
+}
+
+/** Ends the event stream of a run cancelled before a worker ran it, so listeners stop waiting. */
+async function announceCancelled(deps: ApiDeps, runId: string): Promise<void> {
+  const keys = runEventKeys(deps.config.QUEUE_PREFIX, runId);
+  const events = [
+    JSON.stringify({ type: 'start' }),
+    JSON.stringify({ type: 'data-run-status', data: { status: 'cancelled' } }),
+    JSON.stringify({ type: 'finish' }),
+    DONE,
+  ];
+  const pipeline = deps.redis.multi();
+  for (const event of events) pipeline.xadd(keys.stream, '*', 'e', event);
+  pipeline.pexpire(keys.stream, deps.config.RUN_STREAM_TTL_MS).publish(keys.channel, 'cancelled');
+  await pipeline.exec().catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
+}

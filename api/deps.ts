@@ -1,0 +1,25 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config.js';
+import type { Db } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import type { ApiMetrics } from './metrics.js';
+import type { IdempotencyStore } from './idempotency.js';
+import type { KeyResolver } from './keyResolver.js';
+import type { StreamHub } from './streamHub.js';
+
+/** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
+export type ApiDeps = {
+  config: Config;
+  db: Db;
+  /** Fail-fast connection for commands (rate limits, idempotency, stream reads). */
+  redis: Redis;
+  runQueue: Queue;
+  /** Every runyard queue, for Bull Board and queue-depth metrics. */
+  queues: Queue[];
+  logger: Logger;
+  keys: KeyResolver;
+  idempotency: IdempotencyStore;
+  streams: StreamHub;
+  metrics: ApiMetrics;
+};

@@ -1,0 +1,62 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import { scopeDenied, unauthorized } from '../../shared/errors.js';
+import { keyFromHeaders, type Scope } from '../../shared/keys.js';
+import type { Caller, RequestWithCaller } from '../http.js';
+import type { KeyResolver } from '../keyResolver.js';
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+
+/** ADMIN_TOKEN as a Bearer token, or as the password of HTTP Basic auth (for browsers). */
+function presentsAdminToken(req: Request, adminToken: string | undefined): boolean {
+  if (!adminToken) return false;
+  const header = req.get('authorization') ?? '';
+  const bearer = /^bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return sameSecret(bearer[1]!, adminToken);
+  const basic = /^basic\s+(\S+)\s*$/i.exec(header);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    return sameSecret(decoded.slice(decoded.indexOf(':') + 1), adminToken);
+  }
+  return false;
+}
+
+const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null };
+
+/** With `optional`, a request without credentials passes on with no caller (the admin gate decides). */
+export function authenticate(keys: KeyResolver, opts: { adminToken?: string; optional?: boolean } = {}): RequestHandler {
+  return async (req, _res, next) => {
+    try {
+      if (presentsAdminToken(req, opts.adminToken)) {
+        (req as RequestWithCaller).caller = ADMIN_CALLER;
+        return next();
+      }
+      const raw = keyFromHeaders(req.get('authorization'), req.get('x-api-key'));
+      if (!raw) {
+        if (opts.optional) return next();
+        throw unauthorized('No API key was sent.');
+      }
+      const row = await keys.resolve(raw);
+      if (!row) throw unauthorized();
+      (req as RequestWithCaller).caller = {
+        accountId: row.accountId,
+        keyId: row.id,
+        kind: row.kind,
+        scopes: row.scopes as Scope[],
+        runId: row.runId,
+      };
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+}
+
+export function requireScope(scope: Scope): RequestHandler {
+  return (req, _res, next) => {
+    const caller = (req as RequestWithCaller).caller;
+    if (!caller) return next(unauthorized());
+    next(caller.scopes.includes(scope) ? undefined : scopeDenied(scope));
+  };
+}

@@ -1,0 +1,81 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { requestIdOf } from '../http.js';
+
+export const docUrlFor = (code: string) => `/docs#error-${code}`;
+
+type ErrorBody = { error: string; detail: string; fix: string; docUrl: string; requestId: string };
+
+function describeZodError(err: ZodError): AppError {
+  const unknown = err.issues.find((issue) => issue.code === 'unrecognized_keys');
+  if (unknown && unknown.code === 'unrecognized_keys') {
+    const where = unknown.path.length ? ` in ${unknown.path.join('.')}` : '';
+    const names = unknown.keys.map((key) => `"${key}"`).join(', ');
+    return new AppError('unknown_field', 400, `Unknown field ${names}${where}.`, 'Remove the field; the API reference lists the accepted ones.');
+  }
+  const detail = err.issues
+    .slice(0, 5)
+    .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+  return new AppError('validation_failed', 400, `Invalid request: ${detail}.`, 'Correct the request as the API reference describes.');
+}
+
+/** Express's own errors (body parser) that carry a client status. */
+function describeHttpError(err: { status?: number; type?: string; message?: string }): AppError | undefined {
+  if (err.type === 'entity.too.large') {
+    return new AppError('payload_too_large', 413, 'The request body is larger than 1 MiB.', 'Send a smaller body.');
+  }
+  if (err.type === 'entity.parse.failed') {
+    return new AppError('invalid_json', 400, 'The request body is not valid JSON.', 'Send a JSON object with Content-Type: application/json.');
+  }
+  if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
+    return new AppError('unsupported_encoding', 415, 'The request body encoding is not supported.', 'Send UTF-8 JSON without a content encoding.');
+  }
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
+    return new AppError('bad_request', err.status, 'The request could not be read.', 'Check the headers and body.');
+  }
+  return undefined;
+}
+
+export function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  if (err instanceof ZodError) return describeZodError(err);
+  if (err && typeof err === 'object') return describeHttpError(err as { status?: number; type?: string });
+  return undefined;
+}
+
+export function errorBody(err: AppError, requestId: string): ErrorBody {
+  return { error: err.code, detail: err.message, fix: err.fix, docUrl: docUrlFor(err.code), requestId };
+}
+
+/** The one place errors become responses: known errors keep their status, anything else is an opaque 500. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const requestId = requestIdOf(req);
+    const known =
+      toAppError(err) ??
+      new AppError('internal_error', 500, 'Something went wrong on our side.', `Retry later; if it persists, report request id ${requestId}.`);
+    if (known.status >= 500) {
+      logger.error('request failed', {
+        error: err instanceof Error ? err.message : String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+        code: known.code,
+        method: req.method,
+        path: req.path,
+      });
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (known.extra.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(known.extra.retryAfterSeconds));
+    for (const [name, value] of Object.entries(known.extra.headers ?? {})) res.setHeader(name, value);
+    res.status(known.status).json(errorBody(known, requestId));
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError('route_not_found', 404, `No route ${req.method} ${req.path}.`, 'Check the path; GET /openapi.json lists every route.'));
+};

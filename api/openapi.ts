@@ -1,0 +1,121 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import * as s from './schemas.js';
+
+/** /openapi.json, generated from the zod schemas the routes validate with. */
+export function buildOpenApiDocument(serverUrl?: string) {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'ry_sk_ account key or ry_ek_ run key',
+  });
+  const apiKey = registry.registerComponent('securitySchemes', 'apiKey', { type: 'apiKey', in: 'header', name: 'x-api-key' });
+  const security = [{ [bearer.name]: [] }, { [apiKey.name]: [] }];
+  const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
+  const errors = Object.fromEntries(
+    [
+      ['400', 'Invalid request (validation_failed, unknown_field, invalid_json, model_unavailable)'],
+      ['401', 'unauthorized'],
+      ['403', 'scope_denied'],
+      ['404', 'Not found, or another account’s'],
+      ['429', 'rate_limited or too_many_active_runs'],
+      ['503', 'queue_unavailable or database_unavailable'],
+    ].map(([status, description]) => [status, json(s.errorSchema, description!)]),
+  );
+  const runId = z.object({ runId: z.uuid() });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chat/runs',
+    summary: 'Start a run',
+    security,
+    request: {
+      headers: z.object({ 'Idempotency-Key': z.string().max(255).optional() }),
+      body: { content: { 'application/json': { schema: s.startRunBodySchema } } },
+    },
+    responses: {
+      202: json(s.startRunResponseSchema, 'Accepted; the run is queued'),
+      413: json(s.errorSchema, 'Body over 1 MiB'),
+      422: json(s.errorSchema, 'idempotency_key_reused'),
+      ...errors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chat/runs',
+    summary: 'List your runs, newest first',
+    security,
+    request: { query: s.runListQuerySchema },
+    responses: { 200: json(s.runListSchema, 'A page of runs'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chat/runs/{runId}',
+    summary: 'Get a run',
+    security,
+    request: { params: runId },
+    responses: { 200: json(s.runSchema, 'The run'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chat/runs/{runId}/stream',
+    summary: 'Live output (AI SDK UI message stream v1 over SSE); resume with Last-Event-ID or ?after=',
+    security,
+    request: { params: runId, query: s.streamQuerySchema, headers: z.object({ 'Last-Event-ID': z.string().optional() }) },
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chat/runs/{runId}/cancel',
+    summary: 'Cancel a run',
+    security,
+    request: { params: runId },
+    responses: { 202: json(s.cancelRunResponseSchema, 'Cancelled, or cancelling'), 409: json(s.errorSchema, 'run_finished'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/{chatId}/messages',
+    summary: 'A chat’s messages, oldest first',
+    security,
+    request: { params: s.chatIdParamsSchema, query: s.messageListQuerySchema },
+    responses: { 200: json(s.messageListSchema, 'A page of messages'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/admin/runs/{runId}/replay',
+    summary: 'Replay a terminal run (admin)',
+    security,
+    request: { params: runId },
+    responses: { 202: json(s.replayResponseSchema, 'Queued again'), 409: json(s.errorSchema, 'run_not_terminal'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/admin/runs/replay',
+    summary: 'Replay failed runs in bulk (admin)',
+    security,
+    request: { body: { content: { 'application/json': { schema: s.replayBulkBodySchema } } } },
+    responses: { 200: json(s.replayBulkResponseSchema, 'The runs replayed (or that would be)'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/auth/whoami',
+    summary: 'The caller’s identity',
+    security,
+    responses: { 200: json(s.whoamiSchema, 'Who you are'), ...errors },
+  });
+  registry.registerPath({ method: 'get', path: '/healthz', summary: 'Process alive', responses: { 200: { description: 'ok' } } });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    summary: 'Postgres and Redis reachable',
+    responses: { 200: { description: 'ready' }, 503: { description: 'a dependency is unreachable' } },
+  });
+  registry.registerPath({ method: 'get', path: '/metrics', summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain' } } });
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: 'runyard', version: '0.1.0', description: 'Run LLM chat runs on a queue-backed worker fleet.' },
+    servers: serverUrl ? [{ url: serverUrl }] : [],
+  });
+}

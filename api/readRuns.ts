@@ -1,0 +1,39 @@
+import type { ApiDeps } from './deps.js';
+import type { Caller } from './http.js';
+import { runRowSelect, toRunView, type RunView } from './runViews.js';
+import { notFound } from '../shared/errors.js';
+
+export const runNotFound = () => notFound('run_not_found', 'The run');
+
+/** The run if the caller may see it: its own account's, or the one run of an ephemeral key. */
+export async function getRunForCaller(deps: ApiDeps, caller: Caller, runId: string): Promise<RunView> {
+  if (caller.runId && caller.runId !== runId) throw runNotFound();
+  const row = await deps.db.run.findFirst({ where: { id: runId, ...(caller.accountId ? { accountId: caller.accountId } : {}) }, select: runRowSelect });
+  if (!row) throw runNotFound();
+  return toRunView(row);
+}
+
+/**
+ * Newest first, keyset-paginated on the run's sequence number; the tenant filter is part of the
+ * SQL WHERE, so a page is never short while more of the caller's rows exist.
+ */
+export async function listRunsForCaller(
+  deps: ApiDeps,
+  caller: Caller,
+  query: { status?: RunView['status']; limit: number; cursor?: string },
+): Promise<{ runs: RunView[]; nextCursor: string | null }> {
+  const rows = await deps.db.run.findMany({
+    where: {
+      accountId: caller.accountId!,
+      ...(caller.runId ? { id: caller.runId } : {}),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.cursor ? { seq: { lt: BigInt(query.cursor) } } : {}),
+    },
+    orderBy: { seq: 'desc' },
+    take: query.limit + 1,
+    select: { ...runRowSelect, seq: true },
+  });
+  const page = rows.slice(0, query.limit);
+  const nextCursor = rows.length > query.limit ? String(page[page.length - 1]!.seq) : null;
+  return { runs: page.map(toRunView), nextCursor };
+}

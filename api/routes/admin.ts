@@ -1,0 +1,52 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Router, type RequestHandler } from 'express';
+import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
+import type { ApiDeps } from '../deps.js';
+import type { RequestWithCaller } from '../http.js';
+import { replayFailedRuns, replayOne } from '../replayRuns.js';
+import { replayBulkBodySchema, runIdParamsSchema } from '../schemas.js';
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+/**
+ * The admin gate, after `authenticate` ran in lenient mode: an admin-scoped key or ADMIN_TOKEN
+ * passes. With no ADMIN_TOKEN configured, anyone else gets a plain 404 (the surface is off);
+ * otherwise a browser is asked for HTTP Basic credentials.
+ */
+export function requireAdmin(adminToken: string | undefined): RequestHandler {
+  return (req, res, next) => {
+    const caller = (req as RequestWithCaller).caller;
+    if (caller?.scopes.includes('admin')) return next();
+    if (!adminToken)
+      return next(new AppError('route_not_found', 404, `No route ${req.method} ${req.path}.`, 'Check the path; GET /openapi.json lists every route.'));
+    if (caller) return next(scopeDenied('admin'));
+    res.setHeader('WWW-Authenticate', 'Basic realm="runyard admin", charset="UTF-8"');
+    next(unauthorized('Admin credentials are required: an admin-scoped key, or ADMIN_TOKEN as Bearer token or Basic password.'));
+  };
+}
+
+export function bullBoardRouter(deps: ApiDeps): Router {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(BULL_BOARD_PATH);
+  createBullBoard({
+    queues: deps.queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode: deps.config.BULL_BOARD_READ_ONLY })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'runyard' } },
+  });
+  return serverAdapter.getRouter() as Router;
+}
+
+export function adminApiRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  router.post('/runs/replay', async (req, res) => {
+    res.json(await replayFailedRuns(deps, replayBulkBodySchema.parse(req.body ?? {})));
+  });
+  router.post('/runs/:runId/replay', async (req, res) => {
+    const params = runIdParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('run_not_found', 404, 'The run was not found.', 'Check the id.');
+    res.status(202).json(await replayOne(deps, params.data.runId));
+  });
+  return router;
+}

@@ -1,0 +1,62 @@
+import { Router, type Request } from 'express';
+import { AppError } from '../../shared/errors.js';
+import { cancelRun } from '../cancelRun.js';
+import type { ApiDeps } from '../deps.js';
+import { callerOf } from '../http.js';
+import { requireScope } from '../middleware/authenticate.js';
+import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js';
+import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema } from '../schemas.js';
+import { startRun } from '../startRun.js';
+import { streamRun } from '../streamRun.js';
+
+function jsonBody(req: Request): unknown {
+  if (!req.is('application/json')) {
+    throw new AppError('unsupported_media_type', 415, 'The request body must be JSON.', 'Send Content-Type: application/json with a JSON object.');
+  }
+  return req.body;
+}
+
+function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > 255) {
+    throw new AppError('invalid_idempotency_key', 400, 'Idempotency-Key must be 1 to 255 characters.', 'Send a shorter key, such as a UUID.');
+  }
+  return key;
+}
+
+/** A malformed id can never name a run: answer exactly as for an unknown one. */
+function runIdOf(req: Request): string {
+  const parsed = runIdParamsSchema.safeParse(req.params);
+  if (!parsed.success) throw runNotFound();
+  return parsed.data.runId;
+}
+
+export function runRoutes(deps: ApiDeps): Router {
+  const router = Router();
+
+  router.post('/', requireScope('runs:write'), async (req, res) => {
+    const body = startRunBodySchema.parse(jsonBody(req));
+    const result = await startRun(deps, callerOf(req), body, idempotencyKeyOf(req));
+    res.status(202).location(`/api/chat/runs/${result.runId}`).json(result);
+  });
+
+  router.get('/', requireScope('runs:read'), async (req, res) => {
+    res.json(await listRunsForCaller(deps, callerOf(req), runListQuerySchema.parse(req.query)));
+  });
+
+  router.get('/:runId', requireScope('runs:read'), async (req, res) => {
+    res.json(await getRunForCaller(deps, callerOf(req), runIdOf(req)));
+  });
+
+  router.get('/:runId/stream', requireScope('runs:read'), async (req, res) => {
+    const { after } = streamQuerySchema.parse(req.query);
+    await streamRun(deps, req, res, callerOf(req), runIdOf(req), after);
+  });
+
+  router.post('/:runId/cancel', requireScope('runs:write'), async (req, res) => {
+    res.status(202).json(await cancelRun(deps, callerOf(req), runIdOf(req)));
+  });
+
+  return router;
+}

@@ -1,0 +1,149 @@
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+// The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.
+extendZodWithOpenApi(z);
+
+const textPart = z.strictObject({ type: z.literal('text'), text: z.string().max(100_000) });
+
+export const uiMessageSchema = z
+  .strictObject({
+    id: z.string().min(1).max(200).optional(),
+    role: z.enum(['user', 'assistant', 'system']),
+    parts: z.array(textPart).min(1).max(100),
+  })
+  .meta({ id: 'UIMessage' });
+
+export const startRunBodySchema = z
+  .strictObject({
+    prompt: z.string().trim().min(1).max(100_000).optional(),
+    messages: z.array(uiMessageSchema).min(1).max(500).optional(),
+    model: z.string().min(3).max(200).optional(),
+    system: z.string().max(100_000).optional(),
+    maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
+    title: z.string().min(1).max(200).optional(),
+    metadata: z
+      .record(z.string().min(1).max(100), z.string().max(1_000))
+      .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs')
+      .optional(),
+  })
+  .superRefine((body, ctx) => {
+    if ((body.prompt === undefined) === (body.messages === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of "prompt" or "messages"' });
+    }
+    if (body.messages && body.messages[body.messages.length - 1]?.role !== 'user') {
+      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'the last message must be from the user' });
+    }
+  })
+  .meta({ id: 'StartRunRequest' });
+export type StartRunBody = z.infer<typeof startRunBodySchema>;
+
+export const runStatusSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
+
+export const startRunResponseSchema = z
+  .object({ runId: z.uuid(), chatId: z.uuid(), sessionId: z.uuid(), status: z.literal('queued') })
+  .meta({ id: 'StartRunResponse' });
+
+export const usageSchema = z
+  .object({
+    inputTokens: z.number().int(),
+    outputTokens: z.number().int(),
+    cachedInputTokens: z.number().int(),
+    reasoningTokens: z.number().int(),
+    totalTokens: z.number().int(),
+  })
+  .meta({ id: 'Usage' });
+
+export const runSchema = z
+  .object({
+    runId: z.uuid(),
+    chatId: z.uuid(),
+    sessionId: z.uuid(),
+    status: runStatusSchema,
+    model: z.string(),
+    attempt: z.number().int(),
+    createdAt: z.iso.datetime(),
+    startedAt: z.iso.datetime().nullable(),
+    finishedAt: z.iso.datetime().nullable(),
+    usage: usageSchema.nullable(),
+    costMicros: z.number().int().nullable(),
+    error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
+  })
+  .meta({ id: 'Run' });
+
+export const runListQuerySchema = z.strictObject({
+  status: runStatusSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z
+    .string()
+    .regex(/^\d{1,19}$/, 'is not a cursor this API returned')
+    .optional(),
+});
+
+export const runListSchema = z.object({ runs: z.array(runSchema), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });
+
+export const cancelRunResponseSchema = z.object({ runId: z.uuid(), status: runStatusSchema }).meta({ id: 'CancelRunResponse' });
+
+export const messageListQuerySchema = z.strictObject({
+  before: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const messageSchema = z
+  .object({
+    id: z.string(),
+    role: z.enum(['user', 'assistant', 'system']),
+    parts: z.array(z.object({ type: z.string(), text: z.string() })),
+    createdAt: z.iso.datetime(),
+    metadata: z.object({
+      runId: z.uuid().nullable(),
+      model: z.string().nullable(),
+      usage: usageSchema.nullable(),
+      costMicros: z.number().int().nullable(),
+      runtimeMs: z.number().int().nullable(),
+      providerResponseId: z.string().nullable(),
+      interrupted: z.boolean(),
+    }),
+  })
+  .meta({ id: 'Message' });
+
+export const messageListSchema = z.object({ messages: z.array(messageSchema), hasMore: z.boolean() }).meta({ id: 'MessageList' });
+
+export const streamQuerySchema = z.strictObject({ after: z.string().max(64).optional() });
+
+export const replayBulkBodySchema = z
+  .strictObject({
+    status: z.literal('failed'),
+    since: z.iso.datetime({ offset: true }).optional(),
+    until: z.iso.datetime({ offset: true }).optional(),
+    model: z.string().max(200).optional(),
+    accountId: z.uuid().optional(),
+    limit: z.number().int().min(1).max(1_000).default(100),
+    dryRun: z.boolean().default(false),
+  })
+  .meta({ id: 'BulkReplayRequest' });
+export type ReplayBulkBody = z.infer<typeof replayBulkBodySchema>;
+
+export const replayResponseSchema = z.object({ runId: z.uuid(), status: runStatusSchema, attempt: z.number().int() }).meta({ id: 'ReplayResponse' });
+
+export const replayBulkResponseSchema = z
+  .object({ dryRun: z.boolean(), runs: z.array(z.object({ runId: z.uuid(), model: z.string(), replayed: z.boolean(), error: z.string().nullable() })) })
+  .meta({ id: 'BulkReplayResponse' });
+
+export const whoamiSchema = z
+  .object({
+    accountId: z.uuid(),
+    accountName: z.string(),
+    keyId: z.uuid().nullable(),
+    kind: z.enum(['account', 'ephemeral', 'admin_token']),
+    scopes: z.array(z.string()),
+    runId: z.uuid().nullable(),
+  })
+  .meta({ id: 'WhoAmI' });
+
+export const errorSchema = z
+  .object({ error: z.string(), detail: z.string(), fix: z.string(), docUrl: z.string(), requestId: z.string() })
+  .meta({ id: 'Error' });
+
+export const runIdParamsSchema = z.object({ runId: z.uuid() });
+export const chatIdParamsSchema = z.object({ chatId: z.uuid() });

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { Caller } from './http.js';
+import type { ApiDeps } from './deps.js';
+import type { StartRunBody } from './schemas.js';
+import { mintEphemeralKeyData } from '../shared/apiKeys.js';
+import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
+import { resolveModel } from '../shared/models.js';
+import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
+import { sealSecret } from '../shared/secrets.js';
+import { withLogContext } from '../shared/context.js';
+import { requestFingerprint } from './idempotency.js';
+
+export type StartRunResult = { runId: string; chatId: string; sessionId: string; status: 'queued' };
+
+const ENQUEUE_TIMEOUT_MS = 3_000;
+
+function toStoredMessages(body: StartRunBody) {
+  if (body.prompt !== undefined) return [{ role: 'user', parts: [{ type: 'text', text: body.prompt }] }];
+  return body.messages!.map((message) => ({ role: message.role, parts: message.parts }));
+}
+
+const isRedisFailure = (err: unknown) =>
+  err instanceof Error && !(err instanceof AppError) && /connection|stream isn't writeable|ECONNREFUSED|timed? ?out|ENOTFOUND|closed|Redis/i.test(err.message);
+
+/**
+ * authenticate → validate → check limits → provision → mint key → enqueue → answer.
+ * Provisioning and the key are one SQL transaction; if the enqueue fails, the rows are removed,
+ * so a caller never gets a 202 for a run that will not run.
+ */
+export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
+  const accountId = caller.accountId!;
+  const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
+  if (deps.redis.status !== 'ready') throw queueUnavailable();
+
+  let claim;
+  try {
+    claim = idempotencyKey ? await deps.idempotency.claim<StartRunResult>(accountId, idempotencyKey, requestFingerprint(body)) : undefined;
+  } catch (err) {
+    throw isRedisFailure(err) ? queueUnavailable() : err;
+  }
+  if (claim?.kind === 'replay') return claim.response;
+
+  try {
+    const runId = randomUUID();
+    const result = await withLogContext({ runId }, async () => {
+      const provisioned = await provisionRun(deps, accountId, runId, model.id, body, idempotencyKey);
+      await enqueueOrUndo(deps, provisioned);
+      deps.logger.info('run accepted', { accountId, model: model.id });
+      return { runId, chatId: provisioned.chatId, sessionId: provisioned.sessionId, status: 'queued' as const };
+    });
+    await claim?.complete(result).catch((err: Error) => deps.logger.warn('could not store idempotent response', { error: err.message }));
+    deps.metrics.runsStarted.inc({ model: model.id });
+    return result;
+  } catch (err) {
+    await claim?.release().catch(() => {});
+    throw err;
+  }
+}
+
+type Provisioned = { runId: string; chatId: string; sessionId: string; accountId: string; keyId: string; rawKey: string };
+
+async function provisionRun(deps: ApiDeps, accountId: string, runId: string, model: string, body: StartRunBody, idempotencyKey?: string): Promise<Provisioned> {
+  const sessionId = randomUUID();
+  const chatId = randomUUID();
+  const keyId = randomUUID();
+  const key = mintEphemeralKeyData(accountId, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
+  const messages = JSON.stringify(toStoredMessages(body));
+  const metadata = body.metadata ? JSON.stringify(body.metadata) : null;
+  let rows: { id: string }[];
+  try {
+    // The advisory lock serialises provisioning per account, so the active-run limit is exact.
+    [, rows] = await deps.db.$transaction([
+      deps.db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${accountId}, 0))`,
+      deps.db.$queryRaw<{ id: string }[]>`
+        WITH allowed AS (
+          SELECT 1 WHERE (SELECT count(*) FROM runs WHERE account_id = ${accountId}::uuid AND status IN ('queued', 'running')) < ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS}
+        ), s AS (
+          INSERT INTO sessions (id, account_id) SELECT ${sessionId}::uuid, ${accountId}::uuid FROM allowed RETURNING id
+        ), c AS (
+          INSERT INTO chats (id, account_id, session_id, title, metadata)
+          SELECT ${chatId}::uuid, ${accountId}::uuid, s.id, ${body.title ?? null}, ${metadata}::jsonb FROM s RETURNING id
+        ), r AS (
+          INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key)
+          SELECT ${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, c.id, ${model}, ${body.system ?? null}, ${body.maxOutputTokens ?? null}::int, ${idempotencyKey ?? null}
+          FROM c RETURNING id
+        ), m AS (
+          INSERT INTO messages (id, chat_id, run_id, role, parts)
+          SELECT gen_random_uuid()::text, c.id, r.id, (x.value->>'role')::message_role, x.value->'parts'
+          FROM c, r, jsonb_array_elements(${messages}::jsonb) WITH ORDINALITY AS x(value, ord)
+          ORDER BY x.ord
+          RETURNING 1
+        ), k AS (
+          INSERT INTO api_keys (id, account_id, kind, hash, prefix, scopes, run_id, expires_at)
+          SELECT ${keyId}::uuid, ${accountId}::uuid, 'ephemeral', ${key.row.hash}, ${key.row.prefix}, string_to_array(${key.row.scopes.join(' ')}, ' '), r.id, ${key.row.expiresAt}
+          FROM r RETURNING 1
+        )
+        SELECT r.id::text AS id FROM r, (SELECT count(*) FROM m) AS mc, (SELECT count(*) FROM k) AS kc`,
+    ]);
+  } catch (err) {
+    deps.logger.error('provisioning failed', { error: (err as Error).message });
+    throw databaseUnavailable();
+  }
+  if (rows.length === 0) {
+    throw new AppError(
+      'too_many_active_runs',
+      429,
+      `This account already has ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS} queued or running runs.`,
+      'Wait for some runs to finish (or cancel some), then retry.',
+      { retryAfterSeconds: 5 },
+    );
+  }
+  return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey };
+}
+
+async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
+  const data: RunJobData = { runId: run.runId, accountId: run.accountId, keyId: run.keyId, ephemeralKey: sealSecret(run.rawKey, deps.config.RUNYARD_SECRET) };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      deps.runQueue.add(RUN_JOB_NAME, data, runJobOptions(deps.config, run.runId)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
+    deps.logger.error('enqueue failed, undoing the provisioned run', { error: (err as Error).message });
+    await undoProvisioning(deps, run);
+    throw queueUnavailable();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Removes everything provisioned for a run that could not be enqueued (its key goes with it). */
+async function undoProvisioning(deps: ApiDeps, run: Provisioned): Promise<void> {
+  // If the add reached Redis after all (a timeout on a slow server), a worker finds no run and drops the job.
+  await deps.runQueue.remove(run.runId).catch(() => {});
+  try {
+    await deps.db.$transaction([
+      deps.db.apiKey.updateMany({ where: { id: run.keyId, accountId: run.accountId, kind: 'ephemeral' }, data: { revokedAt: new Date() } }),
+      deps.db.session.delete({ where: { id: run.sessionId } }),
+    ]);
+  } catch (err) {
+    // Leave the run visibly failed rather than silently queued; the sweep finishes its cleanup.
+    deps.logger.error('could not undo a run that failed to enqueue', { error: (err as Error).message });
+    await deps.db.run
+      .update({
+        where: { id: run.runId },
+        data: { status: 'failed', finishedAt: new Date(), errorCode: 'enqueue_failed', errorMessage: 'The run could not be queued.', errorRetryable: true },
+      })
+      .catch(() => {});
+  }
+}

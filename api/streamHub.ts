@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.js';
+import { runEventKeys } from '../shared/events.js';
+
+export type StreamEntry = { id: string; data: string };
+
+/**
+ * Shared Redis access for every SSE client of one api process: one subscriber connection carries
+ * the per-run "new events" notifications for all clients, and reads are plain non-blocking XRANGEs
+ * on the api's command connection. N concurrent streams therefore cost 2 Redis connections per api
+ * process, not N.
+ */
+export class StreamHub {
+  private readonly wakers = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+  ) {
+    subscriber.on('message', (channel: string) => {
+      for (const wake of this.wakers.get(channel) ?? []) wake();
+    });
+    // After a reconnect a notification may have been missed: wake everyone to read again.
+    subscriber.on('ready', () => {
+      for (const set of this.wakers.values()) for (const wake of set) wake();
+    });
+  }
+
+  get watchedRuns(): number {
+    return this.wakers.size;
+  }
+
+  /** Calls `wake` whenever the run's stream grows; returns the function that stops watching. */
+  async watch(runId: string, wake: () => void): Promise<() => void> {
+    const { channel } = runEventKeys(this.prefix, runId);
+    let set = this.wakers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.wakers.set(channel, set);
+      await this.subscriber.subscribe(channel);
+    }
+    set.add(wake);
+    return () => {
+      const current = this.wakers.get(channel);
+      if (!current) return;
+      current.delete(wake);
+      if (current.size === 0) {
+        this.wakers.delete(channel);
+        this.subscriber.unsubscribe(channel).catch((err: Error) => this.logger.warn('unsubscribe failed', { error: err.message }));
+      }
+    };
+  }
+
+  /** Entries strictly after `afterId`, oldest first. */
+  async read(runId: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
+    const { stream } = runEventKeys(this.prefix, runId);
+    const rows = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count);
+    return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
+  }
+
+  async exists(runId: string): Promise<boolean> {
+    return (await this.redis.exists(runEventKeys(this.prefix, runId).stream)) === 1;
+  }
+}

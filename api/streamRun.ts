@@ -1,0 +1,120 @@
+import type { Request, Response } from 'express';
+import { AppError } from '../shared/errors.js';
+import { DONE } from '../shared/events.js';
+import type { ApiDeps } from './deps.js';
+import type { Caller } from './http.js';
+import { isAfter, persistedRunEvents } from './persistedStream.js';
+import { getRunForCaller } from './readRuns.js';
+
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+// Notifications wake readers at once; this poll only covers one lost during a Redis reconnect.
+const SAFETY_POLL_MS = 5_000;
+
+/** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
+class Wakeup {
+  private pending = false;
+  private resolve: (() => void) | undefined;
+
+  notify(): void {
+    this.pending = true;
+    this.resolve?.();
+  }
+
+  clear(): void {
+    this.pending = false;
+  }
+
+  async wait(timeoutMs: number): Promise<void> {
+    if (this.pending) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.resolve = undefined;
+  }
+}
+
+export const UI_MESSAGE_STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-vercel-ai-ui-message-stream': 'v1',
+  'x-accel-buffering': 'no',
+};
+
+function resumePoint(req: Request, after: string | undefined): string {
+  const given = after ?? req.get('last-event-id');
+  if (given === undefined || given === '') return '0-0';
+  if (!STREAM_ID.test(given)) {
+    throw new AppError(
+      'invalid_event_id',
+      400,
+      `"${given}" is not an event id of this stream.`,
+      'Send the id: of the last event you received (Last-Event-ID or ?after=), or nothing to start over.',
+    );
+  }
+  return given;
+}
+
+/**
+ * GET /api/chat/runs/{runId}/stream: the run's events as Server-Sent Events, from after the given
+ * event id (or from the start), until [DONE]. Works on any api instance: the state is in Redis.
+ */
+export async function streamRun(deps: ApiDeps, req: Request, res: Response, caller: Caller, runId: string, after?: string): Promise<void> {
+  const run = await getRunForCaller(deps, caller, runId);
+  let lastId = resumePoint(req, after);
+
+  const wakeup = new Wakeup();
+  const unwatch = await deps.streams.watch(runId, () => wakeup.notify());
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+    wakeup.notify();
+  };
+  req.on('close', onClose);
+  res.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
+  res.flushHeaders();
+  deps.metrics.activeStreams.inc();
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.config.SSE_KEEPALIVE_MS);
+
+  const write = async (id: string, data: string) => {
+    if (!res.write(`id: ${id}\ndata: ${data}\n\n`)) await new Promise((resolve) => res.once('drain', resolve));
+  };
+
+  try {
+    let first = true;
+    while (!closed) {
+      wakeup.clear();
+      const entries = await deps.streams.read(runId, lastId);
+      for (const entry of entries) {
+        await write(entry.id, entry.data);
+        lastId = entry.id;
+        if (entry.data === DONE) return;
+      }
+      if (entries.length > 0) continue;
+      if (first && !(await deps.streams.exists(runId))) {
+        const current = await getRunForCaller(deps, caller, runId);
+        if (current.status === 'completed' || current.status === 'failed' || current.status === 'cancelled') {
+          // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
+          for (const entry of await persistedRunEvents(deps.db, current)) {
+            if (isAfter(entry.id, lastId)) await write(entry.id, entry.data);
+          }
+          return;
+        }
+      }
+      first = false;
+      await wakeup.wait(SAFETY_POLL_MS);
+    }
+  } catch (err) {
+    deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
+  } finally {
+    clearInterval(keepAlive);
+    req.off('close', onClose);
+    unwatch();
+    deps.metrics.activeStreams.dec();
+    res.end();
+  }
+}

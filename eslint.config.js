@@ -1,0 +1,20 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'shared/generated/', 'test-artifacts/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through shared/config.ts.' }],
+    },
+  },
+  {
+    // The config loader and the processes that launch others are where the environment is read.
+    files: ['shared/config.ts', 'scripts/start-all.ts', 'scripts/bench.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+);

@@ -1,0 +1,196 @@
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { buildApiDeps, type ApiRuntime } from '../api/buildDeps.js';
+import { cancelRun } from '../api/cancelRun.js';
+import type { Caller } from '../api/http.js';
+import { getRunForCaller } from '../api/readRuns.js';
+import { replayOne } from '../api/replayRuns.js';
+import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/apiKeys.js';
+import { ConfigError, loadConfig, type Config } from '../shared/config.js';
+import { AppError } from '../shared/errors.js';
+import { SCOPES, type Scope } from '../shared/keys.js';
+import { createLogger } from '../shared/logger.js';
+import { migrateDatabase } from '../shared/migrate.js';
+import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
+
+/**
+ * The operator CLI: `npm run cli -- <command>`. Every command takes --json; exit codes are
+ * 0 ok, 1 failure, 2 usage (or auth) error.
+ */
+const OPERATOR: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin', 'runs:read', 'runs:write'], runId: null };
+
+let runtime: ApiRuntime | undefined;
+function connect(config: Config) {
+  runtime ??= buildApiDeps(config, createLogger('cli', 'silent'));
+  return runtime.deps;
+}
+
+const program = new Command('runyard').description('Operate a runyard deployment').exitOverride().showHelpAfterError();
+const config = () => loadConfig();
+const outputOf = (cmd: Command): Output => ({ json: Boolean(cmd.optsWithGlobals().json) });
+program.option('--json', 'machine-readable output');
+
+const keys = program.command('keys').description('account API keys');
+keys
+  .command('create')
+  .requiredOption('--account <name>', 'account name (created if new)')
+  .addOption(new Option('--scopes <scopes...>', 'scopes').choices([...SCOPES]).default(['runs:write', 'runs:read']))
+  .option('--name <label>', 'a label for the key')
+  .action(async (opts: { account: string; scopes: Scope[]; name?: string }, cmd: Command) => {
+    const created = await createAccountKey(connect(config()).db, opts.account, opts.scopes, opts.name);
+    print(outputOf(cmd), { key: created.rawKey, id: created.id, accountId: created.accountId, account: created.accountName, scopes: created.scopes }, () =>
+      [
+        `${created.rawKey}`,
+        '',
+        `key id ${created.id} for account "${created.accountName}" (${created.accountId}), scopes: ${created.scopes.join(' ')}`,
+        'The key is shown only now; store it safely.',
+      ].join('\n'),
+    );
+  });
+keys
+  .command('list')
+  .option('--account <name>', 'only this account')
+  .action(async (opts: { account?: string }, cmd: Command) => {
+    const rows = await listAccountKeys(connect(config()).db, opts.account);
+    print(outputOf(cmd), rows, () =>
+      table(
+        rows.map((row) => ({ ...row, scopes: row.scopes.join(' ') })),
+        ['id', 'account', 'prefix', 'scopes', 'createdAt', 'lastUsedAt', 'revokedAt'],
+      ),
+    );
+  });
+keys.command('revoke <id>').action(async (id: string, _opts: unknown, cmd: Command) => {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError(`"${id}" is not a key id`);
+  if (!(await revokeAccountKey(connect(config()).db, id))) throw new AppError('key_not_found', 404, `No account key ${id}.`, 'List keys with `keys list`.');
+  print(outputOf(cmd), { id, revoked: true }, () => `revoked ${id}`);
+});
+
+const runs = program.command('runs').description('runs');
+const RUN_COLUMNS = ['runId', 'status', 'model', 'attempt', 'createdAt', 'finishedAt'];
+runs
+  .command('list')
+  .addOption(new Option('--status <status>').choices(['queued', 'running', 'completed', 'failed', 'cancelled']))
+  .option('--since <duration>', 'only runs created within, e.g. 1h')
+  .option('--limit <n>', 'at most this many', '50')
+  .action(async (opts: { status?: 'failed'; since?: string; limit: string }, cmd: Command) => {
+    const deps = connect(config());
+    const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1..1000');
+    const rows = await deps.db.run.findMany({
+      where: { ...(opts.status ? { status: opts.status } : {}), ...(since ? { createdAt: { gte: since } } : {}) },
+      orderBy: { seq: 'desc' },
+      take: limit,
+      select: { id: true, accountId: true, status: true, model: true, attempt: true, createdAt: true, finishedAt: true, errorCode: true },
+    });
+    const view = rows.map(({ id, ...rest }) => ({ runId: id, ...rest }));
+    print(outputOf(cmd), view, () => table(view, [...RUN_COLUMNS, 'errorCode']));
+  });
+runs.command('show <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
+  const deps = connect(config());
+  const run = await getRunForCaller(deps, OPERATOR, runId);
+  const attempts = await deps.db.runAttempt.findMany({
+    where: { runId },
+    orderBy: { attempt: 'asc' },
+    select: { attempt: true, workerId: true, status: true, startedAt: true, finishedAt: true, errorCode: true, errorMessage: true },
+  });
+  print(
+    outputOf(cmd),
+    { ...run, attempts },
+    () => `${table([run], RUN_COLUMNS)}\n\nattempts:\n${table(attempts, ['attempt', 'workerId', 'status', 'startedAt', 'finishedAt', 'errorCode'])}`,
+  );
+});
+runs.command('cancel <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
+  const result = await cancelRun(connect(config()), OPERATOR, runId);
+  print(outputOf(cmd), result, () => `${result.runId}: ${result.status}`);
+});
+runs
+  .command('replay [runIds...]')
+  .description('replay the given runs, or with --failed every failed run matching the filters')
+  .option('--failed', 'replay failed runs (bulk)')
+  .option('--since <duration>', 'with --failed: finished within, e.g. 2h')
+  .option('--model <model>', 'with --failed: only this model')
+  .option('--limit <n>', 'with --failed: at most this many', '1000')
+  .option('--dry-run', 'list what would be replayed')
+  .action(async (runIds: string[], opts: { failed?: boolean; since?: string; model?: string; limit: string; dryRun?: boolean }, cmd: Command) => {
+    const output = outputOf(cmd);
+    if (opts.failed === runIds.length > 0) throw new UsageError('give run ids, or --failed with filters (not both)');
+    const deps = connect(config());
+    let targets = runIds;
+    if (opts.failed) {
+      const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
+      const found = await deps.db.run.findMany({
+        where: { status: 'failed', ...(opts.model ? { model: opts.model } : {}), ...(since ? { finishedAt: { gte: since } } : {}) },
+        orderBy: { finishedAt: 'asc' },
+        take: Number(opts.limit),
+        select: { id: true },
+      });
+      targets = found.map((run) => run.id);
+    }
+    if (opts.dryRun) {
+      print(
+        output,
+        { dryRun: true, runs: targets.map((runId) => ({ runId, replayed: false })) },
+        () => `would replay ${targets.length} run(s)\n${targets.join('\n')}`,
+      );
+      return;
+    }
+    const bar =
+      !output.json && process.stderr.isTTY
+        ? new cliProgress.SingleBar({ stream: process.stderr, format: 'replaying [{bar}] {value}/{total} {runId}' }, cliProgress.Presets.shades_classic)
+        : undefined;
+    bar?.start(targets.length, 0, { runId: '' });
+    const results: { runId: string; replayed: boolean; error: string | null }[] = [];
+    for (const runId of targets) {
+      try {
+        await replayOne(deps, runId);
+        results.push({ runId, replayed: true, error: null });
+      } catch (err) {
+        results.push({ runId, replayed: false, error: err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message });
+      }
+      bar?.increment(1, { runId });
+    }
+    bar?.stop();
+    const failed = results.filter((result) => !result.replayed);
+    print(
+      output,
+      { dryRun: false, runs: results },
+      () => `replayed ${results.length - failed.length} of ${results.length} run(s)${failed.map((f) => `\n  ${f.runId}: ${f.error}`).join('')}`,
+    );
+    if (failed.length > 0) process.exitCode = 1;
+  });
+
+program
+  .command('db')
+  .description('database')
+  .command('migrate')
+  .description('create the database if missing and apply pending migrations')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const result = await migrateDatabase(config().DATABASE_URL);
+    print(outputOf(cmd), result, () =>
+      [result.databaseCreated ? 'created the database' : null, result.applied.length ? `applied: ${result.applied.join(', ')}` : 'no pending migrations']
+        .filter(Boolean)
+        .join('\n'),
+    );
+  });
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof UsageError || err instanceof ConfigError) return 2;
+  if (err instanceof AppError && (err.status === 401 || err.status === 403 || err.status === 400)) return 2;
+  return 1;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = exitCodeFor(err);
+  if (!(err instanceof CommanderError)) {
+    const message = err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message;
+    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: err instanceof AppError ? err.code : 'error', detail: message })}\n`);
+    else process.stderr.write(`runyard: ${message}\n`);
+  }
+  process.exitCode = code;
+} finally {
+  await runtime?.close();
+}

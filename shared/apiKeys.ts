@@ -1,0 +1,83 @@
+import type { Db } from './db.js';
+import { DEFAULT_ACCOUNT_SCOPES, EPHEMERAL_SCOPES, generateKey, hashKey, type KeyKind, type Scope } from './keys.js';
+
+export type ApiKeyRow = {
+  id: string;
+  accountId: string;
+  kind: KeyKind;
+  hash: string;
+  scopes: string[];
+  runId: string | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+};
+
+export type AccountKeyInfo = { id: string; accountId: string; accountName: string; prefix: string; scopes: string[]; createdAt: Date };
+
+/** Creates the account if needed and a new `ry_sk_` key for it; the raw key is returned once. */
+export async function createAccountKey(db: Db, accountName: string, scopes: Scope[] = DEFAULT_ACCOUNT_SCOPES, name?: string) {
+  const key = generateKey('account');
+  const account = await db.account.upsert({ where: { name: accountName }, create: { name: accountName }, update: {} });
+  const row = await db.apiKey.create({
+    data: { accountId: account.id, kind: 'account', hash: key.hash, prefix: key.prefix, scopes, name: name ?? null },
+  });
+  return { rawKey: key.raw, id: row.id, accountId: account.id, accountName: account.name, prefix: row.prefix, scopes: row.scopes };
+}
+
+export async function listAccountKeys(db: Db, accountName?: string) {
+  const rows = await db.apiKey.findMany({
+    where: { kind: 'account', ...(accountName ? { account: { name: accountName } } : {}) },
+    include: { account: true },
+    orderBy: { createdAt: 'asc' },
+  });
+  return rows.map((row) => ({
+    id: row.id,
+    account: row.account.name,
+    prefix: row.prefix,
+    scopes: row.scopes,
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt,
+    revokedAt: row.revokedAt,
+  }));
+}
+
+/** Returns false when there is no such account key (ephemeral keys are revoked by their run's cleanup). */
+export async function revokeAccountKey(db: Db, id: string): Promise<boolean> {
+  const { count } = await db.apiKey.updateMany({ where: { id, kind: 'account' }, data: { revokedAt: new Date() } });
+  return count === 1;
+}
+
+export async function findKeyByRaw(db: Db, raw: string): Promise<ApiKeyRow | null> {
+  return db.apiKey.findUnique({
+    where: { hash: hashKey(raw) },
+    select: { id: true, accountId: true, kind: true, hash: true, scopes: true, runId: true, expiresAt: true, revokedAt: true },
+  });
+}
+
+export function mintEphemeralKeyData(accountId: string, runId: string, ttlMs: number) {
+  const key = generateKey('ephemeral');
+  return {
+    rawKey: key.raw,
+    row: {
+      accountId,
+      kind: 'ephemeral' as const,
+      hash: key.hash,
+      prefix: key.prefix,
+      scopes: EPHEMERAL_SCOPES,
+      runId,
+      expiresAt: new Date(Date.now() + ttlMs),
+    },
+  };
+}
+
+/**
+ * Revokes a run's ephemeral keys, scoped by run, account and the ephemeral kind so that a bug can
+ * never touch an account key. Returns how many keys were revoked now.
+ */
+export async function revokeEphemeralKeys(db: Db, accountId: string, runId: string, exceptKeyId?: string): Promise<number> {
+  const { count } = await db.apiKey.updateMany({
+    where: { runId, accountId, kind: 'ephemeral', revokedAt: null, ...(exceptKeyId ? { id: { not: exceptKeyId } } : {}) },
+    data: { revokedAt: new Date() },
+  });
+  return count;
+}

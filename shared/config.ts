@@ -1,0 +1,104 @@
+import 'dotenv/config';
+import { z } from 'zod';
+
+const DEV_SECRET = 'runyard-development-secret-do-not-use-in-production';
+
+const booleanFromEnv = z.enum(['true', 'false', '1', '0', '']).transform((value) => value === 'true' || value === '1');
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const optionalUrl = optionalString.pipe(z.url().optional());
+
+const ms = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    DATABASE_URL: z.url().default('postgresql://postgres@127.0.0.1:5432/runyard'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+    REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    PUBLIC_BASE_URL: optionalUrl,
+    DEFAULT_MODEL: z
+      .string()
+      .regex(/^[a-z0-9-]+\/[\w.:-]+$/, 'must look like provider/model')
+      .default('local/echo'),
+    OPENAI_API_KEY: optionalString,
+    OPENAI_BASE_URL: optionalUrl,
+    ANTHROPIC_API_KEY: optionalString,
+    ANTHROPIC_BASE_URL: optionalUrl,
+    PROVIDER_TIMEOUT_MS: ms(120_000, 100),
+    PROVIDER_IDLE_TIMEOUT_MS: ms(30_000, 100),
+    LOCAL_MODEL_DELAY_MS: ms(20),
+    // Adds the worker's emit time to each text delta (providerMetadata.runyard.emittedAt): the benchmark's streaming-overhead probe.
+    RUNYARD_STREAM_TIMINGS: booleanFromEnv.default(false),
+    ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    BULL_BOARD_READ_ONLY: booleanFromEnv.default(false),
+    RUNYARD_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    WORKER_ID: optionalString,
+    WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    RUN_LOCK_MS: ms(30_000, 1_000),
+    RUN_STALE_AFTER_MS: ms(60_000, 1_000),
+    RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+    RUN_RETRY_BASE_MS: ms(1_000, 10),
+    RUN_MAX_STALLS: z.coerce.number().int().min(0).max(20).default(2),
+    RUN_SWEEP_EVERY_MS: ms(15_000, 500),
+    RUN_STREAM_TTL_MS: ms(3_600_000, 60_000),
+    RUN_STREAM_MAX_EVENTS: z.coerce.number().int().min(100).default(10_000),
+    EPHEMERAL_KEY_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(900_000),
+    ACCOUNT_MAX_ACTIVE_RUNS: z.coerce.number().int().min(1).default(50),
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+    API_KEY_CACHE_MS: ms(2_000),
+    SHUTDOWN_GRACE_MS: ms(25_000),
+    SSE_KEEPALIVE_MS: ms(15_000, 10),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[\w{}-]+$/, 'letters, digits, _ - and a {hash-tag} only')
+      .default('runyard'),
+    LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'http', 'debug', 'silly']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.RUNYARD_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['RUNYARD_SECRET'], message: 'is required when NODE_ENV=production' });
+    }
+  })
+  .transform((env) => ({
+    ...env,
+    RUNYARD_SECRET: env.RUNYARD_SECRET ?? DEV_SECRET,
+    usingDevelopmentSecret: env.RUNYARD_SECRET === undefined,
+  }));
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and freezes the configuration; the only place that reads process.env. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<string, string>> = {}): Config {
+  const result = configSchema.safeParse({ ...env, ...overrides });
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'} ${issue.message}`));
+  }
+  return Object.freeze(result.data);
+}
+
+/** For entry points: a bad configuration stops the process with a message naming the variable. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`runyard: ${err.message}`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

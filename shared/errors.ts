@@ -1,0 +1,55 @@
+/**
+ * The errors runyard knows by name. Each carries the stable code, the HTTP status and a fix;
+ * api/middleware/errorHandler.ts maps them to the contract's error shape, and the worker uses
+ * `retryable` to choose between a BullMQ retry and UnrecoverableError.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly fix: string,
+    readonly extra: { retryAfterSeconds?: number; retryable?: boolean; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const unauthorized = (detail = 'The API key is missing, unknown, revoked or expired.') =>
+  new AppError('unauthorized', 401, detail, 'Send a valid key as "Authorization: Bearer <key>" or "x-api-key: <key>".');
+
+export const scopeDenied = (scope: string) =>
+  new AppError('scope_denied', 403, `This key lacks the "${scope}" scope.`, `Use a key that has the "${scope}" scope.`);
+
+export const notFound = (code: string, what: string) =>
+  new AppError(code, 404, `${what} was not found.`, 'Check the id; only resources of your own account are visible.');
+
+export const validationFailed = (detail: string) => new AppError('validation_failed', 400, detail, 'Correct the request body as the API reference describes.');
+
+export const conflict = (code: string, detail: string, fix: string) => new AppError(code, 409, detail, fix);
+
+export const queueUnavailable = () =>
+  new AppError(
+    'queue_unavailable',
+    503,
+    'The run queue is unreachable; nothing was started.',
+    'Retry in a few seconds; the same Idempotency-Key is safe to reuse.',
+    { retryAfterSeconds: 2 },
+  );
+
+export const databaseUnavailable = () =>
+  new AppError('database_unavailable', 503, 'The database is unreachable; nothing was started.', 'Retry in a few seconds.', { retryAfterSeconds: 2 });
+
+/** An error raised while running a model: the worker retries it or fails the run at once. */
+export class RunError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'RunError';
+  }
+}

@@ -1,0 +1,166 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * The run event stream: one Redis Stream per run holding AI SDK UI-message-stream chunks as JSON,
+ * ending with the `[DONE]` entry. Workers append (fenced by the attempt they belong to); any api
+ * instance reads. A notification on a per-run channel tells readers to look again.
+ */
+export const DONE = '[DONE]';
+
+export type UiChunk =
+  | { type: 'start'; messageId?: string; messageMetadata?: unknown }
+  | { type: 'start-step' }
+  | { type: 'text-start'; id: string }
+  | { type: 'text-delta'; id: string; delta: string; providerMetadata?: Record<string, Record<string, unknown>> }
+  | { type: 'text-end'; id: string }
+  | { type: 'finish-step' }
+  | { type: 'finish'; messageMetadata?: unknown }
+  | { type: 'error'; errorText: string }
+  | { type: `data-${string}`; id?: string; data: unknown; transient?: boolean };
+
+export const runEventKeys = (prefix: string, runId: string) => ({
+  stream: `${prefix}:run:${runId}:events`,
+  fence: `${prefix}:run:${runId}:fence`,
+  channel: `${prefix}:run:${runId}:notify`,
+});
+
+/** Where the api tells workers that a running run was cancelled (the message is the runId). */
+export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
+
+// Appends only while the run's fence still names this attempt: a worker that lost its run
+// (stalled, paused, partitioned) has its late events dropped here.
+const APPEND_FENCED = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+local last
+for i = 5, #ARGV do
+  last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], last)
+return last`;
+
+// Moves the fence forward, never back.
+const ADVANCE_FENCE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) < current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+type ScriptedRedis = Redis & {
+  runyardAppendFenced(
+    stream: string,
+    fence: string,
+    attempt: number,
+    maxLen: number,
+    ttlMs: number,
+    channel: string,
+    ...events: string[]
+  ): Promise<string | null>;
+  runyardAdvanceFence(fence: string, attempt: number, ttlMs: number): Promise<number>;
+};
+
+export function withEventScripts(redis: Redis): ScriptedRedis {
+  const scripted = redis as ScriptedRedis;
+  if (typeof scripted.runyardAppendFenced !== 'function') {
+    redis.defineCommand('runyardAppendFenced', { numberOfKeys: 2, lua: APPEND_FENCED });
+    redis.defineCommand('runyardAdvanceFence', { numberOfKeys: 1, lua: ADVANCE_FENCE });
+  }
+  return scripted;
+}
+
+export type StreamOptions = { prefix: string; maxEvents: number; ttlMs: number };
+
+export async function advanceFence(redis: Redis, opts: StreamOptions, runId: string, attempt: number): Promise<boolean> {
+  const keys = runEventKeys(opts.prefix, runId);
+  return (await withEventScripts(redis).runyardAdvanceFence(keys.fence, attempt, opts.ttlMs)) === 1;
+}
+
+export async function deleteRunStream(redis: Redis, prefix: string, runId: string): Promise<void> {
+  const keys = runEventKeys(prefix, runId);
+  await redis.del(keys.stream);
+}
+
+export class FencedError extends Error {
+  override name = 'FencedError';
+  constructor(runId: string, attempt: number) {
+    super(`attempt ${attempt} of run ${runId} no longer owns the run`);
+  }
+}
+
+/**
+ * Writes one attempt's events. Each append goes out at once when nothing is in flight; while a
+ * write is in flight, new events queue and consecutive text deltas merge, so Redis sees one round
+ * trip per batch under load and no added latency when idle.
+ */
+export class RunEventWriter {
+  private pending: UiChunk[] = [];
+  private inFlight: Promise<void> | null = null;
+  private fenced = false;
+  private failure: Error | null = null;
+  private readonly keys: ReturnType<typeof runEventKeys>;
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly opts: StreamOptions & { timings?: boolean },
+    private readonly runId: string,
+    private readonly attempt: number,
+  ) {
+    this.redis = withEventScripts(redis);
+    this.keys = runEventKeys(opts.prefix, runId);
+  }
+
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
+  emit(chunk: UiChunk): void {
+    if (this.fenced) return;
+    const last = this.pending[this.pending.length - 1];
+    if (chunk.type === 'text-delta' && last?.type === 'text-delta' && last.id === chunk.id) {
+      last.delta += chunk.delta;
+    } else if (chunk.type === 'text-delta' && this.opts.timings) {
+      this.pending.push({ ...chunk, providerMetadata: { runyard: { emittedAt: Date.now() } } });
+    } else {
+      this.pending.push(chunk.type === 'text-delta' ? { ...chunk } : chunk);
+    }
+    if (!this.inFlight) this.inFlight = this.drain();
+  }
+
+  /** Appends the terminal [DONE] after everything queued. */
+  end(): void {
+    this.pending.push({ type: DONE } as unknown as UiChunk);
+    if (!this.inFlight) this.inFlight = this.drain();
+  }
+
+  /** Waits until every queued event is in Redis; throws FencedError if the attempt was fenced off. */
+  async flush(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+    if (this.failure) throw this.failure;
+    if (this.fenced) throw new FencedError(this.runId, this.attempt);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0 && !this.fenced) {
+        const batch = this.pending.map((chunk) => ((chunk.type as string) === DONE ? DONE : JSON.stringify(chunk)));
+        this.pending = [];
+        const result = await this.redis.runyardAppendFenced(
+          this.keys.stream,
+          this.keys.fence,
+          this.attempt,
+          this.opts.maxEvents,
+          this.opts.ttlMs,
+          this.keys.channel,
+          ...batch,
+        );
+        if (result === null) this.fenced = true;
+      }
+    } catch (err) {
+      this.failure = err as Error;
+    } finally {
+      this.inFlight = null;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import client from 'prom-client';
+
+/** The metrics of one process (api or worker), on a registry of its own. */
+export function createMetrics(process: 'api' | 'worker') {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ process });
+  client.collectDefaultMetrics({ register: registry, prefix: 'runyard_' });
+  const registers = [registry];
+  return {
+    registry,
+    runsStarted: new client.Counter({ name: 'runyard_runs_started_total', help: 'Runs accepted by the api (202)', labelNames: ['model'], registers }),
+    runsFinished: new client.Counter({
+      name: 'runyard_runs_finished_total',
+      help: 'Runs that reached a terminal state, by status',
+      labelNames: ['status', 'model'],
+      registers,
+    }),
+    attemptsStarted: new client.Counter({
+      name: 'runyard_run_attempts_started_total',
+      help: 'Run attempts started by workers',
+      labelNames: ['model'],
+      registers,
+    }),
+    retries: new client.Counter({
+      name: 'runyard_run_retries_total',
+      help: 'Attempts that failed with a retryable error and were scheduled again',
+      labelNames: ['code'],
+      registers,
+    }),
+    stalls: new client.Counter({ name: 'runyard_run_stalls_total', help: 'Jobs BullMQ found stalled (their worker stopped renewing the lock)', registers }),
+    fenced: new client.Counter({ name: 'runyard_run_fenced_writes_total', help: 'Writes rejected because the attempt no longer owned the run', registers }),
+    cleanupFailures: new client.Counter({ name: 'runyard_cleanup_failures_total', help: 'Failed tries of a run cleanup (each is retried)', registers }),
+    sweepRecovered: new client.Counter({
+      name: 'runyard_sweep_recovered_total',
+      help: 'Runs the stale sweep re-queued, failed or cleaned up',
+      labelNames: ['action'],
+      registers,
+    }),
+    runDuration: new client.Histogram({
+      name: 'runyard_run_duration_seconds',
+      help: 'Attempt duration from start to terminal state',
+      labelNames: ['status'],
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    timeToFirstToken: new client.Histogram({
+      name: 'runyard_time_to_first_token_seconds',
+      help: 'From attempt start to the first text delta',
+      labelNames: ['model'],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers,
+    }),
+    queueWait: new client.Histogram({
+      name: 'runyard_queue_wait_seconds',
+      help: 'From enqueue to a worker starting the attempt',
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      registers,
+    }),
+    activeStreams: new client.Gauge({ name: 'runyard_active_streams', help: 'SSE clients connected to this api instance', registers }),
+    activeRuns: new client.Gauge({ name: 'runyard_active_runs', help: 'Runs this worker is executing now', registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,86 @@
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+
+export type ProviderName = 'local' | 'openai' | 'anthropic';
+export type ModelRef = { id: string; provider: ProviderName; name: string };
+
+export type Usage = {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  reasoningTokens: number;
+  totalTokens: number;
+};
+
+const PROVIDERS: ProviderName[] = ['local', 'openai', 'anthropic'];
+
+export function parseModelId(id: string): ModelRef | undefined {
+  const slash = id.indexOf('/');
+  if (slash <= 0 || slash === id.length - 1) return undefined;
+  const provider = id.slice(0, slash) as ProviderName;
+  if (!PROVIDERS.includes(provider)) return undefined;
+  return { id, provider, name: id.slice(slash + 1) };
+}
+
+/** Rejects, at POST time, a model that no worker could run. */
+export function resolveModel(id: string, config: Config): ModelRef {
+  const model = parseModelId(id);
+  const fix = 'Use local/echo, or an openai/<model> or anthropic/<model> whose provider key the server has.';
+  if (!model) throw new AppError('model_unavailable', 400, `Unknown model "${id}".`, fix);
+  if (model.provider === 'local' && model.name !== 'echo') {
+    throw new AppError('model_unavailable', 400, `The local provider has no model "${model.name}".`, fix);
+  }
+  if (model.provider === 'openai' && !config.OPENAI_API_KEY) {
+    throw new AppError(
+      'model_unavailable',
+      400,
+      `No OpenAI key is configured, so "${id}" cannot run.`,
+      'Set OPENAI_API_KEY on the api and workers, or pick another model.',
+    );
+  }
+  if (model.provider === 'anthropic' && !config.ANTHROPIC_API_KEY) {
+    throw new AppError(
+      'model_unavailable',
+      400,
+      `No Anthropic key is configured, so "${id}" cannot run.`,
+      'Set ANTHROPIC_API_KEY on the api and workers, or pick another model.',
+    );
+  }
+  return model;
+}
+
+/**
+ * USD per million tokens, which is the same number as micro-dollars per token. Kept as
+ * picodollars per token (×1e6) so that every sum is an exact integer until the final round-up.
+ */
+type Price = { input: number; output: number; cachedInput?: number };
+const PRICES_USD_PER_MTOK: Record<string, Price> = {
+  'local/echo': { input: 0, output: 0 },
+  'openai/gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
+  'openai/gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
+  'openai/gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
+  'openai/gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
+  'openai/gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'openai/o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'anthropic/claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3 },
+  'anthropic/claude-sonnet-4-0': { input: 3, output: 15, cachedInput: 0.3 },
+  'anthropic/claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5 },
+  'anthropic/claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1 },
+  'anthropic/claude-3-5-haiku-latest': { input: 0.8, output: 4, cachedInput: 0.08 },
+};
+
+const toPico = (usdPerMTok: number) => BigInt(Math.round(usdPerMTok * 1_000_000));
+
+/** Integer micro-dollars, rounded up once after summing; null when the model has no price. */
+export function costMicros(modelId: string, usage: Usage): bigint | null {
+  const price = PRICES_USD_PER_MTOK[modelId];
+  if (!price) return null;
+  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
+  const picos =
+    BigInt(usage.inputTokens - cached) * toPico(price.input) +
+    BigInt(cached) * toPico(price.cachedInput ?? price.input) +
+    BigInt(usage.outputTokens) * toPico(price.output);
+  return (picos + 999_999n) / 1_000_000n;
+}
+
+export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: 0 });

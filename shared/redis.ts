@@ -1,0 +1,26 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * - producer: the api's connection. Fails fast (no offline queue, bounded retries per command) so a
+ *   dead Redis becomes a 503 at once instead of a hung request.
+ * - worker: BullMQ workers and their helpers. Waits and reconnects forever (BullMQ requires
+ *   maxRetriesPerRequest: null for blocking connections).
+ * - subscriber: pub/sub listeners; reconnect forever and resubscribe by themselves.
+ */
+export type RedisRole = 'producer' | 'worker' | 'subscriber';
+
+export function redisOptions(role: RedisRole): RedisOptions {
+  const reconnect = { retryStrategy: (times: number) => Math.min(200 * times, 2_000) };
+  if (role === 'producer') {
+    return { ...reconnect, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 5_000 };
+  }
+  return { ...reconnect, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}
+
+export function createRedis(url: string, role: RedisRole, name?: string): Redis {
+  const redis = new Redis(url, { ...redisOptions(role), connectionName: name, lazyConnect: false });
+  // Connection errors are reported by readiness checks and by the commands that fail; an
+  // unhandled 'error' event would otherwise crash the process.
+  redis.on('error', () => {});
+  return redis;
+}

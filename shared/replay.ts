@@ -1,0 +1,96 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import type { Db } from './db.js';
+import { mintEphemeralKeyData } from './apiKeys.js';
+import { conflict, notFound } from './errors.js';
+import { deleteRunStream } from './events.js';
+import { RUN_JOB_NAME, runJobOptions, type RunJobData } from './queue.js';
+import { sealSecret } from './secrets.js';
+
+export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const;
+
+export type ReopenedRun = { runId: string; accountId: string; episode: number; attempt: number; jobData: RunJobData };
+
+/**
+ * Turns a terminal run back into a queued one for a new attempt: a new episode (so it gets its own
+ * cleanup), its session reopened, a fresh ephemeral key. Earlier attempts and messages are kept.
+ * Used by the admin replay, the CLI, and a worker that receives a job Bull Board retried.
+ */
+export async function reopenRunForReplay(
+  db: Db,
+  config: Config,
+  runId: string,
+  opts: { accountId?: string; onlyStatus?: 'failed' } = {},
+): Promise<ReopenedRun> {
+  return db.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<{ account_id: string; session_id: string; episode: number; attempt: number }[]>`
+      UPDATE runs SET status = 'queued', episode = episode + 1, finished_at = NULL, error_code = NULL, error_message = NULL,
+        error_retryable = NULL, cancel_requested_at = NULL, heartbeat_at = now(), worker_id = NULL
+      WHERE id = ${runId}::uuid
+        AND status IN ('completed', 'failed', 'cancelled')
+        AND (${opts.onlyStatus ?? null}::run_status IS NULL OR status = ${opts.onlyStatus ?? null}::run_status)
+        AND (${opts.accountId ?? null}::uuid IS NULL OR account_id = ${opts.accountId ?? null}::uuid)
+      RETURNING account_id::text, session_id::text, episode, attempt`;
+    const row = rows[0];
+    if (!row) {
+      const existing = await tx.run.findFirst({ where: { id: runId, ...(opts.accountId ? { accountId: opts.accountId } : {}) }, select: { status: true } });
+      if (!existing) throw notFound('run_not_found', 'The run');
+      throw conflict(
+        'run_not_terminal',
+        `The run is ${existing.status}; only a completed, failed or cancelled run can be replayed.`,
+        'Wait until the run finishes, or cancel it first.',
+      );
+    }
+    await tx.session.updateMany({ where: { id: row.session_id }, data: { status: 'open', closedAt: null } });
+    const key = mintEphemeralKeyData(row.account_id, runId, config.EPHEMERAL_KEY_TTL_MS);
+    const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
+    return {
+      runId,
+      accountId: row.account_id,
+      episode: row.episode,
+      attempt: row.attempt,
+      jobData: { runId, accountId: row.account_id, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, config.RUNYARD_SECRET) },
+    };
+  });
+}
+
+/**
+ * Replays a terminal run: reopens it and queues a job under the same jobId (the old job, finished,
+ * is replaced). A fresh event stream starts for the new episode.
+ */
+export async function replayRun(
+  deps: { db: Db; redis: Redis; runQueue: Queue; config: Config },
+  runId: string,
+  opts: { accountId?: string; onlyStatus?: 'failed' } = {},
+): Promise<ReopenedRun> {
+  const reopened = await reopenRunForReplay(deps.db, deps.config, runId, opts);
+  const existing = await deps.runQueue.getJob(runId);
+  if (existing) await existing.remove();
+  await deleteRunStream(deps.redis, deps.config.QUEUE_PREFIX, runId);
+  await deps.runQueue.add(RUN_JOB_NAME, reopened.jobData, runJobOptions(deps.config, runId));
+  return reopened;
+}
+
+/**
+ * Re-queues a queued or running run whose job vanished (Redis lost its data, or a job was removed by
+ * hand). The raw ephemeral key is stored nowhere, so the run gets a fresh one and the old is revoked.
+ * Fenced on the attempt the sweep saw, so a run that came back to life meanwhile is left alone.
+ */
+export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Config }, runId: string, seenAttempt: number): Promise<boolean> {
+  const jobData = await deps.db.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<{ account_id: string }[]>`
+      UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
+      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status IN ('queued', 'running')
+      RETURNING account_id::text`;
+    const row = rows[0];
+    if (!row) return null;
+    await tx.apiKey.updateMany({ where: { runId, accountId: row.account_id, kind: 'ephemeral', revokedAt: null }, data: { revokedAt: new Date() } });
+    const key = mintEphemeralKeyData(row.account_id, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
+    const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
+    return { runId, accountId: row.account_id, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, deps.config.RUNYARD_SECRET) } satisfies RunJobData;
+  });
+  if (!jobData) return false;
+  await deps.runQueue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, runId));
+  return true;
+}

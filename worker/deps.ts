@@ -1,0 +1,23 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../shared/config.js';
+import type { Db } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { ActiveRuns } from './activeRuns.js';
+import type { ProviderRegistry } from './providers/index.js';
+
+export type WorkerDeps = {
+  config: Config;
+  db: Db;
+  /** Commands: event appends, fences. Reconnects forever. */
+  redis: Redis;
+  runQueue: Queue;
+  logger: Logger;
+  metrics: Metrics;
+  providers: ProviderRegistry;
+  active: ActiveRuns;
+  workerId: string;
+  /** The base URL a run's tools use to call back into runyard with the run's key. */
+  apiBaseUrl: string;
+};

@@ -1,0 +1,118 @@
+import { hostname } from 'node:os';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import { createDb } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import { createMetrics } from '../shared/metrics.js';
+import { QUEUES, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
+import { createRedis } from '../shared/redis.js';
+import { RunError } from '../shared/errors.js';
+import { ActiveRuns } from './activeRuns.js';
+import type { WorkerDeps } from './deps.js';
+import { createRunProcessor } from './processRun.js';
+import { createProviderRegistry } from './providers/index.js';
+import { sweepStaleRuns } from './sweep.js';
+
+export type FleetMember = {
+  deps: WorkerDeps;
+  runWorker: Worker;
+  /** Stops taking jobs, lets running ones finish for up to `graceMs`, then hands the rest back. Safe to call twice. */
+  close: (graceMs?: number) => Promise<void>;
+};
+
+/** One worker process's share of the fleet: the run worker, the sweep worker, heartbeats, cancel listener. */
+export async function startFleetMember(config: Config, logger: Logger): Promise<FleetMember> {
+  const workerId = config.WORKER_ID ?? `${hostname()}:${process.pid}`;
+  const db = createDb(config.DATABASE_URL, Math.max(config.DATABASE_POOL_SIZE, Math.min(config.WORKER_CONCURRENCY + 2, 50)));
+  const redis = createRedis(config.REDIS_URL, 'worker', `runyard-worker-${workerId}`);
+  const subscriber = createRedis(config.REDIS_URL, 'subscriber', `runyard-worker-sub-${workerId}`);
+  const prefix = config.QUEUE_PREFIX;
+  const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
+  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
+  const metrics = createMetrics('worker');
+  const active = new ActiveRuns(db, logger);
+  const deps: WorkerDeps = {
+    config,
+    db,
+    redis,
+    runQueue,
+    logger,
+    metrics,
+    providers: createProviderRegistry(config),
+    active,
+    workerId,
+    apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
+  };
+
+  const runWorker = new Worker(QUEUES.runs, createRunProcessor(deps), {
+    connection: redis,
+    prefix,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDuration: config.RUN_LOCK_MS,
+    maxStalledCount: config.RUN_MAX_STALLS,
+    stalledInterval: Math.max(1_000, Math.floor(config.RUN_LOCK_MS / 2)),
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+        type === RUN_BACKOFF_TYPE
+          ? runBackoffDelay(attemptsMade, config.RUN_RETRY_BASE_MS, err instanceof RunError ? err.retryAfterMs : undefined)
+          : config.RUN_RETRY_BASE_MS,
+    },
+  });
+  runWorker.on('stalled', (jobId) => {
+    metrics.stalls.inc();
+    logger.warn('job stalled; it will be picked up again', { runId: jobId, jobId });
+  });
+  runWorker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const jobId of jobIds) active.stop(jobId, 'lost');
+  });
+  runWorker.on('failed', (job: Job | undefined, err: Error) => {
+    if (job && /stalled more than allowable limit/i.test(err.message)) {
+      logger.error('job stalled too often; the sweep will fail the run and clean up', { runId: job.id });
+    }
+  });
+  runWorker.on('error', (err) => logger.error('run worker error', { error: err.message }));
+  runWorker.on('active', () => metrics.activeRuns.set(active.size + 1));
+  runWorker.on('completed', () => metrics.activeRuns.set(active.size));
+
+  const sweepWorker = new Worker(QUEUES.maintenance, async () => sweepStaleRuns({ config, db, runQueue, logger, metrics }), {
+    connection: redis,
+    prefix,
+    concurrency: 1,
+  });
+  sweepWorker.on('error', (err) => logger.error('sweep worker error', { error: err.message }));
+  await maintenanceQueue.upsertJobScheduler(
+    SWEEP_SCHEDULER_ID,
+    { every: config.RUN_SWEEP_EVERY_MS },
+    { name: SWEEP_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
+  );
+
+  active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
+  logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, lockMs: config.RUN_LOCK_MS });
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = config.SHUTDOWN_GRACE_MS) => {
+    closing ??= (async () => {
+      logger.info('worker shutting down', { graceMs, running: active.size });
+      const grace = setTimeout(() => active.stopAll('shutdown'), graceMs);
+      const steps: [string, () => Promise<unknown>][] = [
+        ['sweep worker', () => sweepWorker.close()],
+        ['run worker', () => runWorker.close()],
+        ['heartbeats', async () => active.close()],
+        ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],
+        ['redis', () => Promise.all([redis.quit(), subscriber.quit()])],
+        ['database', () => db.$disconnect()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.error('shutdown step failed', { step: name, error: (err as Error).message });
+        }
+        if (name === 'run worker') clearTimeout(grace);
+      }
+      logger.info('worker stopped');
+    })();
+    return closing;
+  };
+  return { deps, runWorker, close };
+}

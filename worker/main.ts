@@ -1,0 +1,26 @@
+import { loadConfigOrExit } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import { startFleetMember } from './fleetMember.js';
+import { startMetricsServer } from './metricsServer.js';
+
+const config = loadConfigOrExit();
+const logger = createLogger('worker', config.LOG_LEVEL);
+if (config.usingDevelopmentSecret) logger.warn('RUNYARD_SECRET is not set: using the development secret; set it in production');
+
+const member = await startFleetMember(config, logger);
+let stopping = false;
+const metricsServer =
+  config.WORKER_METRICS_PORT !== undefined ? startMetricsServer(config.WORKER_METRICS_PORT, member.deps.metrics.registry, () => !stopping) : undefined;
+
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info('signal received', { signal });
+  await member.close();
+  metricsServer?.close();
+  process.exitCode = 0;
+  // Let the event loop drain rather than exit() mid-write.
+  setTimeout(() => process.exit(0), 2_000).unref();
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

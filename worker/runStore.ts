@@ -1,0 +1,165 @@
+import type { Db } from '../shared/db.js';
+import type { Usage } from '../shared/models.js';
+import type { ChatTurn } from './providers/types.js';
+
+/**
+ * The worker's reads and writes of run state. Every write after an attempt starts is fenced: it
+ * names the attempt it belongs to and changes nothing if the run has moved on to another attempt.
+ */
+export type RunForWorker = {
+  id: string;
+  accountId: string;
+  sessionId: string;
+  chatId: string;
+  status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+  model: string;
+  system: string | null;
+  maxOutputTokens: number | null;
+  attempt: number;
+  cancelRequestedAt: Date | null;
+};
+
+export async function loadRun(db: Db, runId: string): Promise<RunForWorker | null> {
+  return db.run.findUnique({
+    where: { id: runId },
+    select: {
+      id: true,
+      accountId: true,
+      sessionId: true,
+      chatId: true,
+      status: true,
+      model: true,
+      system: true,
+      maxOutputTokens: true,
+      attempt: true,
+      cancelRequestedAt: true,
+    },
+  });
+}
+
+/**
+ * Claims the next attempt: bumps the fencing token, marks the run running and records the attempt
+ * (closing a previous attempt left running by a dead worker). Null if the run is no longer runnable.
+ */
+export async function beginAttempt(db: Db, runId: string, workerId: string): Promise<{ attempt: number; startedAt: Date } | null> {
+  const rows = await db.$queryRaw<{ attempt: number; started_at: Date }[]>`
+    WITH r AS (
+      UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = ${workerId}, heartbeat_at = now(),
+        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
+      WHERE id = ${runId}::uuid AND status IN ('queued', 'running') AND cancel_requested_at IS NULL
+      RETURNING attempt
+    ), previous AS (
+      UPDATE run_attempts SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
+      WHERE run_id = ${runId}::uuid AND status = 'running' AND EXISTS (SELECT 1 FROM r)
+      RETURNING 1
+    ), a AS (
+      INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), ${runId}::uuid, r.attempt, ${workerId} FROM r
+      RETURNING attempt, started_at
+    )
+    SELECT a.attempt, a.started_at FROM a, (SELECT count(*) FROM previous) AS p`;
+  const row = rows[0];
+  return row ? { attempt: row.attempt, startedAt: row.started_at } : null;
+}
+
+/** The turns the model answers: the chat's messages without this run's own earlier answers. */
+export async function loadConversation(db: Db, chatId: string, runId: string): Promise<ChatTurn[]> {
+  const rows = await db.message.findMany({
+    where: { chatId, interrupted: false, NOT: { runId, role: 'assistant' } },
+    orderBy: { seq: 'asc' },
+    select: { role: true, parts: true },
+  });
+  return rows.map((row) => ({
+    role: row.role,
+    content: (row.parts as { type: string; text?: string }[])
+      .filter((part) => part.type === 'text')
+      .map((part) => part.text ?? '')
+      .join(''),
+  }));
+}
+
+export type AssistantOutput = {
+  text: string;
+  model: string;
+  usage: Usage;
+  costMicros: bigint | null;
+  runtimeMs: number;
+  providerResponseId: string | null;
+  interrupted: boolean;
+};
+
+/**
+ * Persists the assistant message and the run's terminal state in one statement, fenced on the
+ * attempt. Returns false (and writes nothing) if the attempt no longer owns the run.
+ */
+export async function finishAttemptWithMessage(
+  db: Db,
+  runId: string,
+  attempt: number,
+  status: 'completed' | 'cancelled',
+  output: AssistantOutput,
+): Promise<boolean> {
+  const parts = JSON.stringify(output.text ? [{ type: 'text', text: output.text }] : []);
+  const usage = JSON.stringify(output.usage);
+  const rows = await db.$queryRaw<{ ok: number }[]>`
+    WITH r AS (
+      UPDATE runs SET status = ${status}::run_status, finished_at = now(), heartbeat_at = now(), usage = ${usage}::jsonb, cost_micros = ${output.costMicros}
+      WHERE id = ${runId}::uuid AND attempt = ${attempt} AND status = 'running'
+      RETURNING chat_id
+    ), m AS (
+      INSERT INTO messages (id, chat_id, run_id, role, parts, model, attempt, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_micros, runtime_ms, provider_response_id, interrupted)
+      SELECT gen_random_uuid()::text, r.chat_id, ${runId}::uuid, 'assistant', ${parts}::jsonb, ${output.model}, ${attempt}, ${output.usage.inputTokens}, ${output.usage.outputTokens},
+        ${output.usage.cachedInputTokens}, ${output.usage.reasoningTokens}, ${output.costMicros}, ${output.runtimeMs}, ${output.providerResponseId}, ${output.interrupted}
+      FROM r
+      RETURNING 1
+    ), a AS (
+      UPDATE run_attempts SET status = ${status === 'completed' ? 'completed' : 'cancelled'}::attempt_status, finished_at = now()
+      WHERE run_id = ${runId}::uuid AND attempt = ${attempt} AND EXISTS (SELECT 1 FROM r)
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM m)::int AS ok, (SELECT count(*) FROM a)`;
+  return (rows[0]?.ok ?? 0) === 1;
+}
+
+/**
+ * Records a failed attempt. With `final`, the run becomes failed; otherwise it goes back to queued
+ * to wait for its retry. Fenced like every other write.
+ */
+export async function failAttempt(
+  db: Db,
+  runId: string,
+  attempt: number,
+  error: { code: string; message: string; retryable: boolean },
+  final: boolean,
+  attemptStatus: 'failed' | 'interrupted' = 'failed',
+): Promise<boolean> {
+  const rows = await db.$queryRaw<{ ok: number }[]>`
+    WITH r AS (
+      UPDATE runs SET status = ${final ? 'failed' : 'queued'}::run_status, finished_at = ${final ? new Date() : null}, heartbeat_at = now(),
+        error_code = ${error.code}, error_message = ${error.message}, error_retryable = ${error.retryable}
+      WHERE id = ${runId}::uuid AND attempt = ${attempt} AND status = 'running'
+      RETURNING 1
+    ), a AS (
+      UPDATE run_attempts SET status = ${attemptStatus}::attempt_status, finished_at = now(), error_code = ${error.code}, error_message = ${error.message}
+      WHERE run_id = ${runId}::uuid AND attempt = ${attempt} AND EXISTS (SELECT 1 FROM r)
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM r)::int AS ok, (SELECT count(*) FROM a)`;
+  return (rows[0]?.ok ?? 0) === 1;
+}
+
+/**
+ * One heartbeat for every run this worker executes: returns the runs it still owns, with any cancel
+ * request. A run missing from the answer was taken over by another attempt.
+ */
+export async function heartbeatRuns(db: Db, runs: { runId: string; attempt: number }[]): Promise<Map<string, { cancelRequested: boolean }>> {
+  if (runs.length === 0) return new Map();
+  const rows = await db.$queryRaw<{ id: string; cancel_requested: boolean }[]>`
+    WITH owned AS (
+      UPDATE runs SET heartbeat_at = now()
+      FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.attempt)}::int[]) AS mine(run_id, attempt)
+      WHERE runs.id = mine.run_id AND runs.attempt = mine.attempt AND runs.status = 'running'
+      RETURNING runs.id::text AS id, runs.cancel_requested_at IS NOT NULL AS cancel_requested
+    )
+    SELECT id, cancel_requested FROM owned`;
+  return new Map(rows.map((row) => [row.id, { cancelRequested: row.cancel_requested }]));
+}

@@ -1,0 +1,93 @@
+import type { Queue } from 'bullmq';
+import type { Config } from '../shared/config.js';
+import type { Db } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { cleanupRun, type CleanupReason } from '../shared/cleanup.js';
+import { requeueLostRun } from '../shared/replay.js';
+
+export type SweepDeps = { config: Config; db: Db; runQueue: Queue; logger: Logger; metrics: Metrics };
+export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number };
+
+const BATCH = 500;
+const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delayed', 'prioritized', 'paused']);
+
+/**
+ * The fleet-wide sweep (a BullMQ job scheduler runs it on one worker at a time):
+ * 1. queued or running runs with no heartbeat for RUN_STALE_AFTER_MS and no live job — their job
+ *    vanished or died for good — are re-queued while attempts remain, else failed as stalled;
+ * 2. terminal runs whose compensating cleanup has not happened (its process died) are cleaned up;
+ * 3. expired ephemeral keys are deleted.
+ */
+export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
+  const report: SweepReport = { requeued: 0, failed: 0, cleanedUp: 0, expiredKeysDeleted: 0 };
+  await recoverStaleRuns(deps, report);
+  await finishMissedCleanups(deps, report);
+  report.expiredKeysDeleted = await deps.db.apiKey.deleteMany({ where: { kind: 'ephemeral', expiresAt: { lt: new Date() } } }).then((result) => result.count);
+  if (report.requeued || report.failed || report.cleanedUp) deps.logger.info('sweep recovered runs', report);
+  return report;
+}
+
+async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {
+  const { db, config, runQueue, logger, metrics } = deps;
+  const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
+  const stale = await db.run.findMany({
+    where: { status: { in: ['queued', 'running'] }, OR: [{ heartbeatAt: { lt: staleBefore } }, { heartbeatAt: null, createdAt: { lt: staleBefore } }] },
+    select: { id: true, attempt: true, status: true },
+    orderBy: { heartbeatAt: 'asc' },
+    take: BATCH,
+  });
+  for (const run of stale) {
+    const state = await runQueue.getJobState(run.id);
+    if (LIVE_JOB_STATES.has(state)) continue;
+    if (state !== 'failed' && run.attempt < config.RUN_MAX_ATTEMPTS) {
+      // The job is gone (Redis lost it, or it was removed): put the run back in the queue.
+      if (state === 'completed') await (await runQueue.getJob(run.id))?.remove();
+      if (await requeueLostRun(deps, run.id, run.attempt)) {
+        report.requeued++;
+        metrics.sweepRecovered.inc({ action: 'requeued' });
+        logger.warn('re-queued a run whose job was lost', { runId: run.id, lastAttempt: run.attempt, jobState: state });
+      }
+      continue;
+    }
+    const failed = await db.run.updateMany({
+      where: { id: run.id, attempt: run.attempt, status: { in: ['queued', 'running'] } },
+      data: {
+        status: 'failed',
+        finishedAt: new Date(),
+        errorCode: 'stalled',
+        errorMessage: 'the run stopped making progress (its worker died or it stalled too often)',
+        errorRetryable: true,
+      },
+    });
+    if (failed.count === 1) {
+      await db.runAttempt.updateMany({
+        where: { runId: run.id, status: 'running' },
+        data: { status: 'interrupted', finishedAt: new Date(), errorCode: 'stalled' },
+      });
+      report.failed++;
+      metrics.sweepRecovered.inc({ action: 'failed' });
+      metrics.runsFinished.inc({ status: 'failed', model: 'unknown' });
+      logger.error('failed a stalled run', { runId: run.id, jobState: state });
+      await cleanupRun(db, logger, run.id, 'stalled', { onFailure: () => metrics.cleanupFailures.inc() }).catch(() => {});
+    }
+  }
+}
+
+async function finishMissedCleanups(deps: SweepDeps, report: SweepReport): Promise<void> {
+  const { db, logger, metrics } = deps;
+  // Grace of a few seconds so the sweep does not race the worker that is cleaning up right now.
+  const rows = await db.$queryRaw<{ id: string; status: CleanupReason; error_code: string | null }[]>`
+    SELECT r.id::text, r.status::text AS status, r.error_code FROM runs r
+    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.finished_at < now() - interval '5 seconds'
+      AND NOT EXISTS (SELECT 1 FROM cleanup_records c WHERE c.run_id = r.id AND c.episode = r.episode)
+    LIMIT ${BATCH}`;
+  for (const row of rows) {
+    const reason: CleanupReason = row.error_code === 'stalled' ? 'stalled' : row.status;
+    const outcome = await cleanupRun(db, logger, row.id, reason, { onFailure: () => metrics.cleanupFailures.inc() }).catch(() => null);
+    if (outcome?.performed) {
+      report.cleanedUp++;
+      metrics.sweepRecovered.inc({ action: 'cleaned_up' });
+    }
+  }
+}
