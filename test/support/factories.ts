@@ -1,0 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../../shared/db.js';
+import { createAccountKey } from '../../shared/apiKeys.js';
+import type { Scope } from '../../shared/keys.js';
+
+export type TestAccount = { accountId: string; key: string; auth: { authorization: string } };
+
+/** A new account with a key of its own: tests never see each other's runs. */
+export async function createAccount(db: Db, scopes?: Scope[]): Promise<TestAccount> {
+  const created = await createAccountKey(db, `acct-${randomBytes(6).toString('hex')}`, scopes);
+  return { accountId: created.accountId, key: created.rawKey, auth: { authorization: `Bearer ${created.rawKey}` } };
+}

@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { createApp } from '../../api/app.js';
+import { buildApiDeps } from '../../api/buildDeps.js';
+import type { ApiDeps } from '../../api/deps.js';
+import { createLogger } from '../../shared/logger.js';
+import { startFleetMember, type FleetMember } from '../../worker/fleetMember.js';
+import { testConfig, testEnv, uniquePrefix } from './testConfig.js';
+
+export type ApiHarness = { app: Express; deps: ApiDeps; prefix: string; url: () => Promise<string>; close: () => Promise<void> };
+
+/** The api in this process (supertest mounts `app`; `url()` listens on a free port when a real socket is needed). */
+export function startApi(overrides: Record<string, string> = {}): ApiHarness {
+  const prefix = overrides.QUEUE_PREFIX ?? uniquePrefix();
+  const config = testConfig({ ...overrides, QUEUE_PREFIX: prefix });
+  const runtime = buildApiDeps(config, createLogger('api', config.LOG_LEVEL));
+  const app = createApp(runtime.deps);
+  let server: Server | undefined;
+  return {
+    app,
+    deps: runtime.deps,
+    prefix,
+    url: async () => {
+      server ??= await new Promise<Server>((resolve) => {
+        const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+      });
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    },
+    close: async () => {
+      server?.closeAllConnections();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await runtime.close();
+    },
+  };
+}
+
+/** A worker in this process, sharing the api's queue prefix. */
+export async function startWorker(prefix: string, overrides: Record<string, string> = {}): Promise<FleetMember> {
+  const config = testConfig({ ...overrides, QUEUE_PREFIX: prefix });
+  return startFleetMember(config, createLogger('worker', config.LOG_LEVEL));
+}
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+export type WorkerProcess = { child: ChildProcess; output: () => string; stopped: Promise<number | null> };
+
+/** A worker as its own process (`tsx worker/main.ts`), for tests where a process must die. */
+export function spawnWorker(prefix: string, overrides: Record<string, string> = {}): WorkerProcess {
+  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'worker/main.ts')], {
+    env: { PATH: process.env.PATH ?? '', ...testEnv({ LOG_LEVEL: 'info', ...overrides, QUEUE_PREFIX: prefix }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const stopped = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, stopped };
+}
+
+/** Resolves when the spawned worker logged that it started. */
+export async function workerReady(worker: WorkerProcess, timeoutMs = 20_000): Promise<void> {
+  await waitFor(() => worker.output().includes('"worker started"'), { timeoutMs, what: 'the worker process to start' });
+}
+
+export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (;;) {
+    const value = await probe();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}`);
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 50));
+  }
+}

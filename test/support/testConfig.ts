@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../shared/config.js';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_test';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A queue prefix of its own, so a test's jobs never reach another test's workers. */
+export const uniquePrefix = () => `rytest-${randomBytes(4).toString('hex')}`;
+
+/** The environment a test's api and workers share; `overrides` win. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: TEST_REDIS_URL,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    RUNYARD_SECRET: 'test-secret-0123456789abcdef',
+    LOCAL_MODEL_DELAY_MS: '0',
+    RUN_RETRY_BASE_MS: '50',
+    DATABASE_POOL_SIZE: '5',
+    PORT: '0',
+    ...overrides,
+  };
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({}, testEnv(overrides));
+}
