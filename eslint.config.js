@@ -17,4 +17,9 @@ export default tseslint.config(
     files: ['shared/config.ts', 'scripts/start-all.ts', 'scripts/bench.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
+  {
+    // chai assertions such as `expect(x).to.exist` are expressions by design.
+    files: ['test/**'],
+    rules: { '@typescript-eslint/no-unused-expressions': 'off' },
+  },
 );
