@@ -105,7 +105,7 @@ describe('reading runs', () => {
       let cursor: string | null = null;
       const pageSizes: number[] = [];
       do {
-        const res = await request(api.app)
+        const res: request.Response = await request(api.app)
           .get('/api/chat/runs')
           .query({ limit: 3, ...(cursor ? { cursor } : {}) })
           .set(carol.auth);

@@ -73,7 +73,8 @@ async function streamOpenAI(res: ServerResponse, body: Record<string, unknown>, 
   send({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
   for (const [index, word] of p.words.entries()) {
     if ((p.cut || p.hang) && index === Math.min(2, p.words.length - 1)) {
-      if (p.cut) return res.destroy();
+      // Let what was written reach the client before the connection drops.
+      if (p.cut) return void setTimeout(() => res.destroy(), 100);
       return; // hang: keep the connection open, send nothing more
     }
     if (p.slowMs) await sleep(p.slowMs);
@@ -111,7 +112,7 @@ async function streamAnthropic(res: ServerResponse, body: Record<string, unknown
   send('ping', { type: 'ping' });
   for (const [index, word] of p.words.entries()) {
     if ((p.cut || p.hang) && index === Math.min(2, p.words.length - 1)) {
-      if (p.cut) return res.destroy();
+      if (p.cut) return void setTimeout(() => res.destroy(), 100);
       return;
     }
     if (p.slowMs) await sleep(p.slowMs);

@@ -28,6 +28,7 @@ export class AnthropicProvider implements ModelProvider {
     const usage = emptyUsage();
     let providerResponseId: string | null = null;
     let finishReason: string | null = null;
+    let receivedAny = false;
     let stopped = false;
     try {
       const stream = await this.client.messages.create(
@@ -46,6 +47,7 @@ export class AnthropicProvider implements ModelProvider {
         () => idle.abort(),
         () => providerTimeout('Anthropic', this.idleTimeoutMs),
       )) {
+        receivedAny = true;
         switch (event.type) {
           case 'message_start': {
             providerResponseId = event.message.id;
@@ -70,7 +72,7 @@ export class AnthropicProvider implements ModelProvider {
       }
     } catch (err) {
       if (idle.signal.aborted && !request.signal.aborted) throw providerTimeout('Anthropic', this.idleTimeoutMs);
-      throw fromSdkError('Anthropic', err, request.signal);
+      throw fromSdkError('Anthropic', err, request.signal, receivedAny);
     }
     if (!stopped) throw providerStreamIncomplete('Anthropic');
     usage.totalTokens = usage.inputTokens + usage.outputTokens;

@@ -26,6 +26,7 @@ export class OpenAIProvider implements ModelProvider {
     const usage = emptyUsage();
     let providerResponseId: string | null = null;
     let finishReason: string | null = null;
+    let receivedAny = false;
     try {
       const stream = await this.client.chat.completions.create(
         {
@@ -43,6 +44,7 @@ export class OpenAIProvider implements ModelProvider {
         () => idle.abort(),
         () => providerTimeout('OpenAI', this.idleTimeoutMs),
       )) {
+        receivedAny = true;
         providerResponseId ??= chunk.id ?? null;
         const choice = chunk.choices[0];
         if (choice?.delta?.content) onText(choice.delta.content);
@@ -57,7 +59,7 @@ export class OpenAIProvider implements ModelProvider {
       }
     } catch (err) {
       if (idle.signal.aborted && !request.signal.aborted) throw providerTimeout('OpenAI', this.idleTimeoutMs);
-      throw fromSdkError('OpenAI', err, request.signal);
+      throw fromSdkError('OpenAI', err, request.signal, receivedAny);
     }
     if (!finishReason) throw providerStreamIncomplete('OpenAI');
     return { usage, providerResponseId, finishReason };

@@ -1,5 +1,5 @@
 import { RunError } from '../../shared/errors.js';
-import { providerConnectionError, providerHttpError } from './providerErrors.js';
+import { providerConnectionError, providerHttpError, providerStreamIncomplete } from './providerErrors.js';
 
 type SdkApiError = Error & { status?: number; headers?: Headers | Record<string, string> };
 
@@ -13,12 +13,14 @@ function headerOf(headers: SdkApiError['headers'], name: string): string | null 
  * Maps an error thrown by the OpenAI or Anthropic SDK (same shape: APIError with status and headers,
  * APIConnectionError without) to a RunError. An abort from the run's own signal is rethrown untouched.
  */
-export function fromSdkError(provider: string, err: unknown, signal: AbortSignal): unknown {
+export function fromSdkError(provider: string, err: unknown, signal: AbortSignal, streamStarted: boolean): unknown {
   if (signal.aborted || err instanceof RunError) return err;
   const apiError = err as SdkApiError;
   if (typeof apiError.status === 'number') {
     return providerHttpError(provider, apiError.status, apiError.message, headerOf(apiError.headers, 'retry-after'));
   }
   if (apiError?.name === 'AbortError') return err;
+  // The connection broke after the answer had begun: the stream stopped mid-answer.
+  if (streamStarted) return providerStreamIncomplete(provider);
   return providerConnectionError(provider, apiError?.message ?? String(err));
 }
