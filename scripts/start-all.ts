@@ -13,8 +13,9 @@ if (result.databaseCreated) console.log(`runyard: created database ${new URL(con
 if (result.applied.length) console.log(`runyard: applied migrations ${result.applied.join(', ')}`);
 
 const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules/.bin/tsx');
-const children: ChildProcess[] = ['api/main.ts', 'worker/main.ts'].map((entry) => spawn(tsx, [path.join(root, entry)], { stdio: 'inherit', env: process.env }));
+const children: ChildProcess[] = ['api/main.ts', 'worker/main.ts'].map((entry) =>
+  spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { stdio: 'inherit', env: process.env }),
+);
 
 let stopping = false;
 const stopAll = (signal: NodeJS.Signals) => {

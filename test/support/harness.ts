@@ -49,7 +49,8 @@ export type WorkerProcess = { child: ChildProcess; output: () => string; stopped
 
 /** A worker as its own process (`tsx worker/main.ts`), for tests where a process must die. */
 export function spawnWorker(prefix: string, overrides: Record<string, string> = {}): WorkerProcess {
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'worker/main.ts')], {
+  // `node --import tsx` rather than the tsx binary: one process, so signals reach the worker itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'worker/main.ts')], {
     env: { PATH: process.env.PATH ?? '', ...testEnv({ LOG_LEVEL: 'info', ...overrides, QUEUE_PREFIX: prefix }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,188 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import type { FleetMember } from '../../worker/fleetMember.js';
+import { sweepStaleRuns } from '../../worker/sweep.js';
+import { createMetrics } from '../../shared/metrics.js';
+import { createLogger } from '../../shared/logger.js';
+import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
+import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { createAccount, type TestAccount } from '../support/factories.js';
+import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+import { testConfig } from '../support/testConfig.js';
+
+const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
+
+describe('replay and the stale-run sweep', () => {
+  let fake: FakeProviders;
+  let api: ApiHarness;
+  let worker: FleetMember;
+  let alice: TestAccount;
+  let env: Record<string, string>;
+
+  before(async () => {
+    fake = await startFakeProviders();
+    env = { OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl, ADMIN_TOKEN };
+    api = startApi(env);
+    worker = await startWorker(api.prefix, env);
+    alice = await createAccount(api.deps.db);
+  });
+  after(async () => {
+    await worker.close(1_000);
+    await api.close();
+    await fake.close();
+  });
+
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const db = () => api.deps.db;
+
+  async function failedRun(prompt: string) {
+    const runId = await startRunOk(api.app, alice.key, { prompt, model: 'openai/gpt-4o' });
+    await waitForRunStatus(api.deps, runId, ['failed']);
+    await waitFor(() => db().cleanupRecord.count({ where: { runId } }));
+    return runId;
+  }
+
+  async function expectReplayedToCompletion(runId: string) {
+    const run = await waitForRunStatus(api.deps, runId, ['completed']);
+    expect(run.episode).to.equal(1);
+    expect(run.errorCode).to.equal(null);
+    const attempts = await db().runAttempt.findMany({ where: { runId }, orderBy: { attempt: 'asc' } });
+    expect(
+      attempts.map((a) => [a.attempt, a.status]),
+      'earlier attempts are kept',
+    ).to.deep.equal([
+      [1, 'failed'],
+      [2, 'completed'],
+    ]);
+    const keys = await db().apiKey.findMany({ where: { runId }, orderBy: { createdAt: 'asc' } });
+    expect(keys, 'a fresh ephemeral key for the replay').to.have.length(2);
+    await waitFor(() => db().cleanupRecord.count({ where: { runId, episode: 1 } }));
+    expect(await db().cleanupRecord.count({ where: { runId } }), 'one cleanup per episode').to.equal(2);
+    expect(await db().apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+    const session = await db().session.findUniqueOrThrow({ where: { id: run.sessionId } });
+    expect(session.status).to.equal('closed');
+  }
+
+  it('replays a failed run as a new attempt of the same runId, with a fresh key and the history kept', async () => {
+    const runId = await failedRun(`bad once [[fail-once:400:${Date.now()}]]`);
+    const res = await request(api.app).post(`/api/admin/runs/${runId}/replay`).set(admin);
+    expect(res.status).to.equal(202);
+    expect(res.body).to.include({ runId, status: 'queued' });
+    await expectReplayedToCompletion(runId);
+  });
+
+  it('treats a retry of the failed job (what Bull Board’s retry button does) exactly like a replay', async () => {
+    const runId = await failedRun(`bad once [[fail-once:400:bb-${Date.now()}]]`);
+    const job = await api.deps.runQueue.getJob(runId);
+    expect(await job!.getState()).to.equal('failed');
+    await job!.retry('failed');
+    await expectReplayedToCompletion(runId);
+  });
+
+  it('refuses to replay a run that is not terminal, with 409', async () => {
+    const idle = startApi({ ADMIN_TOKEN });
+    try {
+      const bob = await createAccount(idle.deps.db);
+      const runId = await startRunOk(idle.app, bob.key, { prompt: 'waiting' });
+      const res = await request(idle.app).post(`/api/admin/runs/${runId}/replay`).set(admin);
+      expect(res.status).to.equal(409);
+      expect(res.body.error).to.equal('run_not_terminal');
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('replays failed runs in bulk with filters, and lists them without replaying on dryRun', async () => {
+    const tag = Date.now();
+    const runIds = [await failedRun(`bulk a [[fail-once:400:a${tag}]]`), await failedRun(`bulk b [[fail-once:400:b${tag}]]`)];
+    const body = { status: 'failed', accountId: alice.accountId, model: 'openai/gpt-4o', since: new Date(Date.now() - 60_000).toISOString() };
+    const dry = await request(api.app)
+      .post('/api/admin/runs/replay')
+      .set(admin)
+      .send({ ...body, dryRun: true });
+    expect(dry.status).to.equal(200);
+    expect(dry.body.dryRun).to.equal(true);
+    expect(dry.body.runs.map((r: { runId: string }) => r.runId)).to.include.members(runIds);
+    expect((await db().run.findUniqueOrThrow({ where: { id: runIds[0]! } })).status).to.equal('failed');
+    const real = await request(api.app).post('/api/admin/runs/replay').set(admin).send(body);
+    expect(real.body.runs.filter((r: { replayed: boolean }) => r.replayed).map((r: { runId: string }) => r.runId)).to.include.members(runIds);
+    await Promise.all(runIds.map((runId) => waitForRunStatus(api.deps, runId, ['completed'])));
+  });
+
+  it('keeps the admin surface behind auth: 401 without credentials, 403 for a key without the admin scope', async () => {
+    expect((await request(api.app).post('/api/admin/runs/replay').send({ status: 'failed' })).status).to.equal(401);
+    const res = await request(api.app).post('/api/admin/runs/replay').set(alice.auth).send({ status: 'failed' });
+    expect(res.status).to.equal(403);
+    expect(res.body.error).to.equal('scope_denied');
+  });
+
+  describe('the sweep', () => {
+    it('re-queues a queued run whose job vanished (Redis lost it), with a fresh key, and the run completes', async () => {
+      const idle = startApi();
+      const config = testConfig({ QUEUE_PREFIX: idle.prefix, RUN_STALE_AFTER_MS: '1000' });
+      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      try {
+        const bob = await createAccount(idle.deps.db);
+        const runId = await startRunOk(idle.app, bob.key, { prompt: 'lost and found' });
+        const oldKey = await idle.deps.db.apiKey.findFirstOrThrow({ where: { runId } });
+        await (await idle.deps.runQueue.getJob(runId))!.remove();
+        await idle.deps.db.run.update({ where: { id: runId }, data: { heartbeatAt: new Date(Date.now() - 5_000) } });
+        const report = await sweepStaleRuns(sweepDeps);
+        expect(report.requeued).to.equal(1);
+        expect(await idle.deps.runQueue.getJob(runId)).to.exist;
+        expect((await idle.deps.db.apiKey.findUniqueOrThrow({ where: { id: oldKey.id } })).revokedAt).to.be.instanceOf(Date);
+        expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(1);
+        const sweeper = await startWorker(idle.prefix);
+        try {
+          await waitForRunStatus(idle.deps, runId, ['completed']);
+        } finally {
+          await sweeper.close(1_000);
+        }
+      } finally {
+        await idle.close();
+      }
+    });
+
+    it('fails a running run with no heartbeat and no live job once its attempts are spent, and cleans it up', async () => {
+      const idle = startApi();
+      const config = testConfig({ QUEUE_PREFIX: idle.prefix, RUN_STALE_AFTER_MS: '1000', RUN_MAX_ATTEMPTS: '1' });
+      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      try {
+        const bob = await createAccount(idle.deps.db);
+        const runId = await startRunOk(idle.app, bob.key, { prompt: 'dead worker' });
+        await (await idle.deps.runQueue.getJob(runId))!.remove();
+        await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'running', attempt: 1, heartbeatAt: new Date(Date.now() - 5_000) } });
+        const report = await sweepStaleRuns(sweepDeps);
+        expect(report.failed).to.equal(1);
+        const run = await idle.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+        expect(run).to.include({ status: 'failed', errorCode: 'stalled' });
+        expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'stalled' } })).to.equal(1);
+        expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+      } finally {
+        await idle.close();
+      }
+    });
+
+    it('cleans up a terminal run whose worker died before its cleanup, exactly once, and deletes expired ephemeral keys', async () => {
+      const idle = startApi();
+      const config = testConfig({ QUEUE_PREFIX: idle.prefix });
+      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      try {
+        const bob = await createAccount(idle.deps.db);
+        const runId = await startRunOk(idle.app, bob.key, { prompt: 'orphan' });
+        await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'completed', finishedAt: new Date(Date.now() - 10_000) } });
+        const expired = mintEphemeralKeyData(bob.accountId, runId, -1_000);
+        await idle.deps.db.apiKey.create({ data: expired.row });
+        const [first, second] = [await sweepStaleRuns(sweepDeps), await sweepStaleRuns(sweepDeps)];
+        expect(first.cleanedUp).to.equal(1);
+        expect(second.cleanedUp).to.equal(0);
+        expect(first.expiredKeysDeleted).to.be.at.least(1);
+        expect(await idle.deps.db.cleanupRecord.count({ where: { runId } })).to.equal(1);
+        expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+      } finally {
+        await idle.close();
+      }
+    });
+  });
+});
