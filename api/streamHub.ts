@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { runEventKeys } from '../shared/events.js';
+import { DONE, runEventKeys } from '../shared/events.js';
 
 export type StreamEntry = { id: string; data: string };
 
@@ -58,6 +58,13 @@ export class StreamHub {
     const { stream } = runEventKeys(this.prefix, runId);
     const rows = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count);
     return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
+  }
+
+  /** Whether the stream holds its terminal [DONE] (a client resuming after it has everything). */
+  async isFinished(runId: string): Promise<boolean> {
+    const { stream } = runEventKeys(this.prefix, runId);
+    const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+    return last?.[1][1] === DONE;
   }
 
   async exists(runId: string): Promise<boolean> {

@@ -95,6 +95,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
         if (entry.data === DONE) return;
       }
       if (entries.length > 0) continue;
+      if (await deps.streams.isFinished(runId)) return;
       if (first && !(await deps.streams.exists(runId))) {
         const current = await getRunForCaller(deps, caller, runId);
         if (current.status === 'completed' || current.status === 'failed' || current.status === 'cancelled') {

@@ -128,8 +128,9 @@ describe('replay and the stale-run sweep', () => {
         const oldKey = await idle.deps.db.apiKey.findFirstOrThrow({ where: { runId } });
         await (await idle.deps.runQueue.getJob(runId))!.remove();
         await idle.deps.db.run.update({ where: { id: runId }, data: { heartbeatAt: new Date(Date.now() - 5_000) } });
+        // The sweep covers the whole database, which other tests share: assert on this run.
         const report = await sweepStaleRuns(sweepDeps);
-        expect(report.requeued).to.equal(1);
+        expect(report.requeued).to.be.at.least(1);
         expect(await idle.deps.runQueue.getJob(runId)).to.exist;
         expect((await idle.deps.db.apiKey.findUniqueOrThrow({ where: { id: oldKey.id } })).revokedAt).to.be.instanceOf(Date);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(1);
@@ -154,7 +155,7 @@ describe('replay and the stale-run sweep', () => {
         await (await idle.deps.runQueue.getJob(runId))!.remove();
         await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'running', attempt: 1, heartbeatAt: new Date(Date.now() - 5_000) } });
         const report = await sweepStaleRuns(sweepDeps);
-        expect(report.failed).to.equal(1);
+        expect(report.failed).to.be.at.least(1);
         const run = await idle.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
         expect(run).to.include({ status: 'failed', errorCode: 'stalled' });
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'stalled' } })).to.equal(1);
@@ -174,9 +175,9 @@ describe('replay and the stale-run sweep', () => {
         await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'completed', finishedAt: new Date(Date.now() - 10_000) } });
         const expired = mintEphemeralKeyData(bob.accountId, runId, -1_000);
         await idle.deps.db.apiKey.create({ data: expired.row });
-        const [first, second] = [await sweepStaleRuns(sweepDeps), await sweepStaleRuns(sweepDeps)];
-        expect(first.cleanedUp).to.equal(1);
-        expect(second.cleanedUp).to.equal(0);
+        const first = await sweepStaleRuns(sweepDeps);
+        await sweepStaleRuns(sweepDeps);
+        expect(first.cleanedUp).to.be.at.least(1);
         expect(first.expiredKeysDeleted).to.be.at.least(1);
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId } })).to.equal(1);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);

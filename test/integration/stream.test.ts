@@ -1,0 +1,240 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import type { FleetMember } from '../../worker/fleetMember.js';
+import { runEventKeys } from '../../shared/events.js';
+import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
+import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { createAccount, type TestAccount } from '../support/factories.js';
+import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { assembledText, readSse, type SseEvent } from '../support/sse.js';
+import { readWithAiSdk } from '../support/aiSdkClient.js';
+import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+
+const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+
+describe('GET /api/chat/runs/{runId}/stream', () => {
+  let fake: FakeProviders;
+  let api: ApiHarness;
+  let worker: FleetMember;
+  let alice: TestAccount;
+  let base: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    fake = await startFakeProviders();
+    env = { OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl, LOCAL_MODEL_DELAY_MS: '30', SSE_KEEPALIVE_MS: '200' };
+    api = startApi(env);
+    worker = await startWorker(api.prefix, env);
+    alice = await createAccount(api.deps.db);
+    base = await api.url();
+  });
+  after(async () => {
+    await worker.close(1_000);
+    await api.close();
+    await fake.close();
+  });
+
+  const streamUrl = (runId: string, query = '') => `${base}/api/chat/runs/${runId}/stream${query}`;
+  const auth = () => ({ authorization: `Bearer ${alice.key}` });
+  const persistedText = async (runId: string) => {
+    const [message] = await api.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
+    return (message!.parts as { text: string }[]).map((p) => p.text).join('');
+  };
+  async function finishedRun(prompt: string) {
+    const runId = await startRunOk(api.app, alice.key, { prompt });
+    await waitForRunStatus(api.deps, runId, ['completed']);
+    return runId;
+  }
+
+  it('serves a finished run from the start, with the protocol headers, an id on every event and [DONE]', async () => {
+    const runId = await finishedRun(words(6));
+    const { res, events } = await readSse(streamUrl(runId), auth());
+    expect(res.status).to.equal(200);
+    expect(res.headers.get('content-type')).to.match(/^text\/event-stream/);
+    expect(res.headers.get('x-vercel-ai-ui-message-stream')).to.equal('v1');
+    expect(events.every((e) => typeof e.id === 'string' && e.id.length > 0)).to.equal(true);
+    expect(events.at(-1)!.data).to.equal('[DONE]');
+    expect(JSON.parse(events[0]!.data).type).to.equal('start');
+    expect(assembledText(events)).to.equal(await persistedText(runId));
+  });
+
+  it('resumes after every event id of a finished stream with exactly the remainder', async () => {
+    const runId = await finishedRun(words(5));
+    const { events: all } = await readSse(streamUrl(runId), auth());
+    for (const [index, event] of all.entries()) {
+      const viaHeader = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': event.id! });
+      expect(viaHeader.events, `after event ${index}`).to.deep.equal(all.slice(index + 1));
+    }
+    const viaQuery = await readSse(streamUrl(runId, `?after=${all[2]!.id}`), auth());
+    expect(viaQuery.events).to.deep.equal(all.slice(3));
+  });
+
+  it('shows tokens as they are produced, and a client that drops mid-run resumes with nothing lost or repeated', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: words(40) });
+    const first = await readSse(streamUrl(runId), auth(), { until: (e) => e.data.includes('"text-delta"') && Number(JSON.parse(e.data).delta.slice(1)) >= 5 });
+    const run = await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+    expect(run.status, 'the first client saw tokens while the run was still going').to.equal('running');
+    const rest = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': first.events.at(-1)!.id! });
+    const combined = [...first.events, ...rest.events];
+    expect(new Set(combined.map((e) => e.id)).size).to.equal(combined.length);
+    const { events: whole } = await readSse(streamUrl(runId), auth());
+    expect(combined).to.deep.equal(whole);
+    expect(assembledText(combined)).to.equal(await persistedText(runId));
+  });
+
+  it('is served identically by a second api instance', async () => {
+    const other = startApi({ ...env, QUEUE_PREFIX: api.prefix });
+    try {
+      const otherBase = await other.url();
+      const runId = await startRunOk(api.app, alice.key, { prompt: words(15) });
+      const [a, b] = await Promise.all([readSse(streamUrl(runId), auth()), readSse(`${otherBase}/api/chat/runs/${runId}/stream`, auth())]);
+      expect(a.events.at(-1)!.data).to.equal('[DONE]');
+      expect(b.events).to.deep.equal(a.events);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('is understood by the AI SDK’s own stream parser, whose text equals the persisted message', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: words(12), model: 'openai/gpt-4o-mini' });
+    const { text, errors } = await readWithAiSdk(streamUrl(runId), auth());
+    expect(errors).to.deep.equal([]);
+    await waitForRunStatus(api.deps, runId, ['completed']);
+    expect(text).to.equal(await persistedText(runId));
+  });
+
+  it('leaves a client that watched attempt 1 fail half-way with the text of attempt 2 only', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: `alpha beta gamma delta [[cut-once:${Date.now()}]]`, model: 'openai/gpt-4o-mini' });
+    const { text, chunks } = await readWithAiSdk(streamUrl(runId), auth());
+    expect(chunks.some((c) => c.type === 'data-attempt')).to.equal(true);
+    expect(text).to.equal('Echo: alpha beta gamma delta');
+    expect(text).to.equal(await persistedText(runId));
+  });
+
+  it('releases its Redis subscription when the client goes away', async () => {
+    const idle = startApi({ SSE_KEEPALIVE_MS: '100' }); // no worker: the run stays queued
+    try {
+      const bob = await createAccount(idle.deps.db);
+      const runId = await startRunOk(idle.app, bob.key, { prompt: 'waiting' });
+      const controller = new AbortController();
+      const reading = readSse(`${await idle.url()}/api/chat/runs/${runId}/stream`, { authorization: `Bearer ${bob.key}` }, { signal: controller.signal });
+      await waitFor(() => idle.deps.streams.watchedRuns === 1, { what: 'the subscription' });
+      controller.abort();
+      await reading;
+      await waitFor(() => idle.deps.streams.watchedRuns === 0, { what: 'the subscription to be released' });
+      const channels = (await idle.deps.redis.pubsub('CHANNELS', `${idle.prefix}:*`)) as string[];
+      expect(channels).to.deep.equal([]);
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('sends keep-alive comments on an idle stream', async () => {
+    const idle = startApi({ SSE_KEEPALIVE_MS: '100' });
+    try {
+      const bob = await createAccount(idle.deps.db);
+      const runId = await startRunOk(idle.app, bob.key, { prompt: 'waiting' });
+      const controller = new AbortController();
+      const res = await fetch(`${await idle.url()}/api/chat/runs/${runId}/stream`, {
+        headers: { authorization: `Bearer ${bob.key}` },
+        signal: controller.signal,
+      });
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let seen = '';
+      while (!seen.includes(': keep-alive')) seen += (await reader.read()).value ?? '';
+      controller.abort();
+      expect(seen).to.include(': keep-alive\n\n');
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('replays the persisted messages once the Redis stream has expired', async () => {
+    const runId = await finishedRun(words(4));
+    await api.deps.redis.del(runEventKeys(api.prefix, runId).stream);
+    const { events } = await readSse(streamUrl(runId), auth());
+    expect(events.at(-1)!.data).to.equal('[DONE]');
+    expect(assembledText(events)).to.equal(await persistedText(runId));
+    const resumed = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': events[1]!.id! });
+    expect(resumed.events).to.deep.equal(events.slice(2));
+  });
+
+  it('is 404 for another account, readable with the run’s own ephemeral key, and rejects a malformed Last-Event-ID', async () => {
+    const runId = await finishedRun('mine');
+    const bob = await createAccount(api.deps.db);
+    const foreign = await request(api.app).get(`/api/chat/runs/${runId}/stream`).set(bob.auth);
+    expect(foreign.status).to.equal(404);
+    expect(foreign.body.error).to.equal('run_not_found');
+    const key = mintEphemeralKeyData(alice.accountId, runId, 60_000);
+    await api.deps.db.apiKey.create({ data: key.row });
+    const own = await readSse(streamUrl(runId), { authorization: `Bearer ${key.rawKey}` });
+    expect(own.events.at(-1)!.data).to.equal('[DONE]');
+    const bad = await request(api.app).get(`/api/chat/runs/${runId}/stream`).set(alice.auth).set('last-event-id', 'nonsense');
+    expect(bad.status).to.equal(400);
+    expect(bad.body.error).to.equal('invalid_event_id');
+  });
+});
+
+describe('GET /api/chats/{chatId}/messages', () => {
+  let api: ApiHarness;
+  let worker: FleetMember;
+  let alice: TestAccount;
+
+  before(async () => {
+    api = startApi();
+    worker = await startWorker(api.prefix);
+    alice = await createAccount(api.deps.db);
+  });
+  after(async () => {
+    await worker.close(1_000);
+    await api.close();
+  });
+
+  it('pages back from the newest, oldest first within a page, with each message’s metadata', async () => {
+    const history = ['u1', 'a1', 'u2', 'a2', 'u3'].map((text, i) => ({ role: i % 2 ? 'assistant' : 'user', parts: [{ type: 'text', text }] }));
+    const res = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ messages: history });
+    const { runId, chatId } = res.body;
+    await waitForRunStatus(api.deps, runId, ['completed']);
+    const texts = (page: { messages: { parts: { text: string }[] }[] }) => page.messages.map((m) => m.parts[0]!.text);
+
+    const latest = await request(api.app).get(`/api/chats/${chatId}/messages?limit=4`).set(alice.auth);
+    expect(latest.status).to.equal(200);
+    expect(texts(latest.body)).to.deep.equal(['u2', 'a2', 'u3', 'u3']);
+    expect(latest.body.hasMore).to.equal(true);
+    const older = await request(api.app).get(`/api/chats/${chatId}/messages?limit=4&before=${latest.body.messages[0].id}`).set(alice.auth);
+    expect(texts(older.body)).to.deep.equal(['u1', 'a1']);
+    expect(older.body.hasMore).to.equal(false);
+    const exact = await request(api.app).get(`/api/chats/${chatId}/messages?limit=6`).set(alice.auth);
+    expect(exact.body.hasMore).to.equal(false);
+    expect(exact.body.messages).to.have.length(6);
+
+    const answer = latest.body.messages[3];
+    expect(answer.role).to.equal('assistant');
+    expect(answer.metadata).to.include({ runId, model: 'local/echo', interrupted: false, costMicros: 0 });
+    expect(answer.metadata.usage).to.include({ outputTokens: 1 });
+    expect(answer.metadata.runtimeMs).to.be.a('number');
+    expect(answer.metadata.providerResponseId).to.match(/^echo-/);
+    expect(latest.body.messages[0].metadata).to.include({ model: null, usage: null, providerResponseId: null });
+  });
+
+  it('is 404 for another account’s chat and 400 for a cursor from elsewhere', async () => {
+    const res = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'hello' });
+    const bob = await createAccount(api.deps.db);
+    const foreign = await request(api.app).get(`/api/chats/${res.body.chatId}/messages`).set(bob.auth);
+    expect(foreign.status).to.equal(404);
+    expect(foreign.body.error).to.equal('chat_not_found');
+    const bad = await request(api.app).get(`/api/chats/${res.body.chatId}/messages?before=nope`).set(alice.auth);
+    expect(bad.status).to.equal(400);
+    expect(bad.body.error).to.equal('invalid_cursor');
+  });
+
+  it('lets a run’s ephemeral key read its own chat only', async () => {
+    const mine = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'one' });
+    const other = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'two' });
+    const key = mintEphemeralKeyData(alice.accountId, mine.body.runId, 60_000);
+    await api.deps.db.apiKey.create({ data: key.row });
+    const ek = { authorization: `Bearer ${key.rawKey}` };
+    expect((await request(api.app).get(`/api/chats/${mine.body.chatId}/messages`).set(ek)).status).to.equal(200);
+    expect((await request(api.app).get(`/api/chats/${other.body.chatId}/messages`).set(ek)).status).to.equal(404);
+  });
+});

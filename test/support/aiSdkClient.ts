@@ -1,0 +1,39 @@
+import { parseJsonEventStream } from '@ai-sdk/provider-utils';
+import { readUIMessageStream, uiMessageChunkSchema, type UIMessage, type UIMessageChunk } from 'ai';
+
+/**
+ * Reads a run's stream the way the AI SDK's chat transport does: parseJsonEventStream with the
+ * SDK's own chunk schema (so an invalid chunk fails the test), then readUIMessageStream. Like an
+ * attempt-aware client, it starts the message over when a `data-attempt` part arrives.
+ */
+export async function readWithAiSdk(url: string, headers: Record<string, string>): Promise<{ text: string; chunks: UIMessageChunk[]; errors: unknown[] }> {
+  const res = await fetch(url, { headers });
+  if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
+  const chunks: UIMessageChunk[] = [];
+  const errors: unknown[] = [];
+  const parsed = parseJsonEventStream({ stream: res.body, schema: uiMessageChunkSchema }).pipeThrough(
+    new TransformStream({
+      transform(result, controller) {
+        if (!result.success) throw result.error;
+        chunks.push(result.value);
+        controller.enqueue(result.value);
+      },
+    }),
+  );
+  let message: UIMessage | undefined;
+  let startedOver = 0;
+  for await (const snapshot of readUIMessageStream({ stream: parsed, onError: (error) => errors.push(error) })) {
+    message = snapshot;
+    const attempts = snapshot.parts.filter((part) => part.type === 'data-attempt').length;
+    if (attempts > startedOver) startedOver = attempts;
+  }
+  // Text of the parts that follow the last data-attempt part.
+  const parts = message?.parts ?? [];
+  const lastAttempt = parts.map((part) => part.type).lastIndexOf('data-attempt');
+  const text = parts
+    .slice(lastAttempt + 1)
+    .filter((part) => part.type === 'text')
+    .map((part) => (part as { text: string }).text)
+    .join('');
+  return { text, chunks, errors };
+}
