@@ -6,7 +6,7 @@ import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
-import { assembledText, readSse, type SseEvent } from '../support/sse.js';
+import { assembledText, readSse } from '../support/sse.js';
 import { readWithAiSdk } from '../support/aiSdkClient.js';
 import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
 
