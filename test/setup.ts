@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { migrateDatabase } from '../shared/migrate.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from './support/testConfig.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_RUN_TAG } from './support/testConfig.js';
 
 /**
  * Root hooks: a fresh test database migrated with the project's own migrator (so `db migrate` is
@@ -21,7 +21,7 @@ async function deleteTestKeys() {
   const redis = new Redis(TEST_REDIS_URL);
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', 'rytest-*', 'COUNT', 1000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${TEST_RUN_TAG}-*`, 'COUNT', 1000);
     cursor = next;
     if (keys.length) await redis.unlink(...keys);
   } while (cursor !== '0');

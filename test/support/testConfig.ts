@@ -4,8 +4,11 @@ import { loadConfig, type Config } from '../../shared/config.js';
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_test';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** Tags this test run's Redis keys, so two runs on one machine (a developer's and CI's) never clean up each other's. */
+export const TEST_RUN_TAG = `rytest-${process.pid}`;
+
 /** A queue prefix of its own, so a test's jobs never reach another test's workers. */
-export const uniquePrefix = () => `rytest-${randomBytes(4).toString('hex')}`;
+export const uniquePrefix = () => `${TEST_RUN_TAG}-${randomBytes(4).toString('hex')}`;
 
 /** The environment a test's api and workers share; `overrides` win. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
