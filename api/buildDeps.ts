@@ -3,7 +3,7 @@ import type { Config } from '../shared/config.js';
 import { createDb } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUES } from '../shared/queue.js';
-import { createRedis } from '../shared/redis.js';
+import { closeRedis, createRedis } from '../shared/redis.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
@@ -41,8 +41,8 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
       const steps: (() => Promise<unknown>)[] = [
         () => runQueue.close(),
         () => maintenanceQueue.close(),
-        () => redis.quit(),
-        () => subscriber.quit(),
+        () => closeRedis(redis),
+        () => closeRedis(subscriber),
         () => db.$disconnect(),
       ];
       for (const step of steps) {

@@ -114,7 +114,7 @@ runs
   .option('--dry-run', 'list what would be replayed')
   .action(async (runIds: string[], opts: { failed?: boolean; since?: string; model?: string; limit: string; dryRun?: boolean }, cmd: Command) => {
     const output = outputOf(cmd);
-    if (opts.failed === runIds.length > 0) throw new UsageError('give run ids, or --failed with filters (not both)');
+    if (Boolean(opts.failed) === runIds.length > 0) throw new UsageError('give run ids, or --failed with filters (not both)');
     const deps = connect(config());
     let targets = runIds;
     if (opts.failed) {

@@ -24,3 +24,26 @@ export function createRedis(url: string, role: RedisRole, name?: string): Redis 
   redis.on('error', () => {});
   return redis;
 }
+
+/** Closes a connection politely when it is up, and at once when it is not (quit would wait or fail). */
+export async function closeRedis(redis: Redis): Promise<void> {
+  // A connection still being set up ignores disconnect(): let it finish (briefly) first.
+  if (['wait', 'connecting', 'connect'].includes(redis.status)) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1_000);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // fall through to a hard disconnect
+    }
+  }
+  redis.disconnect();
+}

@@ -5,7 +5,7 @@ import { createDb } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
 import { QUEUES, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
-import { createRedis } from '../shared/redis.js';
+import { closeRedis, createRedis } from '../shared/redis.js';
 import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
@@ -99,7 +99,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['run worker', () => runWorker.close()],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],
-        ['redis', () => Promise.all([redis.quit(), subscriber.quit()])],
+        ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => db.$disconnect()],
       ];
       for (const [name, step] of steps) {

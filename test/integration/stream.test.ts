@@ -43,6 +43,7 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
   async function finishedRun(prompt: string) {
     const runId = await startRunOk(api.app, alice.key, { prompt });
     await waitForRunStatus(api.deps, runId, ['completed']);
+    await waitFor(() => api.deps.db.cleanupRecord.count({ where: { runId } }), { what: 'the cleanup' });
     return runId;
   }
 
@@ -231,6 +232,8 @@ describe('GET /api/chats/{chatId}/messages', () => {
   it('lets a run’s ephemeral key read its own chat only', async () => {
     const mine = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'one' });
     const other = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'two' });
+    // Mint the test's key after the run's cleanup, which revokes every key of the run.
+    await waitFor(() => api.deps.db.cleanupRecord.count({ where: { runId: mine.body.runId } }));
     const key = mintEphemeralKeyData(alice.accountId, mine.body.runId, 60_000);
     await api.deps.db.apiKey.create({ data: key.row });
     const ek = { authorization: `Bearer ${key.rawKey}` };

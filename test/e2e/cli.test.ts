@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { expect } from 'chai';
+import request from 'supertest';
+import { startApi, type ApiHarness } from '../support/harness.js';
+import { testEnv } from '../support/testConfig.js';
+import { createAccount } from '../support/factories.js';
+import { startRunOk } from '../support/runs.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+type CliResult = { code: number; stdout: string; stderr: string };
+
+describe('the operator CLI', function () {
+  this.timeout(60_000);
+  let api: ApiHarness;
+  before(() => {
+    api = startApi();
+  });
+  after(() => api.close());
+
+  const cli = (...args: string[]) =>
+    new Promise<CliResult>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(ROOT, 'scripts/cli.ts'), ...args],
+        { env: { PATH: process.env.PATH ?? '', ...testEnv({ QUEUE_PREFIX: api.prefix }) } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it('creates a key once (--json), lists it, and revokes it so the API refuses it', async () => {
+    const created = await cli('keys', 'create', '--account', `cli-${Date.now()}`, '--json');
+    expect(created.code).to.equal(0);
+    const { key, id, scopes } = JSON.parse(created.stdout);
+    expect(key).to.match(/^ry_sk_/);
+    expect(scopes).to.deep.equal(['runs:write', 'runs:read']);
+    expect((await request(api.app).get('/api/auth/whoami').set('authorization', `Bearer ${key}`)).status).to.equal(200);
+    const listed = JSON.parse((await cli('keys', 'list', '--json')).stdout) as { id: string; prefix: string }[];
+    const row = listed.find((k) => k.id === id)!;
+    expect(row.prefix).to.equal(key.slice(0, 12));
+    expect(JSON.stringify(listed)).to.not.include(key);
+    expect((await cli('keys', 'revoke', id, '--json')).code).to.equal(0);
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // the api's key cache bound
+    expect((await request(api.app).get('/api/auth/whoami').set('authorization', `Bearer ${key}`)).status).to.equal(401);
+  });
+
+  it('lists, shows, cancels and replays runs', async () => {
+    const alice = await createAccount(api.deps.db);
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'cli run' });
+    const listed = JSON.parse((await cli('runs', 'list', '--status', 'queued', '--since', '1h', '--json')).stdout) as { runId: string }[];
+    expect(listed.map((r) => r.runId)).to.include(runId);
+    const shown = JSON.parse((await cli('runs', 'show', runId, '--json')).stdout);
+    expect(shown).to.include({ runId, status: 'queued' });
+    expect(shown.attempts).to.deep.equal([]);
+    const cancelled = await cli('runs', 'cancel', runId, '--json');
+    expect(JSON.parse(cancelled.stdout)).to.deep.equal({ runId, status: 'cancelled' });
+    const dry = await cli('runs', 'replay', '--failed', '--since', '2h', '--dry-run', '--json');
+    expect(dry.code).to.equal(0);
+    expect(JSON.parse(dry.stdout).dryRun).to.equal(true);
+    const replayed = await cli('runs', 'replay', runId, '--json');
+    expect(replayed.code).to.equal(0);
+    expect(JSON.parse(replayed.stdout).runs).to.deep.equal([{ runId, replayed: true, error: null }]);
+    expect((await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } })).status).to.equal('queued');
+    const refused = await cli('runs', 'replay', runId, '--json');
+    expect(refused.code).to.equal(1);
+    expect(JSON.parse(refused.stdout).runs[0].error).to.match(/^run_not_terminal/);
+  });
+
+  it('exits 2 on usage errors and 1 on failures', async () => {
+    expect((await cli('nonsense')).code).to.equal(2);
+    expect((await cli('runs', 'list', '--since', 'yesterday')).code).to.equal(2);
+    expect((await cli('runs', 'replay')).code).to.equal(2);
+    const missing = await cli('runs', 'show', '00000000-0000-4000-8000-000000000000', '--json');
+    expect(missing.code).to.equal(1);
+    expect(JSON.parse(missing.stdout).error).to.equal('run_not_found');
+  });
+
+  it('migrates, and a second migrate is harmless', async () => {
+    const first = await cli('db', 'migrate', '--json');
+    const second = await cli('db', 'migrate', '--json');
+    expect(first.code).to.equal(0);
+    expect(second.code).to.equal(0);
+    expect(JSON.parse(second.stdout)).to.include({ databaseCreated: false });
+    expect(JSON.parse(second.stdout).applied).to.deep.equal([]);
+  });
+});
