@@ -66,41 +66,22 @@ async function provisionRun(deps: ApiDeps, accountId: string, runId: string, mod
   const key = mintEphemeralKeyData(accountId, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
   const messages = JSON.stringify(toStoredMessages(body));
   const metadata = body.metadata ? JSON.stringify(body.metadata) : null;
-  let rows: { id: string }[];
+  let provisioned: boolean;
   try {
-    // The advisory lock serialises provisioning per account, so the active-run limit is exact.
-    [, rows] = await deps.db.$transaction([
-      deps.db.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${accountId}, 0))`,
-      deps.db.$queryRaw<{ id: string }[]>`
-        WITH allowed AS (
-          SELECT 1 WHERE (SELECT count(*) FROM runs WHERE account_id = ${accountId}::uuid AND status IN ('queued', 'running')) < ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS}
-        ), s AS (
-          INSERT INTO sessions (id, account_id) SELECT ${sessionId}::uuid, ${accountId}::uuid FROM allowed RETURNING id
-        ), c AS (
-          INSERT INTO chats (id, account_id, session_id, title, metadata)
-          SELECT ${chatId}::uuid, ${accountId}::uuid, s.id, ${body.title ?? null}, ${metadata}::jsonb FROM s RETURNING id
-        ), r AS (
-          INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key)
-          SELECT ${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, c.id, ${model}, ${body.system ?? null}, ${body.maxOutputTokens ?? null}::int, ${idempotencyKey ?? null}
-          FROM c RETURNING id
-        ), m AS (
-          INSERT INTO messages (id, chat_id, run_id, role, parts)
-          SELECT gen_random_uuid()::text, c.id, r.id, (x.value->>'role')::message_role, x.value->'parts'
-          FROM c, r, jsonb_array_elements(${messages}::jsonb) WITH ORDINALITY AS x(value, ord)
-          ORDER BY x.ord
-          RETURNING 1
-        ), k AS (
-          INSERT INTO api_keys (id, account_id, kind, hash, prefix, scopes, run_id, expires_at)
-          SELECT ${keyId}::uuid, ${accountId}::uuid, 'ephemeral', ${key.row.hash}, ${key.row.prefix}, string_to_array(${key.row.scopes.join(' ')}, ' '), r.id, ${key.row.expiresAt}
-          FROM r RETURNING 1
-        )
-        SELECT r.id::text AS id FROM r, (SELECT count(*) FROM m) AS mc, (SELECT count(*) FROM k) AS kc`,
-    ]);
+    // One round trip: prisma/migrations/*_provision_run_function defines it.
+    const rows = await deps.db.$queryRaw<{ ok: boolean }[]>`
+      SELECT runyard_provision_run(
+        ${accountId}::uuid, ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS}::int, ${sessionId}::uuid, ${chatId}::uuid, ${runId}::uuid,
+        ${model}, ${body.system ?? null}, ${body.maxOutputTokens ?? null}::int, ${idempotencyKey ?? null},
+        ${body.title ?? null}, ${metadata}::jsonb, ${messages}::jsonb,
+        ${keyId}::uuid, ${key.row.hash}, ${key.row.prefix}, string_to_array(${key.row.scopes.join(' ')}, ' '), ${key.row.expiresAt}::timestamptz
+      ) AS ok`;
+    provisioned = rows[0]?.ok === true;
   } catch (err) {
     deps.logger.error('provisioning failed', { error: (err as Error).message });
     throw databaseUnavailable();
   }
-  if (rows.length === 0) {
+  if (!provisioned) {
     throw new AppError(
       'too_many_active_runs',
       429,

@@ -45,9 +45,22 @@ export type CleanupHooks = { onFailure?: () => void };
  * still fails, it throws: the stale-run sweep finds terminal runs without a cleanup record and
  * tries again, so nothing is left behind even if this process dies now.
  */
-export async function cleanupRun(db: Db, logger: Logger, runId: string, reason: CleanupReason, hooks: CleanupHooks = {}): Promise<CleanupOutcome> {
-  const run = await db.run.findUnique({ where: { id: runId }, select: { id: true, accountId: true, sessionId: true, episode: true } });
+export type CleanupTarget = { id: string; accountId: string; sessionId: string; episode: number };
+
+/** `target` is the run, or its id when the caller has not loaded it. */
+export async function cleanupRun(
+  db: Db,
+  logger: Logger,
+  target: string | CleanupTarget,
+  reason: CleanupReason,
+  hooks: CleanupHooks = {},
+): Promise<CleanupOutcome> {
+  const run =
+    typeof target === 'string'
+      ? await db.run.findUnique({ where: { id: target }, select: { id: true, accountId: true, sessionId: true, episode: true } })
+      : target;
   if (!run) return { performed: false, keysRevoked: 0, sessionClosed: false };
+  const runId = run.id;
   for (let attempt = 1; ; attempt++) {
     try {
       const outcome = await cleanupOnce(db, run, reason);

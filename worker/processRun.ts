@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { cleanupRun, type CleanupReason } from '../shared/cleanup.js';
+import { cleanupRun, type CleanupReason, type CleanupTarget } from '../shared/cleanup.js';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
 import { advanceFence, FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
@@ -9,7 +9,7 @@ import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped, type StopReason } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
-import { beginAttempt, failAttempt, finishAttemptWithMessage, loadConversation, loadRun, type RunForWorker } from './runStore.js';
+import { beginAttempt, failAttempt, finishAttemptWithMessage, loadRun, type BegunAttempt } from './runStore.js';
 
 export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: boolean } => ({
   prefix: deps.config.QUEUE_PREFIX,
@@ -28,41 +28,30 @@ export function createRunProcessor(deps: WorkerDeps) {
 }
 
 async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: string): Promise<{ status: string }> {
-  let run = await loadRun(deps.db, data.runId);
-  if (!run) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
-  if (run.status === 'completed' || run.status === 'cancelled') {
-    deps.logger.info('run already finished; nothing to do', { status: run.status });
-    return { status: run.status };
-  }
-  if (run.status === 'failed') {
+  let begun = await beginAttempt(deps.db, data.runId, deps.workerId);
+  if (!begun) {
+    const run = await loadRun(deps.db, data.runId);
+    if (!run) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
+    if (run.status !== 'failed') {
+      deps.logger.info('run is finished or cancelled; nothing to do', { status: run.status });
+      return { status: run.status };
+    }
     // Only a retry of the failed job (Bull Board's retry button) brings a failed run back here:
     // treat it exactly like a replay — new episode, fresh key — and then run it.
     const reopened = await reopenRunForReplay(deps.db, deps.config, run.id, { onlyStatus: 'failed' });
     data = reopened.jobData;
     await job.updateData(data);
     deps.logger.info('failed job retried from the queue: replaying the run', { episode: reopened.episode });
-    run = (await loadRun(deps.db, data.runId))!;
-  }
-
-  const begun = await beginAttempt(deps.db, run.id, deps.workerId);
-  if (!begun) {
-    deps.logger.info('run is not runnable any more (cancelled meanwhile)');
-    return { status: 'skipped' };
+    begun = await beginAttempt(deps.db, data.runId, deps.workerId);
+    if (!begun) return { status: 'skipped' };
   }
   const attempt = begun.attempt;
-  return withLogContext({ attempt }, () => runAttempt(deps, job, data, run, attempt, begun.startedAt, token));
+  return withLogContext({ attempt }, () => runAttempt(deps, job, data, begun, token));
 }
 
-async function runAttempt(
-  deps: WorkerDeps,
-  job: Job,
-  data: RunJobData,
-  run: RunForWorker,
-  attempt: number,
-  startedAt: Date,
-  token?: string,
-): Promise<{ status: string }> {
-  const { config, db, logger, metrics } = deps;
+async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: BegunAttempt, token?: string): Promise<{ status: string }> {
+  const { config, logger, metrics } = deps;
+  const { run, attempt, startedAt } = begun;
   const model = parseModelId(run.model);
   await advanceFence(deps.redis, streamOptions(deps), run.id, attempt);
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
@@ -83,11 +72,10 @@ async function runAttempt(
   try {
     if (!model) throw new RunError('invalid_run', `unknown model ${run.model}`, false);
     const apiKey = openSecret(data.ephemeralKey, config.RUNYARD_SECRET);
-    const messages = await loadConversation(db, run.chatId, run.id);
     const result = await deps.providers(model.provider).stream(
       {
         model,
-        messages,
+        messages: begun.conversation,
         system: run.system ?? undefined,
         maxOutputTokens: run.maxOutputTokens ?? undefined,
         signal: controller.signal,
@@ -113,7 +101,7 @@ async function runAttempt(
     events.emit({ type: 'text-end', id: textId });
     events.emit({ type: 'finish-step' });
     await events.flush();
-    const saved = await finishAttemptWithMessage(db, run.id, attempt, 'completed', {
+    const saved = await finishAttemptWithMessage(deps.db, run.id, attempt, 'completed', {
       text,
       model: run.model,
       usage: result.usage,
@@ -141,12 +129,12 @@ async function finishStream(events: RunEventWriter, status: string, extra: Recor
   await events.flush().catch(() => {});
 }
 
-async function finishRun(deps: WorkerDeps, run: RunForWorker, status: CleanupReason, startMs: number): Promise<void> {
+async function finishRun(deps: WorkerDeps, run: CleanupTarget & { model: string }, status: CleanupReason, startMs: number): Promise<void> {
   deps.metrics.runsFinished.inc({ status, model: run.model });
   deps.metrics.runDuration.observe({ status }, (Date.now() - startMs) / 1000);
   deps.logger.info('run finished', { status, runtimeMs: Date.now() - startMs });
   // If this fails after its retries, the sweep finds the terminal run without a cleanup record.
-  await cleanupRun(deps.db, deps.logger, run.id, status, { onFailure: () => deps.metrics.cleanupFailures.inc() }).catch(() => {});
+  await cleanupRun(deps.db, deps.logger, run, status, { onFailure: () => deps.metrics.cleanupFailures.inc() }).catch(() => {});
 }
 
 function classify(err: unknown): RunError {
@@ -158,7 +146,7 @@ function classify(err: unknown): RunError {
 async function handleAttemptError(
   deps: WorkerDeps,
   job: Job,
-  run: RunForWorker,
+  run: BegunAttempt['run'],
   attempt: number,
   events: RunEventWriter,
   partial: { text: string; startMs: number; textId: string },

@@ -37,44 +37,81 @@ export async function loadRun(db: Db, runId: string): Promise<RunForWorker | nul
   });
 }
 
+export type BegunAttempt = {
+  run: RunForWorker & { episode: number };
+  attempt: number;
+  startedAt: Date;
+  /** The turns the model answers: the chat's messages without this run's own earlier answers. */
+  conversation: ChatTurn[];
+};
+
+type StoredPart = { type: string; text?: string };
+const textOf = (parts: StoredPart[]) =>
+  parts
+    .filter((part) => part.type === 'text')
+    .map((part) => part.text ?? '')
+    .join('');
+
 /**
- * Claims the next attempt: bumps the fencing token, marks the run running and records the attempt
- * (closing a previous attempt left running by a dead worker). Null if the run is no longer runnable.
+ * Claims the next attempt in one round trip: bumps the fencing token, marks the run running,
+ * records the attempt (closing one a dead worker left running) and reads the conversation.
+ * Null if the run is not runnable (finished, cancelled, or gone).
  */
-export async function beginAttempt(db: Db, runId: string, workerId: string): Promise<{ attempt: number; startedAt: Date } | null> {
-  const rows = await db.$queryRaw<{ attempt: number; started_at: Date }[]>`
+export async function beginAttempt(db: Db, runId: string, workerId: string): Promise<BegunAttempt | null> {
+  const rows = await db.$queryRaw<
+    {
+      id: string;
+      account_id: string;
+      session_id: string;
+      chat_id: string;
+      model: string;
+      system: string | null;
+      max_output_tokens: number | null;
+      attempt: number;
+      episode: number;
+      started_at: Date;
+      conversation: { role: ChatTurn['role']; parts: StoredPart[] }[];
+    }[]
+  >`
     WITH r AS (
       UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = ${workerId}, heartbeat_at = now(),
         started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
       WHERE id = ${runId}::uuid AND status IN ('queued', 'running') AND cancel_requested_at IS NULL
-      RETURNING attempt
+      RETURNING id, account_id, session_id, chat_id, model, system, max_output_tokens, attempt, episode
     ), previous AS (
       UPDATE run_attempts SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
       WHERE run_id = ${runId}::uuid AND status = 'running' AND EXISTS (SELECT 1 FROM r)
       RETURNING 1
     ), a AS (
       INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), ${runId}::uuid, r.attempt, ${workerId} FROM r
-      RETURNING attempt, started_at
+      RETURNING started_at
     )
-    SELECT a.attempt, a.started_at FROM a, (SELECT count(*) FROM previous) AS p`;
+    SELECT r.id::text, r.account_id::text, r.session_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, a.started_at,
+      (SELECT count(*) FROM previous) AS interrupted_previous,
+      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
+         FROM messages m
+        WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
+    FROM r, a`;
   const row = rows[0];
-  return row ? { attempt: row.attempt, startedAt: row.started_at } : null;
-}
-
-/** The turns the model answers: the chat's messages without this run's own earlier answers. */
-export async function loadConversation(db: Db, chatId: string, runId: string): Promise<ChatTurn[]> {
-  const rows = await db.message.findMany({
-    where: { chatId, interrupted: false, NOT: { runId, role: 'assistant' } },
-    orderBy: { seq: 'asc' },
-    select: { role: true, parts: true },
-  });
-  return rows.map((row) => ({
-    role: row.role,
-    content: (row.parts as { type: string; text?: string }[])
-      .filter((part) => part.type === 'text')
-      .map((part) => part.text ?? '')
-      .join(''),
-  }));
+  if (!row) return null;
+  return {
+    run: {
+      id: row.id,
+      accountId: row.account_id,
+      sessionId: row.session_id,
+      chatId: row.chat_id,
+      status: 'running',
+      model: row.model,
+      system: row.system,
+      maxOutputTokens: row.max_output_tokens,
+      attempt: row.attempt,
+      episode: row.episode,
+      cancelRequestedAt: null,
+    },
+    attempt: row.attempt,
+    startedAt: row.started_at,
+    conversation: row.conversation.map((message) => ({ role: message.role, content: textOf(message.parts) })),
+  };
 }
 
 export type AssistantOutput = {

@@ -1,0 +1,321 @@
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { createDb } from '../shared/db.js';
+import { createAccountKey } from '../shared/apiKeys.js';
+import { migrateDatabase } from '../shared/migrate.js';
+import { percentile, round, rssMiB, summary } from './bench/stats.js';
+import { spawnTs, type Spawned } from './bench/processes.js';
+
+/**
+ * `npm run bench`: runyard against raw BullMQ on this machine, on a database and queue prefix of
+ * its own. See the README's performance section for what each figure means.
+ */
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5000' },
+    workers: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '16' },
+    rate: { type: 'string', default: '200' },
+    'rate-seconds': { type: 'string', default: '10' },
+    'stream-clients': { type: 'string', default: '200' },
+    'idle-streams': { type: 'string', default: '1000' },
+    json: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+  },
+});
+const N = Number(opts.runs);
+const WORKERS = Number(opts.workers);
+const CONCURRENCY = Number(opts.concurrency);
+const RATE = Number(opts.rate);
+const RATE_SECONDS = Number(opts['rate-seconds']);
+const STREAM_CLIENTS = Number(opts['stream-clients']);
+const IDLE_STREAMS = Number(opts['idle-streams']);
+
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `runyard-bench-${process.pid}`;
+const PROMPT = Array.from({ length: 20 }, (_, i) => `token${i}`).join(' ');
+const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function recreateDatabase() {
+  const admin = new URL(DATABASE_URL);
+  const name = admin.pathname.slice(1);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await client.end();
+  await migrateDatabase(DATABASE_URL);
+}
+
+async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Phase 1: bare BullMQ, no-op jobs, the same number of worker processes and concurrency. */
+async function rawBullmqThroughput(redis: Redis): Promise<number> {
+  const queueName = 'raw-noop';
+  const workers = Array.from({ length: WORKERS }, () =>
+    spawnTs('scripts/bench/rawWorker.ts', [queueName, PREFIX, String(CONCURRENCY), REDIS_URL], {}, 'ready'),
+  );
+  await Promise.all(workers.map((w) => w.ready));
+  const queue = new Queue(queueName, { connection: redis, prefix: PREFIX });
+  const started = performance.now();
+  for (let i = 0; i < N; i += 500) {
+    await queue.addBulk(Array.from({ length: Math.min(500, N - i) }, (_, j) => ({ name: 'noop', data: { i: i + j }, opts: { jobId: `noop-${i + j}` } })));
+  }
+  await waitUntil(async () => (await queue.getCompletedCount()) >= N, 'raw jobs', 600_000, 20);
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(workers.map((w) => w.stop()));
+  // The bench's keys are all deleted at the end (by prefix), raw queue included.
+  return N / seconds;
+}
+
+type Api = { base: string; key: string; post: () => Promise<{ ms: number; runId: string }> };
+
+function apiClient(base: string, key: string): Api {
+  const body = JSON.stringify({ prompt: PROMPT });
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  return {
+    base,
+    key,
+    post: async () => {
+      const started = performance.now();
+      const res = await fetch(`${base}/api/chat/runs`, { method: 'POST', headers, body });
+      const json = (await res.json()) as { runId?: string };
+      if (res.status !== 202) throw new Error(`POST answered ${res.status}: ${JSON.stringify(json)}`);
+      return { ms: performance.now() - started, runId: json.runId! };
+    },
+  };
+}
+
+/** Reads one run's stream; returns provider-emit → client-receive delays of deltas emitted after it connected. */
+async function streamOverhead(api: Api, runId: string): Promise<number[]> {
+  const res = await fetch(`${api.base}/api/chat/runs/${runId}/stream`, { headers: { authorization: `Bearer ${api.key}` } });
+  const connectedAt = Date.now();
+  const delays: number[] = [];
+  const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+  for await (const event of stream as unknown as AsyncIterable<{ data: string }>) {
+    if (event.data === '[DONE]') break;
+    const chunk = JSON.parse(event.data) as { type: string; providerMetadata?: { runyard?: { emittedAt?: number } } };
+    const emittedAt = chunk.providerMetadata?.runyard?.emittedAt;
+    if (chunk.type === 'text-delta' && emittedAt && emittedAt >= connectedAt) delays.push(Date.now() - emittedAt);
+  }
+  return delays;
+}
+
+/** N idle SSE clients (runs that no worker has picked up yet): what they cost the api. */
+async function idleStreamCost(api: Api, apiPid: number, redis: Redis) {
+  const runIds = [];
+  for (let i = 0; i < IDLE_STREAMS; i++) runIds.push((await api.post()).runId);
+  const rssBefore = await rssMiB(apiPid);
+  const controller = new AbortController();
+  const open = runIds.map((runId) =>
+    fetch(`${api.base}/api/chat/runs/${runId}/stream`, { headers: { authorization: `Bearer ${api.key}` }, signal: controller.signal })
+      .then(async (res) => {
+        for await (const _ of res.body!) void _;
+      })
+      .catch(() => {}),
+  );
+  await waitUntil(async () => {
+    const metrics = await (await fetch(`${api.base}/metrics`)).text();
+    return Number(/runyard_active_streams\{process="api"\} (\d+)/.exec(metrics)?.[1] ?? 0) >= IDLE_STREAMS;
+  }, 'idle streams to connect');
+  const clients = (await redis.client('LIST')) as string;
+  const apiConnections = clients.split('\n').filter((line) => /name=runyard-api/.test(line)).length;
+  const rssWith = await rssMiB(apiPid);
+  controller.abort();
+  await Promise.all(open);
+  return { streams: IDLE_STREAMS, apiRedisConnections: apiConnections, apiRssBeforeMiB: rssBefore, apiRssWithStreamsMiB: rssWith, runIds };
+}
+
+async function main() {
+  log(`database ${new URL(DATABASE_URL).pathname.slice(1)}, queue prefix ${PREFIX}, ${N} runs, ${WORKERS} workers × ${CONCURRENCY}`);
+  await recreateDatabase();
+  const db = createDb(DATABASE_URL, 4);
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const processes: Spawned[] = [];
+  try {
+    log('phase 1: raw BullMQ no-op throughput');
+    const rawJobsPerSecond = await rawBullmqThroughput(redis);
+
+    const port = await freePort();
+    const env = {
+      DATABASE_URL,
+      REDIS_URL,
+      QUEUE_PREFIX: PREFIX,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      LOCAL_MODEL_DELAY_MS: '0',
+      RUNYARD_STREAM_TIMINGS: 'true',
+      ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
+      RATE_LIMIT_PER_MINUTE: '10000000',
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+      RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
+    };
+    const profileArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+    const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`, profileArgs('api'));
+    processes.push(apiProcess);
+    await apiProcess.ready;
+    const { rawKey } = await createAccountKey(db, 'bench');
+    const api = apiClient(`http://127.0.0.1:${port}`, rawKey);
+
+    log(`phase 2: ${IDLE_STREAMS} idle SSE streams`);
+    const idle = IDLE_STREAMS > 0 ? await idleStreamCost(api, apiProcess.child.pid!, redis) : null;
+
+    const workerPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
+    const workers = workerPorts.map((metricsPort, i) =>
+      spawnTs(
+        'worker/main.ts',
+        [],
+        { ...env, WORKER_ID: `bench-${i}`, WORKER_METRICS_PORT: String(metricsPort) },
+        `http://127.0.0.1:${metricsPort}/healthz`,
+        profileArgs(`worker-${i}`),
+      ),
+    );
+    processes.push(...workers);
+    await Promise.all(workers.map((w) => w.ready));
+    if (idle)
+      await waitUntil(
+        async () => (await db.run.count({ where: { id: { in: idle.runIds }, status: 'completed' } })) === idle.runIds.length,
+        'the idle-stream runs',
+      );
+    const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
+
+    log(`phase 3: POST at ${RATE}/s for ${RATE_SECONDS}s, ${STREAM_CLIENTS} of them watched over SSE`);
+    const postLatencies: number[] = [];
+    const overheads: number[] = [];
+    const rateRunIds: string[] = [];
+    const inFlight: Promise<unknown>[] = [];
+    const total = RATE * RATE_SECONDS;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      inFlight.push(
+        api.post().then(async ({ ms, runId }) => {
+          postLatencies.push(ms);
+          rateRunIds.push(runId);
+          if (i % Math.max(1, Math.floor(total / STREAM_CLIENTS)) === 0) overheads.push(...(await streamOverhead(api, runId)));
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    await waitUntil(async () => (await db.run.count({ where: { id: { in: rateRunIds }, status: 'completed' } })) === rateRunIds.length, 'the fixed-rate runs');
+    const queueToStart = (
+      await db.$queryRaw<
+        { ms: number }[]
+      >`SELECT EXTRACT(EPOCH FROM (a.started_at - r.created_at)) * 1000 AS ms FROM runs r JOIN run_attempts a ON a.run_id = r.id AND a.attempt = 1 WHERE r.id = ANY(${rateRunIds}::uuid[])`
+    ).map((row) => Number(row.ms));
+
+    log(`phase 4: ${N} runs end to end, as fast as they go`);
+    const throughputStart = Date.now();
+    const runIds: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < N) {
+          next++;
+          runIds.push((await api.post()).runId);
+        }
+      }),
+    );
+    await waitUntil(async () => (await db.run.count({ where: { id: { in: runIds }, status: 'completed' } })) === N, 'the throughput runs', 900_000, 200);
+    const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];
+    const persisted = await db.message.count({ where: { runId: { in: runIds }, role: 'assistant' } });
+    const e2eRunsPerSecond = N / ((last.getTime() - throughputStart) / 1000);
+    const workerRssAfter = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
+
+    const results = {
+      machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+      settings: { runs: N, workers: WORKERS, concurrencyPerWorker: CONCURRENCY, model: 'local/echo', localModelDelayMs: 0, promptTokens: 20 },
+      rawBullmqJobsPerSecond: round(rawJobsPerSecond, 0),
+      endToEndRunsPerSecond: round(e2eRunsPerSecond, 1),
+      ratio: round(e2eRunsPerSecond / rawJobsPerSecond, 3),
+      assistantMessagesPersisted: persisted,
+      postLatencyMs: { offeredRatePerSecond: RATE, ...summary(postLatencies) },
+      queueToStartMs: summary(queueToStart),
+      streamingOverheadMs: summary(overheads),
+      workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
+      idleStreams: idle
+        ? {
+            streams: idle.streams,
+            apiRedisConnections: idle.apiRedisConnections,
+            apiRssBeforeMiB: idle.apiRssBeforeMiB,
+            apiRssWithStreamsMiB: idle.apiRssWithStreamsMiB,
+          }
+        : null,
+      targets: {
+        ratioAtLeast: 0.15,
+        postP99UnderMs: 25,
+        streamingOverheadP99UnderMs: 10,
+        met: {
+          ratio: e2eRunsPerSecond / rawJobsPerSecond >= 0.15,
+          postP99: percentile(postLatencies, 99) < 25,
+          streamingOverheadP99: percentile(overheads, 99) < 10,
+        },
+      },
+    };
+    printTable(results);
+    if (opts.json !== undefined) {
+      const text = JSON.stringify(results, null, 2);
+      if (opts.json === '' || opts.json === '-') process.stdout.write(`${text}\n`);
+      else await writeFile(opts.json, text);
+    }
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    const leftovers = await redis.keys(`${PREFIX}:*`);
+    if (leftovers.length) await redis.unlink(...leftovers);
+    await db.$disconnect();
+    redis.disconnect();
+  }
+}
+
+function printTable(r: {
+  rawBullmqJobsPerSecond: number;
+  endToEndRunsPerSecond: number;
+  ratio: number;
+  postLatencyMs: { offeredRatePerSecond: number; p50: number; p99: number };
+  queueToStartMs: { p50: number; p99: number };
+  streamingOverheadMs: { n: number; p50: number; p99: number };
+  workerRssMiB: { before: number[]; after: number[] };
+  idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
+}) {
+  const rows: [string, string][] = [
+    ['raw BullMQ no-op jobs/s', String(r.rawBullmqJobsPerSecond)],
+    ['end-to-end runs/s (POST → completed + persisted)', String(r.endToEndRunsPerSecond)],
+    ['ratio (target ≥ 0.15)', String(r.ratio)],
+    [`POST latency p50 / p99 at ${r.postLatencyMs.offeredRatePerSecond}/s (target p99 < 25 ms)`, `${r.postLatencyMs.p50} / ${r.postLatencyMs.p99} ms`],
+    ['queue-to-start p50 / p99', `${r.queueToStartMs.p50} / ${r.queueToStartMs.p99} ms`],
+    [`streaming overhead p50 / p99 (${r.streamingOverheadMs.n} deltas; target p99 < 10 ms)`, `${r.streamingOverheadMs.p50} / ${r.streamingOverheadMs.p99} ms`],
+    ['worker RSS before → after', r.workerRssMiB.before.map((b, i) => `${b} → ${r.workerRssMiB.after[i]} MiB`).join(', ')],
+  ];
+  if (r.idleStreams) {
+    rows.push([`${r.idleStreams.streams} idle SSE streams: api Redis connections`, String(r.idleStreams.apiRedisConnections)]);
+    rows.push([`${r.idleStreams.streams} idle SSE streams: api RSS`, `${r.idleStreams.apiRssBeforeMiB} → ${r.idleStreams.apiRssWithStreamsMiB} MiB`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);
+}
+
+await main();
