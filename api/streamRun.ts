@@ -74,7 +74,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     closed = true;
     wakeup.notify();
   };
-  req.on('close', onClose);
+  res.on('close', onClose); // res, not req: a GET's request stream may close as soon as it is read
   res.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
   res.flushHeaders();
   deps.metrics.activeStreams.inc();
@@ -113,7 +113,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
   } finally {
     clearInterval(keepAlive);
-    req.off('close', onClose);
+    res.off('close', onClose);
     unwatch();
     deps.metrics.activeStreams.dec();
     res.end();

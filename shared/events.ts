@@ -28,24 +28,24 @@ export const runEventKeys = (prefix: string, runId: string) => ({
 export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
 
 // Appends only while the run's fence still names this attempt: a worker that lost its run
-// (stalled, paused, partitioned) has its late events dropped here.
+// (stalled, paused, partitioned) has its late events dropped here. An attempt's first append
+// claims the fence (moving it forward, never back), so a newer attempt shuts older ones out.
 const APPEND_FENCED = `
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+local current = redis.call('GET', KEYS[2])
+if ARGV[5] == '1' then
+  if current and tonumber(current) > tonumber(ARGV[1]) then return false end
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+elseif current ~= ARGV[1] then
+  return false
+end
 local last
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[4], last)
 return last`;
-
-// Moves the fence forward, never back.
-const ADVANCE_FENCE = `
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) < current then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1`;
 
 type ScriptedRedis = Redis & {
   runyardAppendFenced(
@@ -55,26 +55,20 @@ type ScriptedRedis = Redis & {
     maxLen: number,
     ttlMs: number,
     channel: string,
+    claim: 0 | 1,
     ...events: string[]
   ): Promise<string | null>;
-  runyardAdvanceFence(fence: string, attempt: number, ttlMs: number): Promise<number>;
 };
 
 export function withEventScripts(redis: Redis): ScriptedRedis {
   const scripted = redis as ScriptedRedis;
   if (typeof scripted.runyardAppendFenced !== 'function') {
     redis.defineCommand('runyardAppendFenced', { numberOfKeys: 2, lua: APPEND_FENCED });
-    redis.defineCommand('runyardAdvanceFence', { numberOfKeys: 1, lua: ADVANCE_FENCE });
   }
   return scripted;
 }
 
 export type StreamOptions = { prefix: string; maxEvents: number; ttlMs: number };
-
-export async function advanceFence(redis: Redis, opts: StreamOptions, runId: string, attempt: number): Promise<boolean> {
-  const keys = runEventKeys(opts.prefix, runId);
-  return (await withEventScripts(redis).runyardAdvanceFence(keys.fence, attempt, opts.ttlMs)) === 1;
-}
 
 export async function deleteRunStream(redis: Redis, prefix: string, runId: string): Promise<void> {
   const keys = runEventKeys(prefix, runId);
@@ -89,14 +83,16 @@ export class FencedError extends Error {
 }
 
 /**
- * Writes one attempt's events. Each append goes out at once when nothing is in flight; while a
- * write is in flight, new events queue and consecutive text deltas merge, so Redis sees one round
- * trip per batch under load and no added latency when idle.
+ * Writes one attempt's events. An append goes out on the next turn of the event loop when nothing
+ * is in flight (so a synchronous burst is one write); while a write is in flight, new events
+ * queue and consecutive text deltas merge, so Redis sees one round trip per batch under load and
+ * no added latency when idle.
  */
 export class RunEventWriter {
   private pending: UiChunk[] = [];
   private inFlight: Promise<void> | null = null;
   private fenced = false;
+  private claimed = false;
   private failure: Error | null = null;
   private readonly keys: ReturnType<typeof runEventKeys>;
   private readonly redis: ScriptedRedis;
@@ -125,13 +121,17 @@ export class RunEventWriter {
     } else {
       this.pending.push(chunk.type === 'text-delta' ? { ...chunk } : chunk);
     }
-    if (!this.inFlight) this.inFlight = this.drain();
+    this.schedule();
   }
 
   /** Appends the terminal [DONE] after everything queued. */
   end(): void {
     this.pending.push({ type: DONE } as unknown as UiChunk);
-    if (!this.inFlight) this.inFlight = this.drain();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.inFlight) this.inFlight = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
   }
 
   /** Waits until every queued event is in Redis; throws FencedError if the attempt was fenced off. */
@@ -153,8 +153,10 @@ export class RunEventWriter {
           this.opts.maxEvents,
           this.opts.ttlMs,
           this.keys.channel,
+          this.claimed ? 0 : 1,
           ...batch,
         );
+        this.claimed = true;
         if (result === null) this.fenced = true;
       }
     } catch (err) {

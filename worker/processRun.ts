@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { cleanupRun, type CleanupReason, type CleanupTarget } from '../shared/cleanup.js';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
-import { advanceFence, FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
+import { FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
 import { costMicros, parseModelId, type Usage } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
@@ -53,7 +53,6 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   const { config, logger, metrics } = deps;
   const { run, attempt, startedAt } = begun;
   const model = parseModelId(run.model);
-  await advanceFence(deps.redis, streamOptions(deps), run.id, attempt);
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
   const textId = `text-${attempt}`;
   metrics.attemptsStarted.inc({ model: run.model });
