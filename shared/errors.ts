@@ -53,3 +53,20 @@ export class RunError extends Error {
     this.name = 'RunError';
   }
 }
+
+/**
+ * Whether an error means the database could not be reached (as opposed to a bad query): the api
+ * answers those with 503 database_unavailable instead of an opaque 500.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const name = `${err.name} ${(err as { code?: string }).code ?? ''} ${err.constructor?.name ?? ''}`;
+  const fromDatabaseLayer =
+    /Prisma|DriverAdapter|ECONN|P100[0-2]|57P0|08\d{3}/.test(name) ||
+    /database|postgres/i.test(err.message) ||
+    /adapter-pg|pg-pool|pg-protocol|@prisma\//.test(err.stack ?? '');
+  return (
+    fromDatabaseLayer &&
+    /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|connect|connection|terminat|timeout|reach/i.test(`${err.message} ${name} ${String(err.cause ?? '')}`)
+  );
+}

@@ -80,11 +80,19 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     concurrency: 1,
   });
   sweepWorker.on('error', (err) => logger.error('sweep worker error', { error: err.message }));
-  await maintenanceQueue.upsertJobScheduler(
-    SWEEP_SCHEDULER_ID,
-    { every: config.RUN_SWEEP_EVERY_MS },
-    { name: SWEEP_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
-  );
+  // Every worker keeps the one fleet-wide schedule in place (upsert is idempotent), so the sweep
+  // comes back by itself after Redis lost its data — which is exactly when it is needed most.
+  const ensureSweepScheduled = () =>
+    maintenanceQueue.upsertJobScheduler(
+      SWEEP_SCHEDULER_ID,
+      { every: config.RUN_SWEEP_EVERY_MS },
+      { name: SWEEP_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
+    );
+  await ensureSweepScheduled();
+  const scheduleKeeper = setInterval(() => {
+    ensureSweepScheduled().catch((err: Error) => logger.warn('could not ensure the sweep schedule', { error: err.message }));
+  }, config.RUN_SWEEP_EVERY_MS);
+  scheduleKeeper.unref();
 
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, lockMs: config.RUN_LOCK_MS });
@@ -93,6 +101,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const close = (graceMs = config.SHUTDOWN_GRACE_MS) => {
     closing ??= (async () => {
       logger.info('worker shutting down', { graceMs, running: active.size });
+      clearInterval(scheduleKeeper);
       const grace = setTimeout(() => active.stopAll('shutdown'), graceMs);
       const steps: [string, () => Promise<unknown>][] = [
         ['sweep worker', () => sweepWorker.close()],

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { AppError } from '../../shared/errors.js';
+import { AppError, databaseUnavailable, isDatabaseUnreachable } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { requestIdOf } from '../http.js';
 
@@ -41,6 +41,7 @@ function describeHttpError(err: { status?: number; type?: string; message?: stri
 
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
+  if (isDatabaseUnreachable(err)) return databaseUnavailable();
   if (err instanceof ZodError) return describeZodError(err);
   if (err && typeof err === 'object') return describeHttpError(err as { status?: number; type?: string });
   return undefined;

@@ -1,0 +1,132 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { expect } from 'chai';
+import request from 'supertest';
+import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
+import { createAccount } from '../support/factories.js';
+import { postRun } from '../support/runs.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { TEST_DATABASE_URL } from '../support/testConfig.js';
+import { expectNothingLost } from './support.js';
+
+const env = {
+  RUN_LOCK_MS: '2000',
+  LOCAL_MODEL_DELAY_MS: '20',
+  RUN_STALE_AFTER_MS: '3000',
+  RUN_SWEEP_EVERY_MS: '1000',
+  RUN_MAX_ATTEMPTS: '5',
+  ACCOUNT_MAX_ACTIVE_RUNS: '1000',
+};
+
+/** Posts runs for `ms`, recording the ids that got a 202 and every other status seen. */
+async function postFor(api: ApiHarness, key: string, ms: number, accepted: string[], statuses: number[]) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const started = Date.now();
+    const res = await postRun(api.app, key, { prompt: 'one two three four five' });
+    statuses.push(res.status);
+    expect(Date.now() - started, 'an answer, not a hang').to.be.below(8_000);
+    if (res.status === 202) accepted.push(res.body.runId);
+    else {
+      expect(res.status, JSON.stringify(res.body)).to.equal(503);
+      expect(res.body).to.have.keys('error', 'detail', 'fix', 'docUrl', 'requestId');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('fault: Redis restarted under load', function () {
+  this.timeout(180_000);
+  const port = 16_400 + (process.pid % 500);
+  const startRedis = () => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    return child;
+  };
+  let redis = startRedis();
+  let api: ApiHarness;
+  let worker: WorkerProcess;
+
+  before(async () => {
+    await waitFor(() => {
+      try {
+        return execFileSync('redis-cli', ['-p', String(port), 'ping'])
+          .toString()
+          .includes('PONG');
+      } catch {
+        return false;
+      }
+    });
+    api = startApi({ ...env, REDIS_URL: `redis://127.0.0.1:${port}` });
+    worker = spawnWorker(api.prefix, { ...env, REDIS_URL: `redis://127.0.0.1:${port}` });
+    await workerReady(worker);
+  });
+  after(async () => {
+    worker?.child.kill('SIGKILL');
+    await api?.close();
+    redis.kill('SIGKILL');
+  });
+
+  it('answers 503 during the outage, workers reconnect, and every run that got a 202 ends terminal', async () => {
+    const alice = await createAccount(api.deps.db);
+    const accepted: string[] = [];
+    const statuses: number[] = [];
+    await postFor(api, alice.key, 2_000, accepted, statuses);
+    redis.kill('SIGKILL'); // Redis keeps nothing on disk here: every queued job is lost with it
+    await postFor(api, alice.key, 2_000, accepted, statuses);
+    redis = startRedis();
+    await waitFor(async () => (await request(api.app).get('/readyz')).status === 200, { timeoutMs: 20_000, what: 'the api to reconnect' });
+    await postFor(api, alice.key, 2_000, accepted, statuses);
+    expect(statuses).to.include(503);
+    expect(statuses.filter((s) => s === 202).length).to.be.greaterThan(10);
+    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: accepted }, status: { in: ['queued', 'running'] } } })) === 0, {
+      timeoutMs: 90_000,
+      what: 'every accepted run to end',
+    });
+    await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId: { in: accepted } } })) >= accepted.length, {
+      timeoutMs: 30_000,
+      what: 'every cleanup',
+    });
+    await expectNothingLost(api.deps, accepted);
+  });
+});
+
+describe('fault: Postgres unreachable for a while', function () {
+  this.timeout(180_000);
+  let proxy: TcpProxy;
+  let api: ApiHarness;
+  let worker: WorkerProcess;
+
+  before(async () => {
+    proxy = await startTcpProxy(5432);
+    const url = new URL(TEST_DATABASE_URL);
+    url.port = String(proxy.port);
+    api = startApi({ ...env, DATABASE_URL: url.toString() });
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString() });
+    await workerReady(worker);
+  });
+  after(async () => {
+    worker?.child.kill('SIGKILL');
+    await api?.close();
+    await proxy?.close();
+  });
+
+  it('answers 503 while the database is away, and every run that got a 202 ends terminal', async () => {
+    const alice = await createAccount(api.deps.db);
+    const accepted: string[] = [];
+    const statuses: number[] = [];
+    await postFor(api, alice.key, 2_000, accepted, statuses);
+    proxy.cut();
+    await postFor(api, alice.key, 3_000, accepted, statuses);
+    proxy.restore();
+    await postFor(api, alice.key, 2_000, accepted, statuses);
+    expect(statuses).to.include(503);
+    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: accepted }, status: { in: ['queued', 'running'] } } })) === 0, {
+      timeoutMs: 90_000,
+      what: 'every accepted run to end',
+    });
+    await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId: { in: accepted } } })) >= accepted.length, {
+      timeoutMs: 30_000,
+      what: 'every cleanup',
+    });
+    await expectNothingLost(api.deps, accepted);
+  });
+});
