@@ -6,7 +6,7 @@ import { createAccount } from '../support/factories.js';
 import { postRun } from '../support/runs.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { TEST_DATABASE_URL } from '../support/testConfig.js';
-import { expectNothingLost } from './support.js';
+import { expectEveryRunSettled } from './support.js';
 
 const env = {
   RUN_LOCK_MS: '2000',
@@ -77,15 +77,7 @@ describe('fault: Redis restarted under load', function () {
     await postFor(api, alice.key, 2_000, accepted, statuses);
     expect(statuses).to.include(503);
     expect(statuses.filter((s) => s === 202).length).to.be.greaterThan(10);
-    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: accepted }, status: { in: ['queued', 'running'] } } })) === 0, {
-      timeoutMs: 90_000,
-      what: 'every accepted run to end',
-    });
-    await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId: { in: accepted } } })) >= accepted.length, {
-      timeoutMs: 30_000,
-      what: 'every cleanup',
-    });
-    await expectNothingLost(api.deps, accepted);
+    await expectEveryRunSettled(api.deps, accepted);
   });
 });
 
@@ -119,14 +111,6 @@ describe('fault: Postgres unreachable for a while', function () {
     proxy.restore();
     await postFor(api, alice.key, 2_000, accepted, statuses);
     expect(statuses).to.include(503);
-    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: accepted }, status: { in: ['queued', 'running'] } } })) === 0, {
-      timeoutMs: 90_000,
-      what: 'every accepted run to end',
-    });
-    await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId: { in: accepted } } })) >= accepted.length, {
-      timeoutMs: 30_000,
-      what: 'every cleanup',
-    });
-    await expectNothingLost(api.deps, accepted);
+    await expectEveryRunSettled(api.deps, accepted);
   });
 });

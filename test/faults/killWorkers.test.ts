@@ -1,7 +1,7 @@
-import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
+import { startApi, spawnWorker, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk } from '../support/runs.js';
-import { expectNothingLost } from './support.js';
+import { expectEveryRunSettled } from './support.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 
@@ -44,16 +44,7 @@ describe('fault: workers killed with kill -9 under load', function () {
       workers[index] = spawnWorker(api.prefix, env);
     }
     await Promise.all(workers.map((w) => workerReady(w)));
-    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: runIds }, status: { in: ['queued', 'running'] } } })) === 0, {
-      timeoutMs: 150_000,
-      what: 'every run to end',
-    });
-    // Cleanups a dead worker missed are finished by the sweep.
-    await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId: { in: runIds } } })) === runIds.length, {
-      timeoutMs: 30_000,
-      what: 'every cleanup',
-    });
+    await expectEveryRunSettled(api.deps, runIds, 150_000);
     console.log(`      (${kills} kills; ${await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })} of 100 completed)`);
-    await expectNothingLost(api.deps, runIds);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { ApiDeps } from '../../api/deps.js';
+import { waitFor } from '../support/harness.js';
 
 /** The fault suite's end state: every run terminal, one answer per completed run, nothing left provisioned. */
 export async function expectNothingLost(deps: ApiDeps, runIds: string[]) {
@@ -21,4 +22,17 @@ export async function expectNothingLost(deps: ApiDeps, runIds: string[]) {
   expect(liveKeys, 'no valid ephemeral key of a terminal run').to.equal(0);
   const openSessions = await deps.db.session.count({ where: { id: { in: runs.map((r) => r.sessionId) }, status: 'open' } });
   expect(openSessions, 'no session left open').to.equal(0);
+}
+
+/** Waits for every run to end and be cleaned up (by its worker or the sweep), then checks nothing was lost. */
+export async function expectEveryRunSettled(deps: ApiDeps, runIds: string[], timeoutMs = 90_000) {
+  await waitFor(async () => (await deps.db.run.count({ where: { id: { in: runIds }, status: { in: ['queued', 'running'] } } })) === 0, {
+    timeoutMs,
+    what: 'every accepted run to end',
+  });
+  await waitFor(async () => (await deps.db.cleanupRecord.count({ where: { runId: { in: runIds } } })) >= runIds.length, {
+    timeoutMs: 30_000,
+    what: 'every cleanup',
+  });
+  await expectNothingLost(deps, runIds);
 }
