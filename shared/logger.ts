@@ -17,11 +17,15 @@ const redact = winston.format((info) => {
 export type Logger = winston.Logger;
 
 export function createLogger(service: 'api' | 'worker' | 'cli' | 'bench', level = 'info'): Logger {
+  const threshold = winston.config.npm.levels[level === 'silent' ? 'error' : level] ?? 2;
+  // winston runs the format pipeline before its transports filter by level: drop lines below the
+  // level first, so a quiet logger costs nothing on the hot path.
+  const belowLevel = winston.format((info) => ((winston.config.npm.levels[info.level] ?? 0) <= threshold ? info : false));
   return winston.createLogger({
     level: level === 'silent' ? 'error' : level,
     silent: level === 'silent',
     defaultMeta: { service },
-    format: winston.format.combine(addContext(), winston.format.errors({ stack: false }), winston.format.timestamp(), redact(), winston.format.json()),
+    format: winston.format.combine(belowLevel(), addContext(), winston.format.errors({ stack: false }), winston.format.timestamp(), redact(), winston.format.json()),
     transports: [new winston.transports.Console()],
   });
 }
