@@ -2,13 +2,12 @@ import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { createDb } from '../shared/db.js';
 import { createAccountKey } from '../shared/apiKeys.js';
-import { migrateDatabase } from '../shared/migrate.js';
+import { dropDatabaseIfExists, migrateDatabase } from '../shared/migrate.js';
 import { percentile, round, rssMiB, summary } from './bench/stats.js';
 import { spawnTs, type Spawned } from './bench/processes.js';
 
@@ -50,17 +49,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function recreateDatabase() {
-  const admin = new URL(DATABASE_URL);
-  const name = admin.pathname.slice(1);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await client.end();
-  await migrateDatabase(DATABASE_URL);
 }
 
 async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50) {
@@ -150,7 +138,8 @@ async function idleStreamCost(api: Api, apiPid: number, redis: Redis) {
 
 async function main() {
   log(`database ${new URL(DATABASE_URL).pathname.slice(1)}, queue prefix ${PREFIX}, ${N} runs, ${WORKERS} workers × ${CONCURRENCY}`);
-  await recreateDatabase();
+  await dropDatabaseIfExists(DATABASE_URL);
+  await migrateDatabase(DATABASE_URL);
   const db = createDb(DATABASE_URL, 4);
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const processes: Spawned[] = [];

@@ -25,7 +25,14 @@ export function createLogger(service: 'api' | 'worker' | 'cli' | 'bench', level 
     level: level === 'silent' ? 'error' : level,
     silent: level === 'silent',
     defaultMeta: { service },
-    format: winston.format.combine(belowLevel(), addContext(), winston.format.errors({ stack: false }), winston.format.timestamp(), redact(), winston.format.json()),
+    format: winston.format.combine(
+      belowLevel(),
+      addContext(),
+      winston.format.errors({ stack: false }),
+      winston.format.timestamp(),
+      redact(),
+      winston.format.json(),
+    ),
     transports: [new winston.transports.Console()],
   });
 }

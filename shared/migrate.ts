@@ -30,7 +30,8 @@ export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+/** Runs `fn` on a connection to the server's `postgres` database, with the target database's name. */
+async function withServerConnection<T>(databaseUrl: string, fn: (admin: pg.Client, name: string) => Promise<T>): Promise<T> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   if (!name) throw new MigrationError('DATABASE_URL names no database');
@@ -38,6 +39,19 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
   const admin = new pg.Client({ connectionString: url.toString() });
   await admin.connect();
   try {
+    return await fn(admin, name);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops the database (for the test suite and the benchmark, which own theirs). */
+export async function dropDatabaseIfExists(databaseUrl: string): Promise<void> {
+  await withServerConnection(databaseUrl, (admin, name) => admin.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`));
+}
+
+async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+  return withServerConnection(databaseUrl, async (admin, name) => {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (rowCount) return false;
     try {
@@ -48,9 +62,7 @@ async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
       return false;
     }
     return true;
-  } finally {
-    await admin.end();
-  }
+  });
 }
 
 async function readMigrations(dir: string) {

@@ -1,22 +1,11 @@
-import pg from 'pg';
 import { Redis } from 'ioredis';
-import { migrateDatabase } from '../shared/migrate.js';
+import { dropDatabaseIfExists, migrateDatabase } from '../shared/migrate.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_RUN_TAG } from './support/testConfig.js';
 
 /**
  * Root hooks: a fresh test database migrated with the project's own migrator (so `db migrate` is
  * exercised on every run), and no leftover test keys in Redis.
  */
-async function recreateDatabase(url: string) {
-  const target = new URL(url);
-  const name = target.pathname.slice(1);
-  target.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: target.toString() });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
-}
-
 async function deleteTestKeys() {
   const redis = new Redis(TEST_REDIS_URL);
   let cursor = '0';
@@ -31,7 +20,7 @@ async function deleteTestKeys() {
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
-    await recreateDatabase(TEST_DATABASE_URL);
+    await dropDatabaseIfExists(TEST_DATABASE_URL);
     await migrateDatabase(TEST_DATABASE_URL);
     await deleteTestKeys();
   },
