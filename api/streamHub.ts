@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { DONE, runEventKeys } from '../shared/events.js';
+import { isAfter } from './persistedStream.js';
 
 export type StreamEntry = { id: string; data: string };
 
@@ -60,11 +61,11 @@ export class StreamHub {
     return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
   }
 
-  /** Whether the stream holds its terminal [DONE] (a client resuming after it has everything). */
-  async isFinished(runId: string): Promise<boolean> {
+  /** Whether the stream ends with [DONE] at or before `afterId`: a client resuming there has everything. */
+  async endsAtOrBefore(runId: string, afterId: string): Promise<boolean> {
     const { stream } = runEventKeys(this.prefix, runId);
     const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
-    return last?.[1][1] === DONE;
+    return last !== undefined && last[1][1] === DONE && !isAfter(last[0], afterId);
   }
 
   async exists(runId: string): Promise<boolean> {

@@ -95,7 +95,8 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
         if (entry.data === DONE) return;
       }
       if (entries.length > 0) continue;
-      if (await deps.streams.isFinished(runId)) return;
+      // Only a client that already has [DONE] is finished: events appended since the read come next turn.
+      if (await deps.streams.endsAtOrBefore(runId, lastId)) return;
       if (first && !(await deps.streams.exists(runId))) {
         const current = await getRunForCaller(deps, caller, runId);
         if (current.status === 'completed' || current.status === 'failed' || current.status === 'cancelled') {
