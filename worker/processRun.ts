@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { cleanupRun, type CleanupReason, type CleanupTarget } from '../shared/cleanup.js';
+import { cleanupRun, type CleanupReason } from '../shared/cleanup.js';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
 import { FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
@@ -9,7 +9,7 @@ import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped, type StopReason } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
-import { beginAttempt, failAttempt, finishAttemptWithMessage, loadRun, type BegunAttempt } from './runStore.js';
+import { beginAttempt, failAttempt, finishAttemptWithMessage, loadRunStatus, type AttemptRun, type BegunAttempt } from './runStore.js';
 
 export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: boolean } => ({
   prefix: deps.config.QUEUE_PREFIX,
@@ -30,28 +30,28 @@ export function createRunProcessor(deps: WorkerDeps) {
 async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: string): Promise<{ status: string }> {
   let begun = await beginAttempt(deps.db, data.runId, deps.workerId);
   if (!begun) {
-    const run = await loadRun(deps.db, data.runId);
-    if (!run) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
-    if (run.status !== 'failed') {
-      deps.logger.info('run is finished or cancelled; nothing to do', { status: run.status });
-      return { status: run.status };
+    const status = await loadRunStatus(deps.db, data.runId);
+    if (!status) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
+    if (status !== 'failed') {
+      deps.logger.info('run is finished or cancelled; nothing to do', { status });
+      return { status };
     }
     // Only a retry of the failed job (Bull Board's retry button) brings a failed run back here:
     // treat it exactly like a replay — new episode, fresh key — and then run it.
-    const reopened = await reopenRunForReplay(deps.db, deps.config, run.id, { onlyStatus: 'failed' });
+    const reopened = await reopenRunForReplay(deps.db, deps.config, data.runId, { onlyStatus: 'failed' });
     data = reopened.jobData;
     await job.updateData(data);
     deps.logger.info('failed job retried from the queue: replaying the run', { episode: reopened.episode });
     begun = await beginAttempt(deps.db, data.runId, deps.workerId);
     if (!begun) return { status: 'skipped' };
   }
-  const attempt = begun.attempt;
-  return withLogContext({ attempt }, () => runAttempt(deps, job, data, begun, token));
+  return withLogContext({ attempt: begun.run.attempt }, () => runAttempt(deps, job, data, begun, token));
 }
 
 async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: BegunAttempt, token?: string): Promise<{ status: string }> {
   const { config, logger, metrics } = deps;
-  const { run, attempt, startedAt } = begun;
+  const { run, startedAt } = begun;
+  const { attempt } = run;
   const model = parseModelId(run.model);
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
   const textId = `text-${attempt}`;
@@ -128,7 +128,7 @@ async function finishStream(events: RunEventWriter, status: string, extra: Recor
   await events.flush().catch(() => {});
 }
 
-async function finishRun(deps: WorkerDeps, run: CleanupTarget & { model: string }, status: CleanupReason, startMs: number): Promise<void> {
+async function finishRun(deps: WorkerDeps, run: AttemptRun, status: CleanupReason, startMs: number): Promise<void> {
   deps.metrics.runsFinished.inc({ status, model: run.model });
   deps.metrics.runDuration.observe({ status }, (Date.now() - startMs) / 1000);
   deps.logger.info('run finished', { status, runtimeMs: Date.now() - startMs });
@@ -145,7 +145,7 @@ function classify(err: unknown): RunError {
 async function handleAttemptError(
   deps: WorkerDeps,
   job: Job,
-  run: BegunAttempt['run'],
+  run: AttemptRun,
   attempt: number,
   events: RunEventWriter,
   partial: { text: string; startMs: number; textId: string },

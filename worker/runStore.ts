@@ -6,40 +6,30 @@ import type { ChatTurn } from './providers/types.js';
  * The worker's reads and writes of run state. Every write after an attempt starts is fenced: it
  * names the attempt it belongs to and changes nothing if the run has moved on to another attempt.
  */
-export type RunForWorker = {
+/** A run as an attempt sees it once it owns the run. */
+export type AttemptRun = {
   id: string;
   accountId: string;
   sessionId: string;
   chatId: string;
-  status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
   model: string;
   system: string | null;
   maxOutputTokens: number | null;
+  /** This attempt's number: the fencing token every later write carries. */
   attempt: number;
-  cancelRequestedAt: Date | null;
+  episode: number;
 };
 
-export async function loadRun(db: Db, runId: string): Promise<RunForWorker | null> {
-  return db.run.findUnique({
-    where: { id: runId },
-    select: {
-      id: true,
-      accountId: true,
-      sessionId: true,
-      chatId: true,
-      status: true,
-      model: true,
-      system: true,
-      maxOutputTokens: true,
-      attempt: true,
-      cancelRequestedAt: true,
-    },
-  });
+export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Why a run could not be claimed: its status, or null when it does not exist. */
+export async function loadRunStatus(db: Db, runId: string): Promise<RunStatus | null> {
+  const row = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
+  return row?.status ?? null;
 }
 
 export type BegunAttempt = {
-  run: RunForWorker & { episode: number };
-  attempt: number;
+  run: AttemptRun;
   startedAt: Date;
   /** The turns the model answers: the chat's messages without this run's own earlier answers. */
   conversation: ChatTurn[];
@@ -100,15 +90,12 @@ export async function beginAttempt(db: Db, runId: string, workerId: string): Pro
       accountId: row.account_id,
       sessionId: row.session_id,
       chatId: row.chat_id,
-      status: 'running',
       model: row.model,
       system: row.system,
       maxOutputTokens: row.max_output_tokens,
       attempt: row.attempt,
       episode: row.episode,
-      cancelRequestedAt: null,
     },
-    attempt: row.attempt,
     startedAt: row.started_at,
     conversation: row.conversation.map((message) => ({ role: message.role, content: textOf(message.parts) })),
   };
