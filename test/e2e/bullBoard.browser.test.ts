@@ -2,11 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
-import type { FleetMember } from '../../worker/fleetMember.js';
-import { startApi, startWorker, type ApiHarness } from '../support/harness.js';
+import type { ApiHarness } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
-import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+import { startStack, type Stack } from '../support/stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_TOKEN = 'browser-admin-token-0123456789';
@@ -14,9 +13,8 @@ const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 
 describe('Bull Board in a real browser', function () {
   this.timeout(120_000);
-  let fake: FakeProviders;
+  let stack: Stack | undefined;
   let api: ApiHarness;
-  let worker: FleetMember;
   let browser: Browser;
 
   before(async function () {
@@ -26,10 +24,8 @@ describe('Bull Board in a real browser', function () {
       console.warn(`      (skipped: ${CHROMIUM} not installed; apt-get install chromium)`);
       this.skip();
     }
-    fake = await startFakeProviders();
-    const env = { OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl, ADMIN_TOKEN };
-    api = startApi(env);
-    worker = await startWorker(api.prefix, env);
+    stack = await startStack({ ADMIN_TOKEN });
+    api = stack.api;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -46,9 +42,7 @@ describe('Bull Board in a real browser', function () {
   });
   after(async () => {
     await browser?.close();
-    await worker?.close(1_000);
-    await api?.close();
-    await fake?.close();
+    await stack?.close();
   });
 
   it('an on-call engineer logs in, finds the failed run’s job, presses Retry, and the run completes', async () => {

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
-import { createAccount, type TestAccount } from '../support/factories.js';
+import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk } from '../support/runs.js';
 
 describe('reading runs', () => {
@@ -15,13 +14,6 @@ describe('reading runs', () => {
     [alice, bob] = await Promise.all([createAccount(api.deps.db), createAccount(api.deps.db)]);
   });
   after(() => api.close());
-
-  /** An ephemeral key for a run, as the api mints it (the raw value is otherwise only in job data). */
-  async function ephemeralKeyFor(runId: string, accountId: string, ttlMs = 60_000) {
-    const key = mintEphemeralKeyData(accountId, runId, ttlMs);
-    await api.deps.db.apiKey.create({ data: key.row });
-    return key.rawKey;
-  }
 
   it('GET /api/chat/runs/{runId} answers the contract’s fields', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'hi' });
@@ -71,7 +63,7 @@ describe('reading runs', () => {
   it('lets an ephemeral key read its own run only, and never write', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'scoped' });
     const other = await startRunOk(api.app, alice.key, { prompt: 'other' });
-    const key = await ephemeralKeyFor(runId, alice.accountId);
+    const key = await createEphemeralKey(api.deps.db, alice.accountId, runId);
     const auth = { authorization: `Bearer ${key}` };
     expect((await request(api.app).get(`/api/chat/runs/${runId}`).set(auth)).status).to.equal(200);
     expect((await request(api.app).get(`/api/chat/runs/${other}`).set(auth)).status).to.equal(404);
@@ -85,7 +77,7 @@ describe('reading runs', () => {
 
   it('answers 401 for an expired ephemeral key', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'expiring' });
-    const key = await ephemeralKeyFor(runId, alice.accountId, -1_000);
+    const key = await createEphemeralKey(api.deps.db, alice.accountId, runId, -1_000);
     const res = await request(api.app).get(`/api/chat/runs/${runId}`).set('x-api-key', key);
     expect(res.status).to.equal(401);
     expect(res.body.error).to.equal('unauthorized');

@@ -1,37 +1,26 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import type { FleetMember } from '../../worker/fleetMember.js';
 import { sweepStaleRuns } from '../../worker/sweep.js';
 import { createMetrics } from '../../shared/metrics.js';
 import { createLogger } from '../../shared/logger.js';
-import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
-import { createAccount, type TestAccount } from '../support/factories.js';
+import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
-import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+import { startStack, type Stack } from '../support/stack.js';
 import { testConfig } from '../support/testConfig.js';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
 describe('replay and the stale-run sweep', () => {
-  let fake: FakeProviders;
+  let stack: Stack;
   let api: ApiHarness;
-  let worker: FleetMember;
   let alice: TestAccount;
-  let env: Record<string, string>;
 
   before(async () => {
-    fake = await startFakeProviders();
-    env = { OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl, ADMIN_TOKEN };
-    api = startApi(env);
-    worker = await startWorker(api.prefix, env);
-    alice = await createAccount(api.deps.db);
+    stack = await startStack({ ADMIN_TOKEN });
+    ({ api, alice } = stack);
   });
-  after(async () => {
-    await worker.close(1_000);
-    await api.close();
-    await fake.close();
-  });
+  after(() => stack.close());
 
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const db = () => api.deps.db;
@@ -173,8 +162,7 @@ describe('replay and the stale-run sweep', () => {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'orphan' });
         await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'completed', finishedAt: new Date(Date.now() - 10_000) } });
-        const expired = mintEphemeralKeyData(bob.accountId, runId, -1_000);
-        await idle.deps.db.apiKey.create({ data: expired.row });
+        await createEphemeralKey(idle.deps.db, bob.accountId, runId, -1_000);
         const first = await sweepStaleRuns(sweepDeps);
         await sweepStaleRuns(sweepDeps);
         expect(first.cleanedUp).to.be.at.least(1);

@@ -2,37 +2,28 @@ import { expect } from 'chai';
 import request from 'supertest';
 import type { FleetMember } from '../../worker/fleetMember.js';
 import { runEventKeys } from '../../shared/events.js';
-import { mintEphemeralKeyData } from '../../shared/apiKeys.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
-import { createAccount, type TestAccount } from '../support/factories.js';
+import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { readWithAiSdk } from '../support/aiSdkClient.js';
-import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+import { startStack, type Stack } from '../support/stack.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 
 describe('GET /api/chat/runs/{runId}/stream', () => {
-  let fake: FakeProviders;
+  let stack: Stack;
   let api: ApiHarness;
-  let worker: FleetMember;
   let alice: TestAccount;
   let base: string;
   let env: Record<string, string>;
 
   before(async () => {
-    fake = await startFakeProviders();
-    env = { OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl, LOCAL_MODEL_DELAY_MS: '30', SSE_KEEPALIVE_MS: '200' };
-    api = startApi(env);
-    worker = await startWorker(api.prefix, env);
-    alice = await createAccount(api.deps.db);
+    stack = await startStack({ LOCAL_MODEL_DELAY_MS: '30', SSE_KEEPALIVE_MS: '200' });
+    ({ api, alice, env } = stack);
     base = await api.url();
   });
-  after(async () => {
-    await worker.close(1_000);
-    await api.close();
-    await fake.close();
-  });
+  after(() => stack.close());
 
   const streamUrl = (runId: string, query = '') => `${base}/api/chat/runs/${runId}/stream${query}`;
   const auth = () => ({ authorization: `Bearer ${alice.key}` });
@@ -166,9 +157,8 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
     const foreign = await request(api.app).get(`/api/chat/runs/${runId}/stream`).set(bob.auth);
     expect(foreign.status).to.equal(404);
     expect(foreign.body.error).to.equal('run_not_found');
-    const key = mintEphemeralKeyData(alice.accountId, runId, 60_000);
-    await api.deps.db.apiKey.create({ data: key.row });
-    const own = await readSse(streamUrl(runId), { authorization: `Bearer ${key.rawKey}` });
+    const key = await createEphemeralKey(api.deps.db, alice.accountId, runId);
+    const own = await readSse(streamUrl(runId), { authorization: `Bearer ${key}` });
     expect(own.events.at(-1)!.data).to.equal('[DONE]');
     const bad = await request(api.app).get(`/api/chat/runs/${runId}/stream`).set(alice.auth).set('last-event-id', 'nonsense');
     expect(bad.status).to.equal(400);
@@ -234,9 +224,7 @@ describe('GET /api/chats/{chatId}/messages', () => {
     const other = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'two' });
     // Mint the test's key after the run's cleanup, which revokes every key of the run.
     await waitFor(() => api.deps.db.cleanupRecord.count({ where: { runId: mine.body.runId } }));
-    const key = mintEphemeralKeyData(alice.accountId, mine.body.runId, 60_000);
-    await api.deps.db.apiKey.create({ data: key.row });
-    const ek = { authorization: `Bearer ${key.rawKey}` };
+    const ek = { authorization: `Bearer ${await createEphemeralKey(api.deps.db, alice.accountId, mine.body.runId)}` };
     expect((await request(api.app).get(`/api/chats/${mine.body.chatId}/messages`).set(ek)).status).to.equal(200);
     expect((await request(api.app).get(`/api/chats/${other.body.chatId}/messages`).set(ek)).status).to.equal(404);
   });

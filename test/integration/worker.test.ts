@@ -1,39 +1,25 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import type { FleetMember } from '../../worker/fleetMember.js';
 import { hashKey } from '../../shared/keys.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
-import { startFakeProviders, type FakeProviders } from '../support/fakeProviders.js';
+import type { FakeProviders } from '../support/fakeProviders.js';
+import { startStack, type Stack } from '../support/stack.js';
 import { chunkTypes, finalText, storedEvents } from '../support/streams.js';
 
 describe('the worker', () => {
+  let stack: Stack;
   let fake: FakeProviders;
   let api: ApiHarness;
-  let worker: FleetMember;
   let alice: TestAccount;
   let env: Record<string, string>;
 
   before(async () => {
-    fake = await startFakeProviders();
-    env = {
-      OPENAI_API_KEY: 'sk-fake-openai',
-      OPENAI_BASE_URL: fake.openaiBaseUrl,
-      ANTHROPIC_API_KEY: 'sk-ant-fake',
-      ANTHROPIC_BASE_URL: fake.anthropicBaseUrl,
-      PROVIDER_IDLE_TIMEOUT_MS: '700',
-      RUN_MAX_ATTEMPTS: '3',
-    };
-    api = startApi(env);
-    worker = await startWorker(api.prefix, env);
-    alice = await createAccount(api.deps.db);
+    stack = await startStack({ PROVIDER_IDLE_TIMEOUT_MS: '700', RUN_MAX_ATTEMPTS: '3' });
+    ({ fake, api, alice, env } = stack);
   });
-  after(async () => {
-    await worker.close(1_000);
-    await api.close();
-    await fake.close();
-  });
+  after(() => stack.close());
 
   const db = () => api.deps.db;
   const events = (runId: string) => storedEvents(api.deps.redis, api.prefix, runId);

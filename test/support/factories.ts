@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../shared/db.js';
-import { createAccountKey } from '../../shared/apiKeys.js';
+import { createAccountKey, mintEphemeralKeyData } from '../../shared/apiKeys.js';
 import type { Scope } from '../../shared/keys.js';
 
 export type TestAccount = { accountId: string; key: string; auth: { authorization: string } };
@@ -9,4 +9,11 @@ export type TestAccount = { accountId: string; key: string; auth: { authorizatio
 export async function createAccount(db: Db, scopes?: Scope[]): Promise<TestAccount> {
   const created = await createAccountKey(db, `acct-${randomBytes(6).toString('hex')}`, scopes);
   return { accountId: created.accountId, key: created.rawKey, auth: { authorization: `Bearer ${created.rawKey}` } };
+}
+
+/** Stores a run key as the api mints it and returns the raw value (otherwise only job data has it, sealed). */
+export async function createEphemeralKey(db: Db, accountId: string, runId: string, ttlMs = 60_000): Promise<string> {
+  const key = mintEphemeralKeyData(accountId, runId, ttlMs);
+  await db.apiKey.create({ data: key.row });
+  return key.rawKey;
 }
