@@ -1,12 +1,13 @@
 import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
-import { createDb } from '../shared/db.js';
+import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { QUEUES } from '../shared/queue.js';
 import { closeRedis, createRedis } from '../shared/redis.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
+import { RunProvisioner } from './runProvisioner.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
 
@@ -14,7 +15,8 @@ export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
 
 /** Connects the api to Postgres and Redis. Redis connections: one for commands, one for stream notifications. */
 export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
-  const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { db, sql } = database;
   const redis = createRedis(config.REDIS_URL, 'producer', 'runyard-api');
   const subscriber = createRedis(config.REDIS_URL, 'subscriber', 'runyard-api-sub');
   const prefix = config.QUEUE_PREFIX;
@@ -23,17 +25,20 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   runQueue.on('error', (err) => logger.warn('run queue error', { error: err.message }));
   maintenanceQueue.on('error', (err) => logger.warn('maintenance queue error', { error: err.message }));
   const queues = [runQueue, maintenanceQueue];
+  const metrics = createApiMetrics(() => queues);
   const deps: ApiDeps = {
     config,
     db,
+    sql,
     redis,
     runQueue,
     queues,
     logger,
     keys: new KeyResolver(db, config.API_KEY_CACHE_MS, logger),
+    provisioner: new RunProvisioner(sql, config.ACCOUNT_MAX_ACTIVE_RUNS, (size) => metrics.statementBatchSize.observe({ statement: 'provision_runs' }, size)),
     idempotency: new IdempotencyStore(redis, prefix),
     streams: new StreamHub(redis, subscriber, prefix, logger),
-    metrics: createApiMetrics(() => queues),
+    metrics,
   };
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -43,7 +48,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
         () => maintenanceQueue.close(),
         () => closeRedis(redis),
         () => closeRedis(subscriber),
-        () => db.$disconnect(),
+        () => database.close(),
       ];
       for (const step of steps) {
         await Promise.resolve()

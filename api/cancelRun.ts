@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cleanupRun } from '../shared/cleanup.js';
+import { endRun } from '../shared/cleanup.js';
 import { conflict } from '../shared/errors.js';
 import { cancelChannel, DONE, runEventKeys } from '../shared/events.js';
 import type { ApiDeps } from './deps.js';
@@ -11,7 +11,7 @@ const WAIT_FOR_WORKER_MS = 1_500;
 const alreadyFinished = (status: string) => conflict('run_finished', `The run already finished (${status}).`, 'Nothing to cancel. To run it again, replay it.');
 
 /**
- * A queued run is cancelled here and now (its job removed, its cleanup done). A running one is
+ * A queued run is cancelled here and now (with its cleanup, in one statement; its job removed). A running one is
  * flagged and its worker told over pub/sub; the worker stops the model stream, keeps the partial
  * answer marked interrupted and ends the run cancelled. The answer waits briefly for that.
  */
@@ -20,16 +20,11 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
     const run = await getRunForCaller(deps, caller, runId);
     if (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') throw alreadyFinished(run.status);
     if (run.status === 'queued') {
-      const now = new Date();
-      const { count } = await deps.db.run.updateMany({
-        where: { id: runId, status: 'queued' },
-        data: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now },
-      });
-      if (count === 0) continue; // a worker took it meanwhile: cancel it as a running run
+      // Cancelled and cleaned up in one statement; false if a worker took it meanwhile.
+      if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;
       await deps.runQueue.remove(runId).catch(() => {});
       await announceCancelled(deps, runId);
       deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
-      await cleanupRun(deps.db, deps.logger, runId, 'cancelled').catch(() => {});
       deps.logger.info('queued run cancelled', { runId });
       return { runId, status: 'cancelled' };
     }

@@ -2,16 +2,20 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db.js';
+import type { Sql } from '../shared/sql.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApiMetrics } from './metrics.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { KeyResolver } from './keyResolver.js';
+import type { RunProvisioner } from './runProvisioner.js';
 import type { StreamHub } from './streamHub.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
 export type ApiDeps = {
   config: Config;
   db: Db;
+  /** The same pool as `db`, for the hot path's prepared statements. */
+  sql: Sql;
   /** Fail-fast connection for commands (rate limits, idempotency, stream reads). */
   redis: Redis;
   runQueue: Queue;
@@ -19,6 +23,7 @@ export type ApiDeps = {
   queues: Queue[];
   logger: Logger;
   keys: KeyResolver;
+  provisioner: RunProvisioner;
   idempotency: IdempotencyStore;
   streams: StreamHub;
   metrics: ApiMetrics;

@@ -1,5 +1,6 @@
 import type { Db } from '../shared/db.js';
 import { DONE, type UiChunk } from '../shared/events.js';
+import { textOfParts, type MessagePart } from '../shared/messageParts.js';
 import type { StreamEntry } from './streamHub.js';
 
 /**
@@ -17,7 +18,7 @@ export async function persistedRunEvents(
   });
   const textId = `text-${message?.attempt ?? run.attempt}`;
   const chunks: UiChunk[] = [{ type: 'start', messageId: `${run.runId}-${message?.attempt ?? run.attempt}` }, { type: 'start-step' }];
-  const text = ((message?.parts ?? []) as { type: string; text?: string }[]).map((part) => part.text ?? '').join('');
+  const text = textOfParts((message?.parts ?? []) as MessagePart[]);
   if (message) {
     chunks.push({ type: 'text-start', id: textId });
     if (text) chunks.push({ type: 'text-delta', id: textId, delta: text });

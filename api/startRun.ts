@@ -3,6 +3,7 @@ import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
 import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/apiKeys.js';
+import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { resolveModel } from '../shared/models.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
@@ -64,19 +65,22 @@ async function provisionRun(deps: ApiDeps, accountId: string, runId: string, mod
   const chatId = randomUUID();
   const keyId = randomUUID();
   const key = mintEphemeralKeyData(accountId, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
-  const messages = JSON.stringify(toStoredMessages(body));
-  const metadata = body.metadata ? JSON.stringify(body.metadata) : null;
   let provisioned: boolean;
   try {
-    // One round trip: prisma/migrations/*_provision_run_function defines it.
-    const rows = await deps.db.$queryRaw<{ ok: boolean }[]>`
-      SELECT runyard_provision_run(
-        ${accountId}::uuid, ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS}::int, ${sessionId}::uuid, ${chatId}::uuid, ${runId}::uuid,
-        ${model}, ${body.system ?? null}, ${body.maxOutputTokens ?? null}::int, ${idempotencyKey ?? null},
-        ${body.title ?? null}, ${metadata}::jsonb, ${messages}::jsonb,
-        ${keyId}::uuid, ${key.row.hash}, ${key.row.prefix}, string_to_array(${key.row.scopes.join(' ')}, ' '), ${key.row.expiresAt}::timestamptz
-      ) AS ok`;
-    provisioned = rows[0]?.ok === true;
+    provisioned = await deps.provisioner.provision({
+      accountId,
+      runId,
+      sessionId,
+      chatId,
+      model,
+      system: body.system ?? null,
+      maxOutputTokens: body.maxOutputTokens ?? null,
+      idempotencyKey: idempotencyKey ?? null,
+      title: body.title ?? null,
+      metadata: body.metadata ?? null,
+      messages: toStoredMessages(body),
+      key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
+    });
   } catch (err) {
     deps.logger.error('provisioning failed', { error: (err as Error).message });
     throw databaseUnavailable();
@@ -122,13 +126,13 @@ async function undoProvisioning(deps: ApiDeps, run: Provisioned): Promise<void> 
       deps.db.session.delete({ where: { id: run.sessionId } }),
     ]);
   } catch (err) {
-    // Leave the run visibly failed rather than silently queued; the sweep finishes its cleanup.
+    // Leave the run visibly failed (and cleaned up, in the same statement) rather than silently queued.
     deps.logger.error('could not undo a run that failed to enqueue', { error: (err as Error).message });
-    await deps.db.run
-      .update({
-        where: { id: run.runId },
-        data: { status: 'failed', finishedAt: new Date(), errorCode: 'enqueue_failed', errorMessage: 'The run could not be queued.', errorRetryable: true },
-      })
-      .catch(() => {});
+    await endRun(deps.sql, run.runId, {
+      status: 'failed',
+      reason: 'failed',
+      from: ['queued'],
+      error: { code: 'enqueue_failed', message: 'The run could not be queued.', retryable: true },
+    }).catch(() => {});
   }
 }

@@ -1,5 +1,5 @@
-import type { Db } from './db.js';
 import type { Logger } from './logger.js';
+import { statement, type Sql } from './sql.js';
 
 export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled';
 export type CleanupOutcome = { performed: boolean; keysRevoked: number; sessionClosed: boolean };
@@ -7,64 +7,100 @@ export type CleanupOutcome = { performed: boolean; keysRevoked: number; sessionC
 const RETRIES = 3;
 
 /**
- * The compensations for a run that reached a terminal state: revoke its ephemeral keys (scoped by
- * run, account and the ephemeral kind), close its session, and record that it happened. One SQL
- * statement, so it is all or nothing; the unique (run, episode) record makes it happen once per
- * terminal episode however many workers, sweeps or api calls race to do it.
+ * The compensations for runs that reached a terminal state, as SQL to put in a statement's WITH
+ * clause: revoke each run's ephemeral keys (scoped by run, account and the ephemeral kind), close
+ * its session, and record that it happened. `target` names an earlier CTE with the runs' id,
+ * account_id, session_id and episode (no rows: nothing to clean up); `reason` is an SQL expression
+ * for the reason (it may use the target's columns as `t.`). The unique (run, episode) record makes
+ * it happen once per terminal episode however many workers, sweeps or api calls race to do it. The
+ * last CTE, `cleanup`, has a row (run_id, keys_revoked, session_closed) for each run it cleaned up.
  */
-async function cleanupOnce(db: Db, run: { id: string; accountId: string; sessionId: string; episode: number }, reason: CleanupReason): Promise<CleanupOutcome> {
-  const rows = await db.$queryRaw<{ keys_revoked: bigint; session_closed: boolean }[]>`
-    WITH done AS (
-      SELECT 1 FROM cleanup_records WHERE run_id = ${run.id}::uuid AND episode = ${run.episode}
-    ), k AS (
-      UPDATE api_keys SET revoked_at = now()
-      WHERE run_id = ${run.id}::uuid AND account_id = ${run.accountId}::uuid AND kind = 'ephemeral' AND revoked_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM done)
-      RETURNING 1
-    ), s AS (
-      UPDATE sessions SET status = 'closed', closed_at = now()
-      WHERE id = ${run.sessionId}::uuid AND account_id = ${run.accountId}::uuid AND status = 'open'
-        AND NOT EXISTS (SELECT 1 FROM done)
-      RETURNING 1
-    )
+export const cleanupCtes = (target: string, reason: string) => `
+  already_done AS (
+    SELECT c.run_id FROM cleanup_records c JOIN ${target} t ON c.run_id = t.id AND c.episode = t.episode
+  ), revoked AS (
+    UPDATE api_keys k SET revoked_at = now() FROM ${target} t
+    WHERE k.run_id = t.id AND k.account_id = t.account_id AND k.kind = 'ephemeral' AND k.revoked_at IS NULL
+      AND t.id NOT IN (SELECT run_id FROM already_done)
+    RETURNING k.run_id
+  ), closed AS (
+    UPDATE sessions s SET status = 'closed', closed_at = now() FROM ${target} t
+    WHERE s.id = t.session_id AND s.account_id = t.account_id AND s.status = 'open' AND t.id NOT IN (SELECT run_id FROM already_done)
+    RETURNING s.id
+  ), cleanup AS (
     INSERT INTO cleanup_records (id, run_id, episode, reason, keys_revoked, session_closed, tries, completed_at)
-    SELECT gen_random_uuid(), ${run.id}::uuid, ${run.episode}, ${reason}, (SELECT count(*) FROM k), EXISTS (SELECT 1 FROM s), 1, now()
-    WHERE NOT EXISTS (SELECT 1 FROM done)
+    SELECT gen_random_uuid(), t.id, t.episode, (${reason})::text, (SELECT count(*) FROM revoked v WHERE v.run_id = t.id),
+      EXISTS (SELECT 1 FROM closed s WHERE s.id = t.session_id), 1, now()
+    FROM ${target} t
+    WHERE t.id NOT IN (SELECT run_id FROM already_done)
     ON CONFLICT (run_id, episode) DO NOTHING
-    RETURNING keys_revoked, session_closed`;
-  const row = rows[0];
-  return row
-    ? { performed: true, keysRevoked: Number(row.keys_revoked), sessionClosed: row.session_closed }
-    : { performed: false, keysRevoked: 0, sessionClosed: false };
+    RETURNING run_id, keys_revoked, session_closed
+  )`;
+
+const CLEANUP_RUN = statement(
+  'cleanup_run',
+  `WITH target AS (SELECT id, account_id, session_id, episode FROM runs WHERE id = $1::uuid), ${cleanupCtes('target', '$2')}
+   SELECT keys_revoked::int, session_closed FROM cleanup`,
+);
+
+// Ends a run that no worker is running (a queued run cancelled, a stalled run failed by the sweep,
+// a run that could not be queued) together with its cleanup; running attempts become interrupted.
+// $6: the statuses it may end from; $7: the attempt it must still be on (null: any).
+const END_RUN = statement(
+  'end_run',
+  `WITH ended AS (
+     UPDATE runs SET status = $2::text::run_status, finished_at = now(), heartbeat_at = now(),
+       error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message), error_retryable = COALESCE($5::boolean, error_retryable),
+       cancel_requested_at = CASE WHEN $2::text = 'cancelled' THEN COALESCE(cancel_requested_at, now()) ELSE cancel_requested_at END
+     WHERE id = $1::uuid AND status::text = ANY($6::text[]) AND ($7::int IS NULL OR attempt = $7::int)
+     RETURNING id, account_id, session_id, episode
+   ), interrupted AS (
+     UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = COALESCE($3, a.error_code) FROM ended e
+     WHERE a.run_id = e.id AND a.status = 'running'
+   ), ${cleanupCtes('ended', '$8')}
+   SELECT (SELECT count(*) FROM ended)::int AS ended`,
+);
+
+export type EndRun = {
+  status: 'failed' | 'cancelled';
+  reason: CleanupReason;
+  /** Only from these statuses (and, with `attempt`, only while the run is still on that attempt). */
+  from: ('queued' | 'running')[];
+  attempt?: number;
+  error?: { code: string; message: string; retryable: boolean };
+};
+
+/** Ends a run no worker is running, and cleans it up, in one statement. False if it was not in a status it may end from. */
+export async function endRun(sql: Sql, runId: string, end: EndRun): Promise<boolean> {
+  const [row] = await sql.rows<{ ended: number }>(END_RUN, [
+    runId,
+    end.status,
+    end.error?.code ?? null,
+    end.error?.message ?? null,
+    end.error?.retryable ?? null,
+    end.from,
+    end.attempt ?? null,
+    end.reason,
+  ]);
+  return row?.ended === 1;
 }
 
 export type CleanupHooks = { onFailure?: () => void };
 
 /**
- * Runs the cleanup, retrying a failure with backoff and logging each failure as an error. If it
- * still fails, it throws: the stale-run sweep finds terminal runs without a cleanup record and
- * tries again, so nothing is left behind even if this process dies now.
+ * Cleans up after a terminal run that was not cleaned up when it ended (every path that ends a
+ * run does it in the same statement; the sweep calls this for runs ended by an older release).
+ * Retries a failure with backoff, logging each failure as an error; if it still fails, it throws
+ * and the next sweep tries again.
  */
-export type CleanupTarget = { id: string; accountId: string; sessionId: string; episode: number };
-
-/** `target` is the run, or its id when the caller has not loaded it. */
-export async function cleanupRun(
-  db: Db,
-  logger: Logger,
-  target: string | CleanupTarget,
-  reason: CleanupReason,
-  hooks: CleanupHooks = {},
-): Promise<CleanupOutcome> {
-  const run =
-    typeof target === 'string'
-      ? await db.run.findUnique({ where: { id: target }, select: { id: true, accountId: true, sessionId: true, episode: true } })
-      : target;
-  if (!run) return { performed: false, keysRevoked: 0, sessionClosed: false };
-  const runId = run.id;
+export async function cleanupRun(sql: Sql, logger: Logger, runId: string, reason: CleanupReason, hooks: CleanupHooks = {}): Promise<CleanupOutcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const outcome = await cleanupOnce(db, run, reason);
-      if (outcome.performed) logger.info('run cleaned up', { runId, reason, episode: run.episode, ...outcome });
+      const [row] = await sql.rows<{ keys_revoked: number; session_closed: boolean }>(CLEANUP_RUN, [runId, reason]);
+      const outcome = row
+        ? { performed: true, keysRevoked: row.keys_revoked, sessionClosed: row.session_closed }
+        : { performed: false, keysRevoked: 0, sessionClosed: false };
+      if (outcome.performed) logger.info('run cleaned up', { runId, reason, ...outcome });
       return outcome;
     } catch (err) {
       hooks.onFailure?.();

@@ -1,15 +1,20 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/prisma/client.js';
+import { createPool, Sql } from './sql.js';
 
 export type Db = PrismaClient;
 export { Prisma } from './generated/prisma/client.js';
 
-export function createDb(databaseUrl: string, poolSize = 10): Db {
-  const adapter = new PrismaPg({
-    connectionString: databaseUrl,
-    max: poolSize,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
-  });
-  return new PrismaClient({ adapter });
+/** Prisma for most queries and `sql` for the hot path, on one connection pool. */
+export type Database = { db: Db; sql: Sql; close: () => Promise<void> };
+
+export function createDatabase(databaseUrl: string, poolSize = 10): Database {
+  const pool = createPool(databaseUrl, poolSize);
+  const db = new PrismaClient({ adapter: new PrismaPg(pool) });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= db.$disconnect().finally(() => pool.end());
+    return closing;
+  };
+  return { db, sql: new Sql(pool), close };
 }

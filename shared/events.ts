@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { withScript } from './redis.js';
 
 /**
  * The run event stream: one Redis Stream per run holding AI SDK UI-message-stream chunks as JSON,
@@ -47,7 +48,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[4], last)
 return last`;
 
-type ScriptedRedis = Redis & {
+type AppendFenced = {
   runyardAppendFenced(
     stream: string,
     fence: string,
@@ -59,14 +60,6 @@ type ScriptedRedis = Redis & {
     ...events: string[]
   ): Promise<string | null>;
 };
-
-export function withEventScripts(redis: Redis): ScriptedRedis {
-  const scripted = redis as ScriptedRedis;
-  if (typeof scripted.runyardAppendFenced !== 'function') {
-    redis.defineCommand('runyardAppendFenced', { numberOfKeys: 2, lua: APPEND_FENCED });
-  }
-  return scripted;
-}
 
 export type StreamOptions = { prefix: string; maxEvents: number; ttlMs: number };
 
@@ -95,7 +88,7 @@ export class RunEventWriter {
   private claimed = false;
   private failure: Error | null = null;
   private readonly keys: ReturnType<typeof runEventKeys>;
-  private readonly redis: ScriptedRedis;
+  private readonly redis: Redis & AppendFenced;
 
   constructor(
     redis: Redis,
@@ -103,7 +96,7 @@ export class RunEventWriter {
     private readonly runId: string,
     private readonly attempt: number,
   ) {
-    this.redis = withEventScripts(redis);
+    this.redis = withScript<AppendFenced>(redis, 'runyardAppendFenced', 2, APPEND_FENCED);
     this.keys = runEventKeys(opts.prefix, runId);
   }
 

@@ -56,6 +56,13 @@ export function createMetrics(process: 'api' | 'worker') {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers,
     }),
+    statementBatchSize: new client.Histogram({
+      name: 'runyard_statement_batch_size',
+      help: 'Runs written by one batched statement (claims, completions, provisioning)',
+      labelNames: ['statement'],
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers,
+    }),
     activeStreams: new client.Gauge({ name: 'runyard_active_streams', help: 'SSE clients connected to this api instance', registers }),
     activeRuns: new client.Gauge({ name: 'runyard_active_runs', help: 'Runs this worker is executing now', registers }),
   };

@@ -25,6 +25,16 @@ export function createRedis(url: string, role: RedisRole, name?: string): Redis 
   return redis;
 }
 
+/**
+ * Registers a Lua script as the command `name` on the connection (once; later calls reuse it) and
+ * returns the connection typed with that command. ioredis runs it by EVALSHA and loads it into a
+ * Redis that does not have it yet.
+ */
+export function withScript<Command>(redis: Redis, name: string, numberOfKeys: number, lua: string): Redis & Command {
+  if (typeof (redis as unknown as Record<string, unknown>)[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
+  return redis as Redis & Command;
+}
+
 /** Closes a connection politely when it is up, and at once when it is not (quit would wait or fail). */
 export async function closeRedis(redis: Redis): Promise<void> {
   // A connection still being set up ignores disconnect(): let it finish (briefly) first.

@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { Db } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { cancelChannel } from '../shared/events.js';
-import { heartbeatRuns } from './runStore.js';
+import type { RunStore } from './runStore.js';
 
 export type StopReason = 'cancelled' | 'lost' | 'shutdown';
 
@@ -25,7 +24,7 @@ export class ActiveRuns {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly store: RunStore,
     private readonly logger: Logger,
   ) {}
 
@@ -73,7 +72,7 @@ export class ActiveRuns {
     const runs = [...this.runs.values()];
     if (runs.length === 0) return;
     try {
-      const owned = await heartbeatRuns(this.db, runs);
+      const owned = await this.store.heartbeat(runs);
       for (const run of runs) {
         const state = owned.get(run.runId);
         if (!state) this.stop(run.runId, 'lost');

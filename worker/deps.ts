@@ -6,10 +6,13 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { ActiveRuns } from './activeRuns.js';
 import type { ProviderRegistry } from './providers/index.js';
+import type { RunStore } from './runStore.js';
 
 export type WorkerDeps = {
   config: Config;
   db: Db;
+  /** Run state reads and writes, batched across this worker's concurrent runs. */
+  store: RunStore;
   /** Commands: event appends, fences. Reconnects forever. */
   redis: Redis;
   runQueue: Queue;

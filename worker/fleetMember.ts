@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
-import { createDb } from '../shared/db.js';
+import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
 import { QUEUES, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
@@ -10,6 +10,7 @@ import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
 import { createRunProcessor } from './processRun.js';
+import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
 
@@ -20,20 +21,28 @@ export type FleetMember = {
   close: (graceMs?: number) => Promise<void>;
 };
 
+// Claims and completions of concurrent runs share statements: up to 50 runs in one, one statement of
+// each kind in flight at a time, per account for completions (the calls that arrive meanwhile make
+// the next one).
+const STATEMENT_BATCHING = { maxBatch: 50, concurrency: 1 };
+
 /** One worker process's share of the fleet: the run worker, the sweep worker, heartbeats, cancel listener. */
 export async function startFleetMember(config: Config, logger: Logger): Promise<FleetMember> {
   const workerId = config.WORKER_ID ?? `${hostname()}:${process.pid}`;
-  const db = createDb(config.DATABASE_URL, Math.max(config.DATABASE_POOL_SIZE, Math.min(config.WORKER_CONCURRENCY + 2, 50)));
+  const database = createDatabase(config.DATABASE_URL, Math.max(config.DATABASE_POOL_SIZE, Math.min(config.WORKER_CONCURRENCY + 2, 50)));
+  const { db, sql } = database;
   const redis = createRedis(config.REDIS_URL, 'worker', `runyard-worker-${workerId}`);
   const subscriber = createRedis(config.REDIS_URL, 'subscriber', `runyard-worker-sub-${workerId}`);
   const prefix = config.QUEUE_PREFIX;
   const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
   const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
   const metrics = createMetrics('worker');
-  const active = new ActiveRuns(db, logger);
+  const store = new RunStore(sql, workerId, STATEMENT_BATCHING, (statement, size) => metrics.statementBatchSize.observe({ statement }, size));
+  const active = new ActiveRuns(store, logger);
   const deps: WorkerDeps = {
     config,
     db,
+    store,
     redis,
     runQueue,
     logger,
@@ -74,7 +83,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   runWorker.on('active', () => metrics.activeRuns.set(active.size + 1));
   runWorker.on('completed', () => metrics.activeRuns.set(active.size));
 
-  const sweepWorker = new Worker(QUEUES.maintenance, async () => sweepStaleRuns({ config, db, runQueue, logger, metrics }), {
+  const sweepWorker = new Worker(QUEUES.maintenance, async () => sweepStaleRuns({ config, db, sql, runQueue, logger, metrics }), {
     connection: redis,
     prefix,
     concurrency: 1,
@@ -109,7 +118,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
-        ['database', () => db.$disconnect()],
+        ['database', () => database.close()],
       ];
       for (const [name, step] of steps) {
         try {

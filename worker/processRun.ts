@@ -1,15 +1,14 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { cleanupRun, type CleanupReason } from '../shared/cleanup.js';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
 import { FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
-import { costMicros, parseModelId, type Usage } from '../shared/models.js';
+import { costMicros, emptyUsage, parseModelId } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped, type StopReason } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
-import { beginAttempt, failAttempt, finishAttemptWithMessage, loadRunStatus, type AttemptRun, type BegunAttempt } from './runStore.js';
+import type { AttemptRun, BegunAttempt } from './runStore.js';
 
 export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: boolean } => ({
   prefix: deps.config.QUEUE_PREFIX,
@@ -28,9 +27,9 @@ export function createRunProcessor(deps: WorkerDeps) {
 }
 
 async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: string): Promise<{ status: string }> {
-  let begun = await beginAttempt(deps.db, data.runId, deps.workerId);
+  let begun = await deps.store.begin(data.runId);
   if (!begun) {
-    const status = await loadRunStatus(deps.db, data.runId);
+    const status = await deps.store.status(data.runId);
     if (!status) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
     if (status !== 'failed') {
       deps.logger.info('run is finished or cancelled; nothing to do', { status });
@@ -42,7 +41,7 @@ async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: 
     data = reopened.jobData;
     await job.updateData(data);
     deps.logger.info('failed job retried from the queue: replaying the run', { episode: reopened.episode });
-    begun = await beginAttempt(deps.db, data.runId, deps.workerId);
+    begun = await deps.store.begin(data.runId);
     if (!begun) return { status: 'skipped' };
   }
   return withLogContext({ attempt: begun.run.attempt }, () => runAttempt(deps, job, data, begun, token));
@@ -100,18 +99,22 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
     events.emit({ type: 'text-end', id: textId });
     events.emit({ type: 'finish-step' });
     await events.flush();
-    const saved = await finishAttemptWithMessage(deps.db, run.id, attempt, 'completed', {
-      text,
-      model: run.model,
-      usage: result.usage,
-      costMicros: costMicros(run.model, result.usage),
-      runtimeMs: Date.now() - startMs,
-      providerResponseId: result.providerResponseId,
-      interrupted: false,
+    const saved = await deps.store.finish({
+      run,
+      status: 'completed',
+      output: {
+        text,
+        model: run.model,
+        usage: result.usage,
+        costMicros: costMicros(run.model, result.usage),
+        runtimeMs: Date.now() - startMs,
+        providerResponseId: result.providerResponseId,
+        interrupted: false,
+      },
     });
     if (!saved) throw new FencedError(run.id, attempt);
     await finishStream(events, 'completed', { usage: result.usage });
-    await finishRun(deps, run, 'completed', startMs);
+    recordRunFinished(deps, run, 'completed', startMs);
     return { status: 'completed' };
   } catch (err) {
     const stop = controller.signal.reason instanceof RunStopped ? controller.signal.reason.reason : undefined;
@@ -128,12 +131,11 @@ async function finishStream(events: RunEventWriter, status: string, extra: Recor
   await events.flush().catch(() => {});
 }
 
-async function finishRun(deps: WorkerDeps, run: AttemptRun, status: CleanupReason, startMs: number): Promise<void> {
+/** The run ended (and was cleaned up, in the same statement): count it. */
+function recordRunFinished(deps: WorkerDeps, run: AttemptRun, status: 'completed' | 'failed' | 'cancelled', startMs: number): void {
   deps.metrics.runsFinished.inc({ status, model: run.model });
   deps.metrics.runDuration.observe({ status }, (Date.now() - startMs) / 1000);
   deps.logger.info('run finished', { status, runtimeMs: Date.now() - startMs });
-  // If this fails after its retries, the sweep finds the terminal run without a cleanup record.
-  await cleanupRun(deps.db, deps.logger, run, status, { onFailure: () => deps.metrics.cleanupFailures.inc() }).catch(() => {});
 }
 
 function classify(err: unknown): RunError {
@@ -153,7 +155,7 @@ async function handleAttemptError(
   stop: StopReason | undefined,
   token?: string,
 ): Promise<{ status: string }> {
-  const { db, logger, metrics, config } = deps;
+  const { store, logger, metrics, config } = deps;
   const reason = stop ?? (err instanceof FencedError || events.isFenced ? 'lost' : undefined);
 
   if (reason === 'lost') {
@@ -168,25 +170,29 @@ async function handleAttemptError(
     events.emit({ type: 'text-end', id: partial.textId });
     events.emit({ type: 'finish-step' });
     await events.flush().catch(() => {});
-    const saved = await finishAttemptWithMessage(db, run.id, attempt, 'cancelled', {
-      text: partial.text,
-      model: run.model,
-      usage: { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: 0 } satisfies Usage,
-      costMicros: null,
-      runtimeMs: Date.now() - partial.startMs,
-      providerResponseId: null,
-      interrupted: true,
+    const saved = await store.finish({
+      run,
+      status: 'cancelled',
+      output: {
+        text: partial.text,
+        model: run.model,
+        usage: emptyUsage(),
+        costMicros: null,
+        runtimeMs: Date.now() - partial.startMs,
+        providerResponseId: null,
+        interrupted: true,
+      },
     });
     if (!saved) return handleAttemptError(deps, job, run, attempt, events, partial, new FencedError(run.id, attempt), 'lost', token);
     await finishStream(events, 'cancelled');
-    await finishRun(deps, run, 'cancelled', partial.startMs);
+    recordRunFinished(deps, run, 'cancelled', partial.startMs);
     return { status: 'cancelled' };
   }
 
   if (reason === 'shutdown') {
     // Hand the run back at once instead of waiting for the lock to expire; not counted as an attempt.
     const error = { code: 'worker_shutdown', message: 'the worker shut down before the attempt finished', retryable: true };
-    if (await failAttempt(db, run.id, attempt, error, false, 'interrupted')) {
+    if (await store.fail(run.id, attempt, error, false, 'interrupted')) {
       events.emit({ type: 'data-run-status', data: { status: 'queued', reason: 'worker_shutdown' } });
       await events.flush().catch(() => {});
     }
@@ -204,7 +210,7 @@ async function handleAttemptError(
     final,
     cause: err instanceof RunError ? undefined : (err as Error)?.message,
   });
-  const recorded = await failAttempt(db, run.id, attempt, { code: error.code, message: error.message, retryable: error.retryable }, final);
+  const recorded = await store.fail(run.id, attempt, { code: error.code, message: error.message, retryable: error.retryable }, final);
   if (!recorded) return handleAttemptError(deps, job, run, attempt, events, partial, new FencedError(run.id, attempt), 'lost', token);
   if (!final) {
     metrics.retries.inc({ code: error.code });
@@ -214,6 +220,6 @@ async function handleAttemptError(
   }
   events.emit({ type: 'error', errorText: `${error.code}: ${error.message}` });
   await finishStream(events, 'failed', { error: { code: error.code, message: error.message, retryable: error.retryable } });
-  await finishRun(deps, run, 'failed', partial.startMs);
+  recordRunFinished(deps, run, 'failed', partial.startMs);
   throw new UnrecoverableError(`${error.code}: ${error.message}`);
 }

@@ -1,32 +1,31 @@
-import type { Db } from '../shared/db.js';
+import { cleanupCtes } from '../shared/cleanup.js';
 import type { Usage } from '../shared/models.js';
+import { Batcher } from '../shared/batcher.js';
+import { textOfParts, type MessagePart } from '../shared/messageParts.js';
+import { statement, type Sql } from '../shared/sql.js';
 import type { ChatTurn } from './providers/types.js';
 
 /**
- * The worker's reads and writes of run state. Every write after an attempt starts is fenced: it
- * names the attempt it belongs to and changes nothing if the run has moved on to another attempt.
+ * The worker's reads and writes of run state: prepared statements on `pg` directly (this is the hot
+ * path). Every write after an attempt starts is fenced: it names the attempt it belongs to and
+ * changes nothing if the run has moved on to another attempt. A write that ends a run does the
+ * run's cleanup in the same statement, so a run is never terminal without it.
  */
+
 /** A run as an attempt sees it once it owns the run. */
 export type AttemptRun = {
   id: string;
   accountId: string;
-  sessionId: string;
-  chatId: string;
   model: string;
   system: string | null;
   maxOutputTokens: number | null;
   /** This attempt's number: the fencing token every later write carries. */
   attempt: number;
-  episode: number;
 };
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
-/** Why a run could not be claimed: its status, or null when it does not exist. */
-export async function loadRunStatus(db: Db, runId: string): Promise<RunStatus | null> {
-  const row = await db.run.findUnique({ where: { id: runId }, select: { status: true } });
-  return row?.status ?? null;
-}
+const RUN_STATUS = statement('run_status', `SELECT status::text FROM runs WHERE id = $1::uuid`);
 
 export type BegunAttempt = {
   run: AttemptRun;
@@ -35,70 +34,63 @@ export type BegunAttempt = {
   conversation: ChatTurn[];
 };
 
-type StoredPart = { type: string; text?: string };
-const textOf = (parts: StoredPart[]) =>
-  parts
-    .filter((part) => part.type === 'text')
-    .map((part) => part.text ?? '')
-    .join('');
+// For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
+// dead worker left running) and reads the conversation. Runs that are not runnable have no row.
+const BEGIN_ATTEMPTS = statement(
+  'begin_attempts',
+  `WITH r AS (
+     UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = $2, heartbeat_at = now(),
+       started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
+     FROM unnest($1::uuid[]) AS i(run_id)
+     WHERE runs.id = i.run_id AND runs.status IN ('queued', 'running') AND runs.cancel_requested_at IS NULL
+     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt
+   ), previous AS (
+     UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
+     FROM r
+     WHERE a.run_id = r.id AND a.status = 'running'
+   ), a AS (
+     INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
+     RETURNING run_id, started_at
+   )
+   SELECT r.id::text, r.account_id::text, r.model, r.system, r.max_output_tokens, r.attempt, a.started_at,
+     (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
+        FROM messages m
+       WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
+   FROM r JOIN a ON a.run_id = r.id`,
+);
 
-/**
- * Claims the next attempt in one round trip: bumps the fencing token, marks the run running,
- * records the attempt (closing one a dead worker left running) and reads the conversation.
- * Null if the run is not runnable (finished, cancelled, or gone).
- */
-export async function beginAttempt(db: Db, runId: string, workerId: string): Promise<BegunAttempt | null> {
-  const rows = await db.$queryRaw<
-    {
-      id: string;
-      account_id: string;
-      session_id: string;
-      chat_id: string;
-      model: string;
-      system: string | null;
-      max_output_tokens: number | null;
-      attempt: number;
-      episode: number;
-      started_at: Date;
-      conversation: { role: ChatTurn['role']; parts: StoredPart[] }[];
-    }[]
-  >`
-    WITH r AS (
-      UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = ${workerId}, heartbeat_at = now(),
-        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
-      WHERE id = ${runId}::uuid AND status IN ('queued', 'running') AND cancel_requested_at IS NULL
-      RETURNING id, account_id, session_id, chat_id, model, system, max_output_tokens, attempt, episode
-    ), previous AS (
-      UPDATE run_attempts SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
-      WHERE run_id = ${runId}::uuid AND status = 'running' AND EXISTS (SELECT 1 FROM r)
-      RETURNING 1
-    ), a AS (
-      INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), ${runId}::uuid, r.attempt, ${workerId} FROM r
-      RETURNING started_at
-    )
-    SELECT r.id::text, r.account_id::text, r.session_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, a.started_at,
-      (SELECT count(*) FROM previous) AS interrupted_previous,
-      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
-         FROM messages m
-        WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
-    FROM r, a`;
-  const row = rows[0];
-  if (!row) return null;
-  return {
-    run: {
-      id: row.id,
-      accountId: row.account_id,
-      sessionId: row.session_id,
-      chatId: row.chat_id,
-      model: row.model,
-      system: row.system,
-      maxOutputTokens: row.max_output_tokens,
-      attempt: row.attempt,
-      episode: row.episode,
-    },
-    startedAt: row.started_at,
-    conversation: row.conversation.map((message) => ({ role: message.role, content: textOf(message.parts) })),
-  };
+type BegunRow = {
+  id: string;
+  account_id: string;
+  model: string;
+  system: string | null;
+  max_output_tokens: number | null;
+  attempt: number;
+  started_at: Date;
+  conversation: { role: ChatTurn['role']; parts: MessagePart[] }[];
+};
+
+const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
+  run: {
+    id: row.id,
+    accountId: row.account_id,
+    model: row.model,
+    system: row.system,
+    maxOutputTokens: row.max_output_tokens,
+    attempt: row.attempt,
+  },
+  startedAt: row.started_at,
+  conversation: row.conversation.map((message) => ({ role: message.role, content: textOfParts(message.parts) })),
+});
+
+/** Claims the next attempt of each run in one statement; null for a run that is not runnable (finished, cancelled, or gone). */
+async function beginAttempts(sql: Sql, workerId: string, runIds: string[]): Promise<(BegunAttempt | null)[]> {
+  const rows = await sql.rows<BegunRow>(BEGIN_ATTEMPTS, [runIds, workerId]);
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return runIds.map((runId) => {
+    const row = byId.get(runId);
+    return row ? toBegunAttempt(row) : null;
+  });
 }
 
 export type AssistantOutput = {
@@ -111,79 +103,148 @@ export type AssistantOutput = {
   interrupted: boolean;
 };
 
-/**
- * Persists the assistant message and the run's terminal state in one statement, fenced on the
- * attempt. Returns false (and writes nothing) if the attempt no longer owns the run.
- */
-export async function finishAttemptWithMessage(
-  db: Db,
-  runId: string,
-  attempt: number,
-  status: 'completed' | 'cancelled',
-  output: AssistantOutput,
-): Promise<boolean> {
-  const parts = JSON.stringify(output.text ? [{ type: 'text', text: output.text }] : []);
-  const usage = JSON.stringify(output.usage);
-  const rows = await db.$queryRaw<{ ok: number }[]>`
-    WITH r AS (
-      UPDATE runs SET status = ${status}::run_status, finished_at = now(), heartbeat_at = now(), usage = ${usage}::jsonb, cost_micros = ${output.costMicros}
-      WHERE id = ${runId}::uuid AND attempt = ${attempt} AND status = 'running'
-      RETURNING chat_id
-    ), m AS (
-      INSERT INTO messages (id, chat_id, run_id, role, parts, model, attempt, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_micros, runtime_ms, provider_response_id, interrupted)
-      SELECT gen_random_uuid()::text, r.chat_id, ${runId}::uuid, 'assistant', ${parts}::jsonb, ${output.model}, ${attempt}, ${output.usage.inputTokens}, ${output.usage.outputTokens},
-        ${output.usage.cachedInputTokens}, ${output.usage.reasoningTokens}, ${output.costMicros}, ${output.runtimeMs}, ${output.providerResponseId}, ${output.interrupted}
-      FROM r
-      RETURNING 1
-    ), a AS (
-      UPDATE run_attempts SET status = ${status === 'completed' ? 'completed' : 'cancelled'}::attempt_status, finished_at = now()
-      WHERE run_id = ${runId}::uuid AND attempt = ${attempt} AND EXISTS (SELECT 1 FROM r)
-      RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM m)::int AS ok, (SELECT count(*) FROM a)`;
-  return (rows[0]?.ok ?? 0) === 1;
-}
+export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelled'; output: AssistantOutput };
+
+// For each run still owned by the attempt: its terminal state, its assistant message, the attempt's
+// end and the run's cleanup. `status` is the run's new status, the attempt's, and the cleanup's reason.
+const FINISH_ATTEMPTS_WITH_MESSAGES = statement(
+  'finish_attempts_with_messages',
+  `WITH input AS (
+     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::bigint[], $6::jsonb[], $7::text[], $8::int[], $9::text[], $10::boolean[])
+       AS i(run_id, attempt, status, usage, cost_micros, parts, model, runtime_ms, provider_response_id, interrupted)
+   ), ended AS (
+     UPDATE runs SET status = i.status::run_status, finished_at = now(), heartbeat_at = now(), usage = i.usage, cost_micros = i.cost_micros
+     FROM input i
+     WHERE runs.id = i.run_id AND runs.attempt = i.attempt AND runs.status = 'running'
+     RETURNING runs.id, runs.chat_id, runs.account_id, runs.session_id, runs.episode, i.*
+   ), message AS (
+     INSERT INTO messages (id, chat_id, run_id, role, parts, model, attempt, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_micros, runtime_ms, provider_response_id, interrupted)
+     SELECT gen_random_uuid()::text, e.chat_id, e.id, 'assistant', e.parts, e.model, e.attempt, (e.usage->>'inputTokens')::int, (e.usage->>'outputTokens')::int,
+       (e.usage->>'cachedInputTokens')::int, (e.usage->>'reasoningTokens')::int, e.cost_micros, e.runtime_ms, e.provider_response_id, e.interrupted
+     FROM ended e
+     RETURNING run_id
+   ), attempt AS (
+     UPDATE run_attempts a SET status = e.status::attempt_status, finished_at = now() FROM ended e
+     WHERE a.run_id = e.id AND a.attempt = e.attempt
+   ), ${cleanupCtes('ended', 't.status')}
+   SELECT m.run_id::text FROM message m`,
+);
 
 /**
- * Records a failed attempt. With `final`, the run becomes failed; otherwise it goes back to queued
- * to wait for its retry. Fenced like every other write.
+ * Persists each run's assistant message, terminal state and cleanup in one statement, fenced on the
+ * attempt: false (and nothing written) for a run its attempt no longer owns.
  */
-export async function failAttempt(
-  db: Db,
-  runId: string,
-  attempt: number,
-  error: { code: string; message: string; retryable: boolean },
-  final: boolean,
-  attemptStatus: 'failed' | 'interrupted' = 'failed',
-): Promise<boolean> {
-  const rows = await db.$queryRaw<{ ok: number }[]>`
-    WITH r AS (
-      UPDATE runs SET status = ${final ? 'failed' : 'queued'}::run_status, finished_at = ${final ? new Date() : null}, heartbeat_at = now(),
-        error_code = ${error.code}, error_message = ${error.message}, error_retryable = ${error.retryable}
-      WHERE id = ${runId}::uuid AND attempt = ${attempt} AND status = 'running'
-      RETURNING 1
-    ), a AS (
-      UPDATE run_attempts SET status = ${attemptStatus}::attempt_status, finished_at = now(), error_code = ${error.code}, error_message = ${error.message}
-      WHERE run_id = ${runId}::uuid AND attempt = ${attempt} AND EXISTS (SELECT 1 FROM r)
-      RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM r)::int AS ok, (SELECT count(*) FROM a)`;
-  return (rows[0]?.ok ?? 0) === 1;
+async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[]): Promise<boolean[]> {
+  const column = <T>(pick: (f: FinishedAttempt) => T) => finished.map(pick);
+  const rows = await sql.rows<{ run_id: string }>(FINISH_ATTEMPTS_WITH_MESSAGES, [
+    column((f) => f.run.id),
+    column((f) => f.run.attempt),
+    column((f) => f.status),
+    column((f) => JSON.stringify(f.output.usage)),
+    column((f) => f.output.costMicros?.toString() ?? null),
+    column((f) => JSON.stringify(f.output.text ? [{ type: 'text', text: f.output.text }] : [])),
+    column((f) => f.output.model),
+    column((f) => f.output.runtimeMs),
+    column((f) => f.output.providerResponseId),
+    column((f) => f.output.interrupted),
+  ]);
+  const saved = new Set(rows.map((row) => row.run_id));
+  return finished.map((f) => saved.has(f.run.id));
 }
 
+// $6: the failure is final — the run becomes failed and is cleaned up; otherwise it goes back to queued.
+const FAIL_ATTEMPT = statement(
+  'fail_attempt',
+  `WITH r AS (
+     UPDATE runs SET status = CASE WHEN $6::boolean THEN 'failed' ELSE 'queued' END::run_status, finished_at = CASE WHEN $6::boolean THEN now() END,
+       heartbeat_at = now(), error_code = $3, error_message = $4, error_retryable = $5::boolean
+     WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
+     RETURNING id, account_id, session_id, episode, status
+   ), attempt AS (
+     UPDATE run_attempts a SET status = $7::text::attempt_status, finished_at = now(), error_code = $3, error_message = $4 FROM r
+     WHERE a.run_id = r.id AND a.attempt = $2::int
+   ), ended AS (
+     SELECT id, account_id, session_id, episode FROM r WHERE r.status = 'failed'
+   ), ${cleanupCtes('ended', "'failed'")}
+   SELECT (SELECT count(*) FROM r)::int AS recorded`,
+);
+
+const HEARTBEAT_RUNS = statement(
+  'heartbeat_runs',
+  `UPDATE runs SET heartbeat_at = now()
+   FROM unnest($1::uuid[], $2::int[]) AS mine(run_id, attempt)
+   WHERE runs.id = mine.run_id AND runs.attempt = mine.attempt AND runs.status = 'running'
+   RETURNING runs.id::text AS id, runs.cancel_requested_at IS NOT NULL AS cancel_requested`,
+);
+
 /**
- * One heartbeat for every run this worker executes: returns the runs it still owns, with any cancel
- * request. A run missing from the answer was taken over by another attempt.
+ * The run state one worker process reads and writes. Claims and completions of concurrent runs are
+ * batched (see shared/batcher.ts): under load, the runs that start or finish together share one
+ * statement and one commit. Completions are batched per account, because ending a run updates its
+ * account's active-run count.
  */
-export async function heartbeatRuns(db: Db, runs: { runId: string; attempt: number }[]): Promise<Map<string, { cancelRequested: boolean }>> {
-  if (runs.length === 0) return new Map();
-  const rows = await db.$queryRaw<{ id: string; cancel_requested: boolean }[]>`
-    WITH owned AS (
-      UPDATE runs SET heartbeat_at = now()
-      FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.attempt)}::int[]) AS mine(run_id, attempt)
-      WHERE runs.id = mine.run_id AND runs.attempt = mine.attempt AND runs.status = 'running'
-      RETURNING runs.id::text AS id, runs.cancel_requested_at IS NOT NULL AS cancel_requested
-    )
-    SELECT id, cancel_requested FROM owned`;
-  return new Map(rows.map((row) => [row.id, { cancelRequested: row.cancel_requested }]));
+export class RunStore {
+  private readonly begins: Batcher<string, BegunAttempt | null>;
+  private readonly finishes: Batcher<FinishedAttempt, boolean>;
+
+  constructor(
+    private readonly sql: Sql,
+    workerId: string,
+    batching: { maxBatch: number; concurrency: number },
+    onBatch: (statement: 'begin_attempts' | 'finish_attempts', size: number) => void = () => {},
+  ) {
+    this.begins = new Batcher((runIds) => beginAttempts(sql, workerId, runIds), {
+      ...batching,
+      key: (runId) => runId,
+      onBatch: (size) => onBatch('begin_attempts', size),
+    });
+    this.finishes = new Batcher((finished) => finishAttemptsWithMessages(sql, finished), {
+      ...batching,
+      group: (f) => f.run.accountId,
+      key: (f) => f.run.id,
+      onBatch: (size) => onBatch('finish_attempts', size),
+    });
+  }
+
+  /** Claims the run's next attempt; null if the run is not runnable (finished, cancelled, or gone). */
+  begin(runId: string): Promise<BegunAttempt | null> {
+    return this.begins.submit(runId);
+  }
+
+  /** Ends the run completed or cancelled with its answer; false if the attempt no longer owns the run. */
+  finish(finished: FinishedAttempt): Promise<boolean> {
+    return this.finishes.submit(finished);
+  }
+
+  /**
+   * Records a failed attempt. With `final`, the run becomes failed and is cleaned up; otherwise it
+   * goes back to queued to wait for its retry. False if the attempt no longer owns the run.
+   */
+  async fail(
+    runId: string,
+    attempt: number,
+    error: { code: string; message: string; retryable: boolean },
+    final: boolean,
+    attemptStatus: 'failed' | 'interrupted' = 'failed',
+  ): Promise<boolean> {
+    const values = [runId, attempt, error.code, error.message, error.retryable, final, attemptStatus];
+    const [row] = await this.sql.rows<{ recorded: number }>(FAIL_ATTEMPT, values);
+    return row?.recorded === 1;
+  }
+
+  /** Why a run could not be claimed: its status, or null when it does not exist. */
+  async status(runId: string): Promise<RunStatus | null> {
+    const [row] = await this.sql.rows<{ status: RunStatus }>(RUN_STATUS, [runId]);
+    return row?.status ?? null;
+  }
+
+  /**
+   * One heartbeat for every run this worker executes: the runs it still owns, with any cancel
+   * request. A run missing from the answer was taken over by another attempt.
+   */
+  async heartbeat(runs: { runId: string; attempt: number }[]): Promise<Map<string, { cancelRequested: boolean }>> {
+    if (runs.length === 0) return new Map();
+    const rows = await this.sql.rows<{ id: string; cancel_requested: boolean }>(HEARTBEAT_RUNS, [runs.map((r) => r.runId), runs.map((r) => r.attempt)]);
+    return new Map(rows.map((row) => [row.id, { cancelRequested: row.cancel_requested }]));
+  }
 }

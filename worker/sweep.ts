@@ -3,20 +3,24 @@ import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { cleanupRun, type CleanupReason } from '../shared/cleanup.js';
+import type { Sql } from '../shared/sql.js';
+import { cleanupRun, endRun, type CleanupReason } from '../shared/cleanup.js';
 import { requeueLostRun } from '../shared/replay.js';
 
-export type SweepDeps = { config: Config; db: Db; runQueue: Queue; logger: Logger; metrics: Metrics };
+export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; logger: Logger; metrics: Metrics };
 export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number };
 
 const BATCH = 500;
+/** How far back, in sweep intervals, the sweep looks for ended runs that were not cleaned up. */
+const CLEANUP_LOOKBACK_SWEEPS = 10;
 const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delayed', 'prioritized', 'paused']);
 
 /**
  * The fleet-wide sweep (a BullMQ job scheduler runs it on one worker at a time):
  * 1. queued or running runs with no heartbeat for RUN_STALE_AFTER_MS and no live job — their job
  *    vanished or died for good — are re-queued while attempts remain, else failed as stalled;
- * 2. terminal runs whose compensating cleanup has not happened (its process died) are cleaned up;
+ * 2. recently ended runs whose compensating cleanup has not happened (ended by an older release,
+ *    which cleaned up in a separate step) are cleaned up;
  * 3. expired ephemeral keys are deleted.
  */
 export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
@@ -29,7 +33,7 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
 }
 
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {
-  const { db, config, runQueue, logger, metrics } = deps;
+  const { db, sql, config, runQueue, logger, metrics } = deps;
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
   const stale = await db.run.findMany({
     where: { status: { in: ['queued', 'running'] }, OR: [{ heartbeatAt: { lt: staleBefore } }, { heartbeatAt: null, createdAt: { lt: staleBefore } }] },
@@ -50,41 +54,38 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
       }
       continue;
     }
-    const failed = await db.run.updateMany({
-      where: { id: run.id, attempt: run.attempt, status: { in: ['queued', 'running'] } },
-      data: {
-        status: 'failed',
-        finishedAt: new Date(),
-        errorCode: 'stalled',
-        errorMessage: 'the run stopped making progress (its worker died or it stalled too often)',
-        errorRetryable: true,
-      },
+    const failed = await endRun(sql, run.id, {
+      status: 'failed',
+      reason: 'stalled',
+      from: ['queued', 'running'],
+      attempt: run.attempt,
+      error: { code: 'stalled', message: 'the run stopped making progress (its worker died or it stalled too often)', retryable: true },
     });
-    if (failed.count === 1) {
-      await db.runAttempt.updateMany({
-        where: { runId: run.id, status: 'running' },
-        data: { status: 'interrupted', finishedAt: new Date(), errorCode: 'stalled' },
-      });
+    if (failed) {
       report.failed++;
       metrics.sweepRecovered.inc({ action: 'failed' });
       metrics.runsFinished.inc({ status: 'failed', model: 'unknown' });
       logger.error('failed a stalled run', { runId: run.id, jobState: state });
-      await cleanupRun(db, logger, run.id, 'stalled', { onFailure: () => metrics.cleanupFailures.inc() }).catch(() => {});
     }
   }
 }
 
 async function finishMissedCleanups(deps: SweepDeps, report: SweepReport): Promise<void> {
-  const { db, logger, metrics } = deps;
-  // Grace of a few seconds so the sweep does not race the worker that is cleaning up right now.
+  const { db, sql, config, logger, metrics } = deps;
+  // Every path that ends a run cleans up in the same statement, so this only finds runs ended by an
+  // older release: it looks at the runs that ended recently (a terminal write also sets
+  // heartbeat_at, so the (status, heartbeat_at) index serves it) rather than at every run ever
+  // finished, which grew with the table. Grace of a few seconds so it never races a live cleanup.
+  const lookbackMs = CLEANUP_LOOKBACK_SWEEPS * config.RUN_SWEEP_EVERY_MS;
   const rows = await db.$queryRaw<{ id: string; status: CleanupReason; error_code: string | null }[]>`
     SELECT r.id::text, r.status::text AS status, r.error_code FROM runs r
-    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.finished_at < now() - interval '5 seconds'
+    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.heartbeat_at > now() - ${lookbackMs} * interval '1 millisecond'
+      AND r.finished_at < now() - interval '5 seconds'
       AND NOT EXISTS (SELECT 1 FROM cleanup_records c WHERE c.run_id = r.id AND c.episode = r.episode)
     LIMIT ${BATCH}`;
   for (const row of rows) {
     const reason: CleanupReason = row.error_code === 'stalled' ? 'stalled' : row.status;
-    const outcome = await cleanupRun(db, logger, row.id, reason, { onFailure: () => metrics.cleanupFailures.inc() }).catch(() => null);
+    const outcome = await cleanupRun(sql, logger, row.id, reason, { onFailure: () => metrics.cleanupFailures.inc() }).catch(() => null);
     if (outcome?.performed) {
       report.cleanedUp++;
       metrics.sweepRecovered.inc({ action: 'cleaned_up' });

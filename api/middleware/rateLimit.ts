@@ -1,8 +1,17 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../shared/errors.js';
+import { withScript } from '../../shared/redis.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RequestWithCaller } from '../http.js';
+
+// Counts a request in its window; the window's key expires a little after the window ends.
+const COUNT_REQUEST = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count`;
+
+type CountRequest = { runyardCountRequest(key: string, ttlMs: number): Promise<number> };
 
 /**
  * A fixed one-minute window per key, counted in Redis so every api instance shares it. When Redis
@@ -10,6 +19,7 @@ import type { RequestWithCaller } from '../http.js';
  * on their own with 503).
  */
 export function rateLimit(redis: Redis, prefix: string, perMinute: number, logger: Logger): RequestHandler {
+  const limiter = withScript<CountRequest>(redis, 'runyardCountRequest', 1, COUNT_REQUEST);
   return async (req, res, next) => {
     const caller = (req as RequestWithCaller).caller;
     const who = caller?.keyId ?? caller?.kind;
@@ -17,7 +27,7 @@ export function rateLimit(redis: Redis, prefix: string, perMinute: number, logge
     const window = Math.floor(Date.now() / 60_000);
     const key = `${prefix}:ratelimit:${who}:${window}`;
     try {
-      const [[, count]] = (await redis.multi().incr(key).pexpire(key, 61_000).exec()) as [[Error | null, number]];
+      const count = await limiter.runyardCountRequest(key, 61_000);
       res.setHeader('RateLimit-Limit', String(perMinute));
       res.setHeader('RateLimit-Remaining', String(Math.max(0, perMinute - count)));
       if (count > perMinute) {

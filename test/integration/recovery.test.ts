@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { sweepStaleRuns } from '../../worker/sweep.js';
+import { sweepStaleRuns, type SweepDeps } from '../../worker/sweep.js';
 import { createMetrics } from '../../shared/metrics.js';
 import { createLogger } from '../../shared/logger.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
@@ -107,10 +107,19 @@ describe('replay and the stale-run sweep', () => {
   });
 
   describe('the sweep', () => {
+    /** What the sweep needs, on the api harness's connections, with `overrides` in its config. */
+    const sweepDepsFor = (idle: ApiHarness, overrides: Record<string, string>): SweepDeps => ({
+      config: testConfig({ QUEUE_PREFIX: idle.prefix, ...overrides }),
+      db: idle.deps.db,
+      sql: idle.deps.sql,
+      runQueue: idle.deps.runQueue,
+      logger: createLogger('worker', 'silent'),
+      metrics: createMetrics('worker'),
+    });
+
     it('re-queues a queued run whose job vanished (Redis lost it), with a fresh key, and the run completes', async () => {
       const idle = startApi();
-      const config = testConfig({ QUEUE_PREFIX: idle.prefix, RUN_STALE_AFTER_MS: '1000' });
-      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      const sweepDeps = sweepDepsFor(idle, { RUN_STALE_AFTER_MS: '1000' });
       try {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'lost and found' });
@@ -136,8 +145,7 @@ describe('replay and the stale-run sweep', () => {
 
     it('fails a running run with no heartbeat and no live job once its attempts are spent, and cleans it up', async () => {
       const idle = startApi();
-      const config = testConfig({ QUEUE_PREFIX: idle.prefix, RUN_STALE_AFTER_MS: '1000', RUN_MAX_ATTEMPTS: '1' });
-      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      const sweepDeps = sweepDepsFor(idle, { RUN_STALE_AFTER_MS: '1000', RUN_MAX_ATTEMPTS: '1' });
       try {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'dead worker' });
@@ -154,14 +162,15 @@ describe('replay and the stale-run sweep', () => {
       }
     });
 
-    it('cleans up a terminal run whose worker died before its cleanup, exactly once, and deletes expired ephemeral keys', async () => {
+    it('cleans up a recently ended run that an older release left without its cleanup, exactly once, and deletes expired ephemeral keys', async () => {
       const idle = startApi();
-      const config = testConfig({ QUEUE_PREFIX: idle.prefix });
-      const sweepDeps = { config, db: idle.deps.db, runQueue: idle.deps.runQueue, logger: createLogger('worker', 'silent'), metrics: createMetrics('worker') };
+      const sweepDeps = sweepDepsFor(idle, {});
       try {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'orphan' });
-        await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'completed', finishedAt: new Date(Date.now() - 10_000) } });
+        // As an older release's worker left it: terminal (its write also stamps heartbeat_at), no cleanup.
+        const endedAt = new Date(Date.now() - 10_000);
+        await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'completed', finishedAt: endedAt, heartbeatAt: endedAt } });
         await createEphemeralKey(idle.deps.db, bob.accountId, runId, -1_000);
         const first = await sweepStaleRuns(sweepDeps);
         await sweepStaleRuns(sweepDeps);

@@ -70,6 +70,36 @@ describe('POST /api/chat/runs', () => {
     ]);
   });
 
+  it('provisions concurrent POSTs of one account, each with its own chat, messages in order, title, metadata and key', async () => {
+    const bodies = Array.from({ length: 12 }, (_, i) => ({
+      messages: [
+        { role: 'user', parts: [{ type: 'text', text: `q${i}` }] },
+        { role: 'assistant', parts: [{ type: 'text', text: `a${i}` }] },
+        { role: 'user', parts: [{ type: 'text', text: `again ${i}` }] },
+      ],
+      title: `chat ${i}`,
+      metadata: { n: String(i) },
+      ...(i % 2 ? { system: `sys ${i}`, maxOutputTokens: i + 1 } : {}),
+    }));
+    const answers = await Promise.all(bodies.map((body) => postRun(api.app, alice.key, body)));
+    const db = api.deps.db;
+    for (const [i, res] of answers.entries()) {
+      expect(res.status).to.equal(202);
+      const run = await db.run.findUniqueOrThrow({ where: { id: res.body.runId }, include: { chat: true, apiKeys: true } });
+      expect(run).to.include({
+        chatId: res.body.chatId,
+        sessionId: res.body.sessionId,
+        system: i % 2 ? `sys ${i}` : null,
+        maxOutputTokens: i % 2 ? i + 1 : null,
+      });
+      expect(run.chat).to.include({ title: `chat ${i}` });
+      expect(run.chat.metadata).to.deep.equal({ n: String(i) });
+      expect(run.apiKeys.map((k) => k.kind)).to.deep.equal(['ephemeral']);
+      const stored = await db.message.findMany({ where: { chatId: res.body.chatId }, orderBy: { seq: 'asc' } });
+      expect(stored.map((m) => (m.parts as { text: string }[])[0]!.text)).to.deep.equal([`q${i}`, `a${i}`, `again ${i}`]);
+    }
+  });
+
   describe('validation', () => {
     const cases: [string, unknown, string, RegExp][] = [
       ['neither prompt nor messages', {}, 'validation_failed', /exactly one of "prompt" or "messages"/],
@@ -221,6 +251,42 @@ describe('POST /api/chat/runs', () => {
         expectErrorShape(refused.body, 'too_many_active_runs');
         expect(refused.headers['retry-after']).to.match(/^\d+$/);
         expect(await limited.deps.db.run.count({ where: { accountId: carol.accountId } })).to.equal(3);
+      } finally {
+        await limited.close();
+      }
+    });
+
+    it('gives a run’s place back when it ends, whichever way its status changes', async () => {
+      const limited = startApi({ ACCOUNT_MAX_ACTIVE_RUNS: '2' });
+      const db = limited.deps.db;
+      const activeCount = async (accountId: string) => {
+        const [slots] = await db.$queryRaw<{ sum: bigint | null }[]>`SELECT sum(active) FROM account_active_runs WHERE account_id = ${accountId}::uuid`;
+        return Number(slots!.sum ?? 0);
+      };
+      try {
+        const erin = await createAccount(db);
+        const first = await postRun(limited.app, erin.key, { prompt: 'a' });
+        const second = await postRun(limited.app, erin.key, { prompt: 'b' });
+        expect((await postRun(limited.app, erin.key, { prompt: 'c' })).status).to.equal(429);
+
+        const cancelled = await request(limited.app).post(`/api/chat/runs/${first.body.runId}/cancel`).set(erin.auth);
+        expect(cancelled.body.status).to.equal('cancelled');
+        const third = await postRun(limited.app, erin.key, { prompt: 'd' });
+        expect(third.status).to.equal(202);
+        expect(await activeCount(erin.accountId)).to.equal(2);
+
+        // Every path that changes a run's status goes through the same count: running, ending,
+        // reopening for a replay, and deleting (an enqueue that failed removes the session).
+        await db.run.update({ where: { id: second.body.runId }, data: { status: 'running' } });
+        expect(await activeCount(erin.accountId)).to.equal(2);
+        await db.run.update({ where: { id: second.body.runId }, data: { status: 'failed' } });
+        expect(await activeCount(erin.accountId)).to.equal(1);
+        await db.run.update({ where: { id: second.body.runId }, data: { status: 'queued' } });
+        expect(await activeCount(erin.accountId)).to.equal(2);
+        await db.session.delete({ where: { id: third.body.sessionId } });
+        expect(await activeCount(erin.accountId)).to.equal(1);
+        expect(await db.run.count({ where: { accountId: erin.accountId, status: { in: ['queued', 'running'] } } })).to.equal(1);
+        expect((await postRun(limited.app, erin.key, { prompt: 'e' })).status).to.equal(202);
       } finally {
         await limited.close();
       }
