@@ -9,11 +9,14 @@ import { resolveModel } from '../shared/models.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { withLogContext } from '../shared/context.js';
+import { isRedisUsable } from '../shared/redis.js';
 import { requestFingerprint } from './idempotency.js';
 
 export type StartRunResult = { runId: string; chatId: string; sessionId: string; status: 'queued' };
 
 const ENQUEUE_TIMEOUT_MS = 3_000;
+/** How long a request waits for a Redis connection that is still connecting (a just-started api). */
+const REDIS_CONNECT_WAIT_MS = 1_000;
 
 function toStoredMessages(body: StartRunBody) {
   if (body.prompt !== undefined) return [{ role: 'user', parts: [{ type: 'text', text: body.prompt }] }];
@@ -31,7 +34,7 @@ const isRedisFailure = (err: unknown) =>
 export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
   const accountId = caller.accountId!;
   const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
-  if (deps.redis.status !== 'ready') throw queueUnavailable();
+  if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   let claim;
   try {

@@ -35,19 +35,33 @@ export function withScript<Command>(redis: Redis, name: string, numberOfKeys: nu
   return redis as Redis & Command;
 }
 
+/**
+ * Whether the connection can take a command now. A connection in the middle of connecting (a
+ * process that just started, or a reconnect under way) gets up to `waitMs` to finish; one that is
+ * down answers false at once, so callers can fail fast instead of hanging.
+ */
+export async function isRedisUsable(redis: Redis, waitMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  if (!['wait', 'connecting', 'connect'].includes(redis.status)) return false;
+  return new Promise<boolean>((resolve) => {
+    const settle = (usable: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('close', onDown);
+      resolve(usable);
+    };
+    const onReady = () => settle(true);
+    const onDown = () => settle(false);
+    const timer = setTimeout(() => settle(redis.status === 'ready'), waitMs);
+    redis.once('ready', onReady);
+    redis.once('close', onDown);
+  });
+}
+
 /** Closes a connection politely when it is up, and at once when it is not (quit would wait or fail). */
 export async function closeRedis(redis: Redis): Promise<void> {
   // A connection still being set up ignores disconnect(): let it finish (briefly) first.
-  if (['wait', 'connecting', 'connect'].includes(redis.status)) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1_000);
-      redis.once('ready', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-  if (redis.status === 'ready') {
+  if (await isRedisUsable(redis, 1_000)) {
     try {
       await redis.quit();
       return;
