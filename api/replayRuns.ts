@@ -1,4 +1,4 @@
-import { replayRun } from '../shared/replay.js';
+import { findFailedRuns, replayRun } from '../shared/replay.js';
 import { AppError } from '../shared/errors.js';
 import type { ApiDeps } from './deps.js';
 import type { ReplayBulkBody } from './schemas.js';
@@ -20,18 +20,12 @@ export async function replayOne(deps: ApiDeps, runId: string) {
 
 /** Replays the failed runs matching the filters (oldest first), or with dryRun lists them. */
 export async function replayFailedRuns(deps: ApiDeps, body: ReplayBulkBody) {
-  const runs = await deps.db.run.findMany({
-    where: {
-      status: 'failed',
-      ...(body.model ? { model: body.model } : {}),
-      ...(body.accountId ? { accountId: body.accountId } : {}),
-      ...(body.since || body.until
-        ? { finishedAt: { ...(body.since ? { gte: new Date(body.since) } : {}), ...(body.until ? { lte: new Date(body.until) } : {}) } }
-        : {}),
-    },
-    orderBy: { finishedAt: 'asc' },
-    take: body.limit,
-    select: { id: true, model: true },
+  const runs = await findFailedRuns(deps.db, {
+    since: body.since ? new Date(body.since) : undefined,
+    until: body.until ? new Date(body.until) : undefined,
+    model: body.model,
+    accountId: body.accountId,
+    limit: body.limit,
   });
   const results = [];
   for (const run of runs) {

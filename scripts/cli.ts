@@ -11,6 +11,7 @@ import { AppError } from '../shared/errors.js';
 import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
+import { findFailedRuns } from '../shared/replay.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
 
 /**
@@ -119,12 +120,9 @@ runs
     let targets = runIds;
     if (opts.failed) {
       const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
-      const found = await deps.db.run.findMany({
-        where: { status: 'failed', ...(opts.model ? { model: opts.model } : {}), ...(since ? { finishedAt: { gte: since } } : {}) },
-        orderBy: { finishedAt: 'asc' },
-        take: Number(opts.limit),
-        select: { id: true },
-      });
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be 1..10000');
+      const found = await findFailedRuns(deps.db, { since, model: opts.model, limit });
       targets = found.map((run) => run.id);
     }
     if (opts.dryRun) {

@@ -12,8 +12,9 @@ const RETRIES = 3;
  * its session, and record that it happened. `target` names an earlier CTE with the runs' id,
  * account_id, session_id and episode (no rows: nothing to clean up); `reason` is an SQL expression
  * for the reason (it may use the target's columns as `t.`). The unique (run, episode) record makes
- * it happen once per terminal episode however many workers, sweeps or api calls race to do it. The
- * last CTE, `cleanup`, has a row (run_id, keys_revoked, session_closed) for each run it cleaned up.
+ * it happen once per terminal episode however many workers, sweeps or api calls race to do it; the
+ * run leaves open_runs (the sweep's work list) either way. The CTE `cleanup` has a row (run_id,
+ * keys_revoked, session_closed) for each run it cleaned up.
  */
 export const cleanupCtes = (target: string, reason: string) => `
   already_done AS (
@@ -35,6 +36,8 @@ export const cleanupCtes = (target: string, reason: string) => `
     WHERE t.id NOT IN (SELECT run_id FROM already_done)
     ON CONFLICT (run_id, episode) DO NOTHING
     RETURNING run_id, keys_revoked, session_closed
+  ), closed_runs AS (
+    DELETE FROM open_runs o USING ${target} t WHERE o.run_id = t.id
   )`;
 
 const CLEANUP_RUN = statement(
@@ -88,8 +91,8 @@ export async function endRun(sql: Sql, runId: string, end: EndRun): Promise<bool
 export type CleanupHooks = { onFailure?: () => void };
 
 /**
- * Cleans up after a terminal run that was not cleaned up when it ended (every path that ends a
- * run does it in the same statement; the sweep calls this for runs ended by an older release).
+ * Cleans up after a terminal run that is still open (every path that ends a run cleans up in the
+ * same statement; the sweep calls this for runs ended by an older release, which did it apart).
  * Retries a failure with backoff, logging each failure as an error; if it still fails, it throws
  * and the next sweep tries again.
  */

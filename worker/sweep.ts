@@ -11,16 +11,16 @@ export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; log
 export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number };
 
 const BATCH = 500;
-/** How far back, in sweep intervals, the sweep looks for ended runs that were not cleaned up. */
-const CLEANUP_LOOKBACK_SWEEPS = 10;
 const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delayed', 'prioritized', 'paused']);
 
 /**
- * The fleet-wide sweep (a BullMQ job scheduler runs it on one worker at a time):
+ * The fleet-wide sweep (a BullMQ job scheduler runs it on one worker at a time). It looks only at
+ * open runs (open_runs: provisioned and not yet cleaned up), so its cost follows the backlog, not
+ * the history:
  * 1. queued or running runs with no heartbeat for RUN_STALE_AFTER_MS and no live job — their job
  *    vanished or died for good — are re-queued while attempts remain, else failed as stalled;
- * 2. recently ended runs whose compensating cleanup has not happened (ended by an older release,
- *    which cleaned up in a separate step) are cleaned up;
+ * 2. ended runs whose compensating cleanup has not happened (ended by an older release, which
+ *    cleaned up in a separate step) are cleaned up;
  * 3. expired ephemeral keys are deleted.
  */
 export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
@@ -35,12 +35,11 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {
   const { db, sql, config, runQueue, logger, metrics } = deps;
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
-  const stale = await db.run.findMany({
-    where: { status: { in: ['queued', 'running'] }, OR: [{ heartbeatAt: { lt: staleBefore } }, { heartbeatAt: null, createdAt: { lt: staleBefore } }] },
-    select: { id: true, attempt: true, status: true },
-    orderBy: { heartbeatAt: 'asc' },
-    take: BATCH,
-  });
+  const stale = await db.$queryRaw<{ id: string; attempt: number }[]>`
+    SELECT r.id::text, r.attempt FROM open_runs o JOIN runs r ON r.id = o.run_id
+    WHERE r.status IN ('queued', 'running') AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
+    ORDER BY COALESCE(r.heartbeat_at, r.created_at)
+    LIMIT ${BATCH}`;
   for (const run of stale) {
     const state = await runQueue.getJobState(run.id);
     if (LIVE_JOB_STATES.has(state)) continue;
@@ -71,17 +70,12 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
 }
 
 async function finishMissedCleanups(deps: SweepDeps, report: SweepReport): Promise<void> {
-  const { db, sql, config, logger, metrics } = deps;
+  const { db, sql, logger, metrics } = deps;
   // Every path that ends a run cleans up in the same statement, so this only finds runs ended by an
-  // older release: it looks at the runs that ended recently (a terminal write also sets
-  // heartbeat_at, so the (status, heartbeat_at) index serves it) rather than at every run ever
-  // finished, which grew with the table. Grace of a few seconds so it never races a live cleanup.
-  const lookbackMs = CLEANUP_LOOKBACK_SWEEPS * config.RUN_SWEEP_EVERY_MS;
+  // older release. Grace of a few seconds so it never races a live cleanup.
   const rows = await db.$queryRaw<{ id: string; status: CleanupReason; error_code: string | null }[]>`
-    SELECT r.id::text, r.status::text AS status, r.error_code FROM runs r
-    WHERE r.status IN ('completed', 'failed', 'cancelled') AND r.heartbeat_at > now() - ${lookbackMs} * interval '1 millisecond'
-      AND r.finished_at < now() - interval '5 seconds'
-      AND NOT EXISTS (SELECT 1 FROM cleanup_records c WHERE c.run_id = r.id AND c.episode = r.episode)
+    SELECT r.id::text, r.status::text AS status, r.error_code FROM open_runs o JOIN runs r ON r.id = o.run_id
+    WHERE r.status IN ('completed', 'failed', 'cancelled') AND COALESCE(r.finished_at, r.heartbeat_at, r.created_at) < now() - interval '5 seconds'
     LIMIT ${BATCH}`;
   for (const row of rows) {
     const reason: CleanupReason = row.error_code === 'stalled' ? 'stalled' : row.status;

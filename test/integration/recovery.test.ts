@@ -49,6 +49,7 @@ describe('replay and the stale-run sweep', () => {
     await waitFor(() => db().cleanupRecord.count({ where: { runId, episode: 1 } }));
     expect(await db().cleanupRecord.count({ where: { runId } }), 'one cleanup per episode').to.equal(2);
     expect(await db().apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+    expect(await db().openRun.count({ where: { runId } }), 'closed again by the replay’s cleanup').to.equal(0);
     const session = await db().session.findUniqueOrThrow({ where: { id: run.sessionId } });
     expect(session.status).to.equal('closed');
   }
@@ -156,13 +157,14 @@ describe('replay and the stale-run sweep', () => {
         const run = await idle.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
         expect(run).to.include({ status: 'failed', errorCode: 'stalled' });
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'stalled' } })).to.equal(1);
+        expect(await idle.deps.db.openRun.count({ where: { runId } })).to.equal(0);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
       } finally {
         await idle.close();
       }
     });
 
-    it('cleans up a recently ended run that an older release left without its cleanup, exactly once, and deletes expired ephemeral keys', async () => {
+    it('cleans up an ended run that an older release left without its cleanup, exactly once, and deletes expired ephemeral keys', async () => {
       const idle = startApi();
       const sweepDeps = sweepDepsFor(idle, {});
       try {
@@ -178,6 +180,7 @@ describe('replay and the stale-run sweep', () => {
         expect(first.expiredKeysDeleted).to.be.at.least(1);
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId } })).to.equal(1);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+        expect(await idle.deps.db.openRun.count({ where: { runId } }), 'no longer in the sweep’s work list').to.equal(0);
       } finally {
         await idle.close();
       }

@@ -38,6 +38,7 @@ describe('the worker’s run store (batched statements)', () => {
       expect(b?.run.attempt).to.equal(1);
       expect(b?.conversation).to.deep.equal([{ role: 'user', content: `question ${i}` }]);
     });
+    expect(await db.openRun.count({ where: { runId: { in: runIds } } }), 'open until cleaned up').to.equal(runIds.length);
     // A second claim of the same run in the same turn is a new attempt, never the same answer twice.
     const [again, andAgain] = await Promise.all([store.begin(runIds[0]!), store.begin(runIds[0]!)]);
     expect([again!.run.attempt, andAgain!.run.attempt].sort()).to.deep.equal([2, 3]);
@@ -63,6 +64,7 @@ describe('the worker’s run store (batched statements)', () => {
       expect(run.cleanups[0]!.reason).to.equal(run.status);
     }
     expect(await db.apiKey.count({ where: { runId: { in: runIds }, revokedAt: null } })).to.equal(0);
+    expect(await db.openRun.count({ where: { runId: { in: runIds } } }), 'closed by the cleanup').to.equal(0);
     expect(await db.session.count({ where: { runs: { some: { id: { in: runIds } } }, status: 'open' } })).to.equal(0);
     for (const account of accounts) {
       const [slots] = await db.$queryRaw<{ sum: bigint | null }[]>`SELECT sum(active) FROM account_active_runs WHERE account_id = ${account.accountId}::uuid`;

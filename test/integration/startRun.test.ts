@@ -286,6 +286,10 @@ describe('POST /api/chat/runs', () => {
         await db.session.delete({ where: { id: third.body.sessionId } });
         expect(await activeCount(erin.accountId)).to.equal(1);
         expect(await db.run.count({ where: { accountId: erin.accountId, status: { in: ['queued', 'running'] } } })).to.equal(1);
+        // Open (the sweep's work list) until cleaned up: the cancelled run was cleaned up with its
+        // cancel; the one ended by a bare status write was not, so the sweep still sees it.
+        const open = await db.openRun.findMany({ where: { run: { accountId: erin.accountId } }, select: { runId: true } });
+        expect(open.map((o) => o.runId)).to.deep.equal([second.body.runId]);
         expect((await postRun(limited.app, erin.key, { prompt: 'e' })).status).to.equal(202);
       } finally {
         await limited.close();
