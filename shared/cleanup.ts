@@ -42,7 +42,10 @@ export const cleanupCtes = (target: string, reason: string) => `
 
 const CLEANUP_RUN = statement(
   'cleanup_run',
-  `WITH target AS (SELECT id, account_id, session_id, episode FROM runs WHERE id = $1::uuid), ${cleanupCtes('target', '$2')}
+  `WITH target AS (
+     -- Only while terminal: a run a replay has just reopened belongs to its new episode.
+     SELECT id, account_id, session_id, episode FROM runs WHERE id = $1::uuid AND status IN ('completed', 'failed', 'cancelled')
+   ), ${cleanupCtes('target', '$2')}
    SELECT keys_revoked::int, session_closed FROM cleanup`,
 );
 

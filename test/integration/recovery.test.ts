@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { sweepStaleRuns, type SweepDeps } from '../../worker/sweep.js';
+import { cleanupRun } from '../../shared/cleanup.js';
 import { createMetrics } from '../../shared/metrics.js';
 import { createLogger } from '../../shared/logger.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
@@ -159,6 +160,21 @@ describe('replay and the stale-run sweep', () => {
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'stalled' } })).to.equal(1);
         expect(await idle.deps.db.openRun.count({ where: { runId } })).to.equal(0);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+      } finally {
+        await idle.close();
+      }
+    });
+
+    it('never cleans up a run that is not terminal (one a replay reopened after the sweep read it)', async () => {
+      const idle = startApi();
+      try {
+        const bob = await createAccount(idle.deps.db);
+        const runId = await startRunOk(idle.app, bob.key, { prompt: 'reopened' });
+        const outcome = await cleanupRun(idle.deps.sql, idle.deps.logger, runId, 'failed');
+        expect(outcome.performed).to.equal(false);
+        expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } }), 'its key still works').to.equal(1);
+        expect(await idle.deps.db.openRun.count({ where: { runId } }), 'still open').to.equal(1);
+        expect(await idle.deps.db.cleanupRecord.count({ where: { runId } })).to.equal(0);
       } finally {
         await idle.close();
       }
