@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { AppError, databaseUnavailable, isDatabaseUnreachable } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -77,6 +77,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export const notFoundHandler: RequestHandler = (req, _res, next) => {
-  next(new AppError('route_not_found', 404, `No route ${req.method} ${req.path}.`, 'Check the path; GET /openapi.json lists every route.'));
-};
+/** The 404 for a path nothing serves (the full path, also inside a mounted router). */
+export const routeNotFound = (req: Request) =>
+  new AppError('route_not_found', 404, `No route ${req.method} ${req.originalUrl.split('?')[0]}.`, 'Check the path; GET /openapi.json lists every route.');
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => next(routeNotFound(req));

@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
 import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
+import { routeNotFound } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
 import type { RequestWithCaller } from '../http.js';
 import { replayFailedRuns, replayOne } from '../replayRuns.js';
@@ -19,8 +20,8 @@ export function requireAdmin(adminToken: string | undefined): RequestHandler {
   return (req, res, next) => {
     const caller = (req as RequestWithCaller).caller;
     if (caller?.scopes.includes('admin')) return next();
-    if (!adminToken)
-      return next(new AppError('route_not_found', 404, `No route ${req.method} ${req.path}.`, 'Check the path; GET /openapi.json lists every route.'));
+    // Without ADMIN_TOKEN the admin surface is hidden from everyone but admin-scoped keys.
+    if (!adminToken) return next(routeNotFound(req));
     if (caller) return next(scopeDenied('admin'));
     res.setHeader('WWW-Authenticate', 'Basic realm="runyard admin", charset="UTF-8"');
     next(unauthorized('Admin credentials are required: an admin-scoped key, or ADMIN_TOKEN as Bearer token or Basic password.'));

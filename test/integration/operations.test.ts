@@ -70,7 +70,10 @@ describe('operations surface', () => {
         const user = await createAccount(off.deps.db);
         for (const path of ['/admin/queues', '/api/admin/runs/replay']) {
           expect((await request(off.app).get(path)).status, path).to.equal(404);
-          expect((await request(off.app).post(path).set(user.auth)).status, path).to.equal(404);
+          const hidden = await request(off.app).post(path).set(user.auth);
+          expect(hidden.status, path).to.equal(404);
+          expect(hidden.body.error).to.equal('route_not_found');
+          expect(hidden.body.detail, 'names the full path').to.equal(`No route POST ${path}.`);
         }
         const admin = await createAccount(off.deps.db, ['admin']);
         expect((await request(off.app).get('/admin/queues').set(admin.auth)).status).to.equal(200);
