@@ -37,7 +37,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     keys: new KeyResolver(db, config.API_KEY_CACHE_MS, logger),
     provisioner: new RunProvisioner(sql, config.ACCOUNT_MAX_ACTIVE_RUNS, (size) => metrics.statementBatchSize.observe({ statement: 'provision_runs' }, size)),
     idempotency: new IdempotencyStore(redis, prefix),
-    streams: new StreamHub(redis, subscriber, prefix, logger),
+    streams: new StreamHub(redis, subscriber, { prefix, maxEvents: config.RUN_STREAM_MAX_EVENTS, ttlMs: config.RUN_STREAM_TTL_MS }, logger),
     metrics,
   };
   let closing: Promise<void> | undefined;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endRun } from '../shared/cleanup.js';
 import { conflict } from '../shared/errors.js';
-import { cancelChannel, DONE, runEventKeys } from '../shared/events.js';
+import { cancelChannel, closingChunks } from '../shared/events.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
@@ -44,15 +44,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
 
 /** Ends the event stream of a run cancelled before a worker ran it, so listeners stop waiting. */
 async function announceCancelled(deps: ApiDeps, runId: string): Promise<void> {
-  const keys = runEventKeys(deps.config.QUEUE_PREFIX, runId);
-  const events = [
-    JSON.stringify({ type: 'start' }),
-    JSON.stringify({ type: 'data-run-status', data: { status: 'cancelled' } }),
-    JSON.stringify({ type: 'finish' }),
-    DONE,
-  ];
-  const pipeline = deps.redis.multi();
-  for (const event of events) pipeline.xadd(keys.stream, '*', 'e', event);
-  pipeline.pexpire(keys.stream, deps.config.RUN_STREAM_TTL_MS).publish(keys.channel, 'cancelled');
-  await pipeline.exec().catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
+  await deps.streams
+    .end(runId, [{ type: 'start' }, ...closingChunks({ status: 'cancelled' })])
+    .catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
-import { DONE, runEventKeys } from '../shared/events.js';
+import { appendClosing, DONE, runEventKeys, type StreamOptions, type UiChunk } from '../shared/events.js';
 import { isAfter } from './persistedStream.js';
 
 export type StreamEntry = { id: string; data: string };
@@ -17,7 +17,7 @@ export class StreamHub {
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    private readonly prefix: string,
+    private readonly opts: StreamOptions,
     private readonly logger: Logger,
   ) {
     subscriber.on('message', (channel: string) => {
@@ -35,7 +35,7 @@ export class StreamHub {
 
   /** Calls `wake` whenever the run's stream grows; returns the function that stops watching. */
   async watch(runId: string, wake: () => void): Promise<() => void> {
-    const { channel } = runEventKeys(this.prefix, runId);
+    const { channel } = runEventKeys(this.opts.prefix, runId);
     let set = this.wakers.get(channel);
     if (!set) {
       set = new Set();
@@ -56,19 +56,24 @@ export class StreamHub {
 
   /** Entries strictly after `afterId`, oldest first. */
   async read(runId: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
-    const { stream } = runEventKeys(this.prefix, runId);
+    const { stream } = runEventKeys(this.opts.prefix, runId);
     const rows = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count);
     return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
   }
 
   /** Whether the stream ends with [DONE] at or before `afterId`: a client resuming there has everything. */
   async endsAtOrBefore(runId: string, afterId: string): Promise<boolean> {
-    const { stream } = runEventKeys(this.prefix, runId);
+    const { stream } = runEventKeys(this.opts.prefix, runId);
     const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
     return last !== undefined && last[1][1] === DONE && !isAfter(last[0], afterId);
   }
 
   async exists(runId: string): Promise<boolean> {
-    return (await this.redis.exists(runEventKeys(this.prefix, runId).stream)) === 1;
+    return (await this.redis.exists(runEventKeys(this.opts.prefix, runId).stream)) === 1;
+  }
+
+  /** Ends the run's stream with `chunks` and [DONE] on behalf of a worker that did not; false if it had ended already. */
+  end(runId: string, chunks: UiChunk[]): Promise<boolean> {
+    return appendClosing(this.redis, this.opts, runId, chunks);
   }
 }

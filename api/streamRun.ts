@@ -1,14 +1,20 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../shared/errors.js';
-import { DONE } from '../shared/events.js';
+import { closingChunks, DONE } from '../shared/events.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { isAfter, persistedRunEvents } from './persistedStream.js';
 import { getRunForCaller } from './readRuns.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-// Notifications wake readers at once; this poll only covers one lost during a Redis reconnect.
+// Notifications wake readers at once; this poll covers one lost during a Redis reconnect, and a
+// run that ended without its stream being ended (see below).
 const SAFETY_POLL_MS = 5_000;
+// A worker appends a run's last events right after the statement that ends the run; a stream still
+// open this long after the run ended will not be ended by its worker.
+const ENDED_RUN_GRACE_MS = 5_000;
+
+const isTerminal = (status: string) => status === 'completed' || status === 'failed' || status === 'cancelled';
 
 /** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
 class Wakeup {
@@ -24,16 +30,18 @@ class Wakeup {
     this.pending = false;
   }
 
-  async wait(timeoutMs: number): Promise<void> {
-    if (this.pending) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+  /** False when the wait timed out without a notification. */
+  async wait(timeoutMs: number): Promise<boolean> {
+    if (this.pending) return true;
+    const notified = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
       this.resolve = () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       };
     });
     this.resolve = undefined;
+    return notified;
   }
 }
 
@@ -62,6 +70,11 @@ function resumePoint(req: Request, after: string | undefined): string {
 /**
  * GET /api/chat/runs/{runId}/stream: the run's events as Server-Sent Events, from after the given
  * event id (or from the start), until [DONE]. Works on any api instance: the state is in Redis.
+ *
+ * Every stream ends, even when no worker ends it: a run whose Redis stream is gone (retention
+ * passed, or its worker died before appending anything) is replayed from Postgres, and a run that
+ * ended without [DONE] on its stream (its worker died right after ending it, or the sweep failed it)
+ * gets its closing events appended here, for every reader at once.
  */
 export async function streamRun(deps: ApiDeps, req: Request, res: Response, caller: Caller, runId: string, after?: string): Promise<void> {
   const run = await getRunForCaller(deps, caller, runId);
@@ -86,6 +99,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
 
   try {
     let first = true;
+    let timedOut = false;
     while (!closed) {
       wakeup.clear();
       const entries = await deps.streams.read(runId, lastId);
@@ -97,18 +111,25 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
       if (entries.length > 0) continue;
       // Only a client that already has [DONE] is finished: events appended since the read come next turn.
       if (await deps.streams.endsAtOrBefore(runId, lastId)) return;
-      if (first && !(await deps.streams.exists(runId))) {
-        const current = await getRunForCaller(deps, caller, runId);
-        if (current.status === 'completed' || current.status === 'failed' || current.status === 'cancelled') {
-          // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
-          for (const entry of await persistedRunEvents(deps.db, current)) {
-            if (isAfter(entry.id, lastId)) await write(entry.id, entry.data);
+      if (first || timedOut) {
+        const exists = await deps.streams.exists(runId);
+        const current = !exists || timedOut ? await getRunForCaller(deps, caller, runId) : undefined;
+        if (current && isTerminal(current.status)) {
+          if (!exists) {
+            // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
+            for (const entry of await persistedRunEvents(deps.db, current)) {
+              if (isAfter(entry.id, lastId)) await write(entry.id, entry.data);
+            }
+            return;
           }
-          return;
+          if (Date.parse(current.finishedAt ?? current.createdAt) < Date.now() - ENDED_RUN_GRACE_MS) {
+            if (await deps.streams.end(runId, closingChunks(current))) deps.logger.warn('ended the stream of a run whose worker did not', { runId });
+            continue;
+          }
         }
       }
       first = false;
-      await wakeup.wait(SAFETY_POLL_MS);
+      timedOut = !(await wakeup.wait(SAFETY_POLL_MS));
     }
   } catch (err) {
     deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });

@@ -63,6 +63,44 @@ type AppendFenced = {
 
 export type StreamOptions = { prefix: string; maxEvents: number; ttlMs: number };
 
+// Appends the closing events unless the stream already ends with [DONE]: whoever ends a run's
+// stream for a worker that did not (the api) may race another api instance doing the same.
+const APPEND_CLOSING = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if last and last[2][2] == '${DONE}' then return false end
+for i = 4, #ARGV do
+  last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], last)
+return last`;
+
+type AppendClosing = {
+  runyardAppendClosing(stream: string, maxLen: number, ttlMs: number, channel: string, ...events: string[]): Promise<string | null>;
+};
+
+/** How a run's stream ends once the run has: its outcome, `finish`, then [DONE]. */
+export function closingChunks(outcome: { status: string; usage?: unknown; error?: { code: string; message: string; retryable: boolean } | null }): UiChunk[] {
+  const { status, usage, error } = outcome;
+  return [
+    ...(error && status === 'failed' ? [{ type: 'error' as const, errorText: `${error.code}: ${error.message}` }] : []),
+    { type: 'data-run-status', data: { status, ...(usage ? { usage } : {}), ...(error ? { error } : {}) } },
+    { type: 'finish' },
+  ];
+}
+
+/**
+ * Ends a run's stream with `chunks` and [DONE], unless it already ended; false if it had. For runs
+ * that ended without their worker ending the stream: cancelled before they started, or a worker
+ * that died between ending the run and appending its last events.
+ */
+export async function appendClosing(redis: Redis, opts: StreamOptions, runId: string, chunks: UiChunk[]): Promise<boolean> {
+  const keys = runEventKeys(opts.prefix, runId);
+  const scripted = withScript<AppendClosing>(redis, 'runyardAppendClosing', 1, APPEND_CLOSING);
+  const events = [...chunks.map((chunk) => JSON.stringify(chunk)), DONE];
+  return (await scripted.runyardAppendClosing(keys.stream, opts.maxEvents, opts.ttlMs, keys.channel, ...events)) !== null;
+}
+
 export async function deleteRunStream(redis: Redis, prefix: string, runId: string): Promise<void> {
   const keys = runEventKeys(prefix, runId);
   await redis.del(keys.stream);

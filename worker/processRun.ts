@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
-import { FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
+import { closingChunks, FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
 import { costMicros, emptyUsage, parseModelId } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
@@ -113,7 +113,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
       },
     });
     if (!saved) throw new FencedError(run.id, attempt);
-    await finishStream(events, 'completed', { usage: result.usage });
+    await finishStream(events, { status: 'completed', usage: result.usage });
     recordRunFinished(deps, run, 'completed', startMs);
     return { status: 'completed' };
   } catch (err) {
@@ -124,9 +124,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   }
 }
 
-async function finishStream(events: RunEventWriter, status: string, extra: Record<string, unknown> = {}): Promise<void> {
-  events.emit({ type: 'data-run-status', data: { status, ...extra } });
-  events.emit({ type: 'finish' });
+async function finishStream(events: RunEventWriter, outcome: Parameters<typeof closingChunks>[0]): Promise<void> {
+  for (const chunk of closingChunks(outcome)) events.emit(chunk);
   events.end();
   await events.flush().catch(() => {});
 }
@@ -184,7 +183,7 @@ async function handleAttemptError(
       },
     });
     if (!saved) return handleAttemptError(deps, job, run, attempt, events, partial, new FencedError(run.id, attempt), 'lost', token);
-    await finishStream(events, 'cancelled');
+    await finishStream(events, { status: 'cancelled' });
     recordRunFinished(deps, run, 'cancelled', partial.startMs);
     return { status: 'cancelled' };
   }
@@ -218,8 +217,7 @@ async function handleAttemptError(
     await events.flush().catch(() => {});
     throw error;
   }
-  events.emit({ type: 'error', errorText: `${error.code}: ${error.message}` });
-  await finishStream(events, 'failed', { error: { code: error.code, message: error.message, retryable: error.retryable } });
+  await finishStream(events, { status: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable } });
   recordRunFinished(deps, run, 'failed', partial.startMs);
   throw new UnrecoverableError(`${error.code}: ${error.message}`);
 }

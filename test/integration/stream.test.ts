@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import type { FleetMember } from '../../worker/fleetMember.js';
-import { runEventKeys } from '../../shared/events.js';
+import { RunEventWriter, runEventKeys } from '../../shared/events.js';
+import { endRun } from '../../shared/cleanup.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
@@ -116,6 +117,35 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
       await waitFor(() => idle.deps.streams.watchedRuns === 0, { what: 'the subscription to be released' });
       const channels = (await idle.deps.redis.pubsub('CHANNELS', `${idle.prefix}:*`)) as string[];
       expect(channels).to.deep.equal([]);
+    } finally {
+      await idle.close();
+    }
+  });
+
+  it('ends a live reader’s stream when the run ended without its worker ending it (worker died, the sweep failed the run)', async () => {
+    const idle = startApi(); // no worker: this test plays the worker that streamed half an answer and died
+    try {
+      const bob = await createAccount(idle.deps.db);
+      const runId = await startRunOk(idle.app, bob.key, { prompt: 'half' });
+      const events = new RunEventWriter(idle.deps.redis, { prefix: idle.prefix, maxEvents: 1_000, ttlMs: 60_000 }, runId, 1);
+      events.emit({ type: 'start' });
+      events.emit({ type: 'text-start', id: 'text-1' });
+      events.emit({ type: 'text-delta', id: 'text-1', delta: 'hal' });
+      await events.flush();
+      const reading = readSse(`${await idle.url()}/api/chat/runs/${runId}/stream`, { authorization: `Bearer ${bob.key}` }, { timeoutMs: 25_000 });
+      await waitFor(() => idle.deps.streams.watchedRuns === 1, { what: 'the reader' });
+      const error = { code: 'stalled', message: 'the run stopped making progress', retryable: true };
+      expect(await endRun(idle.deps.sql, runId, { status: 'failed', reason: 'stalled', from: ['queued', 'running'], error })).to.equal(true);
+      await idle.deps.db.$executeRaw`UPDATE runs SET finished_at = now() - interval '1 minute' WHERE id = ${runId}::uuid`;
+
+      const live = await reading;
+      expect(live.events.at(-1)!.data).to.equal('[DONE]');
+      const chunks = live.events.slice(0, -1).map((e) => JSON.parse(e.data) as { type: string; data?: unknown; errorText?: string });
+      expect(chunks.map((c) => c.type)).to.deep.equal(['start', 'text-start', 'text-delta', 'error', 'data-run-status', 'finish']);
+      expect(chunks[4]!.data).to.deep.equal({ status: 'failed', error });
+      // Ended once, on the stream itself: a later reader gets the same events, ids included.
+      const later = await readSse(`${await idle.url()}/api/chat/runs/${runId}/stream`, { authorization: `Bearer ${bob.key}` });
+      expect(later.events).to.deep.equal(live.events);
     } finally {
       await idle.close();
     }
