@@ -19,8 +19,23 @@ export class Sql {
   }
 }
 
+/**
+ * How long a pooled connection lives (it is closed when next released after that). A prepared
+ * statement's plan is made once per connection from the table sizes of that moment, and Postgres
+ * only makes a new one after an ANALYZE: a connection opened while `runs` was nearly empty would
+ * keep scanning the whole table with it for as long as it lives (seen in the benchmark, with
+ * autovacuum off). Renewing connections bounds how long a plan can be out of date.
+ */
+const CONNECTION_LIFETIME_SECONDS = 300;
+
 export function createPool(databaseUrl: string, size: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: size, connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: size,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    maxLifetimeSeconds: CONNECTION_LIFETIME_SECONDS,
+  });
   // An idle connection that breaks (Postgres restarted) is dropped from the pool; without a
   // listener its 'error' would crash the process.
   pool.on('error', () => {});
