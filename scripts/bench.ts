@@ -11,6 +11,7 @@ import { createAccountKey } from '../shared/apiKeys.js';
 import { dropDatabaseIfExists, migrateDatabase } from '../shared/migrate.js';
 import { percentile, round, rssMiB, summary } from './bench/stats.js';
 import { spawnTs, type Spawned } from './bench/processes.js';
+import { cpuMsPerItem, cpuSnapshot } from './bench/cpu.js';
 
 /**
  * `npm run bench`: runyard against raw BullMQ on this machine, on a database and queue prefix of
@@ -232,6 +233,11 @@ async function main() {
     );
     processes.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
+    const ownProcesses = [
+      { pid: process.pid, kind: 'bench' },
+      { pid: apiProcess.child.pid!, kind: 'api' },
+      ...workers.map((w) => ({ pid: w.child.pid!, kind: 'workers' })),
+    ];
     if (idle) await waitForCompletedRuns(db, idle.afterSeq, IDLE_STREAMS, 'the idle-stream runs');
     const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
 
@@ -244,6 +250,7 @@ async function main() {
     const postLatencies: number[] = [];
     const rateRunIds: string[] = [];
     const rateAfterSeq = await lastRunSeq(db);
+    const rateCpuBefore = await cpuSnapshot(ownProcesses);
     const inFlight: Promise<unknown>[] = [];
     const total = RATE * RATE_SECONDS;
     const start = performance.now();
@@ -260,6 +267,7 @@ async function main() {
     }
     await Promise.all(inFlight);
     await waitForCompletedRuns(db, rateAfterSeq, rateRunIds.length, 'the fixed-rate runs');
+    const rateCpu = cpuMsPerItem(rateCpuBefore, await cpuSnapshot(ownProcesses), rateRunIds.length);
     const queueToStart = (
       await db.$queryRaw<
         { ms: number }[]
@@ -270,6 +278,7 @@ async function main() {
     const throughputStart = Date.now();
     const runIds: string[] = [];
     const throughputAfterSeq = await lastRunSeq(db);
+    const throughputCpuBefore = await cpuSnapshot(ownProcesses);
     let next = 0;
     await Promise.all(
       Array.from({ length: 64 }, async () => {
@@ -280,6 +289,7 @@ async function main() {
       }),
     );
     await waitForCompletedRuns(db, throughputAfterSeq, N, 'the throughput runs', 200);
+    const throughputCpu = cpuMsPerItem(throughputCpuBefore, await cpuSnapshot(ownProcesses), N);
     const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];
     const persisted = await db.message.count({ where: { runId: { in: runIds }, role: 'assistant' } });
     const e2eRunsPerSecond = N / ((last.getTime() - throughputStart) / 1000);
@@ -297,6 +307,7 @@ async function main() {
       queueToStartMs: summary(queueToStart),
       streamingOverheadMs: summary(overheads),
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
+      cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       idleStreams: idle
         ? {
             streams: idle.streams,
@@ -331,6 +342,12 @@ async function main() {
   }
 }
 
+const CPU_KINDS = ['api', 'workers', 'postgres', 'redis', 'bench'];
+const cpuRow = (cpu: Record<string, number>) =>
+  CPU_KINDS.filter((kind) => cpu[kind] !== undefined)
+    .map((kind) => `${kind} ${cpu[kind]!.toFixed(2)}`)
+    .join(', ');
+
 function printTable(r: {
   rawBullmqJobsPerSecond: number;
   rawBullmqRoundsJobsPerSecond: number[];
@@ -340,6 +357,7 @@ function printTable(r: {
   queueToStartMs: { p50: number; p99: number };
   streamingOverheadMs: { n: number; p50: number; p99: number };
   workerRssMiB: { before: number[]; after: number[] };
+  cpuMsPerRun: { endToEnd: Record<string, number>; atFixedRate: Record<string, number> };
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
 }) {
   const rows: [string, string][] = [
@@ -349,6 +367,8 @@ function printTable(r: {
     [`POST latency p50 / p99 at ${r.postLatencyMs.offeredRatePerSecond}/s (target p99 < 25 ms)`, `${r.postLatencyMs.p50} / ${r.postLatencyMs.p99} ms`],
     ['queue-to-start p50 / p99', `${r.queueToStartMs.p50} / ${r.queueToStartMs.p99} ms`],
     [`streaming overhead p50 / p99 (${r.streamingOverheadMs.n} deltas; target p99 < 10 ms)`, `${r.streamingOverheadMs.p50} / ${r.streamingOverheadMs.p99} ms`],
+    ['CPU ms per run, end to end', cpuRow(r.cpuMsPerRun.endToEnd)],
+    [`CPU ms per run, at ${r.postLatencyMs.offeredRatePerSecond}/s`, cpuRow(r.cpuMsPerRun.atFixedRate)],
     ['worker RSS before → after', r.workerRssMiB.before.map((b, i) => `${b} → ${r.workerRssMiB.after[i]} MiB`).join(', ')],
   ];
   if (r.idleStreams) {
