@@ -8,6 +8,7 @@ import type { ApiMetrics } from './metrics.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { KeyResolver } from './keyResolver.js';
 import type { RunProvisioner } from './runProvisioner.js';
+import type { RunEnqueuer } from './runEnqueuer.js';
 import type { StreamHub } from './streamHub.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
@@ -24,6 +25,7 @@ export type ApiDeps = {
   logger: Logger;
   keys: KeyResolver;
   provisioner: RunProvisioner;
+  enqueuer: RunEnqueuer;
   idempotency: IdempotencyStore;
   streams: StreamHub;
   metrics: ApiMetrics;

@@ -6,7 +6,7 @@ import { mintEphemeralKeyData } from '../shared/apiKeys.js';
 import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { resolveModel } from '../shared/models.js';
-import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
+import type { RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { withLogContext } from '../shared/context.js';
 import { isRedisUsable } from '../shared/redis.js';
@@ -105,7 +105,7 @@ async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      deps.runQueue.add(RUN_JOB_NAME, data, runJobOptions(deps.config, run.runId)),
+      deps.enqueuer.enqueue(data),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
       }),

@@ -58,7 +58,7 @@ export function createMetrics(process: 'api' | 'worker') {
     }),
     statementBatchSize: new client.Histogram({
       name: 'runyard_statement_batch_size',
-      help: 'Runs written by one batched statement (claims, completions, provisioning)',
+      help: 'Runs in one batched write (claims, completions, provisioning, job adds)',
       labelNames: ['statement'],
       buckets: [1, 2, 4, 8, 16, 32, 64],
       registers,

@@ -1,17 +1,18 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import { AppError } from '../../shared/errors.js';
+import { Batcher } from '../../shared/batcher.js';
 import { withScript } from '../../shared/redis.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RequestWithCaller } from '../http.js';
 
-// Counts a request in its window; the window's key expires a little after the window ends.
-const COUNT_REQUEST = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+// Counts ARGV[2] requests in their window; the window's key expires a little after the window ends.
+const COUNT_REQUESTS = `
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`;
 
-type CountRequest = { runyardCountRequest(key: string, ttlMs: number): Promise<number> };
+type CountRequests = { runyardCountRequests(key: string, ttlMs: number, requests: number): Promise<number> };
 
 /**
  * A fixed one-minute window per key, counted in Redis so every api instance shares it. When Redis
@@ -19,7 +20,16 @@ type CountRequest = { runyardCountRequest(key: string, ttlMs: number): Promise<n
  * on their own with 503).
  */
 export function rateLimit(redis: Redis, prefix: string, perMinute: number, logger: Logger): RequestHandler {
-  const limiter = withScript<CountRequest>(redis, 'runyardCountRequest', 1, COUNT_REQUEST);
+  const scripted = withScript<CountRequests>(redis, 'runyardCountRequests', 1, COUNT_REQUESTS);
+  // Concurrent requests of one key in one window are counted with one INCRBY; each gets the count
+  // it would have got alone (its place in the batch), so the limit is exactly as strict.
+  const counter = new Batcher<string, number>(
+    async (keys) => {
+      const total = await scripted.runyardCountRequests(keys[0]!, 61_000, keys.length);
+      return keys.map((_, i) => total - keys.length + i + 1);
+    },
+    { maxBatch: 100, concurrency: 1, group: (key) => key },
+  );
   return async (req, res, next) => {
     const caller = (req as RequestWithCaller).caller;
     const who = caller?.keyId ?? caller?.kind;
@@ -27,7 +37,7 @@ export function rateLimit(redis: Redis, prefix: string, perMinute: number, logge
     const window = Math.floor(Date.now() / 60_000);
     const key = `${prefix}:ratelimit:${who}:${window}`;
     try {
-      const count = await limiter.runyardCountRequest(key, 61_000);
+      const count = await counter.submit(key);
       res.setHeader('RateLimit-Limit', String(perMinute));
       res.setHeader('RateLimit-Remaining', String(Math.max(0, perMinute - count)));
       if (count > perMinute) {

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES } from '../../shared/queue.js';
+import { RunEnqueuer } from '../../api/runEnqueuer.js';
 import { hashKey } from '../../shared/keys.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
@@ -98,6 +99,9 @@ describe('POST /api/chat/runs', () => {
       const stored = await db.message.findMany({ where: { chatId: res.body.chatId }, orderBy: { seq: 'asc' } });
       expect(stored.map((m) => (m.parts as { text: string }[])[0]!.text)).to.deep.equal([`q${i}`, `a${i}`, `again ${i}`]);
     }
+    // Jobs of POSTs provisioned together are added together: each still has its own job, id = runId.
+    const jobs = await Promise.all(answers.map((res) => api.deps.runQueue.getJob(res.body.runId)));
+    expect(jobs.map((job) => job?.data.runId)).to.deep.equal(answers.map((res) => res.body.runId));
   });
 
   describe('validation', () => {
@@ -307,6 +311,14 @@ describe('POST /api/chat/runs', () => {
         const res = await request(limited.app).get('/api/chat/runs').set(dave.auth);
         expectErrorShape(res.body, 'rate_limited');
         expect(res.headers['retry-after']).to.match(/^\d+$/);
+
+        // Concurrent requests are counted together, and exactly: each gets its own place in the count.
+        const erin = await createAccount(limited.deps.db);
+        const burst = await Promise.all(Array.from({ length: 10 }, () => request(limited.app).get('/api/chat/runs').set(erin.auth)));
+        const allowed = burst.filter((r) => r.status === 200);
+        expect(allowed).to.have.length(3);
+        expect(burst.filter((r) => r.status === 429)).to.have.length(7);
+        expect(allowed.map((r) => r.headers['ratelimit-remaining']).sort()).to.deep.equal(['0', '1', '2']);
       } finally {
         await limited.close();
       }
@@ -321,8 +333,8 @@ describe('POST /api/chat/runs', () => {
       deadRedis.on('error', () => {});
       const deadQueue = new Queue(QUEUES.runs, { connection: deadRedis, prefix: api.prefix });
       deadQueue.on('error', () => {});
-      const realQueue = api.deps.runQueue;
-      api.deps.runQueue = deadQueue;
+      const realEnqueuer = api.deps.enqueuer;
+      api.deps.enqueuer = new RunEnqueuer(deadQueue, api.deps.config);
       try {
         const started = Date.now();
         const res = await postRun(api.app, erin.key, { prompt: 'doomed' });
@@ -330,7 +342,7 @@ describe('POST /api/chat/runs', () => {
         expectErrorShape(res.body, 'queue_unavailable');
         expect(Date.now() - started).to.be.below(5_000);
       } finally {
-        api.deps.runQueue = realQueue;
+        api.deps.enqueuer = realEnqueuer;
         await deadQueue.close().catch(() => {});
         deadRedis.disconnect();
       }
