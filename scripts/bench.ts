@@ -12,6 +12,7 @@ import { dropDatabaseIfExists, migrateDatabase } from '../shared/migrate.js';
 import { percentile, round, rssMiB, summary } from './bench/stats.js';
 import { spawnTs, type Spawned } from './bench/processes.js';
 import { cpuMsPerItem, cpuSnapshot } from './bench/cpu.js';
+import { seedHistory } from './bench/history.js';
 
 /**
  * `npm run bench`: runyard against raw BullMQ on this machine, on a database and queue prefix of
@@ -26,6 +27,8 @@ const { values: opts } = parseArgs({
     'rate-seconds': { type: 'string', default: '10' },
     'stream-clients': { type: 'string', default: '100' },
     'idle-streams': { type: 'string', default: '1000' },
+    history: { type: 'string', default: '50000' },
+    warmup: { type: 'string', default: '3000' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
   },
@@ -37,6 +40,8 @@ const RATE = Number(opts.rate);
 const RATE_SECONDS = Number(opts['rate-seconds']);
 const STREAM_CLIENTS = Number(opts['stream-clients']);
 const IDLE_STREAMS = Number(opts['idle-streams']);
+const HISTORY = Number(opts.history);
+const WARMUP = Number(opts.warmup);
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -143,6 +148,21 @@ function apiClient(base: string, key: string): Api {
   };
 }
 
+/** POSTs `n` runs from 64 concurrent clients; the run ids. */
+async function postAsFastAsTheyGo(api: Api, n: number): Promise<string[]> {
+  const runIds: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        next++;
+        runIds.push((await api.post()).runId);
+      }
+    }),
+  );
+  return runIds;
+}
+
 /** Reads one run's stream; returns provider-emit → client-receive delays of deltas emitted after it connected. */
 async function streamOverhead(api: Api, runId: string): Promise<number[]> {
   const res = await fetch(`${api.base}/api/chat/runs/${runId}/stream`, { headers: { authorization: `Bearer ${api.key}` } });
@@ -215,7 +235,9 @@ async function main() {
     const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`, profileArgs('api'));
     processes.push(apiProcess);
     await apiProcess.ready;
-    const { rawKey } = await createAccountKey(db, 'bench');
+    const { rawKey, accountId } = await createAccountKey(db, 'bench');
+    log(`seeding ${HISTORY} finished runs of history`);
+    await seedHistory(db, accountId, HISTORY);
     const api = apiClient(`http://127.0.0.1:${port}`, rawKey);
 
     log(`phase 2: ${IDLE_STREAMS} idle SSE streams`);
@@ -240,6 +262,14 @@ async function main() {
     ];
     if (idle) await waitForCompletedRuns(db, idle.afterSeq, IDLE_STREAMS, 'the idle-stream runs');
     const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
+    if (WARMUP > 0) {
+      // Like the raw phase's warm-up round: the processes' hot code gets compiled by the JIT before
+      // anything is timed (a fresh worker spends most of its CPU in the interpreter and the compiler).
+      log(`warm-up: ${WARMUP} runs end to end, not measured`);
+      const warmupAfterSeq = await lastRunSeq(db);
+      await postAsFastAsTheyGo(api, WARMUP);
+      await waitForCompletedRuns(db, warmupAfterSeq, WARMUP, 'the warm-up runs', 200);
+    }
 
     // At light load a client connects before the worker emits, so live deltas can be timed.
     log(`phase 3: streaming overhead, ${STREAM_CLIENTS} runs one at a time, each watched over SSE`);
@@ -279,15 +309,7 @@ async function main() {
     const runIds: string[] = [];
     const throughputAfterSeq = await lastRunSeq(db);
     const throughputCpuBefore = await cpuSnapshot(ownProcesses);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < N) {
-          next++;
-          runIds.push((await api.post()).runId);
-        }
-      }),
-    );
+    runIds.push(...(await postAsFastAsTheyGo(api, N)));
     await waitForCompletedRuns(db, throughputAfterSeq, N, 'the throughput runs', 200);
     const throughputCpu = cpuMsPerItem(throughputCpuBefore, await cpuSnapshot(ownProcesses), N);
     const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];
@@ -297,7 +319,16 @@ async function main() {
 
     const results = {
       machine: { cores: (await import('node:os')).cpus().length, node: process.version },
-      settings: { runs: N, workers: WORKERS, concurrencyPerWorker: CONCURRENCY, model: 'local/echo', localModelDelayMs: 0, promptTokens: 20 },
+      settings: {
+        historyRuns: HISTORY,
+        warmupRuns: WARMUP,
+        runs: N,
+        workers: WORKERS,
+        concurrencyPerWorker: CONCURRENCY,
+        model: 'local/echo',
+        localModelDelayMs: 0,
+        promptTokens: 20,
+      },
       rawBullmqJobsPerSecond: round(rawJobsPerSecond, 0),
       rawBullmqRoundsJobsPerSecond: raw.rounds,
       endToEndRunsPerSecond: round(e2eRunsPerSecond, 1),
