@@ -5,20 +5,16 @@ import { Redis, type RedisOptions } from 'ioredis';
  *   dead Redis becomes a 503 at once instead of a hung request.
  * - worker: BullMQ workers and their helpers. Waits and reconnects forever (BullMQ requires
  *   maxRetriesPerRequest: null for blocking connections).
- * - events: a worker's run-event appends. Like `worker`, and auto-pipelined: the appends of the
- *   runs that one batched statement just claimed or finished are issued in the same turn of the
- *   event loop and go out in one write. (Not for BullMQ's own connections, which are not known to
- *   be safe with auto-pipelining.)
  * - subscriber: pub/sub listeners; reconnect forever and resubscribe by themselves.
  */
-export type RedisRole = 'producer' | 'worker' | 'events' | 'subscriber';
+export type RedisRole = 'producer' | 'worker' | 'subscriber';
 
 export function redisOptions(role: RedisRole): RedisOptions {
   const reconnect = { retryStrategy: (times: number) => Math.min(200 * times, 2_000) };
   if (role === 'producer') {
     return { ...reconnect, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 5_000 };
   }
-  return { ...reconnect, maxRetriesPerRequest: null, enableOfflineQueue: true, enableAutoPipelining: role === 'events' };
+  return { ...reconnect, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
 
 export function createRedis(url: string, role: RedisRole, name?: string): Redis {

@@ -13,7 +13,7 @@ export type WorkerDeps = {
   db: Db;
   /** Run state reads and writes, batched across this worker's concurrent runs. */
   store: RunStore;
-  /** Run event streams: appends (auto-pipelined), fences. Reconnects forever. BullMQ has a connection of its own. */
+  /** Commands: event appends, fences. Reconnects forever. */
   redis: Redis;
   runQueue: Queue;
   logger: Logger;

@@ -32,7 +32,6 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const database = createDatabase(config.DATABASE_URL, Math.max(config.DATABASE_POOL_SIZE, Math.min(config.WORKER_CONCURRENCY + 2, 50)));
   const { db, sql } = database;
   const redis = createRedis(config.REDIS_URL, 'worker', `runyard-worker-${workerId}`);
-  const eventsRedis = createRedis(config.REDIS_URL, 'events', `runyard-worker-events-${workerId}`);
   const subscriber = createRedis(config.REDIS_URL, 'subscriber', `runyard-worker-sub-${workerId}`);
   const prefix = config.QUEUE_PREFIX;
   const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
@@ -44,7 +43,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     config,
     db,
     store,
-    redis: eventsRedis,
+    redis,
     runQueue,
     logger,
     metrics,
@@ -118,7 +117,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['run worker', () => runWorker.close()],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],
-        ['redis', () => Promise.all([closeRedis(redis), closeRedis(eventsRedis), closeRedis(subscriber)])],
+        ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => database.close()],
       ];
       for (const [name, step] of steps) {
