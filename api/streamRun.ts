@@ -13,6 +13,9 @@ const SAFETY_POLL_MS = 5_000;
 // A worker appends a run's last events right after the statement that ends the run; a stream still
 // open this long after the run ended will not be ended by its worker.
 const ENDED_RUN_GRACE_MS = 5_000;
+// How often a reader without news asks Postgres whether its run ended (a primary-key read; 1,000
+// idle readers make ~70 a second).
+const ENDED_RUN_CHECK_MS = 15_000;
 
 const isTerminal = (status: string) => status === 'completed' || status === 'failed' || status === 'cancelled';
 
@@ -100,6 +103,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   try {
     let first = true;
     let timedOut = false;
+    let checkedAt = 0;
     while (!closed) {
       wakeup.clear();
       const entries = await deps.streams.read(runId, lastId);
@@ -113,7 +117,9 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
       if (await deps.streams.endsAtOrBefore(runId, lastId)) return;
       if (first || timedOut) {
         const exists = await deps.streams.exists(runId);
-        const current = !exists || timedOut ? await getRunForCaller(deps, caller, runId) : undefined;
+        const checkDue = timedOut && Date.now() - checkedAt >= ENDED_RUN_CHECK_MS;
+        const current = !exists || checkDue ? await getRunForCaller(deps, caller, runId) : undefined;
+        if (checkDue) checkedAt = Date.now();
         if (current && isTerminal(current.status)) {
           if (!exists) {
             // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
