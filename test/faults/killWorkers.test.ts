@@ -1,6 +1,8 @@
 import { startApi, spawnWorker, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
+import { expect } from 'chai';
 import { startRunOk } from '../support/runs.js';
+import { assembledText, readSse } from '../support/sse.js';
 import { expectEveryRunSettled } from './support.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
@@ -28,11 +30,15 @@ describe('fault: workers killed with kill -9 under load', function () {
     await api.close();
   });
 
-  it('3 workers, 100 runs, a random worker killed every 2 s and restarted: nothing is lost', async () => {
+  it('3 workers, 100 runs, a random worker killed every 2 s and restarted: nothing is lost, every watched stream ends', async () => {
     for (let i = 0; i < 3; i++) workers.push(spawnWorker(api.prefix, env));
     await Promise.all(workers.map((w) => workerReady(w)));
     const alice = await createAccount(api.deps.db);
     const runIds = await Promise.all(Array.from({ length: 100 }, (_, i) => startRunOk(api.app, alice.key, { prompt: words(20 + (i % 30)) })));
+    // Every fifth run has a client watching it live, from before its first token to the end.
+    const base = await api.url();
+    const watched = runIds.filter((_, i) => i % 5 === 0);
+    const streams = watched.map((runId) => readSse(`${base}/api/chat/runs/${runId}/stream`, { authorization: `Bearer ${alice.key}` }, { timeoutMs: 200_000 }));
     let kills = 0;
     const chaosUntil = Date.now() + 16_000;
     while (Date.now() < chaosUntil) {
@@ -45,6 +51,13 @@ describe('fault: workers killed with kill -9 under load', function () {
     }
     await Promise.all(workers.map((w) => workerReady(w)));
     await expectEveryRunSettled(api.deps, runIds, 150_000);
+    for (const [i, { events }] of (await Promise.all(streams)).entries()) {
+      const run = await api.deps.db.run.findUniqueOrThrow({ where: { id: watched[i]! }, include: { messages: { where: { role: 'assistant' } } } });
+      expect(events.at(-1)?.data, `the stream of run ${run.id} (${run.status}) ended`).to.equal('[DONE]');
+      const statuses = events.slice(0, -1).map((e) => JSON.parse(e.data) as { type: string; data?: { status?: string } });
+      expect(statuses.filter((c) => c.type === 'data-run-status').at(-1)?.data?.status).to.equal(run.status);
+      if (run.status === 'completed') expect(assembledText(events)).to.equal((run.messages[0]!.parts as { text: string }[])[0]!.text);
+    }
     console.log(`      (${kills} kills; ${await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })} of 100 completed)`);
   });
 });
