@@ -175,6 +175,8 @@ describe('the worker', () => {
         expect(await idle.deps.runQueue.getJob(runId)).to.equal(undefined);
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'cancelled' } })).to.equal(1);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+        // Its stream ends, so a client already watching it stops waiting.
+        expect(chunkTypes(await storedEvents(idle.deps.redis, idle.prefix, runId))).to.deep.equal(['start', 'data-run-status', 'finish', '[DONE]']);
         const again = await request(idle.app).post(`/api/chat/runs/${runId}/cancel`).set(bob.auth);
         expect(again.status).to.equal(409);
         expect(again.body.error).to.equal('run_finished');
