@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endRun } from '../shared/cleanup.js';
 import { conflict } from '../shared/errors.js';
 import { cancelChannel, closingChunks } from '../shared/events.js';
+import { isTerminalStatus } from '../shared/replay.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
@@ -18,7 +19,7 @@ const alreadyFinished = (status: string) => conflict('run_finished', `The run al
 export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): Promise<{ runId: string; status: string }> {
   for (;;) {
     const run = await getRunForCaller(deps, caller, runId);
-    if (run.status === 'completed' || run.status === 'failed' || run.status === 'cancelled') throw alreadyFinished(run.status);
+    if (isTerminalStatus(run.status)) throw alreadyFinished(run.status);
     if (run.status === 'queued') {
       // Cancelled and cleaned up in one statement; false if a worker took it meanwhile.
       if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;

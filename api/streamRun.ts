@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../shared/errors.js';
 import { closingChunks, DONE } from '../shared/events.js';
+import { isTerminalStatus } from '../shared/replay.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { isAfter, persistedRunEvents } from './persistedStream.js';
@@ -16,8 +17,6 @@ const ENDED_RUN_GRACE_MS = 5_000;
 // How often a reader without news asks Postgres whether its run ended (a primary-key read; 1,000
 // idle readers make ~70 a second).
 const ENDED_RUN_CHECK_MS = 15_000;
-
-const isTerminal = (status: string) => status === 'completed' || status === 'failed' || status === 'cancelled';
 
 /** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
 class Wakeup {
@@ -120,7 +119,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
         const checkDue = timedOut && Date.now() - checkedAt >= ENDED_RUN_CHECK_MS;
         const current = !exists || checkDue ? await getRunForCaller(deps, caller, runId) : undefined;
         if (checkDue) checkedAt = Date.now();
-        if (current && isTerminal(current.status)) {
+        if (current && isTerminalStatus(current.status)) {
           if (!exists) {
             // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
             for (const entry of await persistedRunEvents(deps.db, current)) {

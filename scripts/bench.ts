@@ -263,8 +263,8 @@ async function main() {
     if (idle) await waitForCompletedRuns(db, idle.afterSeq, IDLE_STREAMS, 'the idle-stream runs');
     const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
     if (WARMUP > 0) {
-      // Like the raw phase's warm-up round: the processes' hot code gets compiled by the JIT before
-      // anything is timed (a fresh worker spends most of its CPU in the interpreter and the compiler).
+      // Like the raw phase's warm-up round: nothing is timed on processes that have not yet run the
+      // whole path at full load (JIT compilation, pools and caches filled).
       log(`warm-up: ${WARMUP} runs end to end, not measured`);
       const warmupAfterSeq = await lastRunSeq(db);
       await postAsFastAsTheyGo(api, WARMUP);
@@ -306,10 +306,9 @@ async function main() {
 
     log(`phase 5: ${N} runs end to end, as fast as they go`);
     const throughputStart = Date.now();
-    const runIds: string[] = [];
     const throughputAfterSeq = await lastRunSeq(db);
     const throughputCpuBefore = await cpuSnapshot(ownProcesses);
-    runIds.push(...(await postAsFastAsTheyGo(api, N)));
+    const runIds = await postAsFastAsTheyGo(api, N);
     await waitForCompletedRuns(db, throughputAfterSeq, N, 'the throughput runs', 200);
     const throughputCpu = cpuMsPerItem(throughputCpuBefore, await cpuSnapshot(ownProcesses), N);
     const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];

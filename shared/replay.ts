@@ -10,6 +10,9 @@ import { sealSecret } from './secrets.js';
 
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const;
 
+/** Whether a run with this status has ended (completed, failed or cancelled). */
+export const isTerminalStatus = (status: string) => (TERMINAL_STATUSES as readonly string[]).includes(status);
+
 export type FailedRunFilter = { since?: Date; until?: Date; model?: string; accountId?: string; limit: number };
 
 /**
