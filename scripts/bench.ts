@@ -365,8 +365,9 @@ async function main() {
     }
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
+    // In slices: a long run leaves more keys than one call's arguments can spread.
     const leftovers = await redis.keys(`${PREFIX}:*`);
-    if (leftovers.length) await redis.unlink(...leftovers);
+    for (let i = 0; i < leftovers.length; i += 1000) await redis.unlink(...leftovers.slice(i, i + 1000));
     await database.close();
     redis.disconnect();
   }
