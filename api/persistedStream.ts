@@ -1,16 +1,18 @@
 import type { Db } from '../shared/db.js';
-import { DONE, type UiChunk } from '../shared/events.js';
+import { closingChunks, DONE, type UiChunk } from '../shared/events.js';
 import { textOfParts, type MessagePart } from '../shared/messageParts.js';
 import type { StreamEntry } from './streamHub.js';
 
+type FinishedRun = Parameters<typeof closingChunks>[0] & { runId: string; attempt: number };
+
 /**
- * The event stream of a finished run rebuilt from Postgres, for when its Redis stream has expired.
- * Ids are `0-1`, `0-2`, ... so Last-Event-ID resumption works the same way.
+ * The events of a finished run after `afterId`, rebuilt from Postgres for when its Redis stream has
+ * expired. Ids are `0-1`, `0-2`, ... so Last-Event-ID resumption works the same way. A client
+ * resuming from an id of the expired Redis stream saw an unknown part of the run: it gets the run's
+ * closing events (its outcome, `finish`, [DONE]) so its stream ends; the whole text is in the
+ * chat's messages.
  */
-export async function persistedRunEvents(
-  db: Db,
-  run: { runId: string; status: string; attempt: number; error: { code: string; message: string; retryable: boolean } | null },
-): Promise<StreamEntry[]> {
+export async function persistedRunEvents(db: Db, run: FinishedRun, afterId: string): Promise<StreamEntry[]> {
   const message = await db.message.findFirst({
     where: { runId: run.runId, role: 'assistant' },
     orderBy: { seq: 'desc' },
@@ -25,12 +27,11 @@ export async function persistedRunEvents(
     chunks.push({ type: 'text-end', id: textId });
   }
   chunks.push({ type: 'finish-step' });
-  if (run.status === 'failed' && run.error) chunks.push({ type: 'error', errorText: `${run.error.code}: ${run.error.message}` });
-  chunks.push({ type: 'data-run-status', data: { status: run.status, ...(run.error ? { error: run.error } : {}) } });
-  chunks.push({ type: 'finish' });
-  const entries = chunks.map((chunk, index) => ({ id: `0-${index + 1}`, data: JSON.stringify(chunk) }));
-  entries.push({ id: `0-${entries.length + 1}`, data: DONE });
-  return entries;
+  const closingFrom = chunks.length;
+  chunks.push(...closingChunks(run));
+  const entries = [...chunks.map((chunk) => JSON.stringify(chunk)), DONE].map((data, index) => ({ id: `0-${index + 1}`, data }));
+  const fromExpiredStream = !afterId.startsWith('0-');
+  return fromExpiredStream ? entries.slice(closingFrom) : entries.filter((entry) => isAfter(entry.id, afterId));
 }
 
 /** Stream ids compare as (milliseconds, sequence). */

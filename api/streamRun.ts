@@ -4,7 +4,7 @@ import { closingChunks, DONE } from '../shared/events.js';
 import { isTerminalStatus } from '../shared/replay.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
-import { isAfter, persistedRunEvents } from './persistedStream.js';
+import { persistedRunEvents } from './persistedStream.js';
 import { getRunForCaller } from './readRuns.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
@@ -122,9 +122,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
         if (current && isTerminalStatus(current.status)) {
           if (!exists) {
             // The Redis stream's retention has passed (or it never existed): replay what Postgres kept.
-            for (const entry of await persistedRunEvents(deps.db, current)) {
-              if (isAfter(entry.id, lastId)) await write(entry.id, entry.data);
-            }
+            for (const entry of await persistedRunEvents(deps.db, current, lastId)) await write(entry.id, entry.data);
             return;
           }
           if (Date.parse(current.finishedAt ?? current.createdAt) < Date.now() - ENDED_RUN_GRACE_MS) {

@@ -173,12 +173,19 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
 
   it('replays the persisted messages once the Redis stream has expired', async () => {
     const runId = await finishedRun(words(4));
+    const { events: live } = await readSse(streamUrl(runId), auth());
     await api.deps.redis.del(runEventKeys(api.prefix, runId).stream);
     const { events } = await readSse(streamUrl(runId), auth());
     expect(events.at(-1)!.data).to.equal('[DONE]');
     expect(assembledText(events)).to.equal(await persistedText(runId));
     const resumed = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': events[1]!.id! });
     expect(resumed.events).to.deep.equal(events.slice(2));
+    // Resuming from an id of the expired stream: what the client saw is unknown, so it gets the
+    // run's outcome and the end, as the live stream ended.
+    const fromExpired = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': live[3]!.id! });
+    const parsed = (list: typeof live) => list.map((e) => (e.data === '[DONE]' ? e.data : JSON.parse(e.data)));
+    expect(parsed(fromExpired.events)).to.deep.equal(parsed(live.slice(-3)));
+    expect(parsed(fromExpired.events)[0]).to.deep.include({ type: 'data-run-status' });
   });
 
   it('is 404 for another account, readable with the run’s own ephemeral key, and rejects a malformed Last-Event-ID', async () => {
