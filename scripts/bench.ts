@@ -1,4 +1,5 @@
 import http from 'node:http';
+import os from 'node:os';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string', default: '3000' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'perf-map': { type: 'boolean', default: false },
   },
 });
 const N = Number(opts.runs);
@@ -87,7 +89,7 @@ const RAW_ROUNDS = 5;
  * short burst swung by ±40% from run to run (JIT warm-up, GC, the other processes on the two
  * cores), so a warm-up round comes first and the figure is the median of RAW_ROUNDS rounds of N jobs.
  */
-async function rawBullmqThroughput(redis: Redis): Promise<{ median: number; rounds: number[] }> {
+async function rawBullmqThroughput(redis: Redis): Promise<{ median: number; rounds: number[]; cpuMsPerJob: Record<string, number> }> {
   const queueName = 'raw-noop';
   const workers = Array.from({ length: WORKERS }, () =>
     spawnTs('scripts/bench/rawWorker.ts', [queueName, PREFIX, String(CONCURRENCY), REDIS_URL], {}, 'ready'),
@@ -106,13 +108,41 @@ async function rawBullmqThroughput(redis: Redis): Promise<{ median: number; roun
   };
   await measureRound(Math.min(N, 1000));
   const rounds: number[] = [];
+  const own = [{ pid: process.pid, kind: 'bench' }, ...workers.map((w) => ({ pid: w.child.pid!, kind: 'workers' }))];
+  const cpuBefore = await cpuSnapshot(own);
   for (let i = 0; i < RAW_ROUNDS; i++) rounds.push(await measureRound(N));
+  const cpuMsPerJob = cpuMsPerItem(cpuBefore, await cpuSnapshot(own), RAW_ROUNDS * N);
   await Promise.all(workers.map((w) => w.stop()));
   // The bench's keys are all deleted at the end (by prefix), raw queue included.
-  return { median: percentile(rounds, 50), rounds: rounds.map((r) => round(r, 0)) };
+  return { median: percentile(rounds, 50), rounds: rounds.map((r) => round(r, 0)), cpuMsPerJob };
 }
 
-type Api = { base: string; key: string; post: () => Promise<{ ms: number; runId: string }> };
+/**
+ * Phase 1b: the HTTP floor — express with the api's helmet and body parsing answering the same
+ * POSTs from the same client with 202 and nothing else. CPU ms per POST, by kind.
+ */
+async function httpFloor(): Promise<Record<string, number>> {
+  const port = await freePort();
+  const server = spawnTs('scripts/bench/httpFloor.ts', [String(port)], {}, 'ready');
+  try {
+    await server.ready;
+    const client = apiClient(`http://127.0.0.1:${port}`, 'floor');
+    await postAsFastAsTheyGo(client, 5000); // warm-up: a cold express costs twice as much per POST
+    const own = [
+      { pid: process.pid, kind: 'bench' },
+      { pid: server.child.pid!, kind: 'api' },
+    ];
+    const before = await cpuSnapshot(own);
+    await postAsFastAsTheyGo(client, N);
+    const after = await cpuSnapshot(own);
+    client.close();
+    return cpuMsPerItem(before, after, N);
+  } finally {
+    await server.stop();
+  }
+}
+
+type Api = { base: string; key: string; post: () => Promise<{ ms: number; runId: string }>; close: () => void };
 
 /**
  * POSTs with node:http on kept-alive sockets rather than fetch: the load generator shares the
@@ -138,6 +168,7 @@ function apiClient(base: string, key: string): Api {
   return {
     base,
     key,
+    close: () => agent.destroy(),
     post: async () => {
       const started = performance.now();
       const { status, text } = await post();
@@ -216,6 +247,8 @@ async function main() {
     log('phase 1: raw BullMQ no-op throughput');
     const raw = await rawBullmqThroughput(redis);
     const rawJobsPerSecond = raw.median;
+    log('phase 1b: the HTTP floor (express, helmet and JSON parsing alone)');
+    const floorCpuMsPerPost = await httpFloor();
 
     const port = await freePort();
     const env = {
@@ -231,7 +264,11 @@ async function main() {
       WORKER_CONCURRENCY: String(CONCURRENCY),
       RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
     };
-    const profileArgs = (name: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+    // --perf-map: node writes /tmp/perf-<pid>.map, so a system-wide `perf` names the JavaScript functions.
+    const profileArgs = (name: string) => [
+      ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      ...(opts['perf-map'] ? ['--perf-basic-prof', '--interpreted-frames-native-stack'] : []),
+    ];
     const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`, profileArgs('api'));
     processes.push(apiProcess);
     await apiProcess.ready;
@@ -317,7 +354,7 @@ async function main() {
     const workerRssAfter = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
 
     const results = {
-      machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+      machine: { cores: os.cpus().length, node: process.version },
       settings: {
         historyRuns: HISTORY,
         warmupRuns: WARMUP,
@@ -338,6 +375,9 @@ async function main() {
       streamingOverheadMs: summary(overheads),
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
+      // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.
+      cpuBudgetMsPerRunAtTargetRatio: round((os.cpus().length * 1000) / (0.15 * rawJobsPerSecond), 3),
+      floors: { rawBullmqCpuMsPerJob: raw.cpuMsPerJob, httpCpuMsPerPost: floorCpuMsPerPost },
       idleStreams: idle
         ? {
             streams: idle.streams,
@@ -376,7 +416,7 @@ async function main() {
 const CPU_KINDS = ['api', 'workers', 'postgres', 'redis', 'bench'];
 const cpuRow = (cpu: Record<string, number>) =>
   CPU_KINDS.filter((kind) => cpu[kind] !== undefined)
-    .map((kind) => `${kind} ${cpu[kind]!.toFixed(2)}`)
+    .map((kind) => `${kind} ${cpu[kind]!.toFixed(3)}`)
     .join(', ');
 
 function printTable(r: {
@@ -389,6 +429,8 @@ function printTable(r: {
   streamingOverheadMs: { n: number; p50: number; p99: number };
   workerRssMiB: { before: number[]; after: number[] };
   cpuMsPerRun: { endToEnd: Record<string, number>; atFixedRate: Record<string, number> };
+  cpuBudgetMsPerRunAtTargetRatio: number;
+  floors: { rawBullmqCpuMsPerJob: Record<string, number>; httpCpuMsPerPost: Record<string, number> };
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
 }) {
   const rows: [string, string][] = [
@@ -400,6 +442,9 @@ function printTable(r: {
     [`streaming overhead p50 / p99 (${r.streamingOverheadMs.n} deltas; target p99 < 10 ms)`, `${r.streamingOverheadMs.p50} / ${r.streamingOverheadMs.p99} ms`],
     ['CPU ms per run, end to end', cpuRow(r.cpuMsPerRun.endToEnd)],
     [`CPU ms per run, at ${r.postLatencyMs.offeredRatePerSecond}/s`, cpuRow(r.cpuMsPerRun.atFixedRate)],
+    ['CPU ms per run the ratio target leaves (all processes)', String(r.cpuBudgetMsPerRunAtTargetRatio)],
+    ['floor: CPU ms per raw BullMQ no-op job', cpuRow(r.floors.rawBullmqCpuMsPerJob)],
+    ['floor: CPU ms per POST to bare express + helmet', cpuRow(r.floors.httpCpuMsPerPost)],
     ['worker RSS before → after', r.workerRssMiB.before.map((b, i) => `${b} → ${r.workerRssMiB.after[i]} MiB`).join(', ')],
   ];
   if (r.idleStreams) {
