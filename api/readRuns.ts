@@ -2,6 +2,7 @@ import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { runRowSelect, toRunView, type RunView } from './runViews.js';
 import { notFound } from '../shared/errors.js';
+import { runsWithStatus } from '../shared/runsWithStatus.js';
 
 export const runNotFound = () => notFound('run_not_found', 'The run');
 
@@ -26,7 +27,7 @@ export async function listRunsForCaller(
     where: {
       accountId: caller.accountId!,
       ...(caller.runId ? { id: caller.runId } : {}),
-      ...(query.status ? { status: query.status } : {}),
+      ...(query.status ? runsWithStatus(query.status) : {}),
       ...(query.cursor ? { seq: { lt: BigInt(query.cursor) } } : {}),
     },
     orderBy: { seq: 'desc' },

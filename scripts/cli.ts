@@ -12,6 +12,8 @@ import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
 import { findFailedRuns } from '../shared/replay.js';
+import { runsWithStatus } from '../shared/runsWithStatus.js';
+import type { RunStatus } from '../shared/generated/prisma/enums.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
 
 /**
@@ -73,13 +75,13 @@ runs
   .addOption(new Option('--status <status>').choices(['queued', 'running', 'completed', 'failed', 'cancelled']))
   .option('--since <duration>', 'only runs created within, e.g. 1h')
   .option('--limit <n>', 'at most this many', '50')
-  .action(async (opts: { status?: 'failed'; since?: string; limit: string }, cmd: Command) => {
+  .action(async (opts: { status?: RunStatus; since?: string; limit: string }, cmd: Command) => {
     const deps = connect(config());
     const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
     const limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1..1000');
     const rows = await deps.db.run.findMany({
-      where: { ...(opts.status ? { status: opts.status } : {}), ...(since ? { createdAt: { gte: since } } : {}) },
+      where: { ...(opts.status ? runsWithStatus(opts.status) : {}), ...(since ? { createdAt: { gte: since } } : {}) },
       orderBy: { seq: 'desc' },
       take: limit,
       select: { id: true, accountId: true, status: true, model: true, attempt: true, createdAt: true, finishedAt: true, errorCode: true },

@@ -118,6 +118,15 @@ describe('reading runs', () => {
       const failed = await request(api.app).get('/api/chat/runs?status=failed').set(erin.auth);
       expect(failed.body.runs.map((r: { runId: string }) => r.runId)).to.deep.equal([runId]);
       expect(failed.body.nextCursor).to.equal(null);
+      // Runs in flight are found through open_runs: queued ones page like any others.
+      const queued = [];
+      for (const prompt of ['y2', 'y3']) queued.push(await startRunOk(api.app, erin.key, { prompt }));
+      const firstPage = await request(api.app).get('/api/chat/runs?status=queued&limit=2').set(erin.auth);
+      expect(firstPage.body.runs.map((r: { runId: string }) => r.runId)).to.deep.equal([...queued].reverse());
+      const lastPage = await request(api.app).get(`/api/chat/runs?status=queued&limit=2&cursor=${firstPage.body.nextCursor}`).set(erin.auth);
+      expect(lastPage.body.runs).to.have.length(1);
+      expect(lastPage.body.runs[0].status).to.equal('queued');
+      expect(lastPage.body.nextCursor).to.equal(null);
       const bad = await request(api.app).get('/api/chat/runs?limit=500').set(erin.auth);
       expect(bad.status).to.equal(400);
       expect((await request(api.app).get('/api/chat/runs?status=weird').set(erin.auth)).status).to.equal(400);
