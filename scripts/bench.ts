@@ -29,7 +29,7 @@ const { values: opts } = parseArgs({
     'stream-clients': { type: 'string', default: '100' },
     'idle-streams': { type: 'string', default: '1000' },
     history: { type: 'string', default: '50000' },
-    warmup: { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '10000' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'perf-map': { type: 'boolean', default: false },
