@@ -1,9 +1,6 @@
 import type { Prisma } from './db.js';
 import type { RunStatus } from './generated/prisma/enums.js';
-
-// A run with one of these statuses is always in open_runs: it is there from its provisioning (or
-// replay) until the cleanup of its episode, which happens in the statement that ends it.
-const IN_FLIGHT: ReadonlySet<RunStatus> = new Set(['queued', 'running']);
+import { isTerminalStatus } from './replay.js';
 
 /**
  * The filter for runs with `status`. runs has no index on status (so that its updates stay HOT):
@@ -11,5 +8,7 @@ const IN_FLIGHT: ReadonlySet<RunStatus> = new Set(['queued', 'running']);
  * running runs reads the backlog instead of the account's whole history.
  */
 export function runsWithStatus(status: RunStatus): Prisma.RunWhereInput {
-  return IN_FLIGHT.has(status) ? { status, openRun: { isNot: null } } : { status };
+  // A run that has not ended is always in open_runs: it is there from its provisioning (or replay)
+  // until the cleanup of its episode, which happens in the statement that ends it.
+  return isTerminalStatus(status) ? { status } : { status, openRun: { isNot: null } };
 }
