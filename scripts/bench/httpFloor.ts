@@ -3,8 +3,9 @@ import express from 'express';
 import helmet from 'helmet';
 
 /**
- * The HTTP floor: express with the api's helmet and JSON body parsing, answering the run POST with
- * 202 and doing nothing else. What the api costs per POST above this is runyard's own work.
+ * The HTTP floor: express with helmet (its defaults; the api changes two CSP directives) and the
+ * api's JSON body parsing, answering the run POST with 202 and doing nothing else. What the api
+ * costs per POST above this is runyard's own work.
  */
 const port = Number(process.argv[2]);
 const app = express();
