@@ -14,6 +14,8 @@ export type ProvisionRequest = {
   title: string | null;
   metadata: unknown;
   messages: { role: string; parts: unknown[] }[];
+  tools: unknown[] | null;
+  maxSteps: number;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
 
@@ -38,6 +40,8 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     key_prefix: r.key.prefix,
     key_scopes: r.key.scopes,
     key_expires_at: r.key.expiresAt.toISOString(),
+    tools: r.tools,
+    max_steps: r.maxSteps,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);
   const provisioned = new Set(rows.map((row) => row.run_id));

@@ -1,11 +1,12 @@
 import type { Usage } from '../shared/models.js';
+import type { FinishReason, RunStatus } from '../shared/runLifecycle.js';
 
 /** A run as the API shows it (GET /api/chat/runs/{runId} and the list). */
 export type RunView = {
   runId: string;
   chatId: string;
   sessionId: string;
-  status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+  status: RunStatus;
   model: string;
   attempt: number;
   createdAt: string;
@@ -14,6 +15,8 @@ export type RunView = {
   usage: Usage | null;
   costMicros: number | null;
   error: { code: string; message: string; retryable: boolean } | null;
+  steps: number;
+  finishReason: FinishReason | null;
 };
 
 export type RunRow = {
@@ -31,6 +34,8 @@ export type RunRow = {
   errorCode: string | null;
   errorMessage: string | null;
   errorRetryable: boolean | null;
+  steps: number;
+  finishReason: string | null;
 };
 
 export const runRowSelect = {
@@ -48,6 +53,8 @@ export const runRowSelect = {
   errorCode: true,
   errorMessage: true,
   errorRetryable: true,
+  steps: true,
+  finishReason: true,
 } as const;
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
@@ -66,5 +73,7 @@ export function toRunView(row: RunRow): RunView {
     usage: (row.usage as Usage | null) ?? null,
     costMicros: row.costMicros === null ? null : Number(row.costMicros),
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '', retryable: row.errorRetryable ?? false } : null,
+    steps: row.steps,
+    finishReason: (row.finishReason as FinishReason | null) ?? null,
   };
 }

@@ -1,18 +1,57 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { FINISH_REASONS, RUN_STATUSES } from '../shared/runLifecycle.js';
 
 // The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.
 extendZodWithOpenApi(z);
 
-const textPart = z.strictObject({ type: z.literal('text'), text: z.string().max(100_000) });
+const textPart = z.strictObject({ type: z.literal('text'), text: z.string().max(100_000) }).meta({ id: 'TextPart' });
+const stepStartPart = z.strictObject({ type: z.literal('step-start') }).meta({ id: 'StepStartPart' });
+
+/** A tool call of an earlier assistant message, with its result (the AI SDK's UIMessage tool part). */
+const toolPart = z
+  .strictObject({
+    type: z.string().regex(/^tool-[A-Za-z0-9_-]{1,64}$/, 'must be "tool-<toolName>"'),
+    toolCallId: z.string().min(1).max(200),
+    state: z.enum(['output-available', 'output-error', 'output-denied']),
+    input: z.unknown().optional(),
+    rawInput: z.unknown().optional(),
+    output: z.unknown().optional(),
+    errorText: z.string().max(100_000).optional(),
+  })
+  .meta({ id: 'ToolPart', description: 'A tool call and its result, as the messages endpoint returns it.' });
 
 export const uiMessageSchema = z
   .strictObject({
     id: z.string().min(1).max(200).optional(),
     role: z.enum(['user', 'assistant', 'system']),
-    parts: z.array(textPart).min(1).max(100),
+    parts: z
+      .array(z.union([textPart, stepStartPart, toolPart]))
+      .min(1)
+      .max(500),
+  })
+  .superRefine((message, ctx) => {
+    message.parts.forEach((part, index) => {
+      if (part.type !== 'text' && message.role !== 'assistant') {
+        ctx.addIssue({ code: 'custom', path: ['parts', index, 'type'], message: `a ${message.role} message holds text parts only` });
+      }
+    });
   })
   .meta({ id: 'UIMessage' });
+
+export const toolDefinitionSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -'),
+    description: z.string().max(10_000).optional(),
+    inputSchema: z.record(z.string(), z.unknown()).meta({ description: 'A JSON Schema (draft-07) object describing the input' }),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .max(2_000)
+      .optional()
+      .meta({ description: 'A server tool: the url a worker POSTs each call to (on TOOL_URL_ALLOWLIST)' }),
+    requireApproval: z.boolean().optional(),
+  })
+  .meta({ id: 'ToolDefinition' });
 
 export const startRunBodySchema = z
   .strictObject({
@@ -26,8 +65,15 @@ export const startRunBodySchema = z
       .record(z.string().min(1).max(100), z.string().max(1_000))
       .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs')
       .optional(),
+    tools: z.array(toolDefinitionSchema).max(64).optional(),
+    maxSteps: z.number().int().min(1).max(100).optional().meta({ description: 'Model calls the agent loop may make (default 20)' }),
   })
   .superRefine((body, ctx) => {
+    const names = new Set<string>();
+    body.tools?.forEach((tool, index) => {
+      if (names.has(tool.name)) ctx.addIssue({ code: 'custom', path: ['tools', index, 'name'], message: `"${tool.name}" is declared twice` });
+      names.add(tool.name);
+    });
     if ((body.prompt === undefined) === (body.messages === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of "prompt" or "messages"' });
     }
@@ -38,7 +84,7 @@ export const startRunBodySchema = z
   .meta({ id: 'StartRunRequest' });
 export type StartRunBody = z.infer<typeof startRunBodySchema>;
 
-export const runStatusSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
+export const runStatusSchema = z.enum(RUN_STATUSES);
 
 export const startRunResponseSchema = z
   .object({ runId: z.uuid(), chatId: z.uuid(), sessionId: z.uuid(), status: z.literal('queued') })
@@ -68,6 +114,8 @@ export const runSchema = z
     usage: usageSchema.nullable(),
     costMicros: z.number().int().nullable(),
     error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
+    steps: z.number().int().meta({ description: 'Model calls the current episode has made' }),
+    finishReason: z.enum(FINISH_REASONS).nullable().meta({ description: 'Why the run stopped (null while it runs, and for a failed run)' }),
   })
   .meta({ id: 'Run' });
 
@@ -93,7 +141,9 @@ export const messageSchema = z
   .object({
     id: z.string(),
     role: z.enum(['user', 'assistant', 'system']),
-    parts: z.array(z.object({ type: z.string(), text: z.string() })),
+    parts: z.array(
+      z.union([textPart, stepStartPart, toolPart.extend({ state: z.enum(['input-available', 'output-available', 'output-error', 'output-denied']) })]),
+    ),
     createdAt: z.iso.datetime(),
     metadata: z.object({
       runId: z.uuid().nullable(),

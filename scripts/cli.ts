@@ -8,6 +8,7 @@ import { replayOne } from '../api/replayRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
+import { RUN_STATUSES } from '../shared/runLifecycle.js';
 import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
@@ -72,7 +73,7 @@ const runs = program.command('runs').description('runs');
 const RUN_COLUMNS = ['runId', 'status', 'model', 'attempt', 'createdAt', 'finishedAt'];
 runs
   .command('list')
-  .addOption(new Option('--status <status>').choices(['queued', 'running', 'completed', 'failed', 'cancelled']))
+  .addOption(new Option('--status <status>').choices([...RUN_STATUSES]))
   .option('--since <duration>', 'only runs created within, e.g. 1h')
   .option('--limit <n>', 'at most this many', '50')
   .action(async (opts: { status?: RunStatus; since?: string; limit: string }, cmd: Command) => {

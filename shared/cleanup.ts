@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { sqlList, TERMINAL_STATUSES } from './runLifecycle.js';
 import { statement, type Sql } from './sql.js';
 
 export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled';
@@ -44,7 +45,7 @@ const CLEANUP_RUN = statement(
   'cleanup_run',
   `WITH target AS (
      -- Only while terminal: a run a replay has just reopened belongs to its new episode.
-     SELECT id, account_id, session_id, episode FROM runs WHERE id = $1::uuid AND status IN ('completed', 'failed', 'cancelled')
+     SELECT id, account_id, session_id, episode FROM runs WHERE id = $1::uuid AND status IN (${sqlList(TERMINAL_STATUSES)})
    ), ${cleanupCtes('target', '$2')}
    SELECT keys_revoked::int, session_closed FROM cleanup`,
 );

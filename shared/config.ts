@@ -59,6 +59,25 @@ export const configSchema = z
       .string()
       .regex(/^[\w{}-]+$/, 'letters, digits, _ - and a {hash-tag} only')
       .default('runyard'),
+    // Server tools (SPEC section 9): where a run's tools may live, and how they are called.
+    TOOL_URL_ALLOWLIST: z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        const entries = value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean);
+        for (const entry of entries) {
+          if (!/^https?:\/\/[^/\s]+/.test(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an http(s) origin or url prefix` });
+        }
+        return entries;
+      }),
+    TOOL_TIMEOUT_MS: ms(30_000, 100),
+    TOOL_MAX_OUTPUT_BYTES: z.coerce.number().int().min(1_024).default(262_144),
+    TOOL_MAX_TRIES: z.coerce.number().int().min(1).max(10).default(3),
+    TOOL_RETRY_BASE_MS: ms(500, 10),
+    TOOL_SECRET_GRACE_MS: ms(86_400_000),
     LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'http', 'debug', 'silly']).default('info'),
   })
   .superRefine((env, ctx) => {

@@ -15,6 +15,12 @@ export type UiChunk =
   | { type: 'text-delta'; id: string; delta: string; providerMetadata?: Record<string, Record<string, unknown>> }
   | { type: 'text-end'; id: string }
   | { type: 'finish-step' }
+  | { type: 'tool-input-start'; toolCallId: string; toolName: string }
+  | { type: 'tool-input-delta'; toolCallId: string; inputTextDelta: string }
+  | { type: 'tool-input-available'; toolCallId: string; toolName: string; input: unknown }
+  | { type: 'tool-input-error'; toolCallId: string; toolName: string; input: unknown; errorText: string }
+  | { type: 'tool-output-available'; toolCallId: string; output: unknown }
+  | { type: 'tool-output-error'; toolCallId: string; errorText: string }
   | { type: 'finish'; messageMetadata?: unknown }
   | { type: 'error'; errorText: string }
   | { type: `data-${string}`; id?: string; data: unknown; transient?: boolean };
@@ -79,12 +85,21 @@ type AppendClosing = {
   runyardAppendClosing(stream: string, maxLen: number, ttlMs: number, channel: string, ...events: string[]): Promise<string | null>;
 };
 
+/**
+ * The run's status for stream listeners. Transient (the AI SDK hands it to `onData` and keeps it
+ * out of the message's parts), so the message a client builds from the stream is the persisted one.
+ */
+export const runStatusChunk = (data: { status: string } & Record<string, unknown>): UiChunk => ({ type: 'data-run-status', data, transient: true });
+
+/** A new attempt begins: listeners drop the parts of steps from `fromStep` on (the attempt sends the persisted ones again). */
+export const attemptChunk = (attempt: number, fromStep: number): UiChunk => ({ type: 'data-attempt', data: { attempt, fromStep }, transient: true });
+
 /** How a run's stream ends once the run has: its outcome, `finish`, then [DONE]. */
 export function closingChunks(outcome: { status: string; usage?: unknown; error?: { code: string; message: string; retryable: boolean } | null }): UiChunk[] {
   const { status, usage, error } = outcome;
   return [
     ...(error && status === 'failed' ? [{ type: 'error' as const, errorText: `${error.code}: ${error.message}` }] : []),
-    { type: 'data-run-status', data: { status, ...(usage ? { usage } : {}), ...(error ? { error } : {}) } },
+    runStatusChunk({ status, ...(usage ? { usage } : {}), ...(error ? { error } : {}) }),
     { type: 'finish' },
   ];
 }
@@ -147,10 +162,12 @@ export class RunEventWriter {
     const last = this.pending[this.pending.length - 1];
     if (chunk.type === 'text-delta' && last?.type === 'text-delta' && last.id === chunk.id) {
       last.delta += chunk.delta;
+    } else if (chunk.type === 'tool-input-delta' && last?.type === 'tool-input-delta' && last.toolCallId === chunk.toolCallId) {
+      last.inputTextDelta += chunk.inputTextDelta;
     } else if (chunk.type === 'text-delta' && this.opts.timings) {
       this.pending.push({ ...chunk, providerMetadata: { runyard: { emittedAt: Date.now() } } });
     } else {
-      this.pending.push(chunk.type === 'text-delta' ? { ...chunk } : chunk);
+      this.pending.push(chunk.type === 'text-delta' || chunk.type === 'tool-input-delta' ? { ...chunk } : chunk);
     }
     this.schedule();
   }

@@ -63,6 +63,24 @@ export function createMetrics(process: 'api' | 'worker') {
       buckets: [1, 2, 4, 8, 16, 32, 64],
       registers,
     }),
+    toolCalls: new client.Counter({
+      name: 'runyard_tool_calls_total',
+      help: 'Tool calls executed by workers, by kind (server) and outcome (output, error_result, http_4xx, http_5xx, timeout, connection, too_large, redirect, invalid_answer)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    }),
+    toolInputErrors: new client.Counter({
+      name: 'runyard_tool_input_errors_total',
+      help: 'Tool calls not executed because the model gave an input that is not JSON, names no tool, or does not match the schema',
+      registers,
+    }),
+    toolCallDuration: new client.Histogram({
+      name: 'runyard_tool_call_duration_seconds',
+      help: 'Time from sending a tool call to its result, retries included',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 30, 60, 120],
+      registers,
+    }),
     activeStreams: new client.Gauge({ name: 'runyard_active_streams', help: 'SSE clients connected to this api instance', registers }),
     activeRuns: new client.Gauge({ name: 'runyard_active_runs', help: 'Runs this worker is executing now', registers }),
   };

@@ -8,10 +8,9 @@ import { deleteRunStream } from './events.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from './queue.js';
 import { sealSecret } from './secrets.js';
 
-export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const;
+import { ACTIVE_STATUSES, TERMINAL_STATUSES } from './runLifecycle.js';
 
-/** Whether a run with this status has ended (completed, failed or cancelled). */
-export const isTerminalStatus = (status: string) => (TERMINAL_STATUSES as readonly string[]).includes(status);
+export { isTerminalStatus, TERMINAL_STATUSES } from './runLifecycle.js';
 
 export type FailedRunFilter = { since?: Date; until?: Date; model?: string; accountId?: string; limit: number };
 
@@ -52,7 +51,7 @@ export async function reopenRunForReplay(
       UPDATE runs SET status = 'queued', episode = episode + 1, finished_at = NULL, error_code = NULL, error_message = NULL,
         error_retryable = NULL, cancel_requested_at = NULL, heartbeat_at = now(), worker_id = NULL
       WHERE id = ${runId}::uuid
-        AND status IN ('completed', 'failed', 'cancelled')
+        AND status = ANY(${[...TERMINAL_STATUSES]}::run_status[])
         AND (${opts.onlyStatus ?? null}::run_status IS NULL OR status = ${opts.onlyStatus ?? null}::run_status)
         AND (${opts.accountId ?? null}::uuid IS NULL OR account_id = ${opts.accountId ?? null}::uuid)
       RETURNING account_id::text, session_id::text, episode, attempt`;
@@ -105,7 +104,7 @@ export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Co
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
-      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status IN ('queued', 'running')
+      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[])
       RETURNING account_id::text`;
     const row = rows[0];
     if (!row) return null;

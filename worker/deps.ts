@@ -7,12 +7,15 @@ import type { Metrics } from '../shared/metrics.js';
 import type { ActiveRuns } from './activeRuns.js';
 import type { ProviderRegistry } from './providers/index.js';
 import type { RunStore } from './runStore.js';
+import type { StepStore } from './stepStore.js';
 
 export type WorkerDeps = {
   config: Config;
   db: Db;
   /** Run state reads and writes, batched across this worker's concurrent runs. */
   store: RunStore;
+  /** The agent loop's durable steps. */
+  steps: StepStore;
   /** Commands: event appends, fences. Reconnects forever. */
   redis: Redis;
   runQueue: Queue;

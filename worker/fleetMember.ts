@@ -10,6 +10,7 @@ import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
 import { createRunProcessor } from './processRun.js';
+import { StepStore } from './stepStore.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
@@ -43,6 +44,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     config,
     db,
     store,
+    steps: new StepStore(sql),
     redis,
     runQueue,
     logger,

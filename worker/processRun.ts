@@ -1,12 +1,13 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
-import { closingChunks, FencedError, RunEventWriter, type StreamOptions } from '../shared/events.js';
-import { costMicros, emptyUsage, parseModelId } from '../shared/models.js';
+import { attemptChunk, closingChunks, FencedError, RunEventWriter, runStatusChunk, type StreamOptions } from '../shared/events.js';
+import { costMicros } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
-import { RunStopped, type StopReason } from './activeRuns.js';
+import { RunStopped } from './activeRuns.js';
+import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from './agentLoop.js';
 import type { WorkerDeps } from './deps.js';
 import type { AttemptRun, BegunAttempt } from './runStore.js';
 
@@ -51,59 +52,49 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   const { config, logger, metrics } = deps;
   const { run, startedAt } = begun;
   const { attempt } = run;
-  const model = parseModelId(run.model);
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
-  const textId = `text-${attempt}`;
   metrics.attemptsStarted.inc({ model: run.model });
   metrics.queueWait.observe(Math.max(0, startedAt.getTime() - job.timestamp) / 1000);
-  if (attempt > 1) events.emit({ type: 'data-attempt', data: { attempt } });
+  if (attempt > 1) events.emit(attemptChunk(attempt, 0));
   events.emit({ type: 'start', messageId: `${run.id}-${attempt}` });
-  events.emit({ type: 'data-run-status', data: { status: 'running', attempt } });
-  events.emit({ type: 'start-step' });
-  events.emit({ type: 'text-start', id: textId });
-  logger.info('attempt started', { model: run.model, workerId: deps.workerId });
+  events.emit(runStatusChunk({ status: 'running', attempt }));
+  logger.info('attempt started', { model: run.model, workerId: deps.workerId, resumeFromStep: begun.steps.length });
 
   const controller = deps.active.add(run.id, attempt);
-  let text = '';
+  const progress = newProgress();
   let firstTokenAt = 0;
   const startMs = Date.now();
+  const attemptCtx: AttemptContext = { deps, job, run, events, progress, startMs, token };
   try {
-    if (!model) throw new RunError('invalid_run', `unknown model ${run.model}`, false);
-    const apiKey = openSecret(data.ephemeralKey, config.RUNYARD_SECRET);
-    const result = await deps.providers(model.provider).stream(
+    const result = await runAgentLoop(
       {
-        model,
-        messages: begun.conversation,
-        system: run.system ?? undefined,
-        maxOutputTokens: run.maxOutputTokens ?? undefined,
+        deps,
+        steps: deps.steps,
+        run,
+        events,
+        apiKey: openSecret(data.ephemeralKey, config.RUNYARD_SECRET),
         signal: controller.signal,
-        context: {
-          runId: run.id,
-          accountId: run.accountId,
-          apiKey,
-          env: { RUNYARD_API_KEY: apiKey, RUNYARD_RUN_ID: run.id, RUNYARD_API_URL: deps.apiBaseUrl },
+        conversation: begun.conversation,
+        onText: () => {
+          if (!firstTokenAt) {
+            firstTokenAt = Date.now();
+            metrics.timeToFirstToken.observe({ model: run.model }, (firstTokenAt - startMs) / 1000);
+          }
+          // A fenced attempt stops spending tokens at once.
+          if (events.isFenced) controller.abort(new RunStopped('lost'));
         },
       },
-      (delta) => {
-        if (!firstTokenAt) {
-          firstTokenAt = Date.now();
-          metrics.timeToFirstToken.observe({ model: run.model }, (firstTokenAt - startMs) / 1000);
-        }
-        text += delta;
-        events.emit({ type: 'text-delta', id: textId, delta });
-        // A fenced attempt stops spending tokens at once.
-        if (events.isFenced) controller.abort(new RunStopped('lost'));
-      },
+      begun.steps,
+      progress,
     );
-    controller.signal.throwIfAborted();
-    events.emit({ type: 'text-end', id: textId });
-    events.emit({ type: 'finish-step' });
     await events.flush();
     const saved = await deps.store.finish({
       run,
       status: 'completed',
       output: {
-        text,
+        parts: result.parts,
+        steps: result.steps,
+        finishReason: result.finishReason,
         model: run.model,
         usage: result.usage,
         costMicros: costMicros(run.model, result.usage),
@@ -112,16 +103,102 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         interrupted: false,
       },
     });
-    if (!saved) throw new FencedError(run.id, attempt);
+    if (!saved) return lostOwnership(attemptCtx);
     await finishStream(events, { status: 'completed', usage: result.usage });
     recordRunFinished(deps, run, 'completed', startMs);
     return { status: 'completed' };
   } catch (err) {
     const stop = controller.signal.reason instanceof RunStopped ? controller.signal.reason.reason : undefined;
-    return await handleAttemptError(deps, job, run, attempt, events, { text, startMs, textId }, err, stop, token);
+    if (stop === 'lost' || err instanceof FencedError || events.isFenced) return lostOwnership(attemptCtx);
+    if (stop === 'cancelled') return endCancelled(attemptCtx);
+    if (stop === 'shutdown') return handBackOnShutdown(attemptCtx);
+    return recordFailure(attemptCtx, err);
   } finally {
     deps.active.remove(run.id, controller);
   }
+}
+
+/** One attempt as its outcome handlers see it. */
+type AttemptContext = {
+  deps: WorkerDeps;
+  job: Job;
+  run: AttemptRun;
+  events: RunEventWriter;
+  progress: LoopProgress;
+  startMs: number;
+  token?: string;
+};
+
+/** The run belongs to another attempt (or the sweep finished it): this job must not touch it again. */
+function lostOwnership({ deps, run }: AttemptContext): never {
+  deps.metrics.fenced.inc();
+  deps.logger.warn('attempt lost ownership of the run; its late writes are dropped');
+  // If BullMQ's lock is gone too, this result is ignored anyway.
+  throw new UnrecoverableError(`fenced: attempt ${run.attempt} no longer owns run ${run.id}`);
+}
+
+/** Cancelled while running: keep what was generated (marked interrupted) and end the run cancelled. */
+async function endCancelled(ctx: AttemptContext): Promise<{ status: string }> {
+  const { deps, run, events, progress, startMs } = ctx;
+  const parts = interruptedParts({ events }, progress);
+  events.emit({ type: 'finish-step' });
+  await events.flush().catch(() => {});
+  const saved = await deps.store.finish({
+    run,
+    status: 'cancelled',
+    output: {
+      parts,
+      steps: progress.steps,
+      finishReason: 'cancelled',
+      model: run.model,
+      usage: progress.usage,
+      costMicros: progress.steps > 0 ? costMicros(run.model, progress.usage) : null,
+      runtimeMs: Date.now() - startMs,
+      providerResponseId: progress.providerResponseId,
+      interrupted: true,
+    },
+  });
+  if (!saved) return lostOwnership(ctx);
+  await finishStream(events, { status: 'cancelled' });
+  recordRunFinished(deps, run, 'cancelled', startMs);
+  return { status: 'cancelled' };
+}
+
+/** The worker is shutting down: hand the run back at once instead of waiting for the lock to expire; not counted as an attempt. */
+async function handBackOnShutdown({ deps, job, run, events, token }: AttemptContext): Promise<never> {
+  const error = { code: 'worker_shutdown', message: 'the worker shut down before the attempt finished', retryable: true };
+  if (await deps.store.fail(run.id, run.attempt, error, false, 'interrupted')) {
+    events.emit(runStatusChunk({ status: 'queued', reason: 'worker_shutdown' }));
+    await events.flush().catch(() => {});
+  }
+  if (token) await job.moveToDelayed(Date.now(), token);
+  throw new DelayedError();
+}
+
+/** The attempt failed: retried with backoff while attempts remain and the error allows it, else the run fails. */
+async function recordFailure(ctx: AttemptContext, err: unknown): Promise<never> {
+  const { deps, job, run, events, startMs } = ctx;
+  const error = classify(err);
+  const attemptsAllowed = job.opts.attempts ?? deps.config.RUN_MAX_ATTEMPTS;
+  const final = !error.retryable || job.attemptsMade + 1 >= attemptsAllowed;
+  deps.logger.warn('attempt failed', {
+    code: error.code,
+    error: error.message,
+    retryable: error.retryable,
+    final,
+    cause: err instanceof RunError ? undefined : (err as Error)?.message,
+  });
+  const recorded = await deps.store.fail(run.id, run.attempt, { code: error.code, message: error.message, retryable: error.retryable }, final);
+  if (!recorded) return lostOwnership(ctx);
+  if (!final) {
+    deps.metrics.retries.inc({ code: error.code });
+    events.emit(runStatusChunk({ status: 'retrying', attempt: run.attempt, error: { code: error.code, message: error.message } }));
+    await events.flush().catch(() => {});
+    throw error;
+  }
+  await finishStream(events, { status: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable } });
+  recordRunFinished(deps, run, 'failed', startMs);
+  throw new UnrecoverableError(`${error.code}: ${error.message}`);
 }
 
 async function finishStream(events: RunEventWriter, outcome: Parameters<typeof closingChunks>[0]): Promise<void> {
@@ -141,83 +218,4 @@ function classify(err: unknown): RunError {
   if (err instanceof RunError) return err;
   // Anything unexpected (a lost database or Redis connection, a bug) is retried: the attempt may succeed elsewhere.
   return new RunError('internal_error', 'the worker hit an unexpected error', true);
-}
-
-async function handleAttemptError(
-  deps: WorkerDeps,
-  job: Job,
-  run: AttemptRun,
-  attempt: number,
-  events: RunEventWriter,
-  partial: { text: string; startMs: number; textId: string },
-  err: unknown,
-  stop: StopReason | undefined,
-  token?: string,
-): Promise<{ status: string }> {
-  const { store, logger, metrics, config } = deps;
-  const reason = stop ?? (err instanceof FencedError || events.isFenced ? 'lost' : undefined);
-
-  if (reason === 'lost') {
-    metrics.fenced.inc();
-    logger.warn('attempt lost ownership of the run; its late writes are dropped');
-    // The run belongs to another attempt (or was finished by the sweep): this job must not touch it
-    // again. If BullMQ's lock is gone too, this result is ignored anyway.
-    throw new UnrecoverableError(`fenced: attempt ${attempt} no longer owns run ${run.id}`);
-  }
-
-  if (reason === 'cancelled') {
-    events.emit({ type: 'text-end', id: partial.textId });
-    events.emit({ type: 'finish-step' });
-    await events.flush().catch(() => {});
-    const saved = await store.finish({
-      run,
-      status: 'cancelled',
-      output: {
-        text: partial.text,
-        model: run.model,
-        usage: emptyUsage(),
-        costMicros: null,
-        runtimeMs: Date.now() - partial.startMs,
-        providerResponseId: null,
-        interrupted: true,
-      },
-    });
-    if (!saved) return handleAttemptError(deps, job, run, attempt, events, partial, new FencedError(run.id, attempt), 'lost', token);
-    await finishStream(events, { status: 'cancelled' });
-    recordRunFinished(deps, run, 'cancelled', partial.startMs);
-    return { status: 'cancelled' };
-  }
-
-  if (reason === 'shutdown') {
-    // Hand the run back at once instead of waiting for the lock to expire; not counted as an attempt.
-    const error = { code: 'worker_shutdown', message: 'the worker shut down before the attempt finished', retryable: true };
-    if (await store.fail(run.id, attempt, error, false, 'interrupted')) {
-      events.emit({ type: 'data-run-status', data: { status: 'queued', reason: 'worker_shutdown' } });
-      await events.flush().catch(() => {});
-    }
-    if (token) await job.moveToDelayed(Date.now(), token);
-    throw new DelayedError();
-  }
-
-  const error = classify(err);
-  const attemptsAllowed = job.opts.attempts ?? config.RUN_MAX_ATTEMPTS;
-  const final = !error.retryable || job.attemptsMade + 1 >= attemptsAllowed;
-  logger.warn('attempt failed', {
-    code: error.code,
-    error: error.message,
-    retryable: error.retryable,
-    final,
-    cause: err instanceof RunError ? undefined : (err as Error)?.message,
-  });
-  const recorded = await store.fail(run.id, attempt, { code: error.code, message: error.message, retryable: error.retryable }, final);
-  if (!recorded) return handleAttemptError(deps, job, run, attempt, events, partial, new FencedError(run.id, attempt), 'lost', token);
-  if (!final) {
-    metrics.retries.inc({ code: error.code });
-    events.emit({ type: 'data-run-status', data: { status: 'retrying', attempt, error: { code: error.code, message: error.message } } });
-    await events.flush().catch(() => {});
-    throw error;
-  }
-  await finishStream(events, { status: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable } });
-  recordRunFinished(deps, run, 'failed', partial.startMs);
-  throw new UnrecoverableError(`${error.code}: ${error.message}`);
 }

@@ -1,9 +1,13 @@
 import { cleanupCtes } from '../shared/cleanup.js';
 import type { Usage } from '../shared/models.js';
 import { Batcher } from '../shared/batcher.js';
-import { textOfParts, type MessagePart } from '../shared/messageParts.js';
+import { ACTIVE_STATUSES, sqlList, type RunStatus } from '../shared/runLifecycle.js';
+import type { MessagePart } from '../shared/messageParts.js';
 import { statement, type Sql } from '../shared/sql.js';
-import type { ChatTurn } from './providers/types.js';
+import type { ToolDefinition } from '../shared/tools.js';
+import { toModelMessages, type StoredMessage } from './conversation.js';
+import type { ModelMessage } from './providers/types.js';
+import type { PersistedStep } from './stepStore.js';
 
 /**
  * The worker's reads and writes of run state: prepared statements on `pg` directly (this is the hot
@@ -19,11 +23,14 @@ export type AttemptRun = {
   model: string;
   system: string | null;
   maxOutputTokens: number | null;
+  chatId: string;
+  /** Bumped by each replay: steps belong to an episode, and a replay starts from the first. */
+  episode: number;
+  tools: ToolDefinition[];
+  maxSteps: number;
   /** This attempt's number: the fencing token every later write carries. */
   attempt: number;
 };
-
-export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 const RUN_STATUS = statement('run_status', `SELECT status::text FROM runs WHERE id = $1::uuid`);
 
@@ -31,7 +38,9 @@ export type BegunAttempt = {
   run: AttemptRun;
   startedAt: Date;
   /** The turns the model answers: the chat's messages without this run's own earlier answers. */
-  conversation: ChatTurn[];
+  conversation: ModelMessage[];
+  /** The steps this episode has persisted (earlier attempts'): the loop resumes after them. */
+  steps: PersistedStep[];
 };
 
 // For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
@@ -42,8 +51,8 @@ const BEGIN_ATTEMPTS = statement(
      UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = $2, heartbeat_at = now(),
        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
      FROM unnest($1::uuid[]) AS i(run_id)
-     WHERE runs.id = i.run_id AND runs.status IN ('queued', 'running') AND runs.cancel_requested_at IS NULL
-     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt
+     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(ACTIVE_STATUSES)}) AND runs.cancel_requested_at IS NULL
+     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.max_steps
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
      FROM r
@@ -52,7 +61,11 @@ const BEGIN_ATTEMPTS = statement(
      INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
      RETURNING run_id, started_at
    )
-   SELECT r.id::text, r.account_id::text, r.model, r.system, r.max_output_tokens, r.attempt, a.started_at,
+   SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.max_steps, a.started_at,
+     CASE WHEN r.tools IS NULL THEN '[]'::json ELSE
+       (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
+          'providerResponseId', s.provider_response_id) ORDER BY s.step), '[]'::json)
+        FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
         FROM messages m
        WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
@@ -62,12 +75,17 @@ const BEGIN_ATTEMPTS = statement(
 type BegunRow = {
   id: string;
   account_id: string;
+  chat_id: string;
+  episode: number;
+  tools: ToolDefinition[] | null;
+  max_steps: number;
+  steps: PersistedStep[];
   model: string;
   system: string | null;
   max_output_tokens: number | null;
   attempt: number;
   started_at: Date;
-  conversation: { role: ChatTurn['role']; parts: MessagePart[] }[];
+  conversation: StoredMessage[];
 };
 
 const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
@@ -77,10 +95,15 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     model: row.model,
     system: row.system,
     maxOutputTokens: row.max_output_tokens,
+    chatId: row.chat_id,
+    episode: row.episode,
+    tools: row.tools ?? [],
+    maxSteps: row.max_steps,
     attempt: row.attempt,
   },
   startedAt: row.started_at,
-  conversation: row.conversation.map((message) => ({ role: message.role, content: textOfParts(message.parts) })),
+  conversation: toModelMessages(row.conversation),
+  steps: row.steps,
 });
 
 /** Claims the next attempt of each run in one statement; null for a run that is not runnable (finished, cancelled, or gone). */
@@ -94,7 +117,10 @@ async function beginAttempts(sql: Sql, workerId: string, runIds: string[]): Prom
 }
 
 export type AssistantOutput = {
-  text: string;
+  parts: MessagePart[];
+  /** Steps taken in this episode (model calls), and why the run stopped. */
+  steps: number;
+  finishReason: string;
   model: string;
   usage: Usage;
   costMicros: bigint | null;
@@ -110,10 +136,11 @@ export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelle
 const FINISH_ATTEMPTS_WITH_MESSAGES = statement(
   'finish_attempts_with_messages',
   `WITH input AS (
-     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::bigint[], $6::jsonb[], $7::text[], $8::int[], $9::text[], $10::boolean[])
-       AS i(run_id, attempt, status, usage, cost_micros, parts, model, runtime_ms, provider_response_id, interrupted)
+     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::bigint[], $6::jsonb[], $7::text[], $8::int[], $9::text[], $10::boolean[], $11::int[], $12::text[])
+       AS i(run_id, attempt, status, usage, cost_micros, parts, model, runtime_ms, provider_response_id, interrupted, steps, finish_reason)
    ), ended AS (
-     UPDATE runs SET status = i.status::run_status, finished_at = now(), heartbeat_at = now(), usage = i.usage, cost_micros = i.cost_micros
+     UPDATE runs SET status = i.status::run_status, finished_at = now(), heartbeat_at = now(), usage = i.usage, cost_micros = i.cost_micros,
+       steps = i.steps, finish_reason = i.finish_reason
      FROM input i
      WHERE runs.id = i.run_id AND runs.attempt = i.attempt AND runs.status = 'running'
      RETURNING runs.id, runs.chat_id, runs.account_id, runs.session_id, runs.episode, i.*
@@ -142,11 +169,13 @@ async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[])
     column((f) => f.status),
     column((f) => JSON.stringify(f.output.usage)),
     column((f) => f.output.costMicros?.toString() ?? null),
-    column((f) => JSON.stringify(f.output.text ? [{ type: 'text', text: f.output.text }] : [])),
+    column((f) => JSON.stringify(f.output.parts)),
     column((f) => f.output.model),
     column((f) => f.output.runtimeMs),
     column((f) => f.output.providerResponseId),
     column((f) => f.output.interrupted),
+    column((f) => f.output.steps),
+    column((f) => f.output.finishReason),
   ]);
   const saved = new Set(rows.map((row) => row.run_id));
   return finished.map((f) => saved.has(f.run.id));

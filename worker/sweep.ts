@@ -6,6 +6,7 @@ import type { Metrics } from '../shared/metrics.js';
 import type { Sql } from '../shared/sql.js';
 import { cleanupRun, endRun, type CleanupReason } from '../shared/cleanup.js';
 import { requeueLostRun } from '../shared/replay.js';
+import { ACTIVE_STATUSES, TERMINAL_STATUSES } from '../shared/runLifecycle.js';
 
 export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; logger: Logger; metrics: Metrics };
 export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number };
@@ -44,7 +45,7 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
   const stale = await db.$queryRaw<{ id: string; attempt: number }[]>`
     SELECT r.id::text, r.attempt FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
-    WHERE r.status IN ('queued', 'running') AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
+    WHERE r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
     ORDER BY COALESCE(r.heartbeat_at, r.created_at)
     LIMIT ${BATCH}`;
   for (const run of stale) {
@@ -82,7 +83,7 @@ async function finishMissedCleanups(deps: SweepDeps, report: SweepReport): Promi
   // older release. Grace of a few seconds so it never races a live cleanup.
   const rows = await db.$queryRaw<{ id: string; status: CleanupReason; error_code: string | null }[]>`
     SELECT r.id::text, r.status::text AS status, r.error_code FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
-    WHERE r.status IN ('completed', 'failed', 'cancelled') AND COALESCE(r.finished_at, r.heartbeat_at, r.created_at) < now() - interval '5 seconds'
+    WHERE r.status = ANY(${[...TERMINAL_STATUSES]}::run_status[]) AND COALESCE(r.finished_at, r.heartbeat_at, r.created_at) < now() - interval '5 seconds'
     LIMIT ${BATCH}`;
   for (const row of rows) {
     const reason: CleanupReason = row.error_code === 'stalled' ? 'stalled' : row.status;

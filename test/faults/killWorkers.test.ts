@@ -1,4 +1,5 @@
 import { startApi, spawnWorker, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
+import { textOfParts } from '../../shared/messageParts.js';
 import { createAccount } from '../support/factories.js';
 import { expect } from 'chai';
 import { startRunOk } from '../support/runs.js';
@@ -56,7 +57,7 @@ describe('fault: workers killed with kill -9 under load', function () {
       expect(events.at(-1)?.data, `the stream of run ${run.id} (${run.status}) ended`).to.equal('[DONE]');
       const statuses = events.slice(0, -1).map((e) => JSON.parse(e.data) as { type: string; data?: { status?: string } });
       expect(statuses.filter((c) => c.type === 'data-run-status').at(-1)?.data?.status).to.equal(run.status);
-      if (run.status === 'completed') expect(assembledText(events)).to.equal((run.messages[0]!.parts as { text: string }[])[0]!.text);
+      if (run.status === 'completed') expect(assembledText(events)).to.equal(textOfParts(run.messages[0]!.parts as { type: string }[]));
     }
     console.log(`      (${kills} kills; ${await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })} of 100 completed)`);
   });

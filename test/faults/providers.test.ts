@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { textOfParts } from '../../shared/messageParts.js';
 import { startWorker } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -63,7 +64,7 @@ describe('fault: model providers failing under load', function () {
       }
       if (c.expect.status === 'completed') {
         const answer = run.messages.find((m) => m.role === 'assistant')!;
-        expect((answer.parts as { text: string }[])[0]!.text, label).to.equal(`Echo: question number ${i}`);
+        expect(textOfParts(answer.parts as { type: string }[]), label).to.equal(`Echo: question number ${i}`);
       }
     }
   });

@@ -32,6 +32,8 @@ describe('reading runs', () => {
       'usage',
       'costMicros',
       'error',
+      'steps',
+      'finishReason',
     );
     expect(res.body).to.include({
       runId,

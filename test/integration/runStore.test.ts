@@ -15,7 +15,9 @@ describe('the worker’s run store (batched statements)', () => {
   after(() => api.close());
 
   const output = (text: string) => ({
-    text,
+    parts: [{ type: 'text' as const, text }],
+    steps: 1,
+    finishReason: 'stop',
     model: 'local/echo',
     usage: emptyUsage(),
     costMicros: 5n,

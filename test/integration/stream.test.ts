@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { textOfParts } from '../../shared/messageParts.js';
 import request from 'supertest';
 import type { FleetMember } from '../../worker/fleetMember.js';
 import { RunEventWriter, runEventKeys } from '../../shared/events.js';
@@ -30,7 +31,7 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
   const auth = () => ({ authorization: `Bearer ${alice.key}` });
   const persistedText = async (runId: string) => {
     const [message] = await api.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
-    return (message!.parts as { text: string }[]).map((p) => p.text).join('');
+    return textOfParts(message!.parts as { type: string; text?: string }[]);
   };
   async function finishedRun(prompt: string) {
     const runId = await startRunOk(api.app, alice.key, { prompt });
@@ -223,7 +224,8 @@ describe('GET /api/chats/{chatId}/messages', () => {
     const res = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ messages: history });
     const { runId, chatId } = res.body;
     await waitForRunStatus(api.deps, runId, ['completed']);
-    const texts = (page: { messages: { parts: { text: string }[] }[] }) => page.messages.map((m) => m.parts[0]!.text);
+    const texts = (page: { messages: { parts: { type: string; text: string }[] }[] }) =>
+      page.messages.map((m) => m.parts.find((part) => part.type === 'text')!.text);
 
     const latest = await request(api.app).get(`/api/chats/${chatId}/messages?limit=4`).set(alice.auth);
     expect(latest.status).to.equal(200);

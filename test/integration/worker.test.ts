@@ -41,7 +41,7 @@ describe('the worker', () => {
     expect(run.workerId).to.be.a('string');
     expect(run.costMicros).to.equal(0n);
     const [message] = await db().message.findMany({ where: { runId, role: 'assistant' } });
-    expect(message!.parts).to.deep.equal([{ type: 'text', text: 'the quick brown fox' }]);
+    expect(message!.parts).to.deep.equal([{ type: 'step-start' }, { type: 'text', text: 'the quick brown fox' }]);
     expect(message).to.include({ attempt: 1, outputTokens: 4, interrupted: false, model: 'local/echo' });
     expect(message!.providerResponseId).to.match(/^echo-/);
     expect(message!.runtimeMs).to.be.a('number');
@@ -69,7 +69,7 @@ describe('the worker', () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'hello openai', model: 'openai/gpt-4o-mini', system: 'be nice' });
     const run = await waitForRunStatus(api.deps, runId, ['completed']);
     const [message] = await db().message.findMany({ where: { runId, role: 'assistant' } });
-    expect(message!.parts).to.deep.equal([{ type: 'text', text: 'Echo: hello openai' }]);
+    expect(message!.parts).to.deep.equal([{ type: 'step-start' }, { type: 'text', text: 'Echo: hello openai' }]);
     expect(message!.providerResponseId).to.match(/^chatcmpl-/);
     expect(message).to.include({ outputTokens: 3, cachedInputTokens: 2, reasoningTokens: 1 });
     expect(run.costMicros).to.be.a('bigint');
@@ -86,7 +86,7 @@ describe('the worker', () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'hello claude', model: 'anthropic/claude-haiku-4-5', maxOutputTokens: 50 });
     const run = await waitForRunStatus(api.deps, runId, ['completed']);
     const [message] = await db().message.findMany({ where: { runId, role: 'assistant' } });
-    expect(message!.parts).to.deep.equal([{ type: 'text', text: 'Echo: hello claude' }]);
+    expect(message!.parts).to.deep.equal([{ type: 'step-start' }, { type: 'text', text: 'Echo: hello claude' }]);
     expect(message!.providerResponseId).to.match(/^msg_/);
     expect(message).to.include({ outputTokens: 3, cachedInputTokens: 3 });
     expect(run.costMicros).to.be.a('bigint');
@@ -202,7 +202,7 @@ describe('the worker', () => {
         expect(run.finishedAt!.getTime() - asked).to.be.below(1_000);
         const [message] = await slow.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
         expect(message!.interrupted).to.equal(true);
-        const text = (message!.parts as { text: string }[])[0]!.text;
+        const text = (message!.parts as { type: string; text: string }[]).find((part) => part.type === 'text')!.text;
         expect(text.length).to.be.greaterThan(0);
         expect(words.startsWith(text.trimEnd())).to.equal(true);
         expect(text.length).to.be.below(words.length);

@@ -10,7 +10,11 @@ import { randomUUID } from 'node:crypto';
  *   [[cut]] / [[cut-once:tag]]                   send part of the answer, then drop the connection
  *   [[hang]] / [[hang-once:tag]]                 send part of the answer, then nothing
  *   [[slow:ms]]                                  wait ms between chunks
- * The answer is "Echo: " followed by the message without its directives, a chunk a word.
+ *   [[callN:tool:{json}]]                        in step N (1-based), call `tool` with that input; several in
+ *                                                one step are parallel calls, streamed in fragments
+ * The answer is "Echo: " followed by the message without its directives, a chunk a word; after tool
+ * calls, followed by " | results: " and the tool results it received, in order.
+ * Like the real APIs it answers 400 when tool calls and results are not paired.
  */
 export type RecordedRequest = { provider: 'openai' | 'anthropic'; headers: IncomingMessage['headers']; body: Record<string, unknown> };
 
@@ -18,17 +22,109 @@ export type FakeProviders = { url: string; openaiBaseUrl: string; anthropicBaseU
 
 const DIRECTIVE = /\[\[([a-z-]+)(?::([^\]]*))?\]\]/g;
 
+/** Splits a call's JSON input into the fragments a provider streams it in. */
+const fragments = (input: string) => input.match(/.{1,7}/gs) ?? [''];
+
+type WireMessage = {
+  role: string;
+  content: string | null | { type: string; text?: string; id?: string; tool_use_id?: string; content?: unknown }[];
+  tool_calls?: { id: string }[];
+  tool_call_id?: string;
+};
+
+const blocksOf = (message: WireMessage) => (Array.isArray(message.content) ? message.content : []);
+const isToolResultTurn = (provider: 'openai' | 'anthropic', m: WireMessage) =>
+  provider === 'openai' ? m.role === 'tool' : m.role === 'user' && blocksOf(m).some((b) => b.type === 'tool_result');
+
+/** The last user turn that a person wrote (not one carrying tool results). */
 function lastUserText(provider: 'openai' | 'anthropic', body: Record<string, unknown>): string {
-  const messages = (body.messages as { role: string; content: string | { type: string; text: string }[] }[]) ?? [];
-  const last = [...messages].reverse().find((m) => m.role === 'user');
+  const messages = (body.messages as WireMessage[]) ?? [];
+  const last = [...messages].reverse().find((m) => m.role === 'user' && !isToolResultTurn(provider, m));
   if (!last) return '';
-  return typeof last.content === 'string' ? last.content : last.content.map((part) => part.text ?? '').join('');
+  return typeof last.content === 'string'
+    ? last.content
+    : blocksOf(last)
+        .map((part) => part.text ?? '')
+        .join('');
 }
 
-type Plan = { fail?: number; cut: boolean; hang: boolean; slowMs: number; words: string[] };
+/** The tool results sent since the last user turn, in order, and how many tool-calling steps came before. */
+function toolRounds(provider: 'openai' | 'anthropic', body: Record<string, unknown>): { step: number; results: string[] } {
+  const messages = (body.messages as WireMessage[]) ?? [];
+  const lastUser = messages.findLastIndex((m) => m.role === 'user' && !isToolResultTurn(provider, m));
+  const since = messages.slice(lastUser + 1);
+  const step = since.filter((m) => m.role === 'assistant').length;
+  const results = since.flatMap((m) =>
+    provider === 'openai'
+      ? m.role === 'tool'
+        ? [String(m.content)]
+        : []
+      : blocksOf(m)
+          .filter((b) => b.type === 'tool_result')
+          .map((b) => String(b.content)),
+  );
+  return { step, results };
+}
 
-function plan(text: string, seenTags: Set<string>): Plan {
-  const result: Plan = { cut: false, hang: false, slowMs: 0, words: [] };
+/** The real APIs refuse a conversation whose tool calls and results are not paired: so does this fake. */
+function pairingError(provider: 'openai' | 'anthropic', body: Record<string, unknown>): string | null {
+  const messages = (body.messages as WireMessage[]) ?? [];
+  for (const [i, m] of messages.entries()) {
+    const calls =
+      provider === 'openai'
+        ? (m.tool_calls ?? []).map((c) => c.id)
+        : blocksOf(m)
+            .filter((b) => b.type === 'tool_use')
+            .map((b) => b.id!);
+    if (m.role === 'assistant' && calls.length) {
+      const answered =
+        provider === 'openai'
+          ? messages
+              .slice(i + 1)
+              .filter((n, j, rest) => n.role === 'tool' && rest.slice(0, j).every((x) => x.role === 'tool'))
+              .map((n) => n.tool_call_id)
+          : blocksOf(messages[i + 1] ?? { role: '', content: null })
+              .filter((b) => b.type === 'tool_result')
+              .map((b) => b.tool_use_id);
+      const missing = calls.filter((id) => !answered.includes(id));
+      if (missing.length) {
+        return provider === 'openai'
+          ? `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${missing.join(', ')}`
+          : `messages.${i + 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}`;
+      }
+    }
+    if (provider === 'openai' && m.role === 'tool') {
+      const previous = messages.slice(0, i).findLast((n) => n.role !== 'tool');
+      if (!previous?.tool_calls?.some((c) => c.id === m.tool_call_id)) {
+        return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+      }
+    }
+    if (provider === 'anthropic' && m.role === 'user') {
+      const previous = messages[i - 1];
+      const ids = previous
+        ? blocksOf(previous)
+            .filter((b) => b.type === 'tool_use')
+            .map((b) => b.id)
+        : [];
+      for (const block of blocksOf(m).filter((b) => b.type === 'tool_result')) {
+        if (!ids.includes(block.tool_use_id)) return `messages.${i}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${block.tool_use_id}`;
+      }
+    }
+  }
+  return null;
+}
+
+type PlannedCall = { name: string; input: string };
+type Plan = { fail?: number; cut: boolean; hang: boolean; slowMs: number; words: string[]; calls: PlannedCall[] };
+
+const CALL_DIRECTIVE = /\[\[call(\d+):([A-Za-z0-9_-]+):(\{.*?\})\]\]/g;
+
+function plan(text: string, seenTags: Set<string>, rounds: { step: number; results: string[] }): Plan {
+  const result: Plan = { cut: false, hang: false, slowMs: 0, words: [], calls: [] };
+  for (const [, step, name, input] of text.matchAll(CALL_DIRECTIVE)) {
+    if (Number(step) === rounds.step + 1) result.calls.push({ name: name!, input: input! });
+  }
+  text = text.replace(CALL_DIRECTIVE, '');
   for (const [, name, arg = ''] of text.matchAll(DIRECTIVE)) {
     const once = name!.endsWith('-once');
     const tagged = once ? `${name}:${arg}` : '';
@@ -42,7 +138,8 @@ function plan(text: string, seenTags: Set<string>): Plan {
     if (name === 'slow') result.slowMs = Number(arg);
   }
   const clean = text.replace(DIRECTIVE, '').trim();
-  result.words = `Echo: ${clean}`.match(/\S+\s*/g) ?? [];
+  const results = rounds.results.length ? ` | results: ${rounds.results.join(' ')}` : '';
+  result.words = result.calls.length ? [] : (`Echo: ${clean}${results}`.match(/\S+\s*/g) ?? []);
   return result;
 }
 
@@ -54,10 +151,10 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
 }
 
-function sendError(res: ServerResponse, provider: 'openai' | 'anthropic', status: number) {
+function sendError(res: ServerResponse, provider: 'openai' | 'anthropic', status: number, detail?: string) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (status === 429) headers['retry-after'] = '1';
-  const message = `fake ${provider} error ${status}`;
+  const message = detail ?? `fake ${provider} error ${status}`;
   const body =
     provider === 'openai'
       ? { error: { message, type: status === 429 ? 'rate_limit_error' : 'server_error', code: null } }
@@ -80,7 +177,19 @@ async function streamOpenAI(res: ServerResponse, body: Record<string, unknown>, 
     if (p.slowMs) await sleep(p.slowMs);
     send({ ...base, choices: [{ index: 0, delta: { content: word }, finish_reason: null }] });
   }
-  send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+  for (const [index, call] of p.calls.entries()) {
+    // The id, type and name come with the first fragment of a call only, as OpenAI streams them.
+    const id = `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+    send({
+      ...base,
+      choices: [{ index: 0, delta: { tool_calls: [{ index, id, type: 'function', function: { name: call.name, arguments: '' } }] }, finish_reason: null }],
+    });
+    for (const fragment of fragments(call.input)) {
+      if (p.slowMs) await sleep(p.slowMs);
+      send({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: fragment } }] }, finish_reason: null }] });
+    }
+  }
+  send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: p.calls.length ? 'tool_calls' : 'stop' }] });
   const usage = {
     prompt_tokens: inputTokens,
     completion_tokens: p.words.length,
@@ -119,7 +228,22 @@ async function streamAnthropic(res: ServerResponse, body: Record<string, unknown
     send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: word } });
   }
   send('content_block_stop', { type: 'content_block_stop', index: 0 });
-  send('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: p.words.length } });
+  for (const [i, call] of p.calls.entries()) {
+    const index = i + 1;
+    const id = `toolu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+    send('content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id, name: call.name, input: {} } });
+    for (const fragment of fragments(call.input)) {
+      if (p.slowMs) await sleep(p.slowMs);
+      send('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: fragment } });
+    }
+    send('content_block_stop', { type: 'content_block_stop', index });
+  }
+  const stopReason = p.calls.length ? 'tool_use' : 'end_turn';
+  send('message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: p.words.length + p.calls.length },
+  });
   send('message_stop', { type: 'message_stop' });
   res.end();
 }
@@ -137,7 +261,9 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     const body = await readJson(req);
     requests.push({ provider, headers: req.headers, body });
     const text = lastUserText(provider, body);
-    const p = plan(text, seenTags);
+    const paired = pairingError(provider, body);
+    if (paired) return sendError(res, provider, 400, paired);
+    const p = plan(text, seenTags, toolRounds(provider, body));
     if (p.fail) return sendError(res, provider, p.fail);
     const inputTokens = JSON.stringify(body.messages).split(/\s+/).length;
     if (provider === 'openai') await streamOpenAI(res, body, p, inputTokens);

@@ -1,12 +1,62 @@
 import Anthropic from '@anthropic-ai/sdk';
+import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import { emptyUsage } from '../../shared/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import type { ModelProvider, ProviderRequest, ProviderResult } from './types.js';
+import { toolResultText, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
 
 const DEFAULT_MAX_TOKENS = 4096;
 
-/** `anthropic/<model>`: the Messages API with streaming, through the official SDK. */
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The turns as Anthropic takes them: tool calls are `tool_use` blocks, their results `tool_result` blocks of the next user turn. */
+function toAnthropicMessages(messages: ModelMessage[]): MessageParam[] {
+  const out: MessageParam[] = [];
+  for (const message of messages) {
+    switch (message.role) {
+      case 'system':
+        break; // taken apart, with the system prompt
+      case 'user':
+        out.push({ role: 'user', content: message.content });
+        break;
+      case 'assistant':
+        out.push({
+          role: 'assistant',
+          content: [
+            ...(message.content ? [{ type: 'text' as const, text: message.content }] : []),
+            ...message.toolCalls.map((call) => ({
+              type: 'tool_use' as const,
+              id: call.toolCallId,
+              name: call.toolName,
+              input: isObject(call.input) ? call.input : {},
+            })),
+          ],
+        });
+        break;
+      case 'tool':
+        out.push({
+          role: 'user',
+          content: message.results.map((result) => ({
+            type: 'tool_result' as const,
+            tool_use_id: result.toolCallId,
+            content: toolResultText(result),
+            ...(result.isError ? { is_error: true } : {}),
+          })),
+        });
+        break;
+    }
+  }
+  return out;
+}
+
+const toAnthropicTools = (tools: ModelTool[]): Tool[] =>
+  tools.map((tool) => ({
+    name: tool.name,
+    ...(tool.description ? { description: tool.description } : {}),
+    input_schema: { type: 'object', ...tool.inputSchema } as Tool['input_schema'],
+  }));
+
+/** `anthropic/<model>`: the Messages API with streaming and `tool_use`, through the official SDK. */
 export class AnthropicProvider implements ModelProvider {
   private readonly client: Anthropic;
 
@@ -17,26 +67,26 @@ export class AnthropicProvider implements ModelProvider {
     this.client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, timeout: opts.timeoutMs, maxRetries: 0 });
   }
 
-  async stream(request: ProviderRequest, onText: (text: string) => void): Promise<ProviderResult> {
+  async stream(request: ProviderRequest, sink: StepSink): Promise<ProviderResult> {
     const idle = new AbortController();
     const signal = AbortSignal.any([request.signal, idle.signal]);
     // Anthropic takes the system prompt apart from the turns.
-    const system = [request.system, ...request.messages.filter((m) => m.role === 'system').map((m) => m.content)].filter(Boolean).join('\n\n');
-    const messages = request.messages
-      .filter((message) => message.role !== 'system')
-      .map((message) => ({ role: message.role as 'user' | 'assistant', content: message.content }));
+    const system = [request.system, ...request.messages.flatMap((m) => (m.role === 'system' ? [m.content] : []))].filter(Boolean).join('\n\n');
     const usage = emptyUsage();
     let providerResponseId: string | null = null;
     let finishReason: string | null = null;
     let receivedAny = false;
     let stopped = false;
+    const calls: { toolCallId: string; toolName: string; rawInput: string }[] = [];
+    const callAtBlock = new Map<number, { toolCallId: string; toolName: string; rawInput: string }>();
     try {
       const stream = await this.client.messages.create(
         {
           model: request.model.name,
           max_tokens: request.maxOutputTokens ?? DEFAULT_MAX_TOKENS,
-          messages,
+          messages: toAnthropicMessages(request.messages),
           ...(system ? { system } : {}),
+          ...(request.tools.length ? { tools: toAnthropicTools(request.tools) } : {}),
           stream: true,
         },
         { signal },
@@ -58,8 +108,23 @@ export class AnthropicProvider implements ModelProvider {
             usage.outputTokens = start.output_tokens;
             break;
           }
+          case 'content_block_start':
+            if (event.content_block.type === 'tool_use') {
+              const call = { toolCallId: event.content_block.id, toolName: event.content_block.name, rawInput: '' };
+              calls.push(call);
+              callAtBlock.set(event.index, call);
+              sink.toolInputStart(call.toolCallId, call.toolName);
+            }
+            break;
           case 'content_block_delta':
-            if (event.delta.type === 'text_delta') onText(event.delta.text);
+            if (event.delta.type === 'text_delta') sink.text(event.delta.text);
+            else if (event.delta.type === 'input_json_delta') {
+              const call = callAtBlock.get(event.index);
+              if (call && event.delta.partial_json) {
+                call.rawInput += event.delta.partial_json;
+                sink.toolInputDelta(call.toolCallId, event.delta.partial_json);
+              }
+            }
             break;
           case 'message_delta':
             usage.outputTokens = event.usage.output_tokens;
@@ -76,6 +141,8 @@ export class AnthropicProvider implements ModelProvider {
     }
     if (!stopped) throw providerStreamIncomplete('Anthropic');
     usage.totalTokens = usage.inputTokens + usage.outputTokens;
-    return { usage, providerResponseId, finishReason: finishReason ?? 'stop' };
+    // A tool_use block with no input deltas has the empty object as its input.
+    for (const call of calls) call.rawInput ||= '{}';
+    return { usage, providerResponseId, finishReason: finishReason ?? 'stop', toolCalls: calls };
   }
 }

@@ -1,10 +1,45 @@
 import OpenAI from 'openai';
+import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { emptyUsage } from '../../shared/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import type { ModelProvider, ProviderRequest, ProviderResult } from './types.js';
+import { toolResultText, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
 
-/** `openai/<model>`: Chat Completions streaming with usage, through the official SDK. */
+function toOpenAIMessages(messages: ModelMessage[]): ChatCompletionMessageParam[] {
+  return messages.flatMap((message): ChatCompletionMessageParam[] => {
+    switch (message.role) {
+      case 'system':
+      case 'user':
+        return [{ role: message.role, content: message.content }];
+      case 'assistant':
+        return [
+          {
+            role: 'assistant',
+            content: message.content || null,
+            ...(message.toolCalls.length
+              ? {
+                  tool_calls: message.toolCalls.map((call) => ({
+                    id: call.toolCallId,
+                    type: 'function' as const,
+                    function: { name: call.toolName, arguments: call.rawInput },
+                  })),
+                }
+              : {}),
+          },
+        ];
+      case 'tool':
+        return message.results.map((result) => ({ role: 'tool' as const, tool_call_id: result.toolCallId, content: toolResultText(result) }));
+    }
+  });
+}
+
+const toOpenAITools = (tools: ModelTool[]): ChatCompletionTool[] =>
+  tools.map((tool) => ({
+    type: 'function',
+    function: { name: tool.name, ...(tool.description ? { description: tool.description } : {}), parameters: tool.inputSchema },
+  }));
+
+/** `openai/<model>`: Chat Completions streaming with usage and function tools, through the official SDK. */
 export class OpenAIProvider implements ModelProvider {
   private readonly client: OpenAI;
 
@@ -16,17 +51,16 @@ export class OpenAIProvider implements ModelProvider {
     this.client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, timeout: opts.timeoutMs, maxRetries: 0 });
   }
 
-  async stream(request: ProviderRequest, onText: (text: string) => void): Promise<ProviderResult> {
+  async stream(request: ProviderRequest, sink: StepSink): Promise<ProviderResult> {
     const idle = new AbortController();
     const signal = AbortSignal.any([request.signal, idle.signal]);
-    const messages = [
-      ...(request.system ? [{ role: 'system' as const, content: request.system }] : []),
-      ...request.messages.map((message) => ({ role: message.role, content: message.content })),
-    ];
+    const messages = [...(request.system ? [{ role: 'system' as const, content: request.system }] : []), ...toOpenAIMessages(request.messages)];
     const usage = emptyUsage();
     let providerResponseId: string | null = null;
     let finishReason: string | null = null;
     let receivedAny = false;
+    // Streamed tool calls arrive as fragments keyed by index; the id and name come with the first.
+    const calls: { toolCallId: string; toolName: string; rawInput: string }[] = [];
     try {
       const stream = await this.client.chat.completions.create(
         {
@@ -34,6 +68,7 @@ export class OpenAIProvider implements ModelProvider {
           messages,
           stream: true,
           stream_options: { include_usage: true },
+          ...(request.tools.length ? { tools: toOpenAITools(request.tools) } : {}),
           ...(request.maxOutputTokens ? { max_completion_tokens: request.maxOutputTokens } : {}),
         },
         { signal },
@@ -47,7 +82,20 @@ export class OpenAIProvider implements ModelProvider {
         receivedAny = true;
         providerResponseId ??= chunk.id ?? null;
         const choice = chunk.choices[0];
-        if (choice?.delta?.content) onText(choice.delta.content);
+        if (choice?.delta?.content) sink.text(choice.delta.content);
+        for (const fragment of choice?.delta?.tool_calls ?? []) {
+          let call = calls[fragment.index];
+          if (!call) {
+            call = { toolCallId: fragment.id ?? `call_${fragment.index}`, toolName: fragment.function?.name ?? '', rawInput: '' };
+            calls[fragment.index] = call;
+            sink.toolInputStart(call.toolCallId, call.toolName);
+          }
+          const args = fragment.function?.arguments;
+          if (args) {
+            call.rawInput += args;
+            sink.toolInputDelta(call.toolCallId, args);
+          }
+        }
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         if (chunk.usage) {
           usage.inputTokens = chunk.usage.prompt_tokens;
@@ -62,6 +110,6 @@ export class OpenAIProvider implements ModelProvider {
       throw fromSdkError('OpenAI', err, request.signal, receivedAny);
     }
     if (!finishReason) throw providerStreamIncomplete('OpenAI');
-    return { usage, providerResponseId, finishReason };
+    return { usage, providerResponseId, finishReason, toolCalls: calls.filter(Boolean) };
   }
 }

@@ -1,25 +1,50 @@
 import type { ModelRef, Usage } from '../../shared/models.js';
 
-export type ChatTurn = { role: 'user' | 'assistant' | 'system'; content: string };
+/** A tool call as the model made it: `input` is the parsed JSON (undefined when `rawInput` is not JSON). */
+export type ToolCall = { toolCallId: string; toolName: string; input: unknown; rawInput: string };
 
-/**
- * What a run's model and tools may use besides the prompt: the run-scoped API key lives here and
- * never in the messages sent to the model.
- */
-export type ExecutionContext = { runId: string; accountId: string; apiKey: string; env: Record<string, string> };
+/** What a tool call gave back to the model: an output, or an error text (`isError`). */
+export type ToolResult = { toolCallId: string; toolName: string; output: unknown; isError: boolean };
+
+/** The conversation in a provider-neutral form; each provider maps it to its wire format. */
+export type ModelMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls: ToolCall[] }
+  | { role: 'tool'; results: ToolResult[] };
+
+/** A tool as the model is offered it (what runs it is the worker's business, not the provider's). */
+export type ModelTool = { name: string; description?: string; inputSchema: Record<string, unknown> };
 
 export type ProviderRequest = {
   model: ModelRef;
-  messages: ChatTurn[];
+  messages: ModelMessage[];
+  tools: ModelTool[];
   system?: string;
   maxOutputTokens?: number;
   signal: AbortSignal;
-  context: ExecutionContext;
 };
 
-export type ProviderResult = { usage: Usage; providerResponseId: string | null; finishReason: string };
+/** Where a provider sends what the model produces, as it produces it. */
+export type StepSink = {
+  text(delta: string): void;
+  toolInputStart(toolCallId: string, toolName: string): void;
+  toolInputDelta(toolCallId: string, delta: string): void;
+};
 
-/** One model provider. `onText` receives each text delta as the provider produces it. */
+/** One model call: its usage, and the tool calls it made (complete, in order). */
+export type ProviderResult = {
+  usage: Usage;
+  providerResponseId: string | null;
+  finishReason: string;
+  toolCalls: { toolCallId: string; toolName: string; rawInput: string }[];
+};
+
+/** One model provider: streams one model call into `sink`. */
 export interface ModelProvider {
-  stream(request: ProviderRequest, onText: (text: string) => void): Promise<ProviderResult>;
+  stream(request: ProviderRequest, sink: StepSink): Promise<ProviderResult>;
 }
+
+/** A tool result as text for a provider that takes strings: the output's JSON, or `{"error": ...}`. */
+export const toolResultText = (result: ToolResult): string =>
+  result.isError ? JSON.stringify({ error: String(result.output) }) : typeof result.output === 'string' ? result.output : JSON.stringify(result.output ?? null);

@@ -1,0 +1,98 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { AppError } from './errors.js';
+
+/**
+ * A tool a run offers its model (SPEC section 9). With `url` it is a server tool that a worker
+ * calls; without, a client tool the caller runs. The api checks every definition at POST (the
+ * schema compiles, the url is allowed); the worker checks each call's input against the schema.
+ */
+export type ToolDefinition = { name: string; description?: string; inputSchema: Record<string, unknown>; url?: string; requireApproval?: boolean };
+
+export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+const compiled = new Map<string, ValidateFunction>();
+const MAX_COMPILED = 1_000;
+
+/** The validator of a tool's input schema (compiled once per process for each distinct schema); throws if the schema is invalid. */
+export function inputValidator(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = compiled.get(key);
+  if (!validate) {
+    validate = ajv.compile(schema);
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, validate);
+  }
+  return validate;
+}
+
+/** Why an input does not match its tool's schema, or null when it does. */
+export function inputMismatch(schema: Record<string, unknown>, input: unknown): string | null {
+  const validate = inputValidator(schema);
+  if (validate(input)) return null;
+  return ajv.errorsText(validate.errors, { dataVar: 'input' });
+}
+
+/**
+ * Whether `url` is on the operator's allowlist: an entry is an origin (`https://tools.example.com`,
+ * any path on it) or a url prefix (`https://api.example.com/tools/`, that path and below).
+ */
+export function isToolUrlAllowed(url: string, allowlist: readonly string[]): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false;
+  if (parsed.username || parsed.password) return false;
+  const normalized = parsed.href;
+  return allowlist.some((entry) => {
+    let allowed: URL;
+    try {
+      allowed = new URL(entry);
+    } catch {
+      return false;
+    }
+    if (allowed.origin !== parsed.origin) return false;
+    const prefix = allowed.pathname;
+    if (prefix === '/') return true;
+    return (
+      normalized.startsWith(allowed.origin + prefix) &&
+      (prefix.endsWith('/') || [undefined, '/', '?', '#'].includes(normalized[(allowed.origin + prefix).length]))
+    );
+  });
+}
+
+/** Checks a run's tool definitions as POST does: each schema compiles and is an object schema; each url is allowed. */
+export function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist: readonly string[]): void {
+  for (const tool of tools) {
+    if (tool.inputSchema.type !== undefined && tool.inputSchema.type !== 'object') {
+      throw invalidToolSchema(tool.name, 'the input schema must describe an object ("type": "object")');
+    }
+    try {
+      inputValidator(tool.inputSchema);
+    } catch (err) {
+      throw invalidToolSchema(tool.name, (err as Error).message);
+    }
+    if (tool.url !== undefined && !isToolUrlAllowed(tool.url, allowlist)) {
+      throw new AppError(
+        'tool_url_not_allowed',
+        400,
+        `Tool "${tool.name}": ${tool.url} is not on this server's tool allowlist.`,
+        'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).',
+      );
+    }
+    if (tool.requireApproval && tool.url === undefined) {
+      throw new AppError(
+        'validation_failed',
+        400,
+        `Tool "${tool.name}": requireApproval applies to server tools (with a url); a client tool is already run by you.`,
+        'Remove requireApproval, or give the tool a url.',
+      );
+    }
+  }
+}
+
+const invalidToolSchema = (name: string, why: string) =>
+  new AppError('invalid_tool_schema', 400, `Tool "${name}" has an invalid inputSchema: ${why}.`, 'Send a valid JSON Schema (draft-07) object as inputSchema.');

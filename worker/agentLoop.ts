@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import { FencedError, type RunEventWriter } from '../shared/events.js';
+import type { MessagePart, ToolPart } from '../shared/messageParts.js';
+import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
+import type { FinishReason } from '../shared/runLifecycle.js';
+import { accountToolSecrets, type ToolSecrets } from '../shared/toolSecrets.js';
+import { inputMismatch, type ToolDefinition } from '../shared/tools.js';
+import { RunError } from '../shared/errors.js';
+import { stepMessages } from './conversation.js';
+import type { WorkerDeps } from './deps.js';
+import type { ModelMessage, StepSink } from './providers/types.js';
+import type { AttemptRun } from './runStore.js';
+import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
+import { callServerTool, type ToolOutcome } from './tools/callServerTool.js';
+
+/**
+ * The agent loop of one attempt (SPEC section 9): model call → the step's tool calls, executed
+ * concurrently → results fed back → next step, until the model answers without a tool call or
+ * the run's `maxSteps`. Steps persisted by earlier attempts of the episode are sent to the stream
+ * again and never repeated; an unfinished one gets only its missing results.
+ */
+export type LoopContext = {
+  deps: WorkerDeps;
+  steps: StepStore;
+  run: AttemptRun;
+  events: RunEventWriter;
+  /** The run's ephemeral key: the Bearer token of every server-tool call. */
+  apiKey: string;
+  signal: AbortSignal;
+  /** The chat before this run's answer, as the model reads it. */
+  conversation: ModelMessage[];
+  onText: (delta: string) => void;
+};
+
+/** What the attempt has done so far: a cancel keeps it (marked interrupted). */
+export type LoopProgress = {
+  /** Parts of the finished steps. */
+  parts: MessagePart[];
+  /** The step in progress: its text, and its persisted calls once the model finished. */
+  stepText: string;
+  /** The id of the text part the step has open on the stream, if any. */
+  openTextId: string | null;
+  step: PersistedStep | null;
+  usage: Usage;
+  steps: number;
+  providerResponseId: string | null;
+};
+
+export type LoopResult = LoopProgress & { finishReason: FinishReason };
+
+export const newProgress = (): LoopProgress => ({
+  parts: [],
+  stepText: '',
+  openTextId: null,
+  step: null,
+  usage: emptyUsage(),
+  steps: 0,
+  providerResponseId: null,
+});
+
+const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
+
+export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
+  const history = [...ctx.conversation];
+  for (const step of persisted) {
+    sendPersistedStep(ctx, step);
+    progress.step = step;
+    await executeCalls(ctx, step);
+    closeStep(ctx, progress, history, step);
+  }
+  for (let index = persisted.length; ; index++) {
+    if (index >= ctx.run.maxSteps) return { ...progress, finishReason: 'max_steps' };
+    const answer = await callModel(ctx, progress, history, index);
+    if (answer.toolCalls.length === 0) {
+      ctx.events.emit({ type: 'finish-step' });
+      progress.parts.push({ type: 'step-start' }, ...(answer.text ? [{ type: 'text' as const, text: answer.text }] : []));
+      progress.stepText = '';
+      return { ...progress, finishReason: answer.finishReason };
+    }
+    const step: PersistedStep = {
+      step: index,
+      text: answer.text,
+      toolCalls: answer.toolCalls.map((call) => checkCall(ctx.run.tools, call)),
+      results: {},
+      usage: answer.usage,
+      providerResponseId: answer.providerResponseId,
+    };
+    for (const call of step.toolCalls) {
+      if (call.inputError) {
+        step.results[call.toolCallId] = { error: call.inputError };
+        ctx.deps.metrics.toolInputErrors.inc();
+      }
+      ctx.events.emit(inputChunk(call));
+    }
+    if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, step))) throw new FencedError(ctx.run.id, ctx.run.attempt);
+    progress.step = step;
+    await executeCalls(ctx, step);
+    closeStep(ctx, progress, history, step);
+  }
+}
+
+type ModelAnswer = {
+  text: string;
+  toolCalls: { toolCallId: string; toolName: string; rawInput: string }[];
+  usage: Usage;
+  providerResponseId: string | null;
+  finishReason: FinishReason;
+};
+
+async function callModel(ctx: LoopContext, progress: LoopProgress, history: ModelMessage[], index: number): Promise<ModelAnswer> {
+  const { run, events, deps } = ctx;
+  const model = parseModelId(run.model);
+  if (!model) throw new RunError('invalid_run', `unknown model ${run.model}`, false);
+  const textId = index === 0 ? `text-${run.attempt}` : `text-${run.attempt}-${index}`;
+  events.emit({ type: 'start-step' });
+  progress.stepText = '';
+  const sink: StepSink = {
+    text: (delta) => {
+      if (!progress.openTextId) events.emit({ type: 'text-start', id: textId });
+      progress.openTextId = textId;
+      progress.stepText += delta;
+      events.emit({ type: 'text-delta', id: textId, delta });
+      ctx.onText(delta);
+    },
+    toolInputStart: (toolCallId, toolName) => events.emit({ type: 'tool-input-start', toolCallId, toolName }),
+    toolInputDelta: (toolCallId, inputTextDelta) => events.emit({ type: 'tool-input-delta', toolCallId, inputTextDelta }),
+  };
+  const result = await deps.providers(model.provider).stream(
+    {
+      model,
+      messages: history,
+      tools: run.tools.map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+      system: run.system ?? undefined,
+      maxOutputTokens: run.maxOutputTokens ?? undefined,
+      signal: ctx.signal,
+    },
+    sink,
+  );
+  ctx.signal.throwIfAborted();
+  if (progress.openTextId) events.emit({ type: 'text-end', id: textId });
+  progress.openTextId = null;
+  addUsage(progress.usage, result.usage);
+  progress.steps = index + 1;
+  progress.providerResponseId = result.providerResponseId;
+  const finishReason: FinishReason = result.finishReason === 'length' || result.finishReason === 'max_tokens' ? 'length' : 'stop';
+  return { text: progress.stepText, toolCalls: result.toolCalls, usage: result.usage, providerResponseId: result.providerResponseId, finishReason };
+}
+
+/** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
+function checkCall(tools: ToolDefinition[], call: { toolCallId: string; toolName: string; rawInput: string }): StepToolCall {
+  const base = { toolCallId: call.toolCallId, toolName: call.toolName, rawInput: call.rawInput, idempotencyKey: `msg_${randomUUID()}` };
+  let input: unknown;
+  try {
+    input = JSON.parse(call.rawInput || '{}');
+  } catch {
+    return { ...base, inputError: `The input of ${call.toolName} is not valid JSON.` };
+  }
+  const tool = tools.find((candidate) => candidate.name === call.toolName);
+  if (!tool) return { ...base, input, inputError: `There is no tool named ${call.toolName}.` };
+  const mismatch = inputMismatch(tool.inputSchema, input);
+  if (mismatch) return { ...base, input, inputError: `Invalid input for ${call.toolName}: ${mismatch}` };
+  return { ...base, input };
+}
+
+const inputChunk = (call: StepToolCall) =>
+  call.inputError
+    ? {
+        type: 'tool-input-error' as const,
+        toolCallId: call.toolCallId,
+        toolName: call.toolName,
+        input: call.input ?? call.rawInput,
+        errorText: call.inputError,
+      }
+    : { type: 'tool-input-available' as const, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input };
+
+const outputChunk = (toolCallId: string, outcome: ToolOutcome) =>
+  'error' in outcome
+    ? { type: 'tool-output-error' as const, toolCallId, errorText: outcome.error }
+    : { type: 'tool-output-available' as const, toolCallId, output: outcome.output };
+
+/** A step an earlier attempt persisted, sent to this attempt's listeners as it was. */
+function sendPersistedStep(ctx: LoopContext, step: PersistedStep): void {
+  const { events, run } = ctx;
+  events.emit({ type: 'start-step' });
+  if (step.text) {
+    const id = `text-${run.attempt}-${step.step}`;
+    events.emit({ type: 'text-start', id });
+    events.emit({ type: 'text-delta', id, delta: step.text });
+    events.emit({ type: 'text-end', id });
+  }
+  for (const call of step.toolCalls) {
+    events.emit(inputChunk(call));
+    const result = step.results[call.toolCallId];
+    if (result && !call.inputError) events.emit(outputChunk(call.toolCallId, result));
+  }
+}
+
+/** Runs the step's calls that have no persisted result, concurrently; each result is persisted as it arrives. */
+async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void> {
+  const missing = step.toolCalls.filter((call) => !(call.toolCallId in step.results));
+  if (missing.length === 0) return;
+  const secrets = await accountToolSecrets(ctx.deps.db, ctx.run.accountId, ctx.deps.config.RUNYARD_SECRET);
+  const settled = await Promise.allSettled(missing.map((call) => executeCall(ctx, step, call, secrets)));
+  const failure = settled.find((result) => result.status === 'rejected');
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+}
+
+async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepToolCall, secrets: ToolSecrets): Promise<void> {
+  const { deps, run } = ctx;
+  const tool = run.tools.find((candidate) => candidate.name === call.toolName);
+  let outcome: ToolOutcome;
+  if (!tool?.url) {
+    outcome = { error: `${call.toolName} cannot be executed by the server.` };
+  } else {
+    const started = Date.now();
+    const called = await callServerTool(
+      {
+        url: tool.url,
+        body: { runId: run.id, chatId: run.chatId, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input },
+        idempotencyKey: call.idempotencyKey,
+        apiKey: ctx.apiKey,
+        secrets,
+        signal: ctx.signal,
+      },
+      {
+        timeoutMs: deps.config.TOOL_TIMEOUT_MS,
+        maxOutputBytes: deps.config.TOOL_MAX_OUTPUT_BYTES,
+        maxTries: deps.config.TOOL_MAX_TRIES,
+        retryBaseMs: deps.config.TOOL_RETRY_BASE_MS,
+      },
+    );
+    outcome = called.outcome;
+    deps.metrics.toolCalls.inc({ kind: 'server', outcome: called.kind });
+    deps.metrics.toolCallDuration.observe({ kind: 'server' }, (Date.now() - started) / 1000);
+    deps.logger.info('tool called', { toolCallId: call.toolCallId, step: step.step, outcome: called.kind, tries: called.tries });
+  }
+  if (!(await ctx.steps.recordResult(run.id, run.attempt, step.step, call.toolCallId, outcome))) throw new FencedError(run.id, run.attempt);
+  step.results[call.toolCallId] = outcome;
+  ctx.events.emit(outputChunk(call.toolCallId, outcome));
+}
+
+function closeStep(ctx: LoopContext, progress: LoopProgress, history: ModelMessage[], step: PersistedStep): void {
+  ctx.events.emit({ type: 'finish-step' });
+  const parts = stepParts(step);
+  progress.parts.push(...parts);
+  history.push(...stepMessages(parts));
+  progress.step = null;
+  progress.stepText = '';
+  progress.steps = Math.max(progress.steps, step.step + 1);
+}
+
+/** A persisted step as UI message parts, as `readUIMessageStream` builds them from the step's chunks. */
+export function stepParts(step: PersistedStep, missingResult?: string): MessagePart[] {
+  const tools = step.toolCalls.map((call): ToolPart => {
+    const type = `tool-${call.toolName}` as const;
+    if (call.inputError) return { type, toolCallId: call.toolCallId, state: 'output-error', rawInput: call.input ?? call.rawInput, errorText: call.inputError };
+    const result = step.results[call.toolCallId] ?? (missingResult ? { error: missingResult } : undefined);
+    if (!result) return { type, toolCallId: call.toolCallId, state: 'input-available', input: call.input };
+    return 'error' in result
+      ? { type, toolCallId: call.toolCallId, state: 'output-error', input: call.input, errorText: result.error }
+      : { type, toolCallId: call.toolCallId, state: 'output-available', input: call.input, output: result.output };
+  });
+  return [{ type: 'step-start' }, ...(step.text ? [{ type: 'text' as const, text: step.text }] : []), ...tools];
+}
+
+/** What a cancelled attempt keeps: finished steps, and the step in progress with its unfinished calls closed. */
+export function interruptedParts(ctx: Pick<LoopContext, 'events'>, progress: LoopProgress): MessagePart[] {
+  if (progress.openTextId) ctx.events.emit({ type: 'text-end', id: progress.openTextId });
+  if (progress.step) {
+    for (const call of progress.step.toolCalls) {
+      if (!(call.toolCallId in progress.step.results)) ctx.events.emit({ type: 'tool-output-error', toolCallId: call.toolCallId, errorText: CANCELLED_CALL });
+    }
+    return [...progress.parts, ...stepParts(progress.step, CANCELLED_CALL)];
+  }
+  return [...progress.parts, ...(progress.stepText ? [{ type: 'step-start' as const }, { type: 'text' as const, text: progress.stepText }] : [])];
+}
+
+function addUsage(total: Usage, more: Usage): void {
+  total.inputTokens += more.inputTokens;
+  total.outputTokens += more.outputTokens;
+  total.cachedInputTokens += more.cachedInputTokens;
+  total.reasoningTokens += more.reasoningTokens;
+  total.totalTokens += more.totalTokens;
+}

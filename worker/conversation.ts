@@ -1,0 +1,69 @@
+import { isToolPart, textOfParts, toolNameOf, type MessagePart, type ToolPart } from '../shared/messageParts.js';
+import type { ModelMessage, ToolCall, ToolResult } from './providers/types.js';
+
+export type StoredMessage = { role: 'user' | 'assistant' | 'system'; parts: MessagePart[] };
+
+const DENIED = 'The user denied this tool call.';
+
+export const toolCallOfPart = (part: ToolPart): ToolCall => {
+  const input = part.input ?? (typeof part.rawInput === 'string' ? undefined : part.rawInput);
+  return {
+    toolCallId: part.toolCallId,
+    toolName: toolNameOf(part),
+    input,
+    rawInput: typeof part.rawInput === 'string' ? part.rawInput : JSON.stringify(input ?? {}),
+  };
+};
+
+export const toolResultOfPart = (part: ToolPart): ToolResult | null => {
+  const base = { toolCallId: part.toolCallId, toolName: toolNameOf(part) };
+  switch (part.state) {
+    case 'output-available':
+      return { ...base, output: part.output, isError: false };
+    case 'output-error':
+      return { ...base, output: part.errorText ?? 'error', isError: true };
+    case 'output-denied':
+      return { ...base, output: DENIED, isError: true };
+    default:
+      return null;
+  }
+};
+
+/**
+ * The chat's stored messages as the model reads them: an assistant message becomes, for each of
+ * its steps, the assistant's turn (text and tool calls) followed by the tools' results.
+ */
+export function toModelMessages(messages: readonly StoredMessage[]): ModelMessage[] {
+  const out: ModelMessage[] = [];
+  for (const message of messages) {
+    if (message.role !== 'assistant') {
+      out.push({ role: message.role, content: textOfParts(message.parts) });
+      continue;
+    }
+    for (const step of splitSteps(message.parts)) out.push(...stepMessages(step));
+  }
+  return out;
+}
+
+/** One step's parts as model messages: the assistant turn, then a tool turn if it called tools. */
+export function stepMessages(parts: readonly MessagePart[]): ModelMessage[] {
+  const tools = parts.filter(isToolPart);
+  const content = textOfParts(parts);
+  if (!content && tools.length === 0) return [];
+  const results = tools.map(toolResultOfPart).filter((result): result is ToolResult => result !== null);
+  return [{ role: 'assistant', content, toolCalls: tools.map(toolCallOfPart) }, ...(results.length ? [{ role: 'tool' as const, results }] : [])];
+}
+
+/** An assistant message's parts, step by step (a message without step-start parts is one step). */
+export function splitSteps(parts: readonly MessagePart[]): MessagePart[][] {
+  const steps: MessagePart[][] = [];
+  let current: MessagePart[] = [];
+  for (const part of parts) {
+    if (part.type === 'step-start') {
+      if (current.length) steps.push(current);
+      current = [];
+    } else current.push(part);
+  }
+  if (current.length) steps.push(current);
+  return steps;
+}

@@ -1,0 +1,78 @@
+import type { Usage } from '../shared/models.js';
+import { statement, type Sql } from '../shared/sql.js';
+import type { ToolOutcome } from './tools/callServerTool.js';
+
+/**
+ * Durable steps (SPEC section 9): a step's model output is persisted before any of its tools runs,
+ * and each tool result as soon as it arrives — both fenced on the attempt that owns the run, like
+ * every worker write. A new attempt reads them back (runStore's begin) and resumes: no model call
+ * for a persisted step, no tool call with a persisted result executed again.
+ */
+
+/** A tool call of a step as persisted: the model's call, and the key every delivery of it carries. */
+export type StepToolCall = {
+  toolCallId: string;
+  toolName: string;
+  /** The parsed input (undefined when the model's input was not JSON). */
+  input?: unknown;
+  rawInput: string;
+  /** Why the input was not used (not JSON, no such tool, schema mismatch): the call is not executed. */
+  inputError?: string;
+  /** `webhook-id` / `Idempotency-Key` of every delivery of this call, stable across retries and attempts. */
+  idempotencyKey: string;
+};
+
+export type PersistedStep = {
+  step: number;
+  text: string;
+  toolCalls: StepToolCall[];
+  results: Record<string, ToolOutcome>;
+  usage: Usage | null;
+  providerResponseId: string | null;
+};
+
+// The step's row, only while the attempt still owns the run; the run's step count follows.
+const RECORD_STEP = statement(
+  'record_step',
+  `WITH r AS (
+     UPDATE runs SET steps = $3::int + 1 WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
+     RETURNING id, episode, attempt
+   )
+   INSERT INTO run_steps (run_id, episode, step, attempt, text, tool_calls, results, usage, provider_response_id)
+   SELECT r.id, r.episode, $3::int, r.attempt, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8 FROM r
+   ON CONFLICT (run_id, episode, step) DO NOTHING
+   RETURNING step`,
+);
+
+const RECORD_RESULT = statement(
+  'record_tool_result',
+  `UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb)
+   FROM runs r
+   WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
+   RETURNING s.step`,
+);
+
+export class StepStore {
+  constructor(private readonly sql: Sql) {}
+
+  /** Persists a step's model output (and the results already known: input errors); false if the attempt no longer owns the run. */
+  async recordStep(runId: string, attempt: number, step: PersistedStep): Promise<boolean> {
+    const rows = await this.sql.rows(RECORD_STEP, [
+      runId,
+      attempt,
+      step.step,
+      step.text,
+      JSON.stringify(step.toolCalls),
+      JSON.stringify(step.results),
+      JSON.stringify(step.usage),
+      step.providerResponseId,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Persists one tool call's result; false if the attempt no longer owns the run. */
+  async recordResult(runId: string, attempt: number, step: number, toolCallId: string, outcome: ToolOutcome): Promise<boolean> {
+    const rows = await this.sql.rows(RECORD_RESULT, [runId, attempt, step, toolCallId, JSON.stringify(outcome)]);
+    return rows.length === 1;
+  }
+}

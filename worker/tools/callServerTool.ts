@@ -1,0 +1,131 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { signedHeaders, type ToolSecrets } from '../../shared/toolSecrets.js';
+
+/** What a tool call gave: an output for the model, or an error text for it. */
+export type ToolOutcome = { output: unknown } | { error: string };
+
+/** How a call ended, for metrics (a bounded set: no caller-chosen values). */
+export type ToolCallOutcomeKind = 'output' | 'error_result' | 'http_4xx' | 'http_5xx' | 'timeout' | 'connection' | 'too_large' | 'redirect' | 'invalid_answer';
+
+export type ServerToolRequest = {
+  url: string;
+  body: { runId: string; chatId: string; toolCallId: string; toolName: string; input: unknown };
+  /** Stable for the tool call across retries and attempts: `webhook-id` and `Idempotency-Key`. */
+  idempotencyKey: string;
+  /** The run's ephemeral key, sent as the Bearer token so the tool can call runyard back for this run. */
+  apiKey: string;
+  secrets: ToolSecrets;
+  signal: AbortSignal;
+};
+
+export type ServerToolOptions = { timeoutMs: number; maxOutputBytes: number; maxTries: number; retryBaseMs: number };
+
+class Retryable extends Error {
+  constructor(
+    readonly kind: ToolCallOutcomeKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Calls a server tool (SPEC section 9): POST, signed per Standard Webhooks, with the run's key.
+ * 5xx answers, timeouts and connection errors are retried with backoff; what is still failing
+ * after `maxTries`, other 4xx, redirects, and outputs over `maxOutputBytes` become an error result
+ * for the model. Only the run's own abort (cancel, lost ownership) throws.
+ */
+export async function callServerTool(
+  request: ServerToolRequest,
+  opts: ServerToolOptions,
+): Promise<{ outcome: ToolOutcome; kind: ToolCallOutcomeKind; tries: number }> {
+  const payload = JSON.stringify(request.body);
+  for (let tries = 1; ; tries++) {
+    try {
+      const result = await callOnce(request, payload, opts);
+      return { ...result, tries };
+    } catch (err) {
+      request.signal.throwIfAborted();
+      if (!(err instanceof Retryable)) throw err;
+      if (tries >= opts.maxTries) return { outcome: { error: `${err.message} (after ${tries} tries)` }, kind: err.kind, tries };
+      const delay = opts.retryBaseMs * 2 ** (tries - 1) + Math.floor(Math.random() * opts.retryBaseMs * 0.2);
+      await sleep(delay, undefined, { signal: request.signal });
+    }
+  }
+}
+
+async function callOnce(request: ServerToolRequest, payload: string, opts: ServerToolOptions): Promise<{ outcome: ToolOutcome; kind: ToolCallOutcomeKind }> {
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  let res: Response;
+  try {
+    res = await fetch(request.url, {
+      method: 'POST',
+      redirect: 'manual',
+      signal: AbortSignal.any([request.signal, timeout]),
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${request.apiKey}`,
+        'idempotency-key': request.idempotencyKey,
+        'user-agent': 'runyard-tools/1',
+        ...signedHeaders(request.secrets, request.idempotencyKey, payload),
+      },
+      body: payload,
+    });
+  } catch (err) {
+    request.signal.throwIfAborted();
+    if (timeout.aborted) throw new Retryable('timeout', `the tool did not answer within ${opts.timeoutMs} ms`);
+    throw new Retryable('connection', `the tool could not be reached: ${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}`);
+  }
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    return { outcome: { error: `the tool answered ${res.status} (a redirect; redirects are not followed)` }, kind: 'redirect' };
+  }
+  let text: string | null;
+  try {
+    text = await readCapped(res, opts.maxOutputBytes);
+  } catch (err) {
+    request.signal.throwIfAborted();
+    if (timeout.aborted) throw new Retryable('timeout', `the tool did not finish its answer within ${opts.timeoutMs} ms`);
+    throw new Retryable('connection', `the tool's answer broke off: ${(err as Error).message}`);
+  }
+  if (res.status >= 500) throw new Retryable('http_5xx', `the tool answered ${res.status}`);
+  if (text === null) return { outcome: { error: `the tool's answer is larger than ${opts.maxOutputBytes} bytes` }, kind: 'too_large' };
+  if (res.status >= 400) return { outcome: { error: `the tool answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ''}` }, kind: 'http_4xx' };
+  return parseAnswer(text);
+}
+
+function parseAnswer(text: string): { outcome: ToolOutcome; kind: ToolCallOutcomeKind } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { outcome: { error: 'the tool answered with something other than JSON' }, kind: 'invalid_answer' };
+  }
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    const answer = body as Record<string, unknown>;
+    if (typeof answer.error === 'string') return { outcome: { error: answer.error }, kind: 'error_result' };
+    if ('output' in answer) return { outcome: { output: answer.output ?? null }, kind: 'output' };
+  }
+  return { outcome: { error: 'the tool answered without "output" or "error"' }, kind: 'invalid_answer' };
+}
+
+/** The body as text, or null once it exceeds `maxBytes` (the rest is not read). */
+async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      await res.body.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
