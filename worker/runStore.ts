@@ -68,7 +68,7 @@ const BEGIN_ATTEMPTS = statement(
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
         FROM messages m
-       WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
+       WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
    FROM r JOIN a ON a.run_id = r.id`,
 );
 

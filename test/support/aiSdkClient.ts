@@ -6,7 +6,10 @@ import { readUIMessageStream, uiMessageChunkSchema, type UIMessage, type UIMessa
  * SDK's own chunk schema (so an invalid chunk fails the test), then readUIMessageStream. Like an
  * attempt-aware client, it starts the message over when a `data-attempt` part arrives.
  */
-export async function readWithAiSdk(url: string, headers: Record<string, string>): Promise<{ text: string; chunks: UIMessageChunk[]; errors: unknown[] }> {
+export async function readWithAiSdk(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ text: string; chunks: UIMessageChunk[]; errors: unknown[]; message: UIMessage | undefined }> {
   const res = await fetch(url, { headers });
   if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
   const chunks: UIMessageChunk[] = [];
@@ -35,5 +38,17 @@ export async function readWithAiSdk(url: string, headers: Record<string, string>
     .filter((part) => part.type === 'text')
     .map((part) => (part as { text: string }).text)
     .join('');
-  return { text, chunks, errors };
+  return { text, chunks, errors, message };
+}
+
+/**
+ * A message's parts as plain JSON, for comparing the AI SDK's message with the persisted one: keys
+ * holding undefined dropped, and a text part's streaming `state` (the stream's, not the message's) left out.
+ */
+export function comparableParts(parts: readonly unknown[]): unknown[] {
+  return JSON.parse(JSON.stringify(parts)).map((part: Record<string, unknown>) => {
+    if (part.type !== 'text') return part;
+    const { state: _state, providerMetadata: _meta, ...rest } = part;
+    return rest;
+  });
 }
