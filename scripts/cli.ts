@@ -13,6 +13,8 @@ import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
 import { findFailedRuns } from '../shared/replay.js';
+import { accountToolSecrets, rotateToolSecret } from '../shared/toolSecrets.js';
+import type { StepToolCall } from '../worker/stepStore.js';
 import { runsWithStatus } from '../shared/runsWithStatus.js';
 import type { RunStatus } from '../shared/generated/prisma/enums.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
@@ -69,6 +71,25 @@ keys.command('revoke <id>').action(async (id: string, _opts: unknown, cmd: Comma
   print(outputOf(cmd), { id, revoked: true }, () => `revoked ${id}`);
 });
 
+const accounts = program.command('accounts').description('accounts');
+accounts
+  .command('tool-secret')
+  .description("show the secret that signs the account's server-tool calls (Standard Webhooks whsec_…); --rotate replaces it")
+  .requiredOption('--account <name>', 'account name')
+  .option('--rotate', 'make a new secret; the old one keeps signing beside it for TOOL_SECRET_GRACE_MS')
+  .action(async (opts: { account: string; rotate?: boolean }, cmd: Command) => {
+    const cfg = config();
+    const deps = connect(cfg);
+    const account = await deps.db.account.findUnique({ where: { name: opts.account }, select: { id: true } });
+    if (!account) throw new AppError('account_not_found', 404, `No account "${opts.account}".`, 'Create one with `keys create --account NAME`.');
+    const secrets = opts.rotate
+      ? await rotateToolSecret(deps.db, account.id, cfg.RUNYARD_SECRET, cfg.TOOL_SECRET_GRACE_MS)
+      : await accountToolSecrets(deps.db, account.id, cfg.RUNYARD_SECRET);
+    print(outputOf(cmd), { account: opts.account, accountId: account.id, secret: secrets.current, previous: secrets.previous }, () =>
+      [secrets.current, ...(secrets.previous ? ['', `the previous secret still signs too, until the grace period ends: ${secrets.previous}`] : [])].join('\n'),
+    );
+  });
+
 const runs = program.command('runs').description('runs');
 const RUN_COLUMNS = ['runId', 'status', 'model', 'attempt', 'createdAt', 'finishedAt'];
 runs
@@ -93,15 +114,45 @@ runs
 runs.command('show <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
   const deps = connect(config());
   const run = await getRunForCaller(deps, OPERATOR, runId);
-  const attempts = await deps.db.runAttempt.findMany({
-    where: { runId },
-    orderBy: { attempt: 'asc' },
-    select: { attempt: true, workerId: true, status: true, startedAt: true, finishedAt: true, errorCode: true, errorMessage: true },
-  });
+  const [attempts, steps] = await Promise.all([
+    deps.db.runAttempt.findMany({
+      where: { runId },
+      orderBy: { attempt: 'asc' },
+      select: { attempt: true, workerId: true, status: true, startedAt: true, finishedAt: true, errorCode: true, errorMessage: true },
+    }),
+    deps.db.runStep.findMany({
+      where: { runId },
+      orderBy: [{ episode: 'asc' }, { step: 'asc' }],
+      select: { episode: true, step: true, attempt: true, text: true, toolCalls: true, results: true, createdAt: true },
+    }),
+  ]);
+  const stepViews = steps.map((step) => ({
+    episode: step.episode,
+    step: step.step,
+    attempt: step.attempt,
+    text: step.text,
+    toolCalls: (step.toolCalls as StepToolCall[]).map((call) => {
+      const result = (step.results as Record<string, { output?: unknown; error?: string }>)[call.toolCallId];
+      return {
+        toolCallId: call.toolCallId,
+        toolName: call.toolName,
+        idempotencyKey: call.idempotencyKey,
+        outcome: !result ? 'pending' : result.error !== undefined ? `error: ${result.error}` : 'output',
+      };
+    }),
+  }));
+  const stepLines = stepViews.flatMap((step) => [
+    `episode ${step.episode} step ${step.step} (attempt ${step.attempt})${step.text ? `: ${step.text.slice(0, 60)}` : ''}`,
+    ...step.toolCalls.map((call) => `  ${call.toolName} ${call.toolCallId} → ${call.outcome}`),
+  ]);
   print(
     outputOf(cmd),
-    { ...run, attempts },
-    () => `${table([run], RUN_COLUMNS)}\n\nattempts:\n${table(attempts, ['attempt', 'workerId', 'status', 'startedAt', 'finishedAt', 'errorCode'])}`,
+    { ...run, attempts, steps: stepViews },
+    () =>
+      `${table([run], [...RUN_COLUMNS, 'steps', 'finishReason'])}\n\nattempts:\n${table(attempts, ['attempt', 'workerId', 'status', 'startedAt', 'finishedAt', 'errorCode'])}` +
+      (stepLines.length
+        ? `\n\ntool steps (the last step of an episode, an answer without tool calls, is in the chat's messages):\n${stepLines.join('\n')}`
+        : ''),
   );
 });
 runs.command('cancel <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {

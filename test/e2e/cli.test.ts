@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
+import { Webhook } from 'standardwebhooks';
+import { signedHeaders } from '../../shared/toolSecrets.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
 import { testEnv } from '../support/testConfig.js';
 import { createAccount } from '../support/factories.js';
@@ -65,6 +67,42 @@ describe('the operator CLI', function () {
     const refused = await cli('runs', 'replay', runId, '--json');
     expect(refused.code).to.equal(1);
     expect(JSON.parse(refused.stdout).runs[0].error).to.match(/^run_not_terminal/);
+  });
+
+  it('shows and rotates an account’s tool secret; during the grace period both secrets sign', async () => {
+    const account = `tools-${Date.now()}`;
+    expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);
+    const shown = JSON.parse((await cli('accounts', 'tool-secret', '--account', account, '--json')).stdout);
+    expect(shown.secret).to.match(/^whsec_/);
+    expect(JSON.parse((await cli('accounts', 'tool-secret', '--account', account, '--json')).stdout).secret, 'stable until rotated').to.equal(shown.secret);
+    const rotated = JSON.parse((await cli('accounts', 'tool-secret', '--account', account, '--rotate', '--json')).stdout);
+    expect(rotated.secret)
+      .to.match(/^whsec_/)
+      .and.not.equal(shown.secret);
+    expect(rotated.previous).to.equal(shown.secret);
+    const payload = JSON.stringify({ hello: 'tool' });
+    const headers = signedHeaders({ current: rotated.secret, previous: rotated.previous }, 'msg_cli', payload);
+    expect(new Webhook(shown.secret).verify(payload, headers)).to.deep.equal({ hello: 'tool' });
+    expect(new Webhook(rotated.secret).verify(payload, headers)).to.deep.equal({ hello: 'tool' });
+    expect((await cli('accounts', 'tool-secret', '--account', 'nobody-by-this-name')).code).to.equal(1);
+  });
+
+  it('shows a run’s persisted tool steps with their calls', async () => {
+    const alice = await createAccount(api.deps.db);
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'steps' });
+    const toolCalls = [{ toolCallId: 'call_1', toolName: 'lookup', input: { q: 1 }, rawInput: '{"q":1}', idempotencyKey: 'msg_1' }];
+    await api.deps.db.runStep.create({ data: { runId, episode: 0, step: 0, attempt: 1, text: 'looking', toolCalls, results: { call_1: { output: 'ok' } } } });
+    const shown = JSON.parse((await cli('runs', 'show', runId, '--json')).stdout);
+    expect(shown.steps).to.deep.equal([
+      {
+        episode: 0,
+        step: 0,
+        attempt: 1,
+        text: 'looking',
+        toolCalls: [{ toolCallId: 'call_1', toolName: 'lookup', idempotencyKey: 'msg_1', outcome: 'output' }],
+      },
+    ]);
+    expect((await cli('runs', 'show', runId)).stdout).to.match(/lookup call_1 → output/);
   });
 
   it('exits 2 on usage errors and 1 on failures', async () => {
