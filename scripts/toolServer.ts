@@ -10,9 +10,11 @@
 import { createServer } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 
-const port = Number(process.env.TOOL_SERVER_PORT ?? 4000);
-const runyardUrl = process.env.RUNYARD_URL ?? 'http://127.0.0.1:3000';
-const verifier = process.env.TOOL_SECRET ? new Webhook(process.env.TOOL_SECRET) : null;
+// eslint-disable-next-line no-restricted-properties -- a standalone example tool host, not one of runyard's processes
+const env = process.env;
+const port = Number(env.TOOL_SERVER_PORT ?? 4000);
+const runyardUrl = env.RUNYARD_URL ?? 'http://127.0.0.1:3000';
+const verifier = env.TOOL_SECRET ? new Webhook(env.TOOL_SECRET) : null;
 
 type Call = { runId: string; chatId: string; toolCallId: string; toolName: string; input: Record<string, unknown> };
 
