@@ -1,7 +1,8 @@
 import type { Db } from '../shared/db.js';
 import { closingChunks, DONE, type UiChunk } from '../shared/events.js';
-import { textOfParts, type MessagePart } from '../shared/messageParts.js';
-import type { StreamEntry } from './streamHub.js';
+import type { MessagePart } from '../shared/messageParts.js';
+import { chunksOfParts } from '../shared/partChunks.js';
+import { isAfter, type StreamEntry } from './streamIds.js';
 
 type FinishedRun = Parameters<typeof closingChunks>[0] & { runId: string; attempt: number };
 
@@ -18,25 +19,11 @@ export async function persistedRunEvents(db: Db, run: FinishedRun, afterId: stri
     orderBy: { seq: 'desc' },
     select: { parts: true, attempt: true },
   });
-  const textId = `text-${message?.attempt ?? run.attempt}`;
-  const chunks: UiChunk[] = [{ type: 'start', messageId: `${run.runId}-${message?.attempt ?? run.attempt}` }, { type: 'start-step' }];
-  const text = textOfParts((message?.parts ?? []) as MessagePart[]);
-  if (message) {
-    chunks.push({ type: 'text-start', id: textId });
-    if (text) chunks.push({ type: 'text-delta', id: textId, delta: text });
-    chunks.push({ type: 'text-end', id: textId });
-  }
-  chunks.push({ type: 'finish-step' });
+  const attempt = message?.attempt ?? run.attempt;
+  const chunks: UiChunk[] = [{ type: 'start', messageId: `${run.runId}-${attempt}` }, ...chunksOfParts((message?.parts ?? []) as MessagePart[], `text-${attempt}`)];
   const closingFrom = chunks.length;
   chunks.push(...closingChunks(run));
   const entries = [...chunks.map((chunk) => JSON.stringify(chunk)), DONE].map((data, index) => ({ id: `0-${index + 1}`, data }));
   const fromExpiredStream = !afterId.startsWith('0-');
   return fromExpiredStream ? entries.slice(closingFrom) : entries.filter((entry) => isAfter(entry.id, afterId));
-}
-
-/** Stream ids compare as (milliseconds, sequence). */
-export function isAfter(id: string, afterId: string): boolean {
-  const [ms, seq] = id.split('-').map(BigInt) as [bigint, bigint];
-  const [afterMs, afterSeq] = afterId.split('-').map(BigInt) as [bigint, bigint];
-  return ms > afterMs || (ms === afterMs && seq > afterSeq);
 }

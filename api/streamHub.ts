@@ -1,9 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { appendClosing, DONE, runEventKeys, type StreamOptions, type UiChunk } from '../shared/events.js';
-import { isAfter } from './persistedStream.js';
-
-export type StreamEntry = { id: string; data: string };
+import { isAfter, type StreamEntry } from './streamIds.js';
 
 /**
  * Shared Redis access for every SSE client of one api process: one subscriber connection carries

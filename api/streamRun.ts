@@ -14,6 +14,8 @@ const SAFETY_POLL_MS = 5_000;
 // A worker appends a run's last events right after the statement that ends the run; a stream still
 // open this long after the run ended will not be ended by its worker.
 const ENDED_RUN_GRACE_MS = 5_000;
+// The reconnect delay every stream suggests to its client (the SSE `retry:` field).
+const RECONNECT_AFTER_MS = 2_000;
 // How often a reader without news asks Postgres whether its run ended (a primary-key read; 1,000
 // idle readers make ~70 a second).
 const ENDED_RUN_CHECK_MS = 15_000;
@@ -81,6 +83,11 @@ function resumePoint(req: Request, after: string | undefined): string {
 export async function streamRun(deps: ApiDeps, req: Request, res: Response, caller: Caller, runId: string, after?: string): Promise<void> {
   const run = await getRunForCaller(deps, caller, runId);
   let lastId = resumePoint(req, after);
+  if (lastId !== '0-0' && isTerminalStatus(run.status) && (await hasNothingAfter(deps, run, lastId))) {
+    // The SSE spec's way to tell a client (a browser's EventSource) to stop reconnecting.
+    res.status(204).end();
+    return;
+  }
 
   const wakeup = new Wakeup();
   const unwatch = await deps.streams.watch(runId, () => wakeup.notify());
@@ -91,7 +98,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   };
   res.on('close', onClose); // res, not req: a GET's request stream may close as soon as it is read
   res.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
-  res.flushHeaders();
+  res.write(`retry: ${RECONNECT_AFTER_MS}\n\n`);
   deps.metrics.activeStreams.inc();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.config.SSE_KEEPALIVE_MS);
 
@@ -143,4 +150,11 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     deps.metrics.activeStreams.dec();
     res.end();
   }
+}
+
+/** Whether a client that has `lastId` of a finished run's stream has it all: the live stream's [DONE], or the persisted replay's last event. */
+async function hasNothingAfter(deps: ApiDeps, run: Awaited<ReturnType<typeof getRunForCaller>>, lastId: string): Promise<boolean> {
+  if (await deps.streams.endsAtOrBefore(run.runId, lastId)) return true;
+  if (!lastId.startsWith('0-') || (await deps.streams.exists(run.runId))) return false;
+  return (await persistedRunEvents(deps.db, run, lastId)).length === 0;
 }

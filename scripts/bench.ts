@@ -14,6 +14,7 @@ import { percentile, round, rssMiB, summary } from './bench/stats.js';
 import { spawnTs, type Spawned } from './bench/processes.js';
 import { cpuMsPerItem, cpuSnapshot } from './bench/cpu.js';
 import { seedHistory } from './bench/history.js';
+import { agentRunBody, driveAgentRuns, startAgentToolServer, stepOverheadSummary, type AgentToolServer } from './bench/agentPhase.js';
 
 /**
  * `npm run bench`: runyard against raw BullMQ on this machine, on a database and queue prefix of
@@ -33,6 +34,8 @@ const { values: opts } = parseArgs({
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'perf-map': { type: 'boolean', default: false },
+    'agent-runs': { type: 'string', default: '2000' },
+    'agent-in-flight': { type: 'string', default: '50' },
   },
 });
 const N = Number(opts.runs);
@@ -44,6 +47,8 @@ const STREAM_CLIENTS = Number(opts['stream-clients']);
 const IDLE_STREAMS = Number(opts['idle-streams']);
 const HISTORY = Number(opts.history);
 const WARMUP = Number(opts.warmup);
+const AGENT_RUNS = Number(opts['agent-runs']);
+const AGENT_IN_FLIGHT = Number(opts['agent-in-flight']);
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -84,7 +89,7 @@ async function waitForCompletedRuns(db: Db, afterSeq: bigint, n: number, what: s
 
 const RAW_ROUNDS = 5;
 /** The issue's targets for this machine. */
-const TARGETS = { ratioAtLeast: 0.15, postP99UnderMs: 25, streamingOverheadP99UnderMs: 10 };
+const TARGETS = { ratioAtLeast: 0.15, postP99UnderMs: 25, streamingOverheadP99UnderMs: 10, agentStepOverheadP99UnderMs: 10 };
 
 /**
  * Phase 1: bare BullMQ, no-op jobs, the same number of worker processes and concurrency. One
@@ -146,12 +151,33 @@ async function httpFloor(): Promise<Record<string, number>> {
 
 type Api = { base: string; key: string; post: () => Promise<{ ms: number; runId: string }>; close: () => void };
 
+async function agentPhase(base: string, key: string, tools: AgentToolServer, db: Db) {
+  const client = apiClient(base, key, agentRunBody(tools.url));
+  const post = async () => (await client.post()).runId;
+  // Warm the loop's code paths up first, as the other phases are.
+  await driveAgentRuns(post, tools, Math.min(500, AGENT_RUNS), AGENT_IN_FLIGHT);
+  tools.stepGaps.length = 0;
+  const afterSeq = await lastRunSeq(db);
+  const started = Date.now();
+  const runIds = await driveAgentRuns(post, tools, AGENT_RUNS, AGENT_IN_FLIGHT);
+  await waitForCompletedRuns(db, afterSeq, runIds.length, 'the agent runs');
+  const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];
+  const steps = await db.run.aggregate({ where: { id: { in: runIds } }, _min: { steps: true }, _max: { steps: true } });
+  client.close();
+  return {
+    runs: runIds.length,
+    inFlight: AGENT_IN_FLIGHT,
+    stepsPerRun: steps._min.steps === steps._max.steps ? steps._min.steps : `${steps._min.steps}–${steps._max.steps}`,
+    runsPerSecond: round(runIds.length / ((last.getTime() - started) / 1000), 1),
+    stepOverheadMs: stepOverheadSummary(tools.stepGaps),
+  };
+}
+
 /**
  * POSTs with node:http on kept-alive sockets rather than fetch: the load generator shares the
  * machine with what it measures, and fetch costs it several times more CPU per request.
  */
-function apiClient(base: string, key: string): Api {
-  const body = JSON.stringify({ prompt: PROMPT });
+function apiClient(base: string, key: string, body = JSON.stringify({ prompt: PROMPT })): Api {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 128 });
   const url = new URL('/api/chat/runs', base);
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
@@ -252,8 +278,10 @@ async function main() {
     log('phase 1b: the HTTP floor (express, helmet and JSON parsing alone)');
     const floorCpuMsPerPost = await httpFloor();
 
+    const agentTools = await startAgentToolServer();
     const port = await freePort();
     const env = {
+      TOOL_URL_ALLOWLIST: agentTools.url,
       DATABASE_URL,
       REDIS_URL,
       QUEUE_PREFIX: PREFIX,
@@ -355,6 +383,10 @@ async function main() {
     const e2eRunsPerSecond = N / ((last.getTime() - throughputStart) / 1000);
     const workerRssAfter = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
 
+    log(`phase 6: ${AGENT_RUNS} agent runs (3 steps: tool call, tool call, answer), ${AGENT_IN_FLIGHT} in flight`);
+    const agent = AGENT_RUNS > 0 ? await agentPhase(`http://127.0.0.1:${port}`, rawKey, agentTools, db) : null;
+    await agentTools.close();
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -376,6 +408,7 @@ async function main() {
       queueToStartMs: summary(queueToStart),
       streamingOverheadMs: summary(overheads),
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
+      agent,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.
       cpuBudgetMsPerRunAtTargetRatio: round((os.cpus().length * 1000) / (TARGETS.ratioAtLeast * rawJobsPerSecond), 3),
@@ -394,6 +427,7 @@ async function main() {
           ratio: e2eRunsPerSecond / rawJobsPerSecond >= TARGETS.ratioAtLeast,
           postP99: percentile(postLatencies, 99) < TARGETS.postP99UnderMs,
           streamingOverheadP99: percentile(overheads, 99) < TARGETS.streamingOverheadP99UnderMs,
+          agentStepOverheadP99: agent ? agent.stepOverheadMs.p99 < TARGETS.agentStepOverheadP99UnderMs : null,
         },
       },
     };
@@ -432,6 +466,7 @@ function printTable(r: {
   cpuBudgetMsPerRunAtTargetRatio: number;
   floors: { rawBullmqCpuMsPerJob: Record<string, number>; httpCpuMsPerPost: Record<string, number> };
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
+  agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -456,6 +491,13 @@ function printTable(r: {
   if (r.idleStreams) {
     rows.push([`${r.idleStreams.streams} idle SSE streams: api Redis connections`, String(r.idleStreams.apiRedisConnections)]);
     rows.push([`${r.idleStreams.streams} idle SSE streams: api RSS`, `${r.idleStreams.apiRssBeforeMiB} → ${r.idleStreams.apiRssWithStreamsMiB} MiB`]);
+  }
+  if (r.agent) {
+    rows.push([`agent runs/s (3 steps, ${r.agent.inFlight} in flight)`, String(r.agent.runsPerSecond)]);
+    rows.push([
+      `agent per-step overhead p50 / p90 / p99 (tool answer → next step's call; target p99 < ${TARGETS.agentStepOverheadP99UnderMs} ms)`,
+      `${r.agent.stepOverheadMs.p50} / ${r.agent.stepOverheadMs.p90} / ${r.agent.stepOverheadMs.p99} ms (${r.agent.stepOverheadMs.n} steps)`,
+    ]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);

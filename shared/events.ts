@@ -21,6 +21,8 @@ export type UiChunk =
   | { type: 'tool-input-error'; toolCallId: string; toolName: string; input: unknown; errorText: string }
   | { type: 'tool-output-available'; toolCallId: string; output: unknown }
   | { type: 'tool-output-error'; toolCallId: string; errorText: string }
+  | { type: 'tool-output-denied'; toolCallId: string }
+  | { type: 'tool-approval-request'; approvalId: string; toolCallId: string }
   | { type: 'finish'; messageMetadata?: unknown }
   | { type: 'error'; errorText: string }
   | { type: `data-${string}`; id?: string; data: unknown; transient?: boolean };

@@ -50,9 +50,20 @@ export async function rotateToolSecret(db: Db, accountId: string, runyardSecret:
   return accountToolSecrets(db, accountId, runyardSecret);
 }
 
+const signers = new Map<string, Webhook>();
+const signerFor = (secret: string): Webhook => {
+  let signer = signers.get(secret);
+  if (!signer) {
+    if (signers.size >= 1_000) signers.clear();
+    signer = new Webhook(secret);
+    signers.set(secret, signer);
+  }
+  return signer;
+};
+
 /** Standard Webhooks headers for one delivery: every valid secret signs it. */
 export function signedHeaders(secrets: ToolSecrets, messageId: string, payload: string, at = new Date()): Record<string, string> {
-  const signatures = [secrets.current, ...(secrets.previous ? [secrets.previous] : [])].map((secret) => new Webhook(secret).sign(messageId, at, payload));
+  const signatures = [secrets.current, ...(secrets.previous ? [secrets.previous] : [])].map((secret) => signerFor(secret).sign(messageId, at, payload));
   return {
     'webhook-id': messageId,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),

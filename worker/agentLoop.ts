@@ -6,6 +6,7 @@ import type { FinishReason } from '../shared/runLifecycle.js';
 import { accountToolSecrets, type ToolSecrets } from '../shared/toolSecrets.js';
 import { inputMismatch, type ToolDefinition } from '../shared/tools.js';
 import { RunError } from '../shared/errors.js';
+import { chunksOfParts } from '../shared/partChunks.js';
 import { stepMessages } from './conversation.js';
 import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, StepSink } from './providers/types.js';
@@ -30,6 +31,8 @@ export type LoopContext = {
   /** The chat before this run's answer, as the model reads it. */
   conversation: ModelMessage[];
   onText: (delta: string) => void;
+  /** The account's signing secrets, read once per attempt when its first tool call goes out. */
+  toolSecrets?: ToolSecrets;
 };
 
 /** What the attempt has done so far: a cancel keeps it (marked interrupted). */
@@ -180,26 +183,15 @@ const outputChunk = (toolCallId: string, outcome: ToolOutcome) =>
 
 /** A step an earlier attempt persisted, sent to this attempt's listeners as it was. */
 function sendPersistedStep(ctx: LoopContext, step: PersistedStep): void {
-  const { events, run } = ctx;
-  events.emit({ type: 'start-step' });
-  if (step.text) {
-    const id = `text-${run.attempt}-${step.step}`;
-    events.emit({ type: 'text-start', id });
-    events.emit({ type: 'text-delta', id, delta: step.text });
-    events.emit({ type: 'text-end', id });
-  }
-  for (const call of step.toolCalls) {
-    events.emit(inputChunk(call));
-    const result = step.results[call.toolCallId];
-    if (result && !call.inputError) events.emit(outputChunk(call.toolCallId, result));
-  }
+  for (const chunk of chunksOfParts(stepParts(step), `text-${ctx.run.attempt}-${step.step}`, { openLastStep: true })) ctx.events.emit(chunk);
 }
 
 /** Runs the step's calls that have no persisted result, concurrently; each result is persisted as it arrives. */
 async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void> {
   const missing = step.toolCalls.filter((call) => !(call.toolCallId in step.results));
   if (missing.length === 0) return;
-  const secrets = await accountToolSecrets(ctx.deps.db, ctx.run.accountId, ctx.deps.config.RUNYARD_SECRET);
+  ctx.toolSecrets ??= await accountToolSecrets(ctx.deps.db, ctx.run.accountId, ctx.deps.config.RUNYARD_SECRET);
+  const secrets = ctx.toolSecrets;
   const settled = await Promise.allSettled(missing.map((call) => executeCall(ctx, step, call, secrets)));
   const failure = settled.find((result) => result.status === 'rejected');
   if (failure) throw (failure as PromiseRejectedResult).reason;

@@ -4,6 +4,7 @@ import { createAccount } from '../support/factories.js';
 import { expect } from 'chai';
 import { startRunOk } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
+import { startToolServer, type ToolServer } from '../support/toolServer.js';
 import { expectEveryRunSettled } from './support.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
@@ -11,8 +12,9 @@ const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join('
 describe('fault: workers killed with kill -9 under load', function () {
   this.timeout(240_000);
   let api: ApiHarness;
+  let tools: ToolServer;
   const workers: WorkerProcess[] = [];
-  const env = {
+  const env: Record<string, string> = {
     RUN_LOCK_MS: '2000',
     LOCAL_MODEL_DELAY_MS: '40',
     WORKER_CONCURRENCY: '8',
@@ -22,20 +24,29 @@ describe('fault: workers killed with kill -9 under load', function () {
     RUN_MAX_ATTEMPTS: '5',
   };
 
-  before(() => {
-    api = startApi({ ACCOUNT_MAX_ACTIVE_RUNS: '1000' });
+  before(async () => {
+    tools = await startToolServer();
+    // A tool slow enough that kills land while calls are in flight.
+    tools.behave('slow_echo', (call) => ({ delayMs: 300, body: { output: { echoed: call.body.input } } }));
+    env.TOOL_URL_ALLOWLIST = tools.url;
+    api = startApi({ ACCOUNT_MAX_ACTIVE_RUNS: '1000', TOOL_URL_ALLOWLIST: tools.url });
   });
   after(async () => {
     for (const worker of workers) worker.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.stopped));
     await api.close();
+    await tools.close();
   });
 
   it('3 workers, 100 runs, a random worker killed every 2 s and restarted: nothing is lost, every watched stream ends', async () => {
     for (let i = 0; i < 3; i++) workers.push(spawnWorker(api.prefix, env));
     await Promise.all(workers.map((w) => workerReady(w)));
     const alice = await createAccount(api.deps.db);
-    const runIds = await Promise.all(Array.from({ length: 100 }, (_, i) => startRunOk(api.app, alice.key, { prompt: words(20 + (i % 30)) })));
+    // Every fourth run is an agent run: local/echo calls a slow server tool, then answers with its output.
+    const slowEcho = { name: 'slow_echo', inputSchema: { type: 'object', properties: { n: { type: 'number' } } }, url: tools.toolUrl('slow_echo') };
+    const bodyOf = (i: number) => (i % 4 === 1 ? { prompt: `call slow_echo {"n":${i}}`, tools: [slowEcho] } : { prompt: words(20 + (i % 30)) });
+    const runIds = await Promise.all(Array.from({ length: 100 }, (_, i) => startRunOk(api.app, alice.key, bodyOf(i))));
+    const toolRunIds = runIds.filter((_, i) => i % 4 === 1);
     // Every fifth run has a client watching it live, from before its first token to the end.
     const base = await api.url();
     const watched = runIds.filter((_, i) => i % 5 === 0);
@@ -59,6 +70,18 @@ describe('fault: workers killed with kill -9 under load', function () {
       expect(statuses.filter((c) => c.type === 'data-run-status').at(-1)?.data?.status).to.equal(run.status);
       if (run.status === 'completed') expect(assembledText(events)).to.equal(textOfParts(run.messages[0]!.parts as { type: string }[]));
     }
+    for (const runId of toolRunIds) {
+      const run = await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+      const deliveries = tools.calls.filter((c) => c.body.runId === runId);
+      if (run.status !== 'completed') continue;
+      expect(deliveries.length, `tool run ${runId} called its tool`).to.be.at.least(1);
+      expect(new Set(deliveries.map((c) => c.headers['webhook-id'])).size, `tool run ${runId}: every delivery of its one call has one webhook-id`).to.equal(1);
+      const [answer] = await api.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
+      const toolParts = (answer!.parts as { type: string; state?: string }[]).filter((p) => p.type === 'tool-slow_echo');
+      expect(toolParts.map((p) => p.state)).to.deep.equal(['output-available']);
+    }
+    const resent = toolRunIds.filter((runId) => tools.calls.filter((c) => c.body.runId === runId).length > 1).length;
+    console.log(`      (${resent} of ${toolRunIds.length} tool calls were in flight at a kill and resent with their webhook-id)`);
     console.log(`      (${kills} kills; ${await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })} of 100 completed)`);
   });
 });

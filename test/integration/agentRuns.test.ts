@@ -105,6 +105,15 @@ describe('agent runs: the tool loop', function () {
     expect(parts.find((p) => p.type === 'text')).to.deep.equal({ type: 'text', text: '{"sum":5}' });
   });
 
+  it('local/echo takes one step per group of calls split by "then" lines, feeding each step the results of the one before', async () => {
+    const prompt = ['call lookup {"q":"a"}', 'call weather {"q":"b"}', 'then', 'call lookup {"q":"c"}'].join('\n');
+    const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, tools: [tool('lookup'), tool('weather')] });
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    expect(run.steps).to.equal(3);
+    const parts = await expectStreamEqualsHistory(runId);
+    expect(parts.map((p) => p.type)).to.deep.equal(['step-start', 'tool-lookup', 'tool-weather', 'step-start', 'tool-lookup', 'step-start', 'text']);
+  });
+
   it('lets a tool call runyard back with the run key: its own run and chat 200, another run 404, after the run ended 401', async () => {
     const other = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'someone else' });
     const seen: Record<string, number> = {};

@@ -7,6 +7,7 @@ import { endRun } from '../../shared/cleanup.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { EventSource } from 'eventsource';
 import { assembledText, readSse } from '../support/sse.js';
 import { readWithAiSdk } from '../support/aiSdkClient.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -187,6 +188,47 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
     const parsed = (list: typeof live) => list.map((e) => (e.data === '[DONE]' ? e.data : JSON.parse(e.data)));
     expect(parsed(fromExpired.events)).to.deep.equal(parsed(live.slice(-3)));
     expect(parsed(fromExpired.events)[0]).to.deep.include({ type: 'data-run-status' });
+  });
+
+  it('tells a client that has a finished run’s last event to stop (204), from the live stream and from the persisted replay', async () => {
+    const runId = await finishedRun(words(3));
+    const raw = await fetch(streamUrl(runId), { headers: auth() });
+    expect((await raw.text()).startsWith('retry: '), 'every stream starts with a reconnect hint').to.equal(true);
+    const { events } = await readSse(streamUrl(runId), auth());
+    const done = events.at(-1)!;
+    expect(done.data).to.equal('[DONE]');
+    const afterDone = await fetch(streamUrl(runId), { headers: { ...auth(), 'last-event-id': done.id! } });
+    expect(afterDone.status).to.equal(204);
+    expect(await afterDone.text()).to.equal('');
+    expect((await fetch(streamUrl(runId, `?after=${done.id}`), { headers: auth() })).status).to.equal(204);
+    const beforeDone = await readSse(streamUrl(runId), { ...auth(), 'last-event-id': events.at(-2)!.id! });
+    expect(beforeDone.res.status).to.equal(200);
+    expect(beforeDone.events.map((e) => e.data)).to.deep.equal(['[DONE]']);
+
+    await api.deps.redis.del(runEventKeys(api.prefix, runId).stream);
+    const replay = await readSse(streamUrl(runId), auth());
+    const replayDone = replay.events.at(-1)!;
+    expect(replayDone.data).to.equal('[DONE]');
+    expect((await fetch(streamUrl(runId), { headers: { ...auth(), 'last-event-id': replayDone.id! } })).status).to.equal(204);
+    expect((await readSse(streamUrl(runId), { ...auth(), 'last-event-id': replay.events.at(-2)!.id! })).events.map((e) => e.data)).to.deep.equal(['[DONE]']);
+  });
+
+  it('stops a standard EventSource once the run is over: it reconnects with the id of [DONE] and gets 204', async () => {
+    const runId = await finishedRun(words(3));
+    const requests: (string | null)[] = [];
+    const received: string[] = [];
+    const source = new EventSource(streamUrl(runId), {
+      fetch: (input, init) => {
+        requests.push(new Headers(init?.headers).get('last-event-id'));
+        return fetch(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), ...auth() } });
+      },
+    });
+    source.onmessage = (event) => received.push(event.data);
+    await waitFor(() => source.readyState === EventSource.CLOSED, { what: 'the EventSource to give up', timeoutMs: 15_000 });
+    source.close();
+    expect(received.at(-1)).to.equal('[DONE]');
+    expect(requests).to.have.length(2);
+    expect(requests[1], 'the reconnect named the last event').to.be.a('string');
   });
 
   it('is 404 for another account, readable with the run’s own ephemeral key, and rejects a malformed Last-Event-ID', async () => {

@@ -12,15 +12,20 @@ const messageText = (message: ModelMessage): string => (message.role === 'tool' 
 /**
  * `local/echo`: streams back the last user message word by word, with token usage. Needs nothing.
  * With tools, a last user message of `call <toolName> <json>` lines calls those tools (in
- * parallel); once their results are in, it answers with the results as text.
+ * parallel); once their results are in, it answers with the results as text. Lines reading `then`
+ * split the calls into steps: step k makes the k-th group's calls, and the step after the last
+ * group answers.
  */
 export class LocalEchoProvider implements ModelProvider {
   constructor(private readonly delayMs: number) {}
 
   async stream(request: ProviderRequest, sink: StepSink): Promise<ProviderResult> {
     const last = request.messages[request.messages.length - 1];
-    const calls = last?.role === 'user' && request.tools.length ? this.plannedCalls(last.content) : [];
-    const answer = last?.role === 'tool' ? messageText(last) : calls.length ? '' : this.lastUserText(request.messages);
+    const lastUser = request.messages.findLastIndex((message) => message.role === 'user');
+    const stepsTaken = request.messages.slice(lastUser + 1).filter((message) => message.role === 'tool').length;
+    const userText = lastUser >= 0 ? (request.messages[lastUser] as { content: string }).content : '';
+    const calls = request.tools.length ? (this.plannedSteps(userText)[stepsTaken] ?? []) : [];
+    const answer = calls.length ? '' : last?.role === 'tool' ? messageText(last) : this.lastUserText(request.messages);
     const output = words(answer);
     const limit = request.maxOutputTokens ?? Infinity;
     let emitted = 0;
@@ -50,10 +55,18 @@ export class LocalEchoProvider implements ModelProvider {
     return lastUser?.role === 'user' ? lastUser.content : '';
   }
 
-  private plannedCalls(text: string) {
-    const lines = text.trim().split('\n');
-    const calls = lines.map((line) => CALL_LINE.exec(line.trim()));
-    if (calls.some((match) => !match)) return [];
-    return calls.map((match) => ({ toolCallId: `call_${randomUUID()}`, toolName: match![1]!, rawInput: match![2]!.trim() || '{}' }));
+  /** The `call` lines of the message, grouped into steps by `then` lines; none unless every line is one or the other. */
+  private plannedSteps(text: string) {
+    const steps: { toolCallId: string; toolName: string; rawInput: string }[][] = [[]];
+    for (const line of text.trim().split('\n').map((l) => l.trim())) {
+      if (line === 'then') {
+        steps.push([]);
+        continue;
+      }
+      const match = CALL_LINE.exec(line);
+      if (!match) return [];
+      steps.at(-1)!.push({ toolCallId: `call_${randomUUID()}`, toolName: match[1]!, rawInput: match[2]!.trim() || '{}' });
+    }
+    return steps.filter((step) => step.length > 0);
   }
 }

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders, type ToolSecrets } from '../../shared/toolSecrets.js';
 
@@ -54,43 +56,69 @@ export async function callServerTool(
   }
 }
 
-async function callOnce(request: ServerToolRequest, payload: string, opts: ServerToolOptions): Promise<{ outcome: ToolOutcome; kind: ToolCallOutcomeKind }> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  let res: Response;
-  try {
-    res = await fetch(request.url, {
-      method: 'POST',
-      redirect: 'manual',
-      signal: AbortSignal.any([request.signal, timeout]),
-      headers: {
-        'content-type': 'application/json',
-        authorization: `Bearer ${request.apiKey}`,
-        'idempotency-key': request.idempotencyKey,
-        'user-agent': 'runyard-tools/1',
-        ...signedHeaders(request.secrets, request.idempotencyKey, payload),
+/** Kept-alive connections per protocol: a run's tools are called step after step, often on one host. */
+const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }) };
+
+class ToolTimeout extends Error {}
+
+/**
+ * One POST on node:http (fetch costs several times the CPU per request, and this is every step of
+ * every agent run). Redirects are never followed; a body over `maxBytes` is cut off and reported as null.
+ */
+function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal, timeoutMs: number, maxBytes: number) {
+  return new Promise<{ status: number; text: string | null }>((resolve, reject) => {
+    const client = url.protocol === 'https:' ? https : http;
+    const req = client.request(
+      url,
+      { method: 'POST', agent: agents[url.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const declared = Number(res.headers['content-length']);
+        if ((status >= 300 && status < 400) || declared > maxBytes) {
+          res.destroy();
+          return resolve({ status, text: declared > maxBytes ? null : '' });
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBytes) {
+            res.destroy();
+            resolve({ status, text: null });
+          } else chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
       },
-      body: payload,
-    });
-  } catch (err) {
-    request.signal.throwIfAborted();
-    if (timeout.aborted) throw new Retryable('timeout', `the tool did not answer within ${opts.timeoutMs} ms`);
-    throw new Retryable('connection', `the tool could not be reached: ${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}`);
-  }
-  if (res.status >= 300 && res.status < 400) {
-    await res.body?.cancel();
-    return { outcome: { error: `the tool answered ${res.status} (a redirect; redirects are not followed)` }, kind: 'redirect' };
-  }
-  let text: string | null;
+    );
+    const timer = setTimeout(() => req.destroy(new ToolTimeout()), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function callOnce(request: ServerToolRequest, payload: string, opts: ServerToolOptions): Promise<{ outcome: ToolOutcome; kind: ToolCallOutcomeKind }> {
+  const headers = {
+    'content-type': 'application/json',
+    authorization: `Bearer ${request.apiKey}`,
+    'idempotency-key': request.idempotencyKey,
+    'user-agent': 'runyard-tools/1',
+    ...signedHeaders(request.secrets, request.idempotencyKey, payload),
+  };
+  let answer: { status: number; text: string | null };
   try {
-    text = await readCapped(res, opts.maxOutputBytes);
+    answer = await post(new URL(request.url), headers, payload, request.signal, opts.timeoutMs, opts.maxOutputBytes);
   } catch (err) {
     request.signal.throwIfAborted();
-    if (timeout.aborted) throw new Retryable('timeout', `the tool did not finish its answer within ${opts.timeoutMs} ms`);
-    throw new Retryable('connection', `the tool's answer broke off: ${(err as Error).message}`);
+    if (err instanceof ToolTimeout) throw new Retryable('timeout', `the tool did not answer within ${opts.timeoutMs} ms`);
+    throw new Retryable('connection', `the tool could not be reached or broke off its answer: ${(err as Error).message}`);
   }
-  if (res.status >= 500) throw new Retryable('http_5xx', `the tool answered ${res.status}`);
+  const { status, text } = answer;
+  if (status >= 300 && status < 400) return { outcome: { error: `the tool answered ${status} (a redirect; redirects are not followed)` }, kind: 'redirect' };
+  if (status >= 500) throw new Retryable('http_5xx', `the tool answered ${status}`);
   if (text === null) return { outcome: { error: `the tool's answer is larger than ${opts.maxOutputBytes} bytes` }, kind: 'too_large' };
-  if (res.status >= 400) return { outcome: { error: `the tool answered ${res.status}${text ? `: ${text.slice(0, 500)}` : ''}` }, kind: 'http_4xx' };
+  if (status >= 400) return { outcome: { error: `the tool answered ${status}${text ? `: ${text.slice(0, 500)}` : ''}` }, kind: 'http_4xx' };
   return parseAnswer(text);
 }
 
@@ -107,25 +135,4 @@ function parseAnswer(text: string): { outcome: ToolOutcome; kind: ToolCallOutcom
     if ('output' in answer) return { outcome: { output: answer.output ?? null }, kind: 'output' };
   }
   return { outcome: { error: 'the tool answered without "output" or "error"' }, kind: 'invalid_answer' };
-}
-
-/** The body as text, or null once it exceeds `maxBytes` (the rest is not read). */
-async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel();
-    return null;
-  }
-  if (!res.body) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > maxBytes) {
-      await res.body.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
