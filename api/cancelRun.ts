@@ -6,6 +6,10 @@ import { isTerminalStatus } from '../shared/replay.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
+import { WAITING_STATUS } from '../shared/runLifecycle.js';
+import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
+
+const CANCELLED_CALL = 'The run was cancelled before this tool call was answered.';
 
 const WAIT_FOR_WORKER_MS = 1_500;
 
@@ -27,6 +31,21 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
       await announceCancelled(deps, runId);
       deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
       deps.logger.info('queued run cancelled', { runId });
+      return { runId, status: 'cancelled' };
+    }
+    if (run.status === WAITING_STATUS) {
+      // No worker holds a parked run: its pending calls are closed and it ends here, in one statement.
+      const { ended, pending } = await endWaitingRun(deps.db, deps.sql, runId, run.attempt, {
+        status: 'cancelled',
+        reason: 'cancelled',
+        closedWith: CANCELLED_CALL,
+      });
+      if (!ended) continue;
+      await deps.streams
+        .end(runId, [...closedCallChunks(pending, CANCELLED_CALL), ...closingChunks({ status: 'cancelled' })])
+        .catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
+      deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
+      deps.logger.info('waiting run cancelled', { runId, closedCalls: pending.length });
       return { runId, status: 'cancelled' };
     }
     const { count } = await deps.db.run.updateMany({ where: { id: runId, status: 'running' }, data: { cancelRequestedAt: new Date() } });

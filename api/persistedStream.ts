@@ -20,7 +20,10 @@ export async function persistedRunEvents(db: Db, run: FinishedRun, afterId: stri
     select: { parts: true, attempt: true },
   });
   const attempt = message?.attempt ?? run.attempt;
-  const chunks: UiChunk[] = [{ type: 'start', messageId: `${run.runId}-${attempt}` }, ...chunksOfParts((message?.parts ?? []) as MessagePart[], `text-${attempt}`)];
+  const chunks: UiChunk[] = [
+    { type: 'start', messageId: `${run.runId}-${attempt}` },
+    ...chunksOfParts((message?.parts ?? []) as MessagePart[], `text-${attempt}`),
+  ];
   const closingFrom = chunks.length;
   chunks.push(...closingChunks(run));
   const entries = [...chunks.map((chunk) => JSON.stringify(chunk)), DONE].map((data, index) => ({ id: `0-${index + 1}`, data }));

@@ -3,6 +3,9 @@ import type { Caller } from './http.js';
 import { runRowSelect, toRunView, type RunView } from './runViews.js';
 import { notFound } from '../shared/errors.js';
 import { runsWithStatus } from '../shared/runsWithStatus.js';
+import { WAITING_STATUS } from '../shared/runLifecycle.js';
+import { pendingCalls } from '../shared/steps.js';
+import { episodeSteps } from '../shared/waitingRuns.js';
 
 export const runNotFound = () => notFound('run_not_found', 'The run');
 
@@ -11,7 +14,12 @@ export async function getRunForCaller(deps: ApiDeps, caller: Caller, runId: stri
   if (caller.runId && caller.runId !== runId) throw runNotFound();
   const row = await deps.db.run.findFirst({ where: { id: runId, ...(caller.accountId ? { accountId: caller.accountId } : {}) }, select: runRowSelect });
   if (!row) throw runNotFound();
-  return toRunView(row);
+  const view = toRunView(row);
+  if (view.status === WAITING_STATUS) {
+    const last = (await episodeSteps(deps.db, runId)).at(-1);
+    view.pendingToolCalls = last ? pendingCalls(last) : [];
+  }
+  return view;
 }
 
 /**

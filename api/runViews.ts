@@ -1,5 +1,6 @@
 import type { Usage } from '../shared/models.js';
 import type { FinishReason, RunStatus } from '../shared/runLifecycle.js';
+import type { PendingToolCall } from '../shared/steps.js';
 
 /** A run as the API shows it (GET /api/chat/runs/{runId} and the list). */
 export type RunView = {
@@ -17,6 +18,7 @@ export type RunView = {
   error: { code: string; message: string; retryable: boolean } | null;
   steps: number;
   finishReason: FinishReason | null;
+  pendingToolCalls?: PendingToolCall[];
 };
 
 export type RunRow = {

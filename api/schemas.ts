@@ -116,6 +116,10 @@ export const runSchema = z
     error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
     steps: z.number().int().meta({ description: 'Model calls the current episode has made' }),
     finishReason: z.enum(FINISH_REASONS).nullable().meta({ description: 'Why the run stopped (null while it runs, and for a failed run)' }),
+    pendingToolCalls: z
+      .array(z.object({ toolCallId: z.string(), toolName: z.string(), input: z.unknown(), kind: z.enum(['result', 'approval']) }))
+      .optional()
+      .meta({ description: 'While requires_action: the calls waiting for your results or approvals' }),
   })
   .meta({ id: 'Run' });
 
@@ -129,6 +133,32 @@ export const runListQuerySchema = z.strictObject({
 });
 
 export const runListSchema = z.object({ runs: z.array(runSchema), nextCursor: z.string().nullable() }).meta({ id: 'RunList' });
+
+const toolCallIdSchema = z.string().min(1).max(200);
+
+export const toolResultsBodySchema = z
+  .strictObject({
+    results: z
+      .array(
+        z
+          .strictObject({ toolCallId: toolCallIdSchema, output: z.unknown().optional(), error: z.string().max(100_000).optional() })
+          .refine((result) => 'output' in result !== (result.error !== undefined), 'each result has exactly one of "output" or "error"'),
+      )
+      .max(128)
+      .default([]),
+    approvals: z
+      .array(z.strictObject({ toolCallId: toolCallIdSchema, approved: z.boolean(), reason: z.string().max(10_000).optional() }))
+      .max(128)
+      .default([]),
+  })
+  .meta({ id: 'ToolResultsRequest', description: 'Answers every pending call of a run in requires_action at once.' });
+export type ToolResultsBody = z.infer<typeof toolResultsBodySchema>;
+
+export const toolResultsResponseSchema = z.object({ runId: z.uuid(), status: z.literal('queued') }).meta({ id: 'ToolResultsResponse' });
+
+export const pendingToolCallSchema = z
+  .object({ toolCallId: z.string(), toolName: z.string(), input: z.unknown(), kind: z.enum(['result', 'approval']) })
+  .meta({ id: 'PendingToolCall' });
 
 export const cancelRunResponseSchema = z.object({ runId: z.uuid(), status: runStatusSchema }).meta({ id: 'CancelRunResponse' });
 

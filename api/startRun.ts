@@ -6,7 +6,7 @@ import { mintEphemeralKeyData } from '../shared/apiKeys.js';
 import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { resolveModel } from '../shared/models.js';
-import { checkToolDefinitions, type ToolDefinition } from '../shared/tools.js';
+import { checkToolDefinitions } from '../shared/tools.js';
 import type { RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { withLogContext } from '../shared/context.js';
@@ -17,23 +17,6 @@ export type StartRunResult = { runId: string; chatId: string; sessionId: string;
 
 const ENQUEUE_TIMEOUT_MS = 3_000;
 const DEFAULT_MAX_STEPS = 20;
-
-/**
- * The tools a run may offer, checked before anything is created. Client tools and approvals park a
- * run in requires_action, which this release does not have: refused here rather than failed later.
- */
-function checkRunTools(tools: ToolDefinition[], allowlist: readonly string[]): void {
-  checkToolDefinitions(tools, allowlist);
-  const clientTool = tools.find((tool) => tool.url === undefined || tool.requireApproval);
-  if (clientTool) {
-    throw new AppError(
-      'tool_kind_unsupported',
-      400,
-      `Tool "${clientTool.name}" is a client tool or needs approval; this server runs server tools (with a url) only.`,
-      'Give the tool a url on TOOL_URL_ALLOWLIST that a worker can call, and drop requireApproval.',
-    );
-  }
-}
 /** How long a request waits for a Redis connection that is still connecting (a just-started api). */
 const REDIS_CONNECT_WAIT_MS = 1_000;
 
@@ -53,7 +36,7 @@ const isRedisFailure = (err: unknown) =>
 export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
   const accountId = caller.accountId!;
   const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
-  if (body.tools) checkRunTools(body.tools, deps.config.TOOL_URL_ALLOWLIST);
+  if (body.tools) checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   let claim;

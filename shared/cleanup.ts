@@ -2,7 +2,7 @@ import type { Logger } from './logger.js';
 import { sqlList, TERMINAL_STATUSES } from './runLifecycle.js';
 import { statement, type Sql } from './sql.js';
 
-export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled';
+export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled' | 'action_timeout';
 export type CleanupOutcome = { performed: boolean; keysRevoked: number; sessionClosed: boolean };
 
 const RETRIES = 3;

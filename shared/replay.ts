@@ -8,7 +8,7 @@ import { deleteRunStream } from './events.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from './queue.js';
 import { sealSecret } from './secrets.js';
 
-import { ACTIVE_STATUSES, TERMINAL_STATUSES } from './runLifecycle.js';
+import { RUNNABLE_STATUSES, TERMINAL_STATUSES } from './runLifecycle.js';
 
 export { isTerminalStatus, TERMINAL_STATUSES } from './runLifecycle.js';
 
@@ -104,7 +104,7 @@ export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Co
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
-      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[])
+      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...RUNNABLE_STATUSES]}::run_status[])
       RETURNING account_id::text`;
     const row = rows[0];
     if (!row) return null;

@@ -13,9 +13,10 @@ export type ToolSecrets = { current: string; previous: string | null };
 
 export const newToolSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
-type SecretRow = { toolSecret: unknown; toolSecretPrevious: unknown; toolSecretPreviousUntil: Date | null };
+export type SecretRow = { toolSecret: unknown; toolSecretPrevious: unknown; toolSecretPreviousUntil: Date | null };
 
-function openRow(row: SecretRow, runyardSecret: string): ToolSecrets | null {
+/** The secrets of an account row as stored (sealed), opened; null when the account has none yet. */
+export function openRow(row: SecretRow, runyardSecret: string): ToolSecrets | null {
   if (!row.toolSecret) return null;
   const previousValid = row.toolSecretPrevious && row.toolSecretPreviousUntil && row.toolSecretPreviousUntil.getTime() > Date.now();
   return {

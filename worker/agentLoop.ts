@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { FencedError, type RunEventWriter } from '../shared/events.js';
-import type { MessagePart, ToolPart } from '../shared/messageParts.js';
+import type { MessagePart } from '../shared/messageParts.js';
+import { pendingCalls, stepParts, type PendingToolCall, type ToolOutcome } from '../shared/steps.js';
 import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
 import type { FinishReason } from '../shared/runLifecycle.js';
-import { accountToolSecrets, type ToolSecrets } from '../shared/toolSecrets.js';
+import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/toolSecrets.js';
 import { inputMismatch, type ToolDefinition } from '../shared/tools.js';
 import { RunError } from '../shared/errors.js';
 import { chunksOfParts } from '../shared/partChunks.js';
@@ -12,7 +13,7 @@ import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, StepSink } from './providers/types.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
-import { callServerTool, type ToolOutcome } from './tools/callServerTool.js';
+import { callServerTool } from './tools/callServerTool.js';
 
 /**
  * The agent loop of one attempt (SPEC section 9): model call → the step's tool calls, executed
@@ -31,7 +32,9 @@ export type LoopContext = {
   /** The chat before this run's answer, as the model reads it. */
   conversation: ModelMessage[];
   onText: (delta: string) => void;
-  /** The account's signing secrets, read once per attempt when its first tool call goes out. */
+  /** The account's signing secrets as the claim read them (sealed; null if it has none yet). */
+  sealedToolSecrets: SecretRow | null;
+  /** The account's signing secrets, opened once per attempt when its first tool call goes out. */
   toolSecrets?: ToolSecrets;
 };
 
@@ -49,7 +52,9 @@ export type LoopProgress = {
   providerResponseId: string | null;
 };
 
-export type LoopResult = LoopProgress & { finishReason: FinishReason };
+/** How the attempt's loop ended: with an answer (or max_steps), or parked on the caller's tool results and approvals. */
+export type LoopResult =
+  (LoopProgress & { outcome: 'finished'; finishReason: FinishReason }) | (LoopProgress & { outcome: 'parked'; pending: PendingToolCall[] });
 
 export const newProgress = (): LoopProgress => ({
   parts: [],
@@ -66,25 +71,28 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const history = [...ctx.conversation];
   for (const step of persisted) {
-    sendPersistedStep(ctx, step);
-    progress.step = step;
-    await executeCalls(ctx, step);
+    if (step.usage) addUsage(progress.usage, step.usage);
+    for (const chunk of chunksOfParts(stepParts(step), `text-${ctx.run.attempt}-${step.step}`, { openLastStep: true })) ctx.events.emit(chunk);
+    progress.steps = step.step + 1;
+    const parked = await runStepCalls(ctx, progress, step);
+    if (parked) return parked;
     closeStep(ctx, progress, history, step);
   }
   for (let index = persisted.length; ; index++) {
-    if (index >= ctx.run.maxSteps) return { ...progress, finishReason: 'max_steps' };
+    if (index >= ctx.run.maxSteps) return { ...progress, outcome: 'finished', finishReason: 'max_steps' };
     const answer = await callModel(ctx, progress, history, index);
     if (answer.toolCalls.length === 0) {
       ctx.events.emit({ type: 'finish-step' });
       progress.parts.push({ type: 'step-start' }, ...(answer.text ? [{ type: 'text' as const, text: answer.text }] : []));
       progress.stepText = '';
-      return { ...progress, finishReason: answer.finishReason };
+      return { ...progress, outcome: 'finished', finishReason: answer.finishReason };
     }
     const step: PersistedStep = {
       step: index,
       text: answer.text,
       toolCalls: answer.toolCalls.map((call) => checkCall(ctx.run.tools, call)),
       results: {},
+      approvals: {},
       usage: answer.usage,
       providerResponseId: answer.providerResponseId,
     };
@@ -96,11 +104,33 @@ export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[],
       ctx.events.emit(inputChunk(call));
     }
     if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, step))) throw new FencedError(ctx.run.id, ctx.run.attempt);
-    progress.step = step;
-    await executeCalls(ctx, step);
+    const parked = await runStepCalls(ctx, progress, step);
+    if (parked) return parked;
     closeStep(ctx, progress, history, step);
   }
 }
+
+/**
+ * Executes the step's server calls that can run (no result yet, approved if they need it); if
+ * calls remain that only the caller can answer, the step is over for this attempt: the run parks.
+ */
+async function runStepCalls(ctx: LoopContext, progress: LoopProgress, step: PersistedStep): Promise<LoopResult | null> {
+  progress.step = step;
+  await executeCalls(ctx, step);
+  const pending = pendingCalls(step);
+  if (pending.length === 0) return null;
+  for (const call of pending) {
+    if (call.kind === 'approval') ctx.events.emit({ type: 'tool-approval-request', approvalId: approvalIdOf(call.toolCallId), toolCallId: call.toolCallId });
+    ctx.deps.metrics.toolCalls.inc({ kind: call.kind === 'result' ? 'client' : 'approval', outcome: 'requested' });
+  }
+  ctx.events.emit({ type: 'finish-step' });
+  progress.parts.push(...stepParts(step));
+  progress.step = null;
+  return { ...progress, outcome: 'parked', pending };
+}
+
+/** The approval request's id for a call: one call, one request. */
+export const approvalIdOf = (toolCallId: string) => `approval-${toolCallId}`;
 
 type ModelAnswer = {
   text: string;
@@ -151,14 +181,21 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
 
 /** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
 function checkCall(tools: ToolDefinition[], call: { toolCallId: string; toolName: string; rawInput: string }): StepToolCall {
-  const base = { toolCallId: call.toolCallId, toolName: call.toolName, rawInput: call.rawInput, idempotencyKey: `msg_${randomUUID()}` };
+  const tool = tools.find((candidate) => candidate.name === call.toolName);
+  const base = {
+    toolCallId: call.toolCallId,
+    toolName: call.toolName,
+    rawInput: call.rawInput,
+    idempotencyKey: `msg_${randomUUID()}`,
+    kind: tool?.url ? ('server' as const) : ('client' as const),
+    ...(tool?.url && tool.requireApproval ? { needsApproval: true } : {}),
+  };
   let input: unknown;
   try {
     input = JSON.parse(call.rawInput || '{}');
   } catch {
     return { ...base, inputError: `The input of ${call.toolName} is not valid JSON.` };
   }
-  const tool = tools.find((candidate) => candidate.name === call.toolName);
   if (!tool) return { ...base, input, inputError: `There is no tool named ${call.toolName}.` };
   const mismatch = inputMismatch(tool.inputSchema, input);
   if (mismatch) return { ...base, input, inputError: `Invalid input for ${call.toolName}: ${mismatch}` };
@@ -177,20 +214,21 @@ const inputChunk = (call: StepToolCall) =>
     : { type: 'tool-input-available' as const, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input };
 
 const outputChunk = (toolCallId: string, outcome: ToolOutcome) =>
-  'error' in outcome
-    ? { type: 'tool-output-error' as const, toolCallId, errorText: outcome.error }
-    : { type: 'tool-output-available' as const, toolCallId, output: outcome.output };
+  'denied' in outcome
+    ? { type: 'tool-output-denied' as const, toolCallId }
+    : 'error' in outcome
+      ? { type: 'tool-output-error' as const, toolCallId, errorText: outcome.error }
+      : { type: 'tool-output-available' as const, toolCallId, output: outcome.output };
 
-/** A step an earlier attempt persisted, sent to this attempt's listeners as it was. */
-function sendPersistedStep(ctx: LoopContext, step: PersistedStep): void {
-  for (const chunk of chunksOfParts(stepParts(step), `text-${ctx.run.attempt}-${step.step}`, { openLastStep: true })) ctx.events.emit(chunk);
-}
-
-/** Runs the step's calls that have no persisted result, concurrently; each result is persisted as it arrives. */
+/** Runs the step's server calls that have no persisted result and may run, concurrently; each result is persisted as it arrives. */
 async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void> {
-  const missing = step.toolCalls.filter((call) => !(call.toolCallId in step.results));
+  const missing = step.toolCalls.filter(
+    (call) => call.kind === 'server' && !(call.toolCallId in step.results) && (!call.needsApproval || step.approvals[call.toolCallId]?.approved),
+  );
   if (missing.length === 0) return;
-  ctx.toolSecrets ??= await accountToolSecrets(ctx.deps.db, ctx.run.accountId, ctx.deps.config.RUNYARD_SECRET);
+  const runyardSecret = ctx.deps.config.RUNYARD_SECRET;
+  ctx.toolSecrets ??=
+    (ctx.sealedToolSecrets && openRow(ctx.sealedToolSecrets, runyardSecret)) || (await accountToolSecrets(ctx.deps.db, ctx.run.accountId, runyardSecret));
   const secrets = ctx.toolSecrets;
   const settled = await Promise.allSettled(missing.map((call) => executeCall(ctx, step, call, secrets)));
   const failure = settled.find((result) => result.status === 'rejected');
@@ -239,20 +277,6 @@ function closeStep(ctx: LoopContext, progress: LoopProgress, history: ModelMessa
   progress.step = null;
   progress.stepText = '';
   progress.steps = Math.max(progress.steps, step.step + 1);
-}
-
-/** A persisted step as UI message parts, as `readUIMessageStream` builds them from the step's chunks. */
-export function stepParts(step: PersistedStep, missingResult?: string): MessagePart[] {
-  const tools = step.toolCalls.map((call): ToolPart => {
-    const type = `tool-${call.toolName}` as const;
-    if (call.inputError) return { type, toolCallId: call.toolCallId, state: 'output-error', rawInput: call.input ?? call.rawInput, errorText: call.inputError };
-    const result = step.results[call.toolCallId] ?? (missingResult ? { error: missingResult } : undefined);
-    if (!result) return { type, toolCallId: call.toolCallId, state: 'input-available', input: call.input };
-    return 'error' in result
-      ? { type, toolCallId: call.toolCallId, state: 'output-error', input: call.input, errorText: result.error }
-      : { type, toolCallId: call.toolCallId, state: 'output-available', input: call.input, output: result.output };
-  });
-  return [{ type: 'step-start' }, ...(step.text ? [{ type: 'text' as const, text: step.text }] : []), ...tools];
 }
 
 /** What a cancelled attempt keeps: finished steps, and the step in progress with its unfinished calls closed. */

@@ -9,7 +9,7 @@ import { closeRedis, createRedis } from '../shared/redis.js';
 import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
-import { createRunProcessor } from './processRun.js';
+import { createRunProcessor, streamOptions } from './processRun.js';
 import { StepStore } from './stepStore.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
@@ -85,11 +85,15 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   runWorker.on('active', () => metrics.activeRuns.set(active.size + 1));
   runWorker.on('completed', () => metrics.activeRuns.set(active.size));
 
-  const sweepWorker = new Worker(QUEUES.maintenance, async () => sweepStaleRuns({ config, db, sql, runQueue, logger, metrics }), {
-    connection: redis,
-    prefix,
-    concurrency: 1,
-  });
+  const sweepWorker = new Worker(
+    QUEUES.maintenance,
+    async () => sweepStaleRuns({ config, db, sql, runQueue, logger, metrics, redis, streamOptions: streamOptions(deps) }),
+    {
+      connection: redis,
+      prefix,
+      concurrency: 1,
+    },
+  );
   sweepWorker.on('error', (err) => logger.error('sweep worker error', { error: err.message }));
   // Every worker keeps the one fleet-wide schedule in place (upsert is idempotent), so the sweep
   // comes back by itself after Redis lost its data — which is exactly when it is needed most.

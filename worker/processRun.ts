@@ -8,6 +8,7 @@ import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped } from './activeRuns.js';
 import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from './agentLoop.js';
+import type { PendingToolCall } from '../shared/steps.js';
 import type { WorkerDeps } from './deps.js';
 import type { AttemptRun, BegunAttempt } from './runStore.js';
 
@@ -75,6 +76,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         apiKey: openSecret(data.ephemeralKey, config.RUNYARD_SECRET),
         signal: controller.signal,
         conversation: begun.conversation,
+        sealedToolSecrets: begun.sealedToolSecrets,
         onText: () => {
           if (!firstTokenAt) {
             firstTokenAt = Date.now();
@@ -88,6 +90,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
       progress,
     );
     await events.flush();
+    if (result.outcome === 'parked') return await park(attemptCtx, result);
     const saved = await deps.store.finish({
       run,
       status: 'completed',
@@ -116,6 +119,19 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   } finally {
     deps.active.remove(run.id, controller);
   }
+}
+
+/**
+ * The step waits for the caller (client tool results, approvals): the run parks in requires_action,
+ * its key revoked, no worker holding it. Its stream stays open; POST .../tool-results continues it.
+ */
+async function park(ctx: AttemptContext, result: LoopProgress & { pending: PendingToolCall[] }): Promise<{ status: string }> {
+  const { deps, run, events } = ctx;
+  if (!(await deps.store.park(run, { steps: result.steps, usage: result.usage }))) return lostOwnership(ctx);
+  events.emit(runStatusChunk({ status: 'requires_action', pendingToolCalls: result.pending }));
+  await events.flush().catch(() => {});
+  deps.logger.info('run waits for tool results', { pending: result.pending.map((call) => ({ toolCallId: call.toolCallId, kind: call.kind })) });
+  return { status: 'requires_action' };
 }
 
 /** One attempt as its outcome handlers see it. */

@@ -1,13 +1,14 @@
 import { cleanupCtes } from '../shared/cleanup.js';
 import type { Usage } from '../shared/models.js';
 import { Batcher } from '../shared/batcher.js';
-import { ACTIVE_STATUSES, sqlList, type RunStatus } from '../shared/runLifecycle.js';
+import { RUNNABLE_STATUSES, sqlList, type RunStatus } from '../shared/runLifecycle.js';
 import type { MessagePart } from '../shared/messageParts.js';
 import { statement, type Sql } from '../shared/sql.js';
 import type { ToolDefinition } from '../shared/tools.js';
 import { toModelMessages, type StoredMessage } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import type { PersistedStep } from './stepStore.js';
+import type { SecretRow } from '../shared/toolSecrets.js';
 
 /**
  * The worker's reads and writes of run state: prepared statements on `pg` directly (this is the hot
@@ -41,6 +42,8 @@ export type BegunAttempt = {
   conversation: ModelMessage[];
   /** The steps this episode has persisted (earlier attempts'): the loop resumes after them. */
   steps: PersistedStep[];
+  /** The account's tool-signing secrets as stored (sealed), read with the claim for runs with tools. */
+  sealedToolSecrets: SecretRow | null;
 };
 
 // For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
@@ -51,7 +54,7 @@ const BEGIN_ATTEMPTS = statement(
      UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = $2, heartbeat_at = now(),
        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
      FROM unnest($1::uuid[]) AS i(run_id)
-     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(ACTIVE_STATUSES)}) AND runs.cancel_requested_at IS NULL
+     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(RUNNABLE_STATUSES)}) AND runs.cancel_requested_at IS NULL
      RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.max_steps
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
@@ -64,8 +67,11 @@ const BEGIN_ATTEMPTS = statement(
    SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.max_steps, a.started_at,
      CASE WHEN r.tools IS NULL THEN '[]'::json ELSE
        (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
-          'providerResponseId', s.provider_response_id) ORDER BY s.step), '[]'::json)
+          'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
+     CASE WHEN r.tools IS NULL THEN NULL ELSE
+       (SELECT json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until)
+        FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
         FROM messages m
        WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
@@ -80,6 +86,7 @@ type BegunRow = {
   tools: ToolDefinition[] | null;
   max_steps: number;
   steps: PersistedStep[];
+  tool_secrets: { toolSecret: unknown; toolSecretPrevious: unknown; toolSecretPreviousUntil: string | null } | null;
   model: string;
   system: string | null;
   max_output_tokens: number | null;
@@ -104,6 +111,9 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
   startedAt: row.started_at,
   conversation: toModelMessages(row.conversation),
   steps: row.steps,
+  sealedToolSecrets: row.tool_secrets
+    ? { ...row.tool_secrets, toolSecretPreviousUntil: row.tool_secrets.toolSecretPreviousUntil ? new Date(row.tool_secrets.toolSecretPreviousUntil) : null }
+    : null,
 });
 
 /** Claims the next attempt of each run in one statement; null for a run that is not runnable (finished, cancelled, or gone). */
@@ -198,6 +208,23 @@ const FAIL_ATTEMPT = statement(
    SELECT (SELECT count(*) FROM r)::int AS recorded`,
 );
 
+// The attempt ends by parking the run for the caller: requires_action, no worker, its run key revoked
+// (a continuation mints a fresh one). Fenced like every worker write.
+const PARK_RUN = statement(
+  'park_run',
+  `WITH r AS (
+     UPDATE runs SET status = 'requires_action', heartbeat_at = now(), worker_id = NULL, steps = $3::int, usage = $4::jsonb
+     WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
+     RETURNING id, account_id
+   ), attempt AS (
+     UPDATE run_attempts a SET status = 'requires_action', finished_at = now() FROM r WHERE a.run_id = r.id AND a.attempt = $2::int
+   ), revoked AS (
+     UPDATE api_keys k SET revoked_at = now() FROM r
+     WHERE k.run_id = r.id AND k.account_id = r.account_id AND k.kind = 'ephemeral' AND k.revoked_at IS NULL
+   )
+   SELECT count(*)::int AS parked FROM r`,
+);
+
 const HEARTBEAT_RUNS = statement(
   'heartbeat_runs',
   `UPDATE runs SET heartbeat_at = now()
@@ -259,6 +286,12 @@ export class RunStore {
     const values = [runId, attempt, error.code, error.message, error.retryable, final, attemptStatus];
     const [row] = await this.sql.rows<{ recorded: number }>(FAIL_ATTEMPT, values);
     return row?.recorded === 1;
+  }
+
+  /** Parks the run in requires_action (see PARK_RUN); false if the attempt no longer owns the run. */
+  async park(run: AttemptRun, progress: { steps: number; usage: Usage }): Promise<boolean> {
+    const [row] = await this.sql.rows<{ parked: number }>(PARK_RUN, [run.id, run.attempt, progress.steps, JSON.stringify(progress.usage)]);
+    return row?.parked === 1;
   }
 
   /** Why a run could not be claimed: its status, or null when it does not exist. */

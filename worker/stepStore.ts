@@ -1,6 +1,7 @@
-import type { Usage } from '../shared/models.js';
 import { statement, type Sql } from '../shared/sql.js';
-import type { ToolOutcome } from './tools/callServerTool.js';
+import type { PersistedStep, ToolOutcome } from '../shared/steps.js';
+
+export type { PersistedStep, StepToolCall } from '../shared/steps.js';
 
 /**
  * Durable steps (SPEC section 9): a step's model output is persisted before any of its tools runs,
@@ -8,28 +9,6 @@ import type { ToolOutcome } from './tools/callServerTool.js';
  * every worker write. A new attempt reads them back (runStore's begin) and resumes: no model call
  * for a persisted step, no tool call with a persisted result executed again.
  */
-
-/** A tool call of a step as persisted: the model's call, and the key every delivery of it carries. */
-export type StepToolCall = {
-  toolCallId: string;
-  toolName: string;
-  /** The parsed input (undefined when the model's input was not JSON). */
-  input?: unknown;
-  rawInput: string;
-  /** Why the input was not used (not JSON, no such tool, schema mismatch): the call is not executed. */
-  inputError?: string;
-  /** `webhook-id` / `Idempotency-Key` of every delivery of this call, stable across retries and attempts. */
-  idempotencyKey: string;
-};
-
-export type PersistedStep = {
-  step: number;
-  text: string;
-  toolCalls: StepToolCall[];
-  results: Record<string, ToolOutcome>;
-  usage: Usage | null;
-  providerResponseId: string | null;
-};
 
 // The step's row, only while the attempt still owns the run; the run's step count follows.
 const RECORD_STEP = statement(

@@ -6,10 +6,13 @@ import type { Metrics } from '../shared/metrics.js';
 import type { Sql } from '../shared/sql.js';
 import { cleanupRun, endRun, type CleanupReason } from '../shared/cleanup.js';
 import { requeueLostRun } from '../shared/replay.js';
-import { ACTIVE_STATUSES, TERMINAL_STATUSES } from '../shared/runLifecycle.js';
+import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runLifecycle.js';
+import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
+import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
+import type { Redis } from 'ioredis';
 
-export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; logger: Logger; metrics: Metrics };
-export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number };
+export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; logger: Logger; metrics: Metrics; redis: Redis; streamOptions: StreamOptions };
+export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number; timedOut: number };
 
 const BATCH = 500;
 
@@ -32,11 +35,12 @@ const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delay
  * 3. expired ephemeral keys are deleted.
  */
 export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, failed: 0, cleanedUp: 0, expiredKeysDeleted: 0 };
+  const report: SweepReport = { requeued: 0, failed: 0, cleanedUp: 0, expiredKeysDeleted: 0, timedOut: 0 };
   await recoverStaleRuns(deps, report);
+  await failExpiredWaits(deps, report);
   await finishMissedCleanups(deps, report);
   report.expiredKeysDeleted = await deps.db.apiKey.deleteMany({ where: { kind: 'ephemeral', expiresAt: { lt: new Date() } } }).then((result) => result.count);
-  if (report.requeued || report.failed || report.cleanedUp) deps.logger.info('sweep recovered runs', report);
+  if (report.requeued || report.failed || report.cleanedUp || report.timedOut) deps.logger.info('sweep recovered runs', report);
   return report;
 }
 
@@ -45,7 +49,7 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
   const stale = await db.$queryRaw<{ id: string; attempt: number }[]>`
     SELECT r.id::text, r.attempt FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
-    WHERE r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
+    WHERE r.status = ANY(${[...RUNNABLE_STATUSES]}::run_status[]) AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
     ORDER BY COALESCE(r.heartbeat_at, r.created_at)
     LIMIT ${BATCH}`;
   for (const run of stale) {
@@ -74,6 +78,34 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
       metrics.runsFinished.inc({ status: 'failed', model: 'unknown' });
       logger.error('failed a stalled run', { runId: run.id, jobState: state });
     }
+  }
+}
+
+const TIMED_OUT_CALL = 'No result arrived within RUN_ACTION_TIMEOUT_MS.';
+
+/** Runs parked in requires_action for longer than RUN_ACTION_TIMEOUT_MS fail with tool_results_timeout (cleanup as for any failure). */
+async function failExpiredWaits(deps: SweepDeps, report: SweepReport): Promise<void> {
+  const { db, sql, config, logger, metrics } = deps;
+  const waitingSince = new Date(Date.now() - config.RUN_ACTION_TIMEOUT_MS);
+  const expired = await db.$queryRaw<{ id: string; attempt: number }[]>`
+    SELECT r.id::text, r.attempt FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
+    WHERE r.status = ${WAITING_STATUS}::run_status AND r.heartbeat_at < ${waitingSince}
+    LIMIT ${BATCH}`;
+  for (const run of expired) {
+    const error = { code: 'tool_results_timeout', message: `no tool results arrived within ${config.RUN_ACTION_TIMEOUT_MS} ms` };
+    const { ended, pending } = await endWaitingRun(db, sql, run.id, run.attempt, {
+      status: 'failed',
+      reason: 'action_timeout',
+      closedWith: TIMED_OUT_CALL,
+      error,
+    });
+    if (!ended) continue;
+    report.timedOut++;
+    metrics.sweepRecovered.inc({ action: 'action_timeout' });
+    metrics.runsFinished.inc({ status: 'failed', model: 'unknown' });
+    logger.warn('failed a run that waited too long for tool results', { runId: run.id });
+    const closing = [...closedCallChunks(pending, TIMED_OUT_CALL), ...closingChunks({ status: 'failed', error: { ...error, retryable: false } })];
+    await appendClosing(deps.redis, deps.streamOptions, run.id, closing).catch(() => {});
   }
 }
 

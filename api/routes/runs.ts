@@ -5,7 +5,8 @@ import type { ApiDeps } from '../deps.js';
 import { callerOf } from '../http.js';
 import { requireScope } from '../middleware/authenticate.js';
 import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js';
-import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema } from '../schemas.js';
+import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
+import { submitToolResults } from '../submitToolResults.js';
 import { startRun } from '../startRun.js';
 import { streamRun } from '../streamRun.js';
 
@@ -52,6 +53,12 @@ export function runRoutes(deps: ApiDeps): Router {
   router.get('/:runId/stream', requireScope('runs:read'), async (req, res) => {
     const { after } = streamQuerySchema.parse(req.query);
     await streamRun(deps, req, res, callerOf(req), runIdOf(req), after);
+  });
+
+  router.post('/:runId/tool-results', requireScope('runs:write'), async (req, res) => {
+    const runId = runIdOf(req);
+    const body = toolResultsBodySchema.parse(jsonBody(req));
+    res.status(202).json(await submitToolResults(deps, callerOf(req), runId, body, idempotencyKeyOf(req)));
   });
 
   router.post('/:runId/cancel', requireScope('runs:write'), async (req, res) => {

@@ -117,6 +117,8 @@ describe('replay and the stale-run sweep', () => {
       runQueue: idle.deps.runQueue,
       logger: createLogger('worker', 'silent'),
       metrics: createMetrics('worker'),
+      redis: idle.deps.redis,
+      streamOptions: { prefix: idle.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
     });
 
     it('re-queues a queued run whose job vanished (Redis lost it), with a fresh key, and the run completes', async () => {

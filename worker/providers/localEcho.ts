@@ -58,7 +58,10 @@ export class LocalEchoProvider implements ModelProvider {
   /** The `call` lines of the message, grouped into steps by `then` lines; none unless every line is one or the other. */
   private plannedSteps(text: string) {
     const steps: { toolCallId: string; toolName: string; rawInput: string }[][] = [[]];
-    for (const line of text.trim().split('\n').map((l) => l.trim())) {
+    for (const line of text
+      .trim()
+      .split('\n')
+      .map((l) => l.trim())) {
       if (line === 'then') {
         steps.push([]);
         continue;

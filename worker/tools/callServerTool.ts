@@ -3,7 +3,7 @@ import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders, type ToolSecrets } from '../../shared/toolSecrets.js';
 
-/** What a tool call gave: an output for the model, or an error text for it. */
+/** What a server tool gave: an output for the model, or an error text for it. */
 export type ToolOutcome = { output: unknown } | { error: string };
 
 /** How a call ended, for metrics (a bounded set: no caller-chosen values). */

@@ -1,0 +1,121 @@
+import type { Caller } from './http.js';
+import type { ApiDeps } from './deps.js';
+import type { ToolResultsBody } from './schemas.js';
+import { requestFingerprint } from './idempotency.js';
+import { runNotFound } from './readRuns.js';
+import { mintEphemeralKeyData } from '../shared/apiKeys.js';
+import { AppError, conflict, queueUnavailable } from '../shared/errors.js';
+import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
+import { sealSecret } from '../shared/secrets.js';
+import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/steps.js';
+import { lockLastStep } from '../shared/waitingRuns.js';
+import { WAITING_STATUS } from '../shared/runLifecycle.js';
+
+export type ContinuedRun = { runId: string; status: 'queued' };
+
+const badResults = (code: string, detail: string) =>
+  new AppError(
+    code,
+    400,
+    detail,
+    'Answer every pending call of GET /api/chat/runs/{runId} (pendingToolCalls) exactly once: results for kind "result", approvals for kind "approval".',
+  );
+
+/**
+ * POST /api/chat/runs/{runId}/tool-results: the caller answers every call its parked run waits on.
+ * The answers are checked against the pending calls stored server-side, written into the step, and
+ * the run moves requires_action → queued with a fresh run key, all in one transaction that holds
+ * the run's row lock: of concurrent posts exactly one continues the run, the others find it no
+ * longer waiting (409). Then the run's job is queued again; any worker continues from the next step.
+ */
+export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: string, body: ToolResultsBody, idempotencyKey?: string): Promise<ContinuedRun> {
+  const claim =
+    idempotencyKey && caller.accountId
+      ? await deps.idempotency.claim<ContinuedRun>(caller.accountId, `tool-results:${runId}:${idempotencyKey}`, requestFingerprint(body))
+      : undefined;
+  if (claim?.kind === 'replay') return claim.response;
+  try {
+    const jobData = await deps.db.$transaction(async (tx) => {
+      const [run] = await tx.$queryRaw<{ status: string; episode: number; account_id: string }[]>`
+        SELECT status::text, episode, account_id::text FROM runs
+        WHERE id = ${runId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)
+        FOR UPDATE`;
+      if (!run || (caller.runId && caller.runId !== runId)) throw runNotFound();
+      if (run.status !== WAITING_STATUS) {
+        throw conflict(
+          'run_not_waiting',
+          `The run is ${run.status}, not waiting for tool results.`,
+          'Post tool results only while the run is requires_action (once per step).',
+        );
+      }
+      const step = await lockLastStep(tx, runId, run.episode);
+      if (!step) throw conflict('run_not_waiting', 'The run has no step waiting for tool results.', 'Check the run with GET /api/chat/runs/{runId}.');
+      const answer = answersFor(step, pendingCalls(step), body);
+      await tx.$executeRaw`
+        UPDATE run_steps SET results = results || ${JSON.stringify(answer.results)}::jsonb, approvals = approvals || ${JSON.stringify(answer.approvals)}::jsonb
+        WHERE run_id = ${runId}::uuid AND episode = ${run.episode} AND step = ${step.step}`;
+      await tx.$executeRaw`UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL WHERE id = ${runId}::uuid`;
+      const key = mintEphemeralKeyData(run.account_id, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
+      const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
+      return { runId, accountId: run.account_id, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, deps.config.RUNYARD_SECRET) } satisfies RunJobData;
+    });
+    await enqueueContinuation(deps, jobData);
+    const result: ContinuedRun = { runId, status: 'queued' };
+    await claim?.complete(result).catch(() => {});
+    deps.logger.info('tool results accepted; the run continues', { runId });
+    return result;
+  } catch (err) {
+    await claim?.release().catch(() => {});
+    throw err;
+  }
+}
+
+/** The run's job again (the parked attempt's job completed; same jobId). If Redis fails here, the sweep re-queues the run. */
+async function enqueueContinuation(deps: ApiDeps, jobData: RunJobData): Promise<void> {
+  try {
+    await (await deps.runQueue.getJob(jobData.runId))?.remove();
+    await deps.runQueue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, jobData.runId));
+  } catch (err) {
+    // The continuation is committed: the run is queued in Postgres and the sweep re-queues a queued
+    // run without a job, so it is not lost; the caller is told to look again rather than to resend.
+    deps.logger.error('could not queue the continued run; the sweep will', { runId: jobData.runId, error: (err as Error).message });
+    throw queueUnavailable();
+  }
+}
+
+/** The caller's answers as step patches; 400 naming the toolCallId for a duplicate, unexpected or missing answer. */
+function answersFor(step: PersistedStep, pending: PendingToolCall[], body: ToolResultsBody) {
+  const byId = new Map(pending.map((call) => [call.toolCallId, call]));
+  const seen = new Set<string>();
+  const results: Record<string, ToolOutcome> = {};
+  const approvals: PersistedStep['approvals'] = {};
+  const check = (toolCallId: string, kind: PendingToolCall['kind']) => {
+    if (seen.has(toolCallId)) throw badResults('tool_result_duplicate', `Tool call ${toolCallId} is answered more than once.`);
+    seen.add(toolCallId);
+    const call = byId.get(toolCallId);
+    if (!call) throw badResults('tool_result_unexpected', `Tool call ${toolCallId} is not waiting for an answer.`);
+    if (call.kind !== kind) {
+      throw badResults(
+        'tool_result_unexpected',
+        `Tool call ${toolCallId} waits for ${call.kind === 'approval' ? 'an approval' : 'a result'}, not ${kind === 'approval' ? 'an approval' : 'a result'}.`,
+      );
+    }
+  };
+  for (const result of body.results) {
+    check(result.toolCallId, 'result');
+    results[result.toolCallId] = result.error !== undefined ? { error: result.error } : { output: result.output ?? null };
+  }
+  for (const approval of body.approvals) {
+    check(approval.toolCallId, 'approval');
+    approvals[approval.toolCallId] = { approved: approval.approved, ...(approval.reason ? { reason: approval.reason } : {}) };
+    if (!approval.approved) results[approval.toolCallId] = { denied: true, ...(approval.reason ? { reason: approval.reason } : {}) };
+  }
+  const missing = pending.find((call) => !seen.has(call.toolCallId));
+  if (missing)
+    throw badResults(
+      'tool_result_missing',
+      `Tool call ${missing.toolCallId} (${missing.toolName}) has no ${missing.kind === 'approval' ? 'approval' : 'result'}.`,
+    );
+  void step;
+  return { results, approvals };
+}
