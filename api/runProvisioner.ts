@@ -15,6 +15,7 @@ export type ProvisionRequest = {
   metadata: unknown;
   messages: { role: string; parts: unknown[] }[];
   tools: unknown[] | null;
+  mcpServers: unknown[] | null;
   maxSteps: number;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
@@ -41,6 +42,7 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     key_scopes: r.key.scopes,
     key_expires_at: r.key.expiresAt.toISOString(),
     tools: r.tools,
+    mcp_servers: r.mcpServers,
     max_steps: r.maxSteps,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);

@@ -66,6 +66,18 @@ export const startRunBodySchema = z
       .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs')
       .optional(),
     tools: z.array(toolDefinitionSchema).max(64).optional(),
+    mcpServers: z
+      .array(
+        z
+          .strictObject({
+            name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1 to 32 letters, digits, _ or -'),
+            url: z.url({ protocol: /^https?$/ }).max(2_000),
+          })
+          .meta({ id: 'McpServer' }),
+      )
+      .max(8)
+      .optional()
+      .meta({ description: 'MCP servers (streamable HTTP) whose tools the model is offered as <name>__<tool>' }),
     maxSteps: z.number().int().min(1).max(100).optional().meta({ description: 'Model calls the agent loop may make (default 20)' }),
   })
   .superRefine((body, ctx) => {
@@ -73,6 +85,11 @@ export const startRunBodySchema = z
     body.tools?.forEach((tool, index) => {
       if (names.has(tool.name)) ctx.addIssue({ code: 'custom', path: ['tools', index, 'name'], message: `"${tool.name}" is declared twice` });
       names.add(tool.name);
+    });
+    const servers = new Set<string>();
+    body.mcpServers?.forEach((server, index) => {
+      if (servers.has(server.name)) ctx.addIssue({ code: 'custom', path: ['mcpServers', index, 'name'], message: `"${server.name}" is declared twice` });
+      servers.add(server.name);
     });
     if ((body.prompt === undefined) === (body.messages === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of "prompt" or "messages"' });

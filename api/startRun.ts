@@ -6,7 +6,7 @@ import { mintEphemeralKeyData } from '../shared/apiKeys.js';
 import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { resolveModel } from '../shared/models.js';
-import { checkToolDefinitions } from '../shared/tools.js';
+import { checkMcpServers, checkToolDefinitions } from '../shared/tools.js';
 import type { RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { withLogContext } from '../shared/context.js';
@@ -37,6 +37,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   const accountId = caller.accountId!;
   const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
   if (body.tools) checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST);
+  if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   let claim;
@@ -86,6 +87,7 @@ async function provisionRun(deps: ApiDeps, accountId: string, runId: string, mod
       metadata: body.metadata ?? null,
       messages: toStoredMessages(body),
       tools: body.tools?.length ? body.tools : null,
+      mcpServers: body.mcpServers?.length ? body.mcpServers : null,
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });

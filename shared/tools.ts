@@ -10,6 +10,23 @@ export type ToolDefinition = { name: string; description?: string; inputSchema: 
 
 export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** An MCP server whose tools a run offers its model as `<name>__<tool>` (SPEC section 9). */
+export type McpServerDefinition = { name: string; url: string };
+
+/** Checks a run's MCP servers as POST does: each url on the allowlist. */
+export function checkMcpServers(servers: readonly McpServerDefinition[], allowlist: readonly string[]): void {
+  for (const server of servers) {
+    if (!isToolUrlAllowed(server.url, allowlist)) {
+      throw new AppError(
+        'tool_url_not_allowed',
+        400,
+        `MCP server "${server.name}": ${server.url} is not on this server's tool allowlist.`,
+        'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).',
+      );
+    }
+  }
+}
+
 const ajv = new Ajv({ strict: false, allErrors: true });
 const compiled = new Map<string, ValidateFunction>();
 const MAX_COMPILED = 1_000;

@@ -14,6 +14,7 @@ import type { ModelMessage, StepSink } from './providers/types.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
 import { callServerTool } from './tools/callServerTool.js';
+import { McpConnections, type McpTool } from './tools/mcpServers.js';
 
 /**
  * The agent loop of one attempt (SPEC section 9): model call → the step's tool calls, executed
@@ -36,6 +37,8 @@ export type LoopContext = {
   sealedToolSecrets: SecretRow | null;
   /** The account's signing secrets, opened once per attempt when its first tool call goes out. */
   toolSecrets?: ToolSecrets;
+  /** The run's MCP servers, connected for this attempt. */
+  mcp?: McpConnections;
 };
 
 /** What the attempt has done so far: a cancel keeps it (marked interrupted). */
@@ -69,6 +72,19 @@ export const newProgress = (): LoopProgress => ({
 const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
+  const { mcpServers } = ctx.run;
+  if (mcpServers.length) ctx.mcp = await McpConnections.open(mcpServers, ctx.apiKey, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+  try {
+    return await loop(ctx, persisted, progress);
+  } finally {
+    await ctx.mcp?.close();
+  }
+}
+
+/** The tools the model is offered: the run's own, then its MCP servers'. */
+const offeredTools = (ctx: LoopContext): (ToolDefinition | McpTool)[] => [...ctx.run.tools, ...(ctx.mcp?.tools ?? [])];
+
+async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const history = [...ctx.conversation];
   for (const step of persisted) {
     if (step.usage) addUsage(progress.usage, step.usage);
@@ -90,7 +106,7 @@ export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[],
     const step: PersistedStep = {
       step: index,
       text: answer.text,
-      toolCalls: answer.toolCalls.map((call) => checkCall(ctx.run.tools, call)),
+      toolCalls: answer.toolCalls.map((call) => checkCall(offeredTools(ctx), call)),
       results: {},
       approvals: {},
       usage: answer.usage,
@@ -162,7 +178,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     {
       model,
       messages: history,
-      tools: run.tools.map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+      tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
       system: run.system ?? undefined,
       maxOutputTokens: run.maxOutputTokens ?? undefined,
       signal: ctx.signal,
@@ -180,15 +196,16 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
 }
 
 /** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
-function checkCall(tools: ToolDefinition[], call: { toolCallId: string; toolName: string; rawInput: string }): StepToolCall {
+function checkCall(tools: (ToolDefinition | McpTool)[], call: { toolCallId: string; toolName: string; rawInput: string }): StepToolCall {
   const tool = tools.find((candidate) => candidate.name === call.toolName);
+  const runByServer = tool && ('server' in tool || tool.url !== undefined);
   const base = {
     toolCallId: call.toolCallId,
     toolName: call.toolName,
     rawInput: call.rawInput,
     idempotencyKey: `msg_${randomUUID()}`,
-    kind: tool?.url ? ('server' as const) : ('client' as const),
-    ...(tool?.url && tool.requireApproval ? { needsApproval: true } : {}),
+    kind: runByServer ? ('server' as const) : ('client' as const),
+    ...(tool && 'url' in tool && tool.url && tool.requireApproval ? { needsApproval: true } : {}),
   };
   let input: unknown;
   try {
@@ -238,8 +255,14 @@ async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void
 async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepToolCall, secrets: ToolSecrets): Promise<void> {
   const { deps, run } = ctx;
   const tool = run.tools.find((candidate) => candidate.name === call.toolName);
+  const mcpTool = ctx.mcp?.tools.find((candidate) => candidate.name === call.toolName);
   let outcome: ToolOutcome;
-  if (!tool?.url) {
+  if (mcpTool) {
+    const started = Date.now();
+    outcome = await ctx.mcp!.call(mcpTool, call.input, call.idempotencyKey, deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+    deps.metrics.toolCalls.inc({ kind: 'mcp', outcome: 'error' in outcome ? 'error_result' : 'output' });
+    deps.metrics.toolCallDuration.observe({ kind: 'mcp' }, (Date.now() - started) / 1000);
+  } else if (!tool?.url) {
     outcome = { error: `${call.toolName} cannot be executed by the server.` };
   } else {
     const started = Date.now();

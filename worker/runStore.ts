@@ -4,7 +4,7 @@ import { Batcher } from '../shared/batcher.js';
 import { RUNNABLE_STATUSES, sqlList, type RunStatus } from '../shared/runLifecycle.js';
 import type { MessagePart } from '../shared/messageParts.js';
 import { statement, type Sql } from '../shared/sql.js';
-import type { ToolDefinition } from '../shared/tools.js';
+import type { McpServerDefinition, ToolDefinition } from '../shared/tools.js';
 import { toModelMessages, type StoredMessage } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import type { PersistedStep } from './stepStore.js';
@@ -28,6 +28,7 @@ export type AttemptRun = {
   /** Bumped by each replay: steps belong to an episode, and a replay starts from the first. */
   episode: number;
   tools: ToolDefinition[];
+  mcpServers: McpServerDefinition[];
   maxSteps: number;
   /** This attempt's number: the fencing token every later write carries. */
   attempt: number;
@@ -55,7 +56,7 @@ const BEGIN_ATTEMPTS = statement(
        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
      FROM unnest($1::uuid[]) AS i(run_id)
      WHERE runs.id = i.run_id AND runs.status IN (${sqlList(RUNNABLE_STATUSES)}) AND runs.cancel_requested_at IS NULL
-     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.max_steps
+     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
      FROM r
@@ -64,12 +65,12 @@ const BEGIN_ATTEMPTS = statement(
      INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
      RETURNING run_id, started_at
    )
-   SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.max_steps, a.started_at,
-     CASE WHEN r.tools IS NULL THEN '[]'::json ELSE
+   SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.mcp_servers, r.max_steps, a.started_at,
+     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
        (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
           'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
-     CASE WHEN r.tools IS NULL THEN NULL ELSE
+     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN NULL ELSE
        (SELECT json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until)
         FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
@@ -84,6 +85,7 @@ type BegunRow = {
   chat_id: string;
   episode: number;
   tools: ToolDefinition[] | null;
+  mcp_servers: McpServerDefinition[] | null;
   max_steps: number;
   steps: PersistedStep[];
   tool_secrets: { toolSecret: unknown; toolSecretPrevious: unknown; toolSecretPreviousUntil: string | null } | null;
@@ -105,6 +107,7 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     chatId: row.chat_id,
     episode: row.episode,
     tools: row.tools ?? [],
+    mcpServers: row.mcp_servers ?? [],
     maxSteps: row.max_steps,
     attempt: row.attempt,
   },

@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
+import { startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
+import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+describe('agent runs: MCP servers as tool sources', function () {
+  let mcp: TestMcpServer;
+  let stack: Stack;
+
+  before(async () => {
+    mcp = await startMcpServer();
+    stack = await startStack({ TOOL_URL_ALLOWLIST: new URL(mcp.url).origin, RUN_MAX_ATTEMPTS: '2' });
+  });
+  after(async () => {
+    await stack.close();
+    await mcp.close();
+  });
+
+  const auth = () => ({ authorization: `Bearer ${stack.alice.key}` });
+
+  it('lists the server’s tools as <name>__<tool>, calls them with tools/call and the run key, and gives results and errors to the model', async () => {
+    const before = stack.fake.requests.length;
+    const prompt = 'math [[call1:calc__add:{"a":2,"b":40}]] [[call1:calc__explode:{}]]';
+    const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, model: 'openai/gpt-4o', mcpServers: [{ name: 'calc', url: mcp.url }] });
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const offered = (stack.fake.requests[before]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name);
+    expect(offered).to.have.members(['calc__add', 'calc__explode']);
+    expect(mcp.toolCalls).to.deep.include({ name: 'add', args: { a: 2, b: 40 } });
+    expect(
+      mcp.requests.every((h) => /^Bearer ry_ek_/.test(String(h.authorization))),
+      'the run key as the bearer token',
+    ).to.equal(true);
+    const { message } = await readWithAiSdk(`${await stack.api.url()}/api/chat/runs/${runId}/stream`, auth());
+    const history = (await request(stack.api.app).get(`/api/chats/${run.chatId}/messages`).set(auth())).body.messages;
+    const parts = history.find((m: { role: string }) => m.role === 'assistant').parts;
+    expect(comparableParts(message!.parts)).to.deep.equal(comparableParts(parts));
+    expect(parts.find((p: { type: string }) => p.type === 'tool-calc__add')).to.deep.include({ state: 'output-available', output: { sum: 42 } });
+    expect(parts.find((p: { type: string }) => p.type === 'tool-calc__explode')).to.deep.include({ state: 'output-error', errorText: 'kaboom' });
+  });
+
+  it('fails the run with mcp_unavailable (retried first) when a server cannot be listed', async () => {
+    const dead = 'http://127.0.0.1:1/mcp';
+    const allowed = await startStack({ TOOL_URL_ALLOWLIST: 'http://127.0.0.1:1', RUN_MAX_ATTEMPTS: '2' });
+    try {
+      const runId = await startRunOk(allowed.api.app, allowed.alice.key, { prompt: 'hi', mcpServers: [{ name: 'gone', url: dead }] });
+      const run = await waitForRunStatus(allowed.api.deps, runId, ['failed'], 20_000);
+      expect(run.errorCode).to.equal('mcp_unavailable');
+      expect(run.attempt, 'retryable: retried before failing').to.equal(2);
+    } finally {
+      await allowed.close();
+    }
+  });
+
+  it('refuses at POST an MCP url off the allowlist, and duplicate server names', async () => {
+    const off = await postRun(stack.api.app, stack.alice.key, { prompt: 'x', mcpServers: [{ name: 'evil', url: 'http://example.com/mcp' }] });
+    expect(off.status).to.equal(400);
+    expect(off.body.error).to.equal('tool_url_not_allowed');
+    const twice = await postRun(stack.api.app, stack.alice.key, {
+      prompt: 'x',
+      mcpServers: [
+        { name: 'a', url: mcp.url },
+        { name: 'a', url: mcp.url },
+      ],
+    });
+    expect(twice.body.error).to.equal('validation_failed');
+    expect(twice.body.detail).to.match(/twice/);
+  });
+});

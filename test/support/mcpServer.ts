@@ -1,0 +1,59 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+/**
+ * A real MCP server over the streamable HTTP transport (stateless: a server per request, as the
+ * SDK's examples do), for the tests. Tools: `add` { a, b } → structured { sum }; `explode` → an
+ * error result. It records every request's headers and every tool call.
+ */
+export type TestMcpServer = { url: string; requests: IncomingHttpHeaders[]; toolCalls: { name: string; args: unknown }[]; close: () => Promise<void> };
+
+export async function startMcpServer(): Promise<TestMcpServer> {
+  const requests: IncomingHttpHeaders[] = [];
+  const toolCalls: { name: string; args: unknown }[] = [];
+  const mcpServer = () => {
+    const server = new McpServer({ name: 'runyard-test-mcp', version: '1.0.0' });
+    server.registerTool(
+      'add',
+      { description: 'adds two numbers', inputSchema: { a: z.number(), b: z.number() }, outputSchema: { sum: z.number() } },
+      async ({ a, b }) => {
+        toolCalls.push({ name: 'add', args: { a, b } });
+        return { content: [{ type: 'text', text: String(a + b) }], structuredContent: { sum: a + b } };
+      },
+    );
+    server.registerTool('explode', { description: 'always fails', inputSchema: {} }, async () => {
+      toolCalls.push({ name: 'explode', args: {} });
+      return { content: [{ type: 'text', text: 'kaboom' }], isError: true };
+    });
+    return server;
+  };
+  const http: Server = createServer(async (req, res) => {
+    requests.push(req.headers);
+    if (req.method !== 'POST') return void res.writeHead(405).end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const server = mcpServer();
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+    requests,
+    toolCalls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.closeAllConnections();
+        http.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,77 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { RunError } from '../../shared/errors.js';
+import type { McpServerDefinition } from '../../shared/tools.js';
+import type { ToolOutcome } from '../../shared/steps.js';
+
+/** A tool an MCP server offers, as the run offers it to the model: `<server>__<tool>`. */
+export type McpTool = { name: string; description?: string; inputSchema: Record<string, unknown>; server: string; toolName: string };
+
+export const MCP_SEPARATOR = '__';
+
+/**
+ * A run attempt's connections to its MCP servers (SPEC section 9): listed at the start of the
+ * attempt over the streamable HTTP transport with the run's key as the bearer token, called with
+ * `tools/call`, closed when the attempt ends. A server that cannot be listed fails the attempt
+ * with `mcp_unavailable` (retryable).
+ */
+export class McpConnections {
+  private readonly clients = new Map<string, Client>();
+
+  private constructor(readonly tools: McpTool[]) {}
+
+  static async open(servers: readonly McpServerDefinition[], apiKey: string, timeoutMs: number, signal: AbortSignal): Promise<McpConnections> {
+    const connections = new McpConnections([]);
+    try {
+      for (const server of servers) {
+        const client = new Client({ name: 'runyard-worker', version: '1.0.0' });
+        const transport = new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { authorization: `Bearer ${apiKey}` } } });
+        await client.connect(transport, { signal, timeout: timeoutMs });
+        connections.clients.set(server.name, client);
+        for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+          const page = await client.listTools(cursor ? { cursor } : undefined, { signal, timeout: timeoutMs });
+          for (const tool of page.tools) {
+            connections.tools.push({
+              name: `${server.name}${MCP_SEPARATOR}${tool.name}`,
+              description: tool.description,
+              inputSchema: tool.inputSchema as Record<string, unknown>,
+              server: server.name,
+              toolName: tool.name,
+            });
+          }
+          cursor = page.nextCursor;
+        }
+      }
+      return connections;
+    } catch (err) {
+      await connections.close();
+      signal.throwIfAborted();
+      throw new RunError('mcp_unavailable', `an MCP server could not be listed: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** Calls one tool; the server's result (or its error, or a failed call) becomes the model's result. */
+  async call(tool: McpTool, input: unknown, idempotencyKey: string, timeoutMs: number, signal: AbortSignal): Promise<ToolOutcome> {
+    const client = this.clients.get(tool.server);
+    if (!client) return { error: `MCP server ${tool.server} is not connected` };
+    try {
+      const result = await client.callTool(
+        { name: tool.toolName, arguments: (input ?? {}) as Record<string, unknown>, _meta: { 'runyard/idempotency-key': idempotencyKey } },
+        undefined,
+        { signal, timeout: timeoutMs },
+      );
+      const content = (result.content ?? []) as { type: string; text?: string }[];
+      const text = content.map((part) => (part.type === 'text' ? (part.text ?? '') : '')).join('');
+      if (result.isError) return { error: text || 'the MCP tool reported an error' };
+      return { output: result.structuredContent ?? (content.every((part) => part.type === 'text') ? text : content) };
+    } catch (err) {
+      signal.throwIfAborted();
+      return { error: `the MCP call failed: ${(err as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.close().catch(() => {})));
+    this.clients.clear();
+  }
+}
