@@ -4,6 +4,7 @@ import type { ApiDeps } from './deps.js';
 import { authenticate, requireScope } from './middleware/authenticate.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { rateLimit } from './middleware/rateLimit.js';
+import { readCors } from './middleware/readCors.js';
 import { requestContext } from './middleware/requestContext.js';
 import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, requireAdmin } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
@@ -33,7 +34,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps.config.PUBLIC_BASE_URL));
 
-  const apiAuth = authenticate(deps.keys);
+  app.use(readCors(deps.config.STREAM_CORS_ORIGINS));
+  // A browser's EventSource cannot send headers: the stream route also takes a stream token as ?token=.
+  const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/ });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, runRoutes(deps));
   app.use('/api/chats', apiAuth, limit, chatRoutes(deps));

@@ -32,7 +32,7 @@ export class KeyResolver {
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(hash, { row, at: now });
     }
-    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return null;
+    if (!row || row.revokedAt || row.mintedBy?.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= now)) return null;
     // The lookup was by hash; compare once more in constant time as a guard against index surprises.
     if (!hashesEqual(row.hash, hash)) return null;
     this.touch(row.id, now);

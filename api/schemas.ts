@@ -206,7 +206,12 @@ export const messageSchema = z
 
 export const messageListSchema = z.object({ messages: z.array(messageSchema), hasMore: z.boolean() }).meta({ id: 'MessageList' });
 
-export const streamQuerySchema = z.strictObject({ after: z.string().max(64).optional() });
+export const streamQuerySchema = z.strictObject({
+  after: z.string().max(64).optional(),
+  token: z.string().max(200).optional().meta({ description: 'A stream token (ry_st_…) for clients that cannot send headers (EventSource)' }),
+});
+
+export const streamTokenResponseSchema = z.object({ token: z.string(), expiresAt: z.iso.datetime() }).meta({ id: 'StreamToken' });
 
 export const replayBulkBodySchema = z
   .strictObject({
@@ -232,7 +237,7 @@ export const whoamiSchema = z
     accountId: z.uuid(),
     accountName: z.string(),
     keyId: z.uuid().nullable(),
-    kind: z.enum(['account', 'ephemeral', 'admin_token']),
+    kind: z.enum(['account', 'ephemeral', 'stream', 'admin_token']),
     scopes: z.array(z.string()),
     runId: z.uuid().nullable(),
   })

@@ -10,6 +10,8 @@ export type ApiKeyRow = {
   runId: string | null;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  /** A stream token's minting key: the token is revoked with it. */
+  mintedBy: { revokedAt: Date | null } | null;
 };
 
 export type AccountKeyInfo = { id: string; accountId: string; accountName: string; prefix: string; scopes: string[]; createdAt: Date };
@@ -50,8 +52,41 @@ export async function revokeAccountKey(db: Db, id: string): Promise<boolean> {
 export async function findKeyByRaw(db: Db, raw: string): Promise<ApiKeyRow | null> {
   return db.apiKey.findUnique({
     where: { hash: hashKey(raw) },
-    select: { id: true, accountId: true, kind: true, hash: true, scopes: true, runId: true, expiresAt: true, revokedAt: true },
+    select: {
+      id: true,
+      accountId: true,
+      kind: true,
+      hash: true,
+      scopes: true,
+      runId: true,
+      expiresAt: true,
+      revokedAt: true,
+      mintedBy: { select: { revokedAt: true } },
+    },
   });
+}
+
+/**
+ * A stream token (`ry_st_…`): read-only, for one run (its stream, the run, its chat's messages), for
+ * a web page's EventSource. Stored hashed like every key; it dies with the account key that minted
+ * it, with the run, or at `expiresAt`.
+ */
+export async function mintStreamToken(db: Db, minter: { keyId: string; accountId: string }, runId: string, ttlMs: number) {
+  const key = generateKey('stream');
+  const expiresAt = new Date(Date.now() + ttlMs);
+  await db.apiKey.create({
+    data: {
+      accountId: minter.accountId,
+      kind: 'stream',
+      hash: key.hash,
+      prefix: key.prefix,
+      scopes: EPHEMERAL_SCOPES,
+      runId,
+      mintedById: minter.keyId,
+      expiresAt,
+    },
+  });
+  return { token: key.raw, expiresAt };
 }
 
 export function mintEphemeralKeyData(accountId: string, runId: string, ttlMs: number) {

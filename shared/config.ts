@@ -61,6 +61,21 @@ export const configSchema = z
       .regex(/^[\w{}-]+$/, 'letters, digits, _ - and a {hash-tag} only')
       .default('runyard'),
     // Server tools (SPEC section 9): where a run's tools may live, and how they are called.
+    STREAM_TOKEN_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(600_000),
+    // Web origins (https://app.example.com) allowed to read a run's stream, the run and its messages from a browser.
+    STREAM_CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        const origins = value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean);
+        for (const origin of origins) {
+          if (!/^https?:\/\/[^/\s]+$/.test(origin)) ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin (scheme://host[:port], no path)` });
+        }
+        return origins;
+      }),
     TOOL_URL_ALLOWLIST: z
       .string()
       .default('')

@@ -5,8 +5,8 @@ export type Scope = (typeof SCOPES)[number];
 export const DEFAULT_ACCOUNT_SCOPES: Scope[] = ['runs:write', 'runs:read'];
 export const EPHEMERAL_SCOPES: Scope[] = ['runs:read'];
 
-export type KeyKind = 'account' | 'ephemeral';
-const PREFIX: Record<KeyKind, string> = { account: 'ry_sk_', ephemeral: 'ry_ek_' };
+export type KeyKind = 'account' | 'ephemeral' | 'stream';
+const PREFIX: Record<KeyKind, string> = { account: 'ry_sk_', ephemeral: 'ry_ek_', stream: 'ry_st_' };
 
 export type NewKey = { raw: string; hash: string; prefix: string };
 
@@ -19,7 +19,7 @@ export function generateKey(kind: KeyKind): NewKey {
 }
 
 export function looksLikeKey(raw: string): boolean {
-  return /^ry_(sk|ek)_[A-Za-z0-9_-]{43}$/.test(raw);
+  return /^ry_(sk|ek|st)_[A-Za-z0-9_-]{43}$/.test(raw);
 }
 
 export function hashesEqual(a: string, b: string): boolean {

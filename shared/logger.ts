@@ -3,7 +3,7 @@ import { currentLogContext } from './context.js';
 
 // Anything that looks like a runyard key is masked before a line is written, so a secret
 // that slips into an error message never reaches the logs.
-const KEY_PATTERN = /ry_(sk|ek)_[A-Za-z0-9_-]{8,}/g;
+const KEY_PATTERN = /ry_(sk|ek|st)_[A-Za-z0-9_-]{8,}/g;
 export const redactSecrets = (text: string): string => text.replace(KEY_PATTERN, 'ry_$1_[redacted]');
 
 const addContext = winston.format((info) => Object.assign(info, currentLogContext(), info));

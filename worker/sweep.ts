@@ -39,7 +39,9 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   await recoverStaleRuns(deps, report);
   await failExpiredWaits(deps, report);
   await finishMissedCleanups(deps, report);
-  report.expiredKeysDeleted = await deps.db.apiKey.deleteMany({ where: { kind: 'ephemeral', expiresAt: { lt: new Date() } } }).then((result) => result.count);
+  report.expiredKeysDeleted = await deps.db.apiKey
+    .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
+    .then((result) => result.count);
   if (report.requeued || report.failed || report.cleanedUp || report.timedOut) deps.logger.info('sweep recovered runs', report);
   return report;
 }

@@ -25,14 +25,15 @@ function presentsAdminToken(req: Request, adminToken: string | undefined): boole
 const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null };
 
 /** With `optional`, a request without credentials passes on with no caller (the admin gate decides). */
-export function authenticate(keys: KeyResolver, opts: { adminToken?: string; optional?: boolean } = {}): RequestHandler {
+export function authenticate(keys: KeyResolver, opts: { adminToken?: string; optional?: boolean; queryTokenPath?: RegExp } = {}): RequestHandler {
   return async (req, _res, next) => {
     try {
       if (presentsAdminToken(req, opts.adminToken)) {
         (req as RequestWithCaller).caller = ADMIN_CALLER;
         return next();
       }
-      const raw = keyFromHeaders(req.get('authorization'), req.get('x-api-key'));
+      const queryToken = opts.queryTokenPath?.test(req.path) && typeof req.query.token === 'string' ? req.query.token : undefined;
+      const raw = keyFromHeaders(req.get('authorization'), req.get('x-api-key')) ?? queryToken;
       if (!raw) {
         if (opts.optional) return next();
         throw unauthorized('No API key was sent.');

@@ -7,6 +7,7 @@ import { requireScope } from '../middleware/authenticate.js';
 import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js';
 import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
 import { submitToolResults } from '../submitToolResults.js';
+import { mintRunStreamToken } from '../streamTokens.js';
 import { startRun } from '../startRun.js';
 import { streamRun } from '../streamRun.js';
 
@@ -59,6 +60,10 @@ export function runRoutes(deps: ApiDeps): Router {
     const runId = runIdOf(req);
     const body = toolResultsBodySchema.parse(jsonBody(req));
     res.status(202).json(await submitToolResults(deps, callerOf(req), runId, body, idempotencyKeyOf(req)));
+  });
+
+  router.post('/:runId/stream-token', requireScope('runs:read'), async (req, res) => {
+    res.status(201).json(await mintRunStreamToken(deps, callerOf(req), runIdOf(req)));
   });
 
   router.post('/:runId/cancel', requireScope('runs:write'), async (req, res) => {

@@ -1,0 +1,118 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { EventSource } from 'eventsource';
+import { redactSecrets } from '../../shared/logger.js';
+import { createAccount, type TestAccount } from '../support/factories.js';
+import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { readSse } from '../support/sse.js';
+import type { FleetMember } from '../../worker/fleetMember.js';
+
+const ORIGIN = 'https://app.example.com';
+
+describe('web clients: stream tokens and CORS', function () {
+  let api: ApiHarness;
+  let worker: FleetMember;
+  let alice: TestAccount;
+  let base: string;
+
+  before(async () => {
+    api = startApi({ STREAM_CORS_ORIGINS: ORIGIN });
+    worker = await startWorker(api.prefix);
+    alice = await createAccount(api.deps.db);
+    base = await api.url();
+  });
+  after(async () => {
+    await worker.close(1_000);
+    await api.close();
+  });
+
+  const mint = (runId: string, key = alice.key) => request(api.app).post(`/api/chat/runs/${runId}/stream-token`).set('authorization', `Bearer ${key}`);
+
+  it('mints a read-only token for one run: a browser’s EventSource reads the stream with ?token=, and it reads the run and its messages', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'seen from a web page' });
+    const minted = await mint(runId);
+    expect(minted.status).to.equal(201);
+    expect(minted.body.token).to.match(/^ry_st_/);
+    const ttl = Date.parse(minted.body.expiresAt) - Date.now();
+    expect(ttl).to.be.within(500_000, 600_000);
+    const token = minted.body.token as string;
+    const received: string[] = [];
+    const source = new EventSource(`${base}/api/chat/runs/${runId}/stream?token=${token}`);
+    source.onmessage = (event) => received.push(event.data);
+    await waitFor(() => source.readyState === EventSource.CLOSED, { what: 'the stream to end and the client to stop', timeoutMs: 15_000 });
+    source.close();
+    expect(received.at(-1)).to.equal('[DONE]');
+    const bearer = { authorization: `Bearer ${token}` };
+    const run = await request(api.app).get(`/api/chat/runs/${runId}`).set(bearer);
+    expect(run.status).to.equal(200);
+    expect((await request(api.app).get(`/api/chats/${run.body.chatId}/messages`).set(bearer)).status).to.equal(200);
+  });
+
+  it('is confined to its run and to reading; another run 404, writes 403, expired 401, its minting key revoked 401', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'mine' });
+    const other = await startRunOk(api.app, alice.key, { prompt: 'not yours' });
+    const token = (await mint(runId)).body.token as string;
+    const bearer = { authorization: `Bearer ${token}` };
+    expect((await request(api.app).get(`/api/chat/runs/${other}`).set(bearer)).status).to.equal(404);
+    expect((await readSse(`${base}/api/chat/runs/${other}/stream?token=${token}`, {})).res.status).to.equal(404);
+    expect((await request(api.app).post(`/api/chat/runs/${runId}/cancel`).set(bearer)).status).to.equal(403);
+    expect((await request(api.app).post('/api/chat/runs').set(bearer).send({ prompt: 'x' })).status).to.equal(403);
+    expect((await mint(runId, token)).status, 'a token cannot mint tokens').to.equal(403);
+    expect((await request(api.app).get('/api/chat/runs').query({ token }).set({})).status, '?token= only on the stream route').to.equal(401);
+
+    const expiring = (await mint(runId)).body.token as string;
+    await api.deps.db.apiKey.updateMany({ where: { kind: 'stream', runId, prefix: expiring.slice(0, 12) }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+    expect(
+      (
+        await request(api.app)
+          .get(`/api/chat/runs/${runId}`)
+          .set({ authorization: `Bearer ${expiring}` })
+      ).status,
+    ).to.equal(401);
+
+    const bob = await createAccount(api.deps.db);
+    const bobsRun = await startRunOk(api.app, bob.key, { prompt: 'bob' });
+    const bobsToken = (await mint(bobsRun, bob.key)).body.token as string;
+    await api.deps.db.apiKey.updateMany({ where: { accountId: bob.accountId, kind: 'account' }, data: { revokedAt: new Date() } });
+    expect(
+      (
+        await request(api.app)
+          .get(`/api/chat/runs/${bobsRun}`)
+          .set({ authorization: `Bearer ${bobsToken}` })
+      ).status,
+    ).to.equal(401);
+    await waitForRunStatus(api.deps, runId, ['completed']);
+    expect((await request(api.app).get(`/api/chat/runs/${runId}`).set(bearer)).status, 'still readable after the run ended').to.equal(200);
+  });
+
+  it('opens the read routes to STREAM_CORS_ORIGINS only: preflight answered, nothing else opened', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'cors' });
+    const preflight = await request(api.app)
+      .options(`/api/chat/runs/${runId}/stream`)
+      .set({ origin: ORIGIN, 'access-control-request-method': 'GET', 'access-control-request-headers': 'last-event-id' });
+    expect(preflight.status).to.equal(204);
+    expect(preflight.headers['access-control-allow-origin']).to.equal(ORIGIN);
+    expect(preflight.headers['access-control-allow-headers']).to.include('last-event-id');
+    const run = await request(api.app)
+      .get(`/api/chat/runs/${runId}`)
+      .set({ ...{ authorization: `Bearer ${alice.key}` }, origin: ORIGIN });
+    expect(run.headers['access-control-allow-origin']).to.equal(ORIGIN);
+    const elsewhere = await request(api.app)
+      .get(`/api/chat/runs/${runId}`)
+      .set({ authorization: `Bearer ${alice.key}`, origin: 'https://evil.example' });
+    expect(elsewhere.headers['access-control-allow-origin']).to.equal(undefined);
+    const post = await request(api.app)
+      .post('/api/chat/runs')
+      .set({ authorization: `Bearer ${alice.key}`, origin: ORIGIN })
+      .send({ prompt: 'x' });
+    expect(post.headers['access-control-allow-origin']).to.equal(undefined);
+    const postPreflight = await request(api.app).options('/api/chat/runs').set({ origin: ORIGIN, 'access-control-request-method': 'POST' });
+    expect(postPreflight.headers['access-control-allow-origin']).to.equal(undefined);
+  });
+
+  it('never logs a stream token in full', () => {
+    const token = `ry_st_${'a'.repeat(43)}`;
+    expect(redactSecrets(`GET /api/chat/runs/x/stream?token=${token}`)).to.not.include(token);
+  });
+});
