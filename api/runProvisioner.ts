@@ -16,6 +16,7 @@ export type ProvisionRequest = {
   messages: { role: string; parts: unknown[] }[];
   tools: unknown[] | null;
   mcpServers: unknown[] | null;
+  webhook: { url: string; events: string[] } | null;
   maxSteps: number;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
@@ -43,6 +44,7 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     key_expires_at: r.key.expiresAt.toISOString(),
     tools: r.tools,
     mcp_servers: r.mcpServers,
+    webhook: r.webhook,
     max_steps: r.maxSteps,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);

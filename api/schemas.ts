@@ -66,6 +66,17 @@ export const startRunBodySchema = z
       .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs')
       .optional(),
     tools: z.array(toolDefinitionSchema).max(64).optional(),
+    webhook: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }).max(2_000),
+        events: z
+          .array(z.string().max(100))
+          .max(10)
+          .optional()
+          .meta({ description: `A subset of ${'run.started, run.requires_action, run.completed, run.failed, run.cancelled'}; default all but run.started` }),
+      })
+      .optional()
+      .meta({ id: 'RunWebhook', description: 'Where runyard POSTs this run’s events (signed per Standard Webhooks)' }),
     mcpServers: z
       .array(
         z
@@ -225,6 +236,35 @@ export const replayBulkBodySchema = z
   })
   .meta({ id: 'BulkReplayRequest' });
 export type ReplayBulkBody = z.infer<typeof replayBulkBodySchema>;
+
+export const webhookRedeliverBodySchema = z
+  .strictObject({
+    status: z.literal('failed'),
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: z.number().int().min(1).max(10_000).default(1_000),
+  })
+  .meta({ id: 'WebhookRedeliverRequest' });
+
+export const webhookDeliveryListSchema = z
+  .object({
+    events: z.array(
+      z.object({
+        eventId: z.uuid(),
+        webhookId: z.string(),
+        type: z.string(),
+        status: z.enum(['pending', 'delivered', 'failed']),
+        attempts: z.number().int(),
+        createdAt: z.iso.datetime(),
+        deliveredAt: z.iso.datetime().nullable(),
+        nextAttemptAt: z.iso.datetime().nullable(),
+        lastError: z.string().nullable(),
+        deliveries: z.array(
+          z.object({ at: z.iso.datetime(), statusCode: z.number().int().nullable(), latencyMs: z.number().int(), error: z.string().nullable() }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'WebhookDeliveryList' });
 
 export const replayResponseSchema = z.object({ runId: z.uuid(), status: runStatusSchema, attempt: z.number().int() }).meta({ id: 'ReplayResponse' });
 

@@ -7,6 +7,7 @@ import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { resolveModel } from '../shared/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/tools.js';
+import { checkWebhook, type RunWebhook } from '../shared/webhooks.js';
 import type { RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { withLogContext } from '../shared/context.js';
@@ -38,6 +39,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
   if (body.tools) checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST);
   if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+  const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   let claim;
@@ -51,7 +53,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   try {
     const runId = randomUUID();
     const result = await withLogContext({ runId }, async () => {
-      const provisioned = await provisionRun(deps, accountId, runId, model.id, body, idempotencyKey);
+      const provisioned = await provisionRun(deps, accountId, runId, model.id, body, webhook, idempotencyKey);
       await enqueueOrUndo(deps, provisioned);
       deps.logger.info('run accepted', { accountId, model: model.id });
       return { runId, chatId: provisioned.chatId, sessionId: provisioned.sessionId, status: 'queued' as const };
@@ -67,7 +69,15 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
 
 type Provisioned = { runId: string; chatId: string; sessionId: string; accountId: string; keyId: string; rawKey: string };
 
-async function provisionRun(deps: ApiDeps, accountId: string, runId: string, model: string, body: StartRunBody, idempotencyKey?: string): Promise<Provisioned> {
+async function provisionRun(
+  deps: ApiDeps,
+  accountId: string,
+  runId: string,
+  model: string,
+  body: StartRunBody,
+  webhook: RunWebhook | null,
+  idempotencyKey?: string,
+): Promise<Provisioned> {
   const sessionId = randomUUID();
   const chatId = randomUUID();
   const keyId = randomUUID();
@@ -88,6 +98,7 @@ async function provisionRun(deps: ApiDeps, accountId: string, runId: string, mod
       messages: toStoredMessages(body),
       tools: body.tools?.length ? body.tools : null,
       mcpServers: body.mcpServers?.length ? body.mcpServers : null,
+      webhook,
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });

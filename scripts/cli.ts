@@ -14,6 +14,7 @@ import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
 import { findFailedRuns } from '../shared/replay.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/toolSecrets.js';
+import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhookLog.js';
 import type { StepToolCall } from '../worker/stepStore.js';
 import { runsWithStatus } from '../shared/runsWithStatus.js';
 import type { RunStatus } from '../shared/generated/prisma/enums.js';
@@ -88,6 +89,50 @@ accounts
     print(outputOf(cmd), { account: opts.account, accountId: account.id, secret: secrets.current, previous: secrets.previous }, () =>
       [secrets.current, ...(secrets.previous ? ['', `the previous secret still signs too, until the grace period ends: ${secrets.previous}`] : [])].join('\n'),
     );
+  });
+
+const webhooks = program.command('webhooks').description('run webhooks: the delivery log and redelivery');
+webhooks
+  .command('deliveries')
+  .requiredOption('--run <runId>', 'the run')
+  .action(async (opts: { run: string }, cmd: Command) => {
+    const deps = connect(config());
+    await getRunForCaller(deps, OPERATOR, opts.run);
+    const events = await webhookEventsOfRun(deps.db, opts.run);
+    print(
+      outputOf(cmd),
+      events,
+      () =>
+        events
+          .map((event) =>
+            [
+              `${event.type} ${event.eventId} ${event.status} (${event.attempts} attempt(s))${event.lastError ? `: ${event.lastError}` : ''}`,
+              ...event.deliveries.map((d) => `  ${d.at} ${d.statusCode ?? '-'} ${d.latencyMs} ms${d.error ? ` ${d.error}` : ''}`),
+            ].join('\n'),
+          )
+          .join('\n') || 'no webhook events',
+    );
+  });
+webhooks
+  .command('redeliver [eventId]')
+  .description('send an event again (same webhook-id), or with --failed every failed event')
+  .option('--failed', 'every failed event (bulk)')
+  .option('--since <duration>', 'with --failed: created within, e.g. 2h')
+  .option('--limit <n>', 'with --failed: at most this many', '1000')
+  .action(async (eventId: string | undefined, opts: { failed?: boolean; since?: string; limit: string }, cmd: Command) => {
+    if (Boolean(opts.failed) === Boolean(eventId)) throw new UsageError('give an event id, or --failed (not both)');
+    const deps = connect(config());
+    if (eventId) {
+      if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new UsageError(`"${eventId}" is not an event id`);
+      const result = await redeliverWebhookEvent(deps.db, eventId);
+      print(outputOf(cmd), result, () => `${eventId}: queued for delivery`);
+      return;
+    }
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be 1..10000');
+    const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
+    const eventIds = await redeliverFailedWebhookEvents(deps.db, { since, limit });
+    print(outputOf(cmd), { eventIds }, () => `queued ${eventIds.length} failed event(s) for delivery`);
   });
 
 const runs = program.command('runs').description('runs');

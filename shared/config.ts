@@ -89,6 +89,11 @@ export const configSchema = z
         }
         return entries;
       }),
+    WEBHOOK_TIMEOUT_MS: ms(10_000, 100),
+    WEBHOOK_RETRY_BASE_MS: ms(1_000, 10),
+    WEBHOOK_RETRY_FOR_MS: ms(86_400_000, 1_000),
+    WEBHOOK_POLL_MS: ms(250, 10),
+    WEBHOOK_RETENTION_MS: ms(7 * 86_400_000, 60_000),
     TOOL_TIMEOUT_MS: ms(30_000, 100),
     TOOL_MAX_OUTPUT_BYTES: z.coerce.number().int().min(1_024).default(262_144),
     TOOL_MAX_TRIES: z.coerce.number().int().min(1).max(10).default(3),

@@ -81,6 +81,18 @@ export function createMetrics(process: 'api' | 'worker') {
       buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 30, 60, 120],
       registers,
     }),
+    webhookDeliveries: new client.Counter({
+      name: 'runyard_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    webhookLatency: new client.Histogram({
+      name: 'runyard_webhook_delivery_seconds',
+      help: 'Time a webhook receiver took to answer one delivery',
+      buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 10, 30],
+      registers,
+    }),
     activeStreams: new client.Gauge({ name: 'runyard_active_streams', help: 'SSE clients connected to this api instance', registers }),
     activeRuns: new client.Gauge({ name: 'runyard_active_runs', help: 'Runs this worker is executing now', registers }),
   };

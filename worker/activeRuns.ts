@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { cancelChannel } from '../shared/events.js';
@@ -34,6 +35,8 @@ export class ActiveRuns {
 
   add(runId: string, attempt: number): AbortController {
     const controller = new AbortController();
+    // The run's model call and every tool call of a step listen on it at once.
+    setMaxListeners(256, controller.signal);
     this.runs.set(runId, { runId, attempt, controller });
     return controller;
   }

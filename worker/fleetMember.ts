@@ -11,6 +11,7 @@ import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
 import { createRunProcessor, streamOptions } from './processRun.js';
 import { StepStore } from './stepStore.js';
+import { WebhookDispatcher } from './webhookDispatcher.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
@@ -110,6 +111,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   scheduleKeeper.unref();
 
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
+  const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
+  webhooks.start();
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, lockMs: config.RUN_LOCK_MS });
 
   let closing: Promise<void> | undefined;
@@ -120,6 +123,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
       const grace = setTimeout(() => active.stopAll('shutdown'), graceMs);
       const steps: [string, () => Promise<unknown>][] = [
         ['sweep worker', () => sweepWorker.close()],
+        ['webhook dispatcher', () => webhooks.stop()],
         ['run worker', () => runWorker.close()],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],

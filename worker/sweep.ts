@@ -39,6 +39,9 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   await recoverStaleRuns(deps, report);
   await failExpiredWaits(deps, report);
   await finishMissedCleanups(deps, report);
+  // Delivered webhook events are kept WEBHOOK_RETENTION_MS (for the delivery log), then deleted with their attempts.
+  const retainedSince = new Date(Date.now() - deps.config.WEBHOOK_RETENTION_MS);
+  await deps.db.webhookEvent.deleteMany({ where: { status: 'delivered', createdAt: { lt: retainedSince }, deliveredAt: { lt: retainedSince } } });
   report.expiredKeysDeleted = await deps.db.apiKey
     .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
     .then((result) => result.count);

@@ -7,7 +7,8 @@ import { routeNotFound } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
 import type { RequestWithCaller } from '../http.js';
 import { replayFailedRuns, replayOne } from '../replayRuns.js';
-import { replayBulkBodySchema, runIdParamsSchema } from '../schemas.js';
+import { replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
+import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhookLog.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -43,6 +44,16 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.post('/runs/replay', async (req, res) => {
     res.json(await replayFailedRuns(deps, replayBulkBodySchema.parse(req.body ?? {})));
+  });
+  router.post('/webhook-events/redeliver', async (req, res) => {
+    const body = webhookRedeliverBodySchema.parse(req.body ?? {});
+    const eventIds = await redeliverFailedWebhookEvents(deps.db, { since: body.since ? new Date(body.since) : undefined, limit: body.limit });
+    res.status(202).json({ eventIds });
+  });
+  router.post('/webhook-events/:eventId/redeliver', async (req, res) => {
+    const eventId = String(req.params.eventId);
+    if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new AppError('webhook_event_not_found', 404, 'The webhook event was not found.', 'Check the id.');
+    res.status(202).json(await redeliverWebhookEvent(deps.db, eventId));
   });
   router.post('/runs/:runId/replay', async (req, res) => {
     const params = runIdParamsSchema.safeParse(req.params);

@@ -8,6 +8,7 @@ import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js'
 import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
 import { submitToolResults } from '../submitToolResults.js';
 import { mintRunStreamToken } from '../streamTokens.js';
+import { webhookEventsOfRun } from '../../shared/webhookLog.js';
 import { startRun } from '../startRun.js';
 import { streamRun } from '../streamRun.js';
 
@@ -64,6 +65,11 @@ export function runRoutes(deps: ApiDeps): Router {
 
   router.post('/:runId/stream-token', requireScope('runs:read'), async (req, res) => {
     res.status(201).json(await mintRunStreamToken(deps, callerOf(req), runIdOf(req)));
+  });
+
+  router.get('/:runId/webhook-deliveries', requireScope('runs:read'), async (req, res) => {
+    const run = await getRunForCaller(deps, callerOf(req), runIdOf(req));
+    res.json({ events: await webhookEventsOfRun(deps.db, run.runId) });
   });
 
   router.post('/:runId/cancel', requireScope('runs:write'), async (req, res) => {

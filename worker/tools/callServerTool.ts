@@ -1,7 +1,6 @@
-import http from 'node:http';
-import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders, type ToolSecrets } from '../../shared/toolSecrets.js';
+import { postJson, PostTimeout } from '../httpPost.js';
 
 /** What a server tool gave: an output for the model, or an error text for it. */
 export type ToolOutcome = { output: unknown } | { error: string };
@@ -56,48 +55,6 @@ export async function callServerTool(
   }
 }
 
-/** Kept-alive connections per protocol: a run's tools are called step after step, often on one host. */
-const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }) };
-
-class ToolTimeout extends Error {}
-
-/**
- * One POST on node:http (fetch costs several times the CPU per request, and this is every step of
- * every agent run). Redirects are never followed; a body over `maxBytes` is cut off and reported as null.
- */
-function post(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal, timeoutMs: number, maxBytes: number) {
-  return new Promise<{ status: number; text: string | null }>((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
-    const req = client.request(
-      url,
-      { method: 'POST', agent: agents[url.protocol as 'http:' | 'https:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        const declared = Number(res.headers['content-length']);
-        if ((status >= 300 && status < 400) || declared > maxBytes) {
-          res.destroy();
-          return resolve({ status, text: declared > maxBytes ? null : '' });
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBytes) {
-            res.destroy();
-            resolve({ status, text: null });
-          } else chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => req.destroy(new ToolTimeout()), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function callOnce(request: ServerToolRequest, payload: string, opts: ServerToolOptions): Promise<{ outcome: ToolOutcome; kind: ToolCallOutcomeKind }> {
   const headers = {
     'content-type': 'application/json',
@@ -108,10 +65,10 @@ async function callOnce(request: ServerToolRequest, payload: string, opts: Serve
   };
   let answer: { status: number; text: string | null };
   try {
-    answer = await post(new URL(request.url), headers, payload, request.signal, opts.timeoutMs, opts.maxOutputBytes);
+    answer = await postJson(new URL(request.url), headers, payload, request.signal, opts.timeoutMs, opts.maxOutputBytes);
   } catch (err) {
     request.signal.throwIfAborted();
-    if (err instanceof ToolTimeout) throw new Retryable('timeout', `the tool did not answer within ${opts.timeoutMs} ms`);
+    if (err instanceof PostTimeout) throw new Retryable('timeout', `the tool did not answer within ${opts.timeoutMs} ms`);
     throw new Retryable('connection', `the tool could not be reached or broke off its answer: ${(err as Error).message}`);
   }
   const { status, text } = answer;

@@ -1,0 +1,141 @@
+import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../shared/config.js';
+import type { Db } from '../shared/db.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { statement, type Sql } from '../shared/sql.js';
+import { accountToolSecrets, signedHeaders, type ToolSecrets } from '../shared/toolSecrets.js';
+import { postJson, PostTimeout } from './httpPost.js';
+
+/**
+ * Delivers the webhook outbox (SPEC section 11). Every worker process runs one dispatcher; they
+ * share the work through Postgres: each claims the oldest pending event of runs that have no
+ * delivery in flight (FOR UPDATE SKIP LOCKED, and a lease so a dead process lets go), so a run's
+ * events go out one at a time, in order. A delivery is a signed POST (Standard Webhooks, the
+ * account's signing secret, `webhook-id` = msg_<event id> on every try); 2xx delivers, a 4xx other
+ * than 408/429 is final, anything else is retried with exponential backoff until
+ * WEBHOOK_RETRY_FOR_MS has passed since the event was written (or redelivered).
+ */
+const CLAIM_EVENTS = statement(
+  'claim_webhook_events',
+  `WITH heads AS (
+     SELECT DISTINCT ON (e.run_id) e.id FROM webhook_events e WHERE e.status = 'pending' ORDER BY e.run_id, e.seq
+   ), due AS (
+     SELECT e.id FROM webhook_events e JOIN heads h ON h.id = e.id
+     WHERE e.next_attempt_at <= now() AND (e.locked_until IS NULL OR e.locked_until < now())
+     ORDER BY e.next_attempt_at
+     LIMIT $1
+     FOR UPDATE OF e SKIP LOCKED
+   )
+   UPDATE webhook_events w SET locked_until = now() + make_interval(secs => $2::float8 / 1000), attempts = w.attempts + 1
+   FROM due, runs r
+   WHERE w.id = due.id AND r.id = w.run_id
+   RETURNING w.id::text, w.type, w.payload, w.attempts, w.retry_from, r.account_id::text, r.webhook->>'url' AS url`,
+);
+
+// One statement: the attempt's record and the event's new state.
+const RECORD_DELIVERY = statement(
+  'record_webhook_delivery',
+  `WITH attempt AS (
+     INSERT INTO webhook_deliveries (id, event_id, status_code, latency_ms, error) VALUES (gen_random_uuid(), $1::uuid, $2::int, $3::int, $4)
+   )
+   UPDATE webhook_events SET status = $5, next_attempt_at = $6::timestamptz, locked_until = NULL,
+     delivered_at = CASE WHEN $5 = 'delivered' THEN now() END, last_error = $4
+   WHERE id = $1::uuid`,
+);
+
+type ClaimedEvent = { id: string; type: string; payload: unknown; attempts: number; retry_from: Date; account_id: string; url: string };
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
+
+const BATCH = 32;
+const MAX_BACKOFF_MS = 3_600_000;
+const SECRETS_CACHE_MS = 30_000;
+
+export class WebhookDispatcher {
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private readonly secrets = new Map<string, { secrets: ToolSecrets; at: number }>();
+
+  constructor(private readonly deps: { sql: Sql; db: Db; config: Config; logger: Logger; metrics: Metrics }) {
+    // Every delivery in flight listens on it: a batch is BATCH of them.
+    setMaxListeners(BATCH * 2, this.abort.signal);
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      let claimed = 0;
+      try {
+        claimed = await this.deliverDue();
+      } catch (err) {
+        if (!this.stopping) this.deps.logger.warn('webhook dispatch failed; trying again', { error: (err as Error).message });
+      }
+      if (claimed < BATCH && !this.stopping) await sleep(this.deps.config.WEBHOOK_POLL_MS, undefined, { signal: this.abort.signal }).catch(() => {});
+    }
+  }
+
+  /** Claims and delivers the events that are due; how many it claimed. */
+  async deliverDue(): Promise<number> {
+    const leaseMs = this.deps.config.WEBHOOK_TIMEOUT_MS + 30_000;
+    const events = await this.deps.sql.rows<ClaimedEvent>(CLAIM_EVENTS, [BATCH, leaseMs]);
+    await Promise.all(events.map((event) => this.deliver(event)));
+    return events.length;
+  }
+
+  private async deliver(event: ClaimedEvent): Promise<void> {
+    const { config, metrics, logger } = this.deps;
+    const payload = JSON.stringify(event.payload);
+    const messageId = `msg_${event.id}`;
+    const started = performance.now();
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    let outcome: DeliveryOutcome;
+    try {
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'runyard-webhooks/1',
+        ...signedHeaders(await this.secretsOf(event.account_id), messageId, payload),
+      };
+      const answer = await postJson(new URL(event.url), headers, payload, this.abort.signal, config.WEBHOOK_TIMEOUT_MS, 65_536);
+      statusCode = answer.status;
+      if (statusCode >= 200 && statusCode < 300) outcome = 'delivered';
+      else {
+        error = `the receiver answered ${statusCode}`;
+        outcome = statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429 ? 'failed' : 'retry';
+      }
+    } catch (err) {
+      if (this.stopping) return; // the lease runs out and another process delivers it
+      error = err instanceof PostTimeout ? `no answer within ${config.WEBHOOK_TIMEOUT_MS} ms` : `the receiver could not be reached: ${(err as Error).message}`;
+      outcome = 'retry';
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const nextAt = new Date(Date.now() + Math.min(MAX_BACKOFF_MS, config.WEBHOOK_RETRY_BASE_MS * 2 ** (event.attempts - 1)));
+    if (outcome === 'retry' && nextAt.getTime() > event.retry_from.getTime() + config.WEBHOOK_RETRY_FOR_MS) outcome = 'failed';
+    const status = outcome === 'retry' ? 'pending' : outcome;
+    await this.deps.sql.rows(RECORD_DELIVERY, [event.id, statusCode, latencyMs, error, status, outcome === 'retry' ? nextAt : new Date()]);
+    metrics.webhookDeliveries.inc({ outcome });
+    metrics.webhookLatency.observe(latencyMs / 1000);
+    if (outcome !== 'delivered') logger.warn('webhook delivery failed', { eventId: event.id, type: event.type, attempt: event.attempts, outcome, error });
+  }
+
+  private async secretsOf(accountId: string): Promise<ToolSecrets> {
+    const cached = this.secrets.get(accountId);
+    if (cached && Date.now() - cached.at < SECRETS_CACHE_MS) return cached.secrets;
+    const secrets = await accountToolSecrets(this.deps.db, accountId, this.deps.config.RUNYARD_SECRET);
+    if (this.secrets.size > 10_000) this.secrets.clear();
+    this.secrets.set(accountId, { secrets, at: Date.now() });
+    return secrets;
+  }
+}
