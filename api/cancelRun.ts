@@ -6,6 +6,7 @@ import { isTerminalStatus } from '../shared/replay.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
+import { modelLabel } from '../shared/models.js';
 import { WAITING_STATUS } from '../shared/runLifecycle.js';
 import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
 
@@ -29,7 +30,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
       if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;
       await deps.runQueue.remove(runId).catch(() => {});
       await announceCancelled(deps, runId);
-      deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
+      deps.metrics.runsFinished.inc({ status: 'cancelled', model: modelLabel(run.model) });
       deps.logger.info('queued run cancelled', { runId });
       return { runId, status: 'cancelled' };
     }
@@ -44,7 +45,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
       await deps.streams
         .end(runId, [...closedCallChunks(pending, CANCELLED_CALL), ...closingChunks({ status: 'cancelled' })])
         .catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
-      deps.metrics.runsFinished.inc({ status: 'cancelled', model: run.model });
+      deps.metrics.runsFinished.inc({ status: 'cancelled', model: modelLabel(run.model) });
       deps.logger.info('waiting run cancelled', { runId, closedCalls: pending.length });
       return { runId, status: 'cancelled' };
     }

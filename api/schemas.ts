@@ -156,7 +156,8 @@ export const runListQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z
     .string()
-    .regex(/^\d{1,19}$/, 'is not a cursor this API returned')
+    // A run's sequence number: digits that fit the 64-bit id (a longer one overflowed into a 500).
+    .refine((cursor) => /^\d{1,19}$/.test(cursor) && BigInt(cursor) <= 9_223_372_036_854_775_807n, 'is not a cursor this API returned')
     .optional(),
 });
 

@@ -5,7 +5,7 @@ import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/apiKeys.js';
 import { endRun } from '../shared/cleanup.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
-import { resolveModel } from '../shared/models.js';
+import { modelLabel, resolveModel } from '../shared/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks.js';
 import type { RunJobData } from '../shared/queue.js';
@@ -59,7 +59,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
       return { runId, chatId: provisioned.chatId, sessionId: provisioned.sessionId, status: 'queued' as const };
     });
     await claim?.complete(result).catch((err: Error) => deps.logger.warn('could not store idempotent response', { error: err.message }));
-    deps.metrics.runsStarted.inc({ model: model.id });
+    deps.metrics.runsStarted.inc({ model: modelLabel(model.id) });
     return result;
   } catch (err) {
     await claim?.release().catch(() => {});

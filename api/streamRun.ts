@@ -20,6 +20,9 @@ const RECONNECT_AFTER_MS = 2_000;
 // idle readers make ~70 a second).
 const ENDED_RUN_CHECK_MS = 15_000;
 
+/** The client went away while the stream was being written. */
+class ClientGone extends Error {}
+
 /** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
 class Wakeup {
   private pending = false;
@@ -102,8 +105,21 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   deps.metrics.activeStreams.inc();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.config.SSE_KEEPALIVE_MS);
 
+  // A client that stops reading fills the socket; if it then goes away, 'drain' never comes: wait
+  // for whichever of the two happens, so its watch, timer and gauge are released either way.
   const write = async (id: string, data: string) => {
-    if (!res.write(`id: ${id}\ndata: ${data}\n\n`)) await new Promise((resolve) => res.once('drain', resolve));
+    if (closed) throw new ClientGone();
+    if (res.write(`id: ${id}\ndata: ${data}\n\n`)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.once('drain', done);
+      res.once('close', done);
+    });
+    if (closed) throw new ClientGone();
   };
 
   try {
@@ -142,7 +158,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
       timedOut = !(await wakeup.wait(SAFETY_POLL_MS));
     }
   } catch (err) {
-    deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
+    if (!(err instanceof ClientGone)) deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
   } finally {
     clearInterval(keepAlive);
     res.off('close', onClose);

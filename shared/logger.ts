@@ -7,10 +7,25 @@ const KEY_PATTERN = /ry_(sk|ek|st)_[A-Za-z0-9_-]{8,}/g;
 export const redactSecrets = (text: string): string => text.replace(KEY_PATTERN, 'ry_$1_[redacted]');
 
 const addContext = winston.format((info) => Object.assign(info, currentLogContext(), info));
-const redact = winston.format((info) => {
-  for (const [key, value] of Object.entries(info)) {
-    if (typeof value === 'string') (info as Record<string, unknown>)[key] = redactSecrets(value);
+/** A copy of `value` with every string masked, at any depth: nested objects, arrays, errors and their causes. */
+export function redactDeep(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (typeof value !== 'object' || value === null || depth > 8) return value;
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, depth + 1, seen));
+  if (value instanceof Error) {
+    return {
+      name: value.name,
+      message: redactSecrets(value.message),
+      ...(value.cause !== undefined ? { cause: redactDeep(value.cause, depth + 1, seen) } : {}),
+    };
   }
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, redactDeep(item, depth + 1, seen)]));
+}
+
+const redact = winston.format((info) => {
+  for (const [key, value] of Object.entries(info)) (info as Record<string, unknown>)[key] = redactDeep(value);
   return info;
 });
 

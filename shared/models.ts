@@ -83,4 +83,7 @@ export function costMicros(modelId: string, usage: Usage): bigint | null {
   return (picos + 999_999n) / 1_000_000n;
 }
 
+/** A model id as a metrics label: a priced (known) model's id, else `other` — never a caller's arbitrary string. */
+export const modelLabel = (modelId: string): string => (modelId in PRICES_USD_PER_MTOK ? modelId : 'other');
+
 export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: 0 });

@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withLogContext } from '../shared/context.js';
 import { RunError } from '../shared/errors.js';
 import { attemptChunk, closingChunks, FencedError, RunEventWriter, runStatusChunk, type StreamOptions } from '../shared/events.js';
-import { costMicros } from '../shared/models.js';
+import { costMicros, modelLabel } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
@@ -54,7 +54,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   const { run, startedAt } = begun;
   const { attempt } = run;
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
-  metrics.attemptsStarted.inc({ model: run.model });
+  metrics.attemptsStarted.inc({ model: modelLabel(run.model) });
   metrics.queueWait.observe(Math.max(0, startedAt.getTime() - job.timestamp) / 1000);
   if (attempt > 1) events.emit(attemptChunk(attempt, 0));
   events.emit({ type: 'start', messageId: `${run.id}-${attempt}` });
@@ -80,7 +80,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         onText: () => {
           if (!firstTokenAt) {
             firstTokenAt = Date.now();
-            metrics.timeToFirstToken.observe({ model: run.model }, (firstTokenAt - startMs) / 1000);
+            metrics.timeToFirstToken.observe({ model: modelLabel(run.model) }, (firstTokenAt - startMs) / 1000);
           }
           // A fenced attempt stops spending tokens at once.
           if (events.isFenced) controller.abort(new RunStopped('lost'));
@@ -225,7 +225,7 @@ async function finishStream(events: RunEventWriter, outcome: Parameters<typeof c
 
 /** The run ended (and was cleaned up, in the same statement): count it. */
 function recordRunFinished(deps: WorkerDeps, run: AttemptRun, status: 'completed' | 'failed' | 'cancelled', startMs: number): void {
-  deps.metrics.runsFinished.inc({ status, model: run.model });
+  deps.metrics.runsFinished.inc({ status, model: modelLabel(run.model) });
   deps.metrics.runDuration.observe({ status }, (Date.now() - startMs) / 1000);
   deps.logger.info('run finished', { status, runtimeMs: Date.now() - startMs });
 }

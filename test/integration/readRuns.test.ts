@@ -15,6 +15,12 @@ describe('reading runs', () => {
   });
   after(() => api.close());
 
+  it('answers 400, not 500, for a cursor past the 64-bit range', async () => {
+    const res = await request(api.app).get('/api/chat/runs?cursor=9999999999999999999').set(alice.auth);
+    expect(res.status).to.equal(400);
+    expect(res.body.error).to.equal('validation_failed');
+  });
+
   it('GET /api/chat/runs/{runId} answers the contract’s fields', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'hi' });
     const res = await request(api.app).get(`/api/chat/runs/${runId}`).set(alice.auth);

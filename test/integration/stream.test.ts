@@ -8,6 +8,7 @@ import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harn
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { EventSource } from 'eventsource';
+import { createConnection } from 'node:net';
 import { assembledText, readSse } from '../support/sse.js';
 import { readWithAiSdk } from '../support/aiSdkClient.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -229,6 +230,30 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
     expect(received.at(-1)).to.equal('[DONE]');
     expect(requests).to.have.length(2);
     expect(requests[1], 'the reconnect named the last event').to.be.a('string');
+  });
+
+  it('releases everything of a client that stopped reading and then went away while the api waited to write', async () => {
+    const idle = startApi(); // no worker: the run stays queued and its stream open
+    try {
+      const bob = await createAccount(idle.deps.db);
+      const runId = await startRunOk(idle.app, bob.key, { prompt: 'never runs' });
+      // A stream far larger than the socket buffers: the api must wait for 'drain' to write it.
+      const writer = new RunEventWriter(idle.deps.redis, { prefix: idle.prefix, maxEvents: 100_000, ttlMs: 60_000 }, runId, 1);
+      for (let i = 0; i < 200; i++) writer.emit({ type: 'data-filler', data: 'x'.repeat(50_000) });
+      await writer.flush();
+      const gauge = async () => Number(/runyard_active_streams\{[^}]*\} (\d+)/.exec(await idle.deps.metrics.registry.metrics())?.[1] ?? 0);
+      const { hostname, port } = new URL(await idle.url());
+      const socket = createConnection({ host: hostname, port: Number(port) });
+      socket.pause(); // never reads
+      socket.write(`GET /api/chat/runs/${runId}/stream HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${bob.key}\r\n\r\n`);
+      await waitFor(async () => (await gauge()) === 1, { what: 'the stream to be open' });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the api is now waiting for 'drain'
+      socket.destroy();
+      await waitFor(async () => (await gauge()) === 0, { what: 'the gauge to come back', timeoutMs: 10_000 });
+      expect(idle.deps.streams.watchedRuns, 'its Redis watch released').to.equal(0);
+    } finally {
+      await idle.close();
+    }
   });
 
   it('is 404 for another account, readable with the run’s own ephemeral key, and rejects a malformed Last-Event-ID', async () => {

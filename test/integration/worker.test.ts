@@ -96,6 +96,17 @@ describe('the worker', () => {
     expect(sent.body).to.include({ max_tokens: 50, stream: true });
   });
 
+  it('labels metrics with known model ids only: a caller’s made-up model is "other", on the api and the worker', async () => {
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'labels', model: 'openai/made-up-model-for-cardinality' });
+    await waitForRunStatus(api.deps, runId, ['completed']);
+    const apiMetrics = (await request(api.app).get('/metrics')).text;
+    const workerMetrics = await stack.worker.deps.metrics.registry.metrics();
+    for (const text of [apiMetrics, workerMetrics]) {
+      expect(text).to.not.include('made-up-model-for-cardinality');
+      expect(text).to.match(/model="other"/);
+    }
+  });
+
   it('retries a 429 after its Retry-After and completes; listeners are told the attempt started over', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: `rate limited [[fail-once:429:${Date.now()}]]`, model: 'openai/gpt-4o' });
     const run = await waitForRunStatus(api.deps, runId, ['completed'], 20_000);
