@@ -25,6 +25,8 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['idempotency_in_progress', 409, 'The first request with this Idempotency-Key is still being processed.'],
   ['payload_too_large', 413, 'The body is over 1 MiB.'],
   ['unsupported_media_type', 415, 'The body is not JSON.'],
+  ['unsupported_encoding', 415, 'The body has a content encoding or charset the API does not read (send UTF-8 JSON, uncompressed).'],
+  ['bad_request', 400, 'The request could not be read (a malformed header or body); the status says which kind.'],
   ['idempotency_key_reused', 422, 'The Idempotency-Key was used before with a different body.'],
   ['rate_limited', 429, 'Too many requests with this key this minute; see Retry-After.'],
   ['too_many_active_runs', 429, 'The account has ACCOUNT_MAX_ACTIVE_RUNS queued or running runs; see Retry-After.'],

@@ -15,7 +15,10 @@ export function buildOpenApiDocument(serverUrl?: string) {
   const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
   const errors = Object.fromEntries(
     [
-      ['400', 'Invalid request (validation_failed, unknown_field, invalid_json, model_unavailable)'],
+      [
+        '400',
+        'Invalid request (validation_failed, unknown_field, invalid_json, model_unavailable, invalid_tool_schema, tool_url_not_allowed, webhook_url_not_allowed)',
+      ],
       ['401', 'unauthorized'],
       ['403', 'scope_denied'],
       ['404', 'Not found, or another account’s'],
@@ -63,7 +66,11 @@ export function buildOpenApiDocument(serverUrl?: string) {
     summary: 'Live output (AI SDK UI message stream v1 over SSE); resume with Last-Event-ID or ?after=',
     security,
     request: { params: runId, query: s.streamQuerySchema, headers: z.object({ 'Last-Event-ID': z.string().optional() }) },
-    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errors },
+    responses: {
+      200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } },
+      204: { description: 'The run is over and the client has its last event: stop reconnecting' },
+      ...errors,
+    },
   });
   registry.registerPath({
     method: 'post',
@@ -72,6 +79,55 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     request: { params: runId },
     responses: { 202: json(s.cancelRunResponseSchema, 'Cancelled, or cancelling'), 409: json(s.errorSchema, 'run_finished'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chat/runs/{runId}/tool-results',
+    summary: 'Answer every pending tool call of a run in requires_action (client tool results, approvals)',
+    security,
+    request: {
+      params: runId,
+      headers: z.object({ 'Idempotency-Key': z.string().max(255).optional() }),
+      body: { content: { 'application/json': { schema: s.toolResultsBodySchema } } },
+    },
+    responses: {
+      202: json(s.toolResultsResponseSchema, 'Accepted; the run continues'),
+      400: json(s.errorSchema, 'tool_result_duplicate, tool_result_missing, tool_result_unexpected, validation_failed'),
+      409: json(s.errorSchema, 'run_not_waiting'),
+      ...Object.fromEntries(Object.entries(errors).filter(([status]) => status !== '400')),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chat/runs/{runId}/stream-token',
+    summary: 'Mint a short-lived read-only token for this run (for a web page’s EventSource: ?token= on the stream)',
+    security,
+    request: { params: runId },
+    responses: { 201: json(s.streamTokenResponseSchema, 'The token (shown once)'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chat/runs/{runId}/webhook-deliveries',
+    summary: 'The run’s webhook events and every delivery attempt',
+    security,
+    request: { params: runId },
+    responses: { 200: json(s.webhookDeliveryListSchema, 'The delivery log'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/admin/webhook-events/{eventId}/redeliver',
+    summary: 'Send a webhook event again, same webhook-id (admin)',
+    security,
+    request: { params: z.object({ eventId: z.uuid() }) },
+    responses: { 202: json(z.object({ eventId: z.uuid(), status: z.literal('pending') }), 'Queued for delivery'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/admin/webhook-events/redeliver',
+    summary: 'Send every failed webhook event again (admin)',
+    security,
+    request: { body: { content: { 'application/json': { schema: s.webhookRedeliverBodySchema } } } },
+    responses: { 202: json(z.object({ eventIds: z.array(z.uuid()) }), 'The events queued for delivery'), ...errors },
   });
   registry.registerPath({
     method: 'get',

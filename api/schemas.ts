@@ -275,8 +275,8 @@ export const replayBulkResponseSchema = z
 
 export const whoamiSchema = z
   .object({
-    accountId: z.uuid(),
-    accountName: z.string(),
+    accountId: z.uuid().nullable().meta({ description: 'null for the ADMIN_TOKEN' }),
+    accountName: z.string().nullable(),
     keyId: z.uuid().nullable(),
     kind: z.enum(['account', 'ephemeral', 'stream', 'admin_token']),
     scopes: z.array(z.string()),
