@@ -146,6 +146,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
     responses: { 202: json(s.replayResponseSchema, 'Queued again'), 409: json(s.errorSchema, 'run_not_terminal'), ...errors },
   });
   registry.registerPath({
+    method: 'get',
+    path: '/api/admin/runs',
+    summary: 'Runs of every account, newest first (admin; the CLI’s runs list)',
+    security,
+    request: { query: s.operatorRunListQuerySchema },
+    responses: { 200: json(s.operatorRunListSchema, 'The runs'), ...errors },
+  });
+  registry.registerPath({
     method: 'post',
     path: '/api/admin/runs/replay',
     summary: 'Replay failed runs in bulk (admin)',

@@ -225,6 +225,29 @@ export const streamQuerySchema = z.strictObject({
 
 export const streamTokenResponseSchema = z.object({ token: z.string(), expiresAt: z.iso.datetime() }).meta({ id: 'StreamToken' });
 
+export const operatorRunListQuerySchema = z.strictObject({
+  status: runStatusSchema.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(1_000).default(50),
+});
+
+export const operatorRunListSchema = z
+  .object({
+    runs: z.array(
+      z.object({
+        runId: z.uuid(),
+        accountId: z.uuid(),
+        status: runStatusSchema,
+        model: z.string(),
+        attempt: z.number().int(),
+        createdAt: z.iso.datetime(),
+        finishedAt: z.iso.datetime().nullable(),
+        errorCode: z.string().nullable(),
+      }),
+    ),
+  })
+  .meta({ id: 'OperatorRunList' });
+
 export const replayBulkBodySchema = z
   .strictObject({
     status: z.literal('failed'),
@@ -270,7 +293,10 @@ export const webhookDeliveryListSchema = z
 export const replayResponseSchema = z.object({ runId: z.uuid(), status: runStatusSchema, attempt: z.number().int() }).meta({ id: 'ReplayResponse' });
 
 export const replayBulkResponseSchema = z
-  .object({ dryRun: z.boolean(), runs: z.array(z.object({ runId: z.uuid(), model: z.string(), replayed: z.boolean(), error: z.string().nullable() })) })
+  .object({
+    dryRun: z.boolean(),
+    runs: z.array(z.object({ runId: z.uuid(), model: z.string().nullable(), replayed: z.boolean(), error: z.string().nullable() })),
+  })
   .meta({ id: 'BulkReplayResponse' });
 
 export const whoamiSchema = z

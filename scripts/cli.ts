@@ -4,20 +4,17 @@ import { buildApiDeps, type ApiRuntime } from '../api/buildDeps.js';
 import { cancelRun } from '../api/cancelRun.js';
 import type { Caller } from '../api/http.js';
 import { getRunForCaller } from '../api/readRuns.js';
-import { replayOne } from '../api/replayRuns.js';
+import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
-import { RUN_STATUSES } from '../shared/runLifecycle.js';
+import { RUN_STATUSES, type RunStatus } from '../shared/runLifecycle.js';
 import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateDatabase } from '../shared/migrate.js';
-import { findFailedRuns } from '../shared/replay.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/toolSecrets.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhookLog.js';
 import type { StepToolCall } from '../worker/stepStore.js';
-import { runsWithStatus } from '../shared/runsWithStatus.js';
-import type { RunStatus } from '../shared/generated/prisma/enums.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
 
 /**
@@ -143,17 +140,10 @@ runs
   .option('--since <duration>', 'only runs created within, e.g. 1h')
   .option('--limit <n>', 'at most this many', '50')
   .action(async (opts: { status?: RunStatus; since?: string; limit: string }, cmd: Command) => {
-    const deps = connect(config());
     const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
     const limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be 1..1000');
-    const rows = await deps.db.run.findMany({
-      where: { ...(opts.status ? runsWithStatus(opts.status) : {}), ...(since ? { createdAt: { gte: since } } : {}) },
-      orderBy: { seq: 'desc' },
-      take: limit,
-      select: { id: true, accountId: true, status: true, model: true, attempt: true, createdAt: true, finishedAt: true, errorCode: true },
-    });
-    const view = rows.map(({ id, ...rest }) => ({ runId: id, ...rest }));
+    const view = await listRunsForOperator(connect(config()), { status: opts.status, since, limit });
     print(outputOf(cmd), view, () => table(view, [...RUN_COLUMNS, 'errorCode']));
   });
 runs.command('show <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
@@ -216,45 +206,28 @@ runs
     const output = outputOf(cmd);
     if (Boolean(opts.failed) === runIds.length > 0) throw new UsageError('give run ids, or --failed with filters (not both)');
     const deps = connect(config());
-    let targets = runIds;
-    if (opts.failed) {
-      const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be 1..10000');
-      const found = await findFailedRuns(deps.db, { since, model: opts.model, limit });
-      targets = found.map((run) => run.id);
-    }
-    if (opts.dryRun) {
-      print(
-        output,
-        { dryRun: true, runs: targets.map((runId) => ({ runId, replayed: false })) },
-        () => `would replay ${targets.length} run(s)\n${targets.join('\n')}`,
-      );
-      return;
-    }
+    const limit = Number(opts.limit);
+    if (opts.failed && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw new UsageError('--limit must be 1..10000');
+    const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
     const bar =
-      !output.json && process.stderr.isTTY
+      !output.json && process.stderr.isTTY && !opts.dryRun
         ? new cliProgress.SingleBar({ stream: process.stderr, format: 'replaying [{bar}] {value}/{total} {runId}' }, cliProgress.Presets.shades_classic)
         : undefined;
-    bar?.start(targets.length, 0, { runId: '' });
-    const results: { runId: string; replayed: boolean; error: string | null }[] = [];
-    for (const runId of targets) {
-      try {
-        await replayOne(deps, runId);
-        results.push({ runId, replayed: true, error: null });
-      } catch (err) {
-        results.push({ runId, replayed: false, error: err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message });
-      }
-      bar?.increment(1, { runId });
-    }
+    const result = await replayRuns(deps, opts.failed ? { failed: { since, model: opts.model, limit } } : { runIds }, {
+      dryRun: Boolean(opts.dryRun),
+      onEach: (outcome, total) => {
+        if (bar && bar.getTotal() !== total) bar.start(total, 0, { runId: '' });
+        bar?.increment(1, { runId: outcome.runId });
+      },
+    });
     bar?.stop();
-    const failed = results.filter((result) => !result.replayed);
-    print(
-      output,
-      { dryRun: false, runs: results },
-      () => `replayed ${results.length - failed.length} of ${results.length} run(s)${failed.map((f) => `\n  ${f.runId}: ${f.error}`).join('')}`,
+    const failed = result.runs.filter((run) => !run.replayed);
+    print(output, result, () =>
+      result.dryRun
+        ? `would replay ${result.runs.length} run(s)\n${result.runs.map((run) => run.runId).join('\n')}`
+        : `replayed ${result.runs.length - failed.length} of ${result.runs.length} run(s)${failed.map((f) => `\n  ${f.runId}: ${f.error}`).join('')}`,
     );
-    if (failed.length > 0) process.exitCode = 1;
+    if (!result.dryRun && failed.length > 0) process.exitCode = 1;
   });
 
 program

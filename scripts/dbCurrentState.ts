@@ -30,7 +30,14 @@ export async function renderCurrentState(databaseUrl: string): Promise<string> {
        WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace
        ORDER BY c.relname, t.tgname`,
     );
-    return [HEADER, '-- Functions', ...functions.rows.map((row) => `${row.def.trim()};\n`), '-- Triggers', ...triggers.rows.map((row) => `${row.def};`), ''].join('\n');
+    return [
+      HEADER,
+      '-- Functions',
+      ...functions.rows.map((row) => `${row.def.trim()};\n`),
+      '-- Triggers',
+      ...triggers.rows.map((row) => `${row.def};`),
+      '',
+    ].join('\n');
   } finally {
     await client.end();
   }

@@ -1,5 +1,5 @@
 import type { Prisma } from './db.js';
-import type { RunStatus } from './generated/prisma/enums.js';
+import type { RunStatus } from './runLifecycle.js';
 import { isTerminalStatus } from './replay.js';
 
 /**

@@ -6,8 +6,8 @@ import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
 import { routeNotFound } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
 import type { RequestWithCaller } from '../http.js';
-import { replayFailedRuns, replayOne } from '../replayRuns.js';
-import { replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
+import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
+import { operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhookLog.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -42,8 +42,20 @@ export function bullBoardRouter(deps: ApiDeps): Router {
 
 export function adminApiRoutes(deps: ApiDeps): Router {
   const router = Router();
+  router.get('/runs', async (req, res) => {
+    const query = operatorRunListQuerySchema.parse(req.query);
+    res.json({ runs: await listRunsForOperator(deps, { status: query.status, since: query.since ? new Date(query.since) : undefined, limit: query.limit }) });
+  });
   router.post('/runs/replay', async (req, res) => {
-    res.json(await replayFailedRuns(deps, replayBulkBodySchema.parse(req.body ?? {})));
+    const body = replayBulkBodySchema.parse(req.body ?? {});
+    const failed = {
+      since: body.since ? new Date(body.since) : undefined,
+      until: body.until ? new Date(body.until) : undefined,
+      model: body.model,
+      accountId: body.accountId,
+      limit: body.limit,
+    };
+    res.json(await replayRuns(deps, { failed }, { dryRun: body.dryRun }));
   });
   router.post('/webhook-events/redeliver', async (req, res) => {
     const body = webhookRedeliverBodySchema.parse(req.body ?? {});

@@ -62,7 +62,7 @@ describe('the operator CLI', function () {
     expect(JSON.parse(dry.stdout).dryRun).to.equal(true);
     const replayed = await cli('runs', 'replay', runId, '--json');
     expect(replayed.code).to.equal(0);
-    expect(JSON.parse(replayed.stdout).runs).to.deep.equal([{ runId, replayed: true, error: null }]);
+    expect(JSON.parse(replayed.stdout).runs).to.deep.equal([{ runId, model: null, replayed: true, error: null }]);
     expect((await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } })).status).to.equal('queued');
     const refused = await cli('runs', 'replay', runId, '--json');
     expect(refused.code).to.equal(1);
