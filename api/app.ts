@@ -4,6 +4,7 @@ import type { ApiDeps } from './deps.js';
 import { authenticate, requireScope } from './middleware/authenticate.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { rateLimit } from './middleware/rateLimit.js';
+import { AuthFailureLimiter } from './middleware/authFailures.js';
 import { readCors } from './middleware/readCors.js';
 import { requestContext } from './middleware/requestContext.js';
 import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, requireAdmin } from './routes/admin.js';
@@ -16,7 +17,7 @@ import { healthRoutes, whoamiRoute } from './routes/system.js';
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestContext);
   app.use(
     helmet({
@@ -29,21 +30,24 @@ export function createApp(deps: ApiDeps): express.Express {
       },
     }),
   );
-  app.use(express.json({ limit: '1mb', strict: true }));
+  // Bodies are parsed only once the caller is authenticated: the header alone decides, and an
+  // unauthenticated request costs no JSON parsing.
+  const json = express.json({ limit: '1mb', strict: true });
 
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps.config.PUBLIC_BASE_URL));
 
   app.use(readCors(deps.config.STREAM_CORS_ORIGINS));
   // A browser's EventSource cannot send headers: the stream route also takes a stream token as ?token=.
-  const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/ });
+  const failures = new AuthFailureLimiter(deps.config.AUTH_FAILURES_PER_MINUTE);
+  const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/, failures });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
-  app.use('/api/chat/runs', apiAuth, limit, runRoutes(deps));
+  app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
   app.use('/api/chats', apiAuth, limit, chatRoutes(deps));
-  app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN }), limit, whoamiRoute(deps));
+  app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
-  const adminAuth = [authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, optional: true }), requireAdmin(deps.config.ADMIN_TOKEN)];
-  app.use('/api/admin', ...adminAuth, requireScope('admin'), adminApiRoutes(deps));
+  const adminAuth = [authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, optional: true, failures }), requireAdmin(deps.config.ADMIN_TOKEN)];
+  app.use('/api/admin', ...adminAuth, requireScope('admin'), json, adminApiRoutes(deps));
   app.use(BULL_BOARD_PATH, ...adminAuth, bullBoardRouter(deps));
 
   app.use(notFoundHandler);

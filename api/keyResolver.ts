@@ -4,6 +4,7 @@ import { hashesEqual, hashKey, looksLikeKey } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 
 const MAX_CACHED = 10_000;
+const MAX_UNKNOWN_CACHED = 1_000;
 const LAST_USED_EVERY_MS = 60_000;
 
 /**
@@ -13,6 +14,8 @@ const LAST_USED_EVERY_MS = 60_000;
  */
 export class KeyResolver {
   private readonly cache = new Map<string, { row: ApiKeyRow | null; at: number }>();
+  /** Unknown keys apart, and fewer: a flood of made-up keys cannot evict the known ones. */
+  private readonly unknown = new Map<string, number>();
   private readonly lastUsedWritten = new Map<string, number>();
 
   constructor(
@@ -25,10 +28,17 @@ export class KeyResolver {
     if (!looksLikeKey(raw)) return null;
     const hash = hashKey(raw);
     const now = Date.now();
+    const unknownAt = this.unknown.get(hash);
+    if (unknownAt !== undefined && now - unknownAt < this.cacheMs) return null;
     const cached = this.cache.get(hash);
     let row = cached && now - cached.at < this.cacheMs ? cached.row : undefined;
     if (row === undefined) {
       row = await findKeyByRaw(this.db, raw);
+      if (!row) {
+        if (this.unknown.size >= MAX_UNKNOWN_CACHED) this.unknown.delete(this.unknown.keys().next().value as string);
+        this.unknown.set(hash, now);
+        return null;
+      }
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(hash, { row, at: now });
     }

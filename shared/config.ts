@@ -41,6 +41,21 @@ export const configSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     WORKER_ID: optionalString,
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    // Loopback unless the operator opens it: /metrics should not face the internet by accident.
+    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    // Which proxies in front of the api to trust for the client address (X-Forwarded-For): none by
+    // default, so no caller can pick its own address; a hop count (1) or addresses/subnets/names
+    // that express understands (loopback, 10.0.0.0/8).
+    TRUST_PROXY: z
+      .string()
+      .default('')
+      .transform((value): boolean | number | string => {
+        const trimmed = value.trim();
+        if (trimmed === '' || trimmed === 'false') return false;
+        if (/^\d+$/.test(trimmed)) return Number(trimmed);
+        return trimmed;
+      }),
+    AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(60),
     RUN_LOCK_MS: ms(30_000, 1_000),
     RUN_STALE_AFTER_MS: ms(60_000, 1_000),
     RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),

@@ -10,7 +10,9 @@ if (config.usingDevelopmentSecret) logger.warn('RUNYARD_SECRET is not set: using
 const member = await startFleetMember(config, logger);
 let stopping = false;
 const metricsServer =
-  config.WORKER_METRICS_PORT !== undefined ? startMetricsServer(config.WORKER_METRICS_PORT, member.deps.metrics.registry, () => !stopping) : undefined;
+  config.WORKER_METRICS_PORT !== undefined
+    ? startMetricsServer(config.WORKER_METRICS_PORT, config.WORKER_METRICS_HOST, member.deps.metrics.registry, () => !stopping)
+    : undefined;
 
 async function shutdown(signal: string) {
   if (stopping) return;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /** The worker's own small HTTP port: /metrics (Prometheus) and /healthz. */
-export function startMetricsServer(port: number, registry: Registry, isHealthy: () => boolean): Server {
+export function startMetricsServer(port: number, host: string, registry: Registry, isHealthy: () => boolean): Server {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       registry
@@ -18,6 +18,6 @@ export function startMetricsServer(port: number, registry: Registry, isHealthy: 
     }
     res.writeHead(404).end();
   });
-  server.listen(port);
+  server.listen(port, host);
   return server;
 }

@@ -1,6 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { scopeDenied, unauthorized } from '../../shared/errors.js';
+import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
+import type { AuthFailureLimiter } from './authFailures.js';
 import { keyFromHeaders, type Scope } from '../../shared/keys.js';
 import type { Caller, RequestWithCaller } from '../http.js';
 import type { KeyResolver } from '../keyResolver.js';
@@ -25,9 +26,28 @@ function presentsAdminToken(req: Request, adminToken: string | undefined): boole
 const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null };
 
 /** With `optional`, a request without credentials passes on with no caller (the admin gate decides). */
-export function authenticate(keys: KeyResolver, opts: { adminToken?: string; optional?: boolean; queryTokenPath?: RegExp } = {}): RequestHandler {
+export function authenticate(
+  keys: KeyResolver,
+  opts: { adminToken?: string; optional?: boolean; queryTokenPath?: RegExp; failures?: AuthFailureLimiter } = {},
+): RequestHandler {
+  const refuse = (req: Request, detail?: string) => {
+    opts.failures?.recordFailure(req.ip ?? 'unknown');
+    return unauthorized(detail);
+  };
   return async (req, _res, next) => {
     try {
+      const wait = opts.failures?.retryAfterSeconds(req.ip ?? 'unknown') ?? 0;
+      if (wait > 0) {
+        throw new AppError(
+          'rate_limited',
+          429,
+          'Too many failed authentications from this address.',
+          'Check the key you send; retry after the Retry-After delay.',
+          {
+            retryAfterSeconds: wait,
+          },
+        );
+      }
       if (presentsAdminToken(req, opts.adminToken)) {
         (req as RequestWithCaller).caller = ADMIN_CALLER;
         return next();
@@ -36,10 +56,10 @@ export function authenticate(keys: KeyResolver, opts: { adminToken?: string; opt
       const raw = keyFromHeaders(req.get('authorization'), req.get('x-api-key')) ?? queryToken;
       if (!raw) {
         if (opts.optional) return next();
-        throw unauthorized('No API key was sent.');
+        throw refuse(req, 'No API key was sent.');
       }
       const row = await keys.resolve(raw);
-      if (!row) throw unauthorized();
+      if (!row) throw refuse(req);
       (req as RequestWithCaller).caller = {
         accountId: row.accountId,
         keyId: row.id,
