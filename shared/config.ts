@@ -63,6 +63,7 @@ export const configSchema = z
     RUN_MAX_STALLS: z.coerce.number().int().min(0).max(20).default(2),
     RUN_SWEEP_EVERY_MS: ms(15_000, 500),
     RUN_ACTION_TIMEOUT_MS: ms(86_400_000, 1_000),
+    RUN_DEPENDENCY_WAIT_MS: ms(600_000, 1_000),
     RUN_STREAM_TTL_MS: ms(3_600_000, 60_000),
     RUN_STREAM_MAX_EVENTS: z.coerce.number().int().min(100).default(10_000),
     EPHEMERAL_KEY_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(900_000),

@@ -7,6 +7,7 @@ import { runJobSchema, type RunJobData } from '../shared/queue.js';
 import { reopenRunForReplay } from '../shared/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped } from './activeRuns.js';
+import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependencyWaits.js';
 import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from './agentLoop.js';
 import type { PendingToolCall } from '../shared/steps.js';
 import type { WorkerDeps } from './deps.js';
@@ -29,7 +30,7 @@ export function createRunProcessor(deps: WorkerDeps) {
 }
 
 async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: string): Promise<{ status: string }> {
-  let begun = await deps.store.begin(data.runId);
+  let begun = await deps.store.begin(data.runId).catch((err: unknown) => waitOutClaimFailure(deps, job, token, err));
   if (!begun) {
     const status = await deps.store.status(data.runId);
     if (!status) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
@@ -91,21 +92,23 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
     );
     await events.flush();
     if (result.outcome === 'parked') return await park(attemptCtx, result);
-    const saved = await deps.store.finish({
-      run,
-      status: 'completed',
-      output: {
-        parts: result.parts,
-        steps: result.steps,
-        finishReason: result.finishReason,
-        model: run.model,
-        usage: result.usage,
-        costMicros: costMicros(run.model, result.usage),
-        runtimeMs: Date.now() - startMs,
-        providerResponseId: result.providerResponseId,
-        interrupted: false,
-      },
-    });
+    const saved = await retryWhileDatabaseUnreachable(deps, undefined, () =>
+      deps.store.finish({
+        run,
+        status: 'completed',
+        output: {
+          parts: result.parts,
+          steps: result.steps,
+          finishReason: result.finishReason,
+          model: run.model,
+          usage: result.usage,
+          costMicros: costMicros(run.model, result.usage),
+          runtimeMs: Date.now() - startMs,
+          providerResponseId: result.providerResponseId,
+          interrupted: false,
+        },
+      }),
+    );
     if (!saved) return lostOwnership(attemptCtx);
     await finishStream(events, { status: 'completed', usage: result.usage });
     recordRunFinished(deps, run, 'completed', startMs);

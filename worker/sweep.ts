@@ -6,6 +6,7 @@ import type { Metrics } from '../shared/metrics.js';
 import type { Sql } from '../shared/sql.js';
 import { cleanupRun, endRun, type CleanupReason } from '../shared/cleanup.js';
 import { requeueLostRun } from '../shared/replay.js';
+import { DEPENDENCY_UNAVAILABLE } from './dependencyWaits.js';
 import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runLifecycle.js';
 import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
@@ -70,13 +71,12 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
       }
       continue;
     }
-    const failed = await endRun(sql, run.id, {
-      status: 'failed',
-      reason: 'stalled',
-      from: ['queued', 'running'],
-      attempt: run.attempt,
-      error: { code: 'stalled', message: 'the run stopped making progress (its worker died or it stalled too often)', retryable: true },
-    });
+    // A job that gave up waiting for Postgres says so; anything else that ended the job stalled.
+    const failedReason = state === 'failed' ? ((await runQueue.getJob(run.id))?.failedReason ?? '') : '';
+    const error = failedReason.startsWith(DEPENDENCY_UNAVAILABLE)
+      ? { code: DEPENDENCY_UNAVAILABLE, message: failedReason.slice(DEPENDENCY_UNAVAILABLE.length + 2), retryable: true }
+      : { code: 'stalled', message: 'the run stopped making progress (its worker died or it stalled too often)', retryable: true };
+    const failed = await endRun(sql, run.id, { status: 'failed', reason: 'stalled', from: ['queued', 'running'], attempt: run.attempt, error });
     if (failed) {
       report.failed++;
       metrics.sweepRecovered.inc({ action: 'failed' });

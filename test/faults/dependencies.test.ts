@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
-import { postRun } from '../support/runs.js';
+import { postRun, startRunOk } from '../support/runs.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { TEST_DATABASE_URL } from '../support/testConfig.js';
 import { expectEveryRunSettled } from './support.js';
@@ -74,10 +74,15 @@ describe('fault: Redis restarted under load', function () {
     await postFor(api, alice.key, 2_000, accepted, statuses);
     redis = startRedis();
     await waitFor(async () => (await request(api.app).get('/readyz')).status === 200, { timeoutMs: 20_000, what: 'the api to reconnect' });
+    const afterRecovery = accepted.length;
     await postFor(api, alice.key, 2_000, accepted, statuses);
     expect(statuses).to.include(503);
     expect(statuses.filter((s) => s === 202).length).to.be.greaterThan(10);
+    expect(accepted.length, 'runs accepted again after the recovery').to.be.greaterThan(afterRecovery);
     await expectEveryRunSettled(api.deps, accepted);
+    expect(await api.deps.db.run.count({ where: { id: { in: accepted.slice(afterRecovery) }, status: 'completed' } }), 'and they complete').to.equal(
+      accepted.length - afterRecovery,
+    );
   });
 });
 
@@ -109,8 +114,57 @@ describe('fault: Postgres unreachable for a while', function () {
     proxy.cut();
     await postFor(api, alice.key, 3_000, accepted, statuses);
     proxy.restore();
+    const afterRecovery = accepted.length;
     await postFor(api, alice.key, 2_000, accepted, statuses);
     expect(statuses).to.include(503);
+    expect(accepted.length, 'runs accepted again after the recovery').to.be.greaterThan(afterRecovery);
     await expectEveryRunSettled(api.deps, accepted);
+    expect(await api.deps.db.run.count({ where: { id: { in: accepted.slice(afterRecovery) }, status: 'completed' } }), 'and they complete').to.equal(
+      accepted.length - afterRecovery,
+    );
+  });
+});
+
+describe('fault: a worker started while Postgres is unreachable', function () {
+  this.timeout(180_000);
+  let proxy: TcpProxy;
+  let api: ApiHarness;
+  let worker: WorkerProcess | undefined;
+
+  before(async () => {
+    proxy = await startTcpProxy(5432);
+    const url = new URL(TEST_DATABASE_URL);
+    url.port = String(proxy.port);
+    api = startApi({ ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3' });
+  });
+  after(async () => {
+    worker?.child.kill('SIGKILL');
+    await api?.close();
+    await proxy?.close();
+  });
+
+  it('keeps the queued runs: claims that fail for want of Postgres spend no attempt, and all complete once it is back (15 s outage)', async () => {
+    const alice = await createAccount(api.deps.db);
+    const runIds: string[] = [];
+    for (let i = 0; i < 5; i++) runIds.push(await startRunOk(api.app, alice.key, { prompt: `waiting ${i}` }));
+    proxy.cut();
+    const url = new URL(TEST_DATABASE_URL);
+    url.port = String(proxy.port);
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3' });
+    await workerReady(worker);
+    await new Promise((resolve) => setTimeout(resolve, 15_000)); // the outage is the subject: it lasts 15 s
+    proxy.restore();
+    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })) === 5, {
+      what: 'all 5 runs to complete',
+      timeoutMs: 60_000,
+    });
+    const runs = await api.deps.db.run.findMany({ where: { id: { in: runIds } } });
+    expect(runs.map((run) => run.attempt)).to.deep.equal([1, 1, 1, 1, 1]);
+    // And the api takes new runs again.
+    const after = await startRunOk(api.app, alice.key, { prompt: 'after the outage' });
+    await waitFor(async () => (await api.deps.db.run.findUnique({ where: { id: after } }))?.status === 'completed', {
+      what: 'a run after recovery',
+      timeoutMs: 30_000,
+    });
   });
 });

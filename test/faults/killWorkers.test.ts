@@ -82,6 +82,13 @@ describe('fault: workers killed with kill -9 under load', function () {
     }
     const resent = toolRunIds.filter((runId) => tools.calls.filter((c) => c.body.runId === runId).length > 1).length;
     console.log(`      (${resent} of ${toolRunIds.length} tool calls were in flight at a kill and resent with their webhook-id)`);
-    console.log(`      (${kills} kills; ${await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })} of 100 completed)`);
+    const completed = await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } });
+    console.log(`      (${kills} kills; ${completed} of 100 completed)`);
+    expect(completed, 'killing workers loses no run: nearly all complete').to.be.at.least(95);
+    const failures = await api.deps.db.run.findMany({ where: { id: { in: runIds }, status: 'failed' }, select: { errorCode: true } });
+    expect(
+      failures.filter((run) => run.errorCode !== 'stalled'),
+      'a failure here is a run that stalled past RUN_MAX_STALLS, nothing else',
+    ).to.deep.equal([]);
   });
 });
