@@ -1,4 +1,5 @@
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { expect } from 'chai';
 import request from 'supertest';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
@@ -16,6 +17,15 @@ const env = {
   RUN_MAX_ATTEMPTS: '5',
   ACCOUNT_MAX_ACTIVE_RUNS: '1000',
 };
+
+/** A port that was free a moment ago (asked of the OS with port 0), for a server the test starts itself. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 
 /** Posts runs for `ms`, recording the ids that got a 202 and every other status seen. */
 async function postFor(api: ApiHarness, key: string, ms: number, accepted: string[], statuses: number[]) {
@@ -36,16 +46,18 @@ async function postFor(api: ApiHarness, key: string, ms: number, accepted: strin
 
 describe('fault: Redis restarted under load', function () {
   this.timeout(180_000);
-  const port = 16_400 + (process.pid % 500);
+  let port = 0;
   const startRedis = () => {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     return child;
   };
-  let redis = startRedis();
+  let redis: ChildProcess;
   let api: ApiHarness;
   let worker: WorkerProcess;
 
   before(async () => {
+    port = await freePort(); // port 0: the OS picks one no other run holds
+    redis = startRedis();
     await waitFor(() => {
       try {
         return execFileSync('redis-cli', ['-p', String(port), 'ping'])
