@@ -74,7 +74,7 @@ describe('fault: Redis restarted under load', function () {
   after(async () => {
     worker?.child.kill('SIGKILL');
     await api?.close();
-    redis.kill('SIGKILL');
+    redis?.kill('SIGKILL');
   });
 
   it('answers 503 during the outage, workers reconnect, and every run that got a 202 ends terminal', async () => {

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { QUEUES } from '../../shared/queue.js';
 import { RunEnqueuer } from '../../api/runEnqueuer.js';
 import { hashKey } from '../../shared/keys.js';
-import { startApi, type ApiHarness } from '../support/harness.js';
+import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { postRun } from '../support/runs.js';
 
@@ -304,6 +304,8 @@ describe('POST /api/chat/runs', () => {
       const limited = startApi({ RATE_LIMIT_PER_MINUTE: '3' });
       try {
         const dave = await createAccount(limited.deps.db);
+        // The window is a calendar minute: start well inside one, so the requests share it.
+        await waitFor(() => Date.now() % 60_000 < 45_000, { what: 'the start of a minute', timeoutMs: 20_000, intervalMs: 250 });
         const statuses = [];
         for (let i = 0; i < 5; i++) statuses.push((await request(limited.app).get('/api/chat/runs').set(dave.auth)).status);
         expect(statuses.slice(0, 3)).to.deep.equal([200, 200, 200]);
