@@ -86,6 +86,38 @@ describe('agent runs: client tools and approvals (requires_action)', function ()
     expect(parts.find((p) => p.type === 'text')).to.deep.include({ text: '{"color":"amber"}' });
   });
 
+  for (const model of ['openai/gpt-4o', 'anthropic/claude-haiku-4-5']) {
+    it(`parks and continues a client-tool run on ${model}; stream == history through the parked interval`, async () => {
+      const runId = await startRunOk(stack.api.app, alice.key, { prompt: 'choose [[call1:pick_color:{"q":"cool"}]]', model, tools: [clientTool] });
+      const [call] = await parked(runId);
+      expect(call).to.deep.include({ toolName: 'pick_color', input: { q: 'cool' }, kind: 'result' });
+      expect((await submit(runId, { results: [{ toolCallId: call!.toolCallId, output: 'blue' }] })).status).to.equal(202);
+      await waitForRunStatus(stack.api.deps, runId, ['completed']);
+      const parts = await expectStreamEqualsHistory(runId);
+      expect(parts.map((p) => p.type)).to.deep.equal(['step-start', 'tool-pick_color', 'step-start', 'text']);
+      expect(parts.find((p) => p.type === 'text')).to.deep.include({ text: 'Echo: choose | results: blue' });
+    });
+  }
+
+  it('runs the server tool of a mixed step once and parks on the client call only', async () => {
+    const serverTool = { name: 'lookup', inputSchema: schema, url: tools.toolUrl('lookup') };
+    const runId = await startRunOk(stack.api.app, alice.key, {
+      prompt: 'call lookup {"q":"now"}\ncall pick_color {"q":"later"}',
+      tools: [serverTool, clientTool],
+    });
+    const pending = await parked(runId);
+    expect(pending.map((p) => p.toolName)).to.deep.equal(['pick_color']);
+    expect(tools.calls.filter((c) => c.body.runId === runId)).to.have.length(1);
+    const listed = await request(stack.api.app).get('/api/chat/runs?status=requires_action').set(auth());
+    expect(listed.body.runs.map((r: { runId: string }) => r.runId)).to.include(runId);
+    await submit(runId, { results: [{ toolCallId: pending[0]!.toolCallId, output: 'red' }] });
+    await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    expect(
+      tools.calls.filter((c) => c.body.runId === runId),
+      'the server tool is not run again',
+    ).to.have.length(1);
+  });
+
   it('keeps a watching client’s stream open while the run waits, and ends it after the continuation', async () => {
     const runId = await startRunOk(stack.api.app, alice.key, { prompt: 'call pick_color {"q":"live"}', tools: [clientTool] });
     const watching = readSse(`${apiUrl}/api/chat/runs/${runId}/stream`, auth(), { timeoutMs: 20_000 });

@@ -6,6 +6,7 @@ import { createAccount, type TestAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { readSse } from '../support/sse.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
 import type { FleetMember } from '../../worker/fleetMember.js';
 
 const ORIGIN = 'https://app.example.com';
@@ -47,6 +48,44 @@ describe('web clients: stream tokens and CORS', function () {
     const run = await request(api.app).get(`/api/chat/runs/${runId}`).set(bearer);
     expect(run.status).to.equal(200);
     expect((await request(api.app).get(`/api/chats/${run.body.chatId}/messages`).set(bearer)).status).to.equal(200);
+  });
+
+  it('a standard EventSource whose connection is cut mid-stream resumes by itself with nothing lost or repeated, and stops after [DONE]', async () => {
+    const slowApi = startApi({ STREAM_CORS_ORIGINS: ORIGIN });
+    const slowWorker = await startWorker(slowApi.prefix, { LOCAL_MODEL_DELAY_MS: '150' });
+    const proxy = await startTcpProxy(Number(new URL(await slowApi.url()).port));
+    try {
+      const bob = await createAccount(slowApi.deps.db);
+      const words = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+      const runId = await startRunOk(slowApi.app, bob.key, { prompt: words });
+      const token = (await request(slowApi.app).post(`/api/chat/runs/${runId}/stream-token`).set('authorization', `Bearer ${bob.key}`)).body.token as string;
+      const ids: string[] = [];
+      let text = '';
+      let opened = 0;
+      const source = new EventSource(`http://127.0.0.1:${proxy.port}/api/chat/runs/${runId}/stream?token=${token}`);
+      source.onopen = () => opened++;
+      source.onmessage = (event) => {
+        ids.push(event.lastEventId);
+        if (event.data === '[DONE]') return;
+        const chunk = JSON.parse(event.data) as { type: string; delta?: string };
+        if (chunk.type === 'text-delta') text += chunk.delta;
+      };
+      for (const cutAfter of [5, 15]) {
+        await waitFor(() => ids.length >= cutAfter, { what: `${cutAfter} events`, timeoutMs: 15_000 });
+        proxy.cut(); // the connection drops mid-stream
+        proxy.restore();
+      }
+      await waitFor(() => source.readyState === EventSource.CLOSED, { what: 'the client to stop after [DONE]', timeoutMs: 30_000 });
+      source.close();
+      expect(new Set(ids).size, 'no event twice').to.equal(ids.length);
+      expect(text).to.equal(words);
+      expect(ids.at(-1)).to.be.a('string');
+      expect(opened, 'two resumptions; after [DONE] the reconnect got 204 and opened nothing').to.equal(3);
+    } finally {
+      await proxy.close();
+      await slowWorker.close(1_000);
+      await slowApi.close();
+    }
   });
 
   it('is confined to its run and to reading; another run 404, writes 403, expired 401, its minting key revoked 401', async () => {
