@@ -14,6 +14,7 @@ import { percentile, round, rssMiB, summary } from './bench/stats.js';
 import { spawnTs, type Spawned } from './bench/processes.js';
 import { cpuMsPerItem, cpuSnapshot } from './bench/cpu.js';
 import { seedHistory } from './bench/history.js';
+import { measureWebhooks, startBenchWebhookReceiver, webhookRunBody } from './bench/webhookPhase.js';
 import { agentRunBody, driveAgentRuns, startAgentToolServer, stepOverheadSummary, type AgentToolServer } from './bench/agentPhase.js';
 
 /**
@@ -36,6 +37,7 @@ const { values: opts } = parseArgs({
     'perf-map': { type: 'boolean', default: false },
     'agent-runs': { type: 'string', default: '2000' },
     'agent-in-flight': { type: 'string', default: '50' },
+    'webhook-runs': { type: 'string', default: '2000' },
   },
 });
 const N = Number(opts.runs);
@@ -49,6 +51,7 @@ const HISTORY = Number(opts.history);
 const WARMUP = Number(opts.warmup);
 const AGENT_RUNS = Number(opts['agent-runs']);
 const AGENT_IN_FLIGHT = Number(opts['agent-in-flight']);
+const WEBHOOK_RUNS = Number(opts['webhook-runs']);
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -279,9 +282,10 @@ async function main() {
     const floorCpuMsPerPost = await httpFloor();
 
     const agentTools = await startAgentToolServer();
+    const webhookReceiver = await startBenchWebhookReceiver();
     const port = await freePort();
     const env = {
-      TOOL_URL_ALLOWLIST: agentTools.url,
+      TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}`,
       DATABASE_URL,
       REDIS_URL,
       QUEUE_PREFIX: PREFIX,
@@ -387,6 +391,15 @@ async function main() {
     const agent = AGENT_RUNS > 0 ? await agentPhase(`http://127.0.0.1:${port}`, rawKey, agentTools, db) : null;
     await agentTools.close();
 
+    log(`phase 7: ${WEBHOOK_RUNS} runs with a webhook, as fast as they go`);
+    let webhooks = null;
+    if (WEBHOOK_RUNS > 0) {
+      const hookClient = apiClient(`http://127.0.0.1:${port}`, rawKey, webhookRunBody(webhookReceiver.url));
+      webhooks = await measureWebhooks(async () => (await hookClient.post()).runId, webhookReceiver, WEBHOOK_RUNS);
+      hookClient.close();
+    }
+    await webhookReceiver.close();
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -409,6 +422,7 @@ async function main() {
       streamingOverheadMs: summary(overheads),
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
       agent,
+      webhooks,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.
       cpuBudgetMsPerRunAtTargetRatio: round((os.cpus().length * 1000) / (TARGETS.ratioAtLeast * rawJobsPerSecond), 3),
@@ -467,6 +481,7 @@ function printTable(r: {
   floors: { rawBullmqCpuMsPerJob: Record<string, number>; httpCpuMsPerPost: Record<string, number> };
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
   agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
+  webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -498,6 +513,10 @@ function printTable(r: {
       `agent per-step overhead p50 / p90 / p99 (tool answer → next step's call; target p99 < ${TARGETS.agentStepOverheadP99UnderMs} ms)`,
       `${r.agent.stepOverheadMs.p50} / ${r.agent.stepOverheadMs.p90} / ${r.agent.stepOverheadMs.p99} ms (${r.agent.stepOverheadMs.n} steps)`,
     ]);
+  }
+  if (r.webhooks) {
+    rows.push([`webhooks: ${r.webhooks.delivered} of ${r.webhooks.runs} delivered once, deliveries/s`, String(r.webhooks.deliveriesPerSecond)]);
+    rows.push(['webhook delivery latency p50 / p99 (transition → receiver)', `${r.webhooks.latencyMs.p50} / ${r.webhooks.latencyMs.p99} ms`]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);

@@ -12,6 +12,20 @@ const optionalString = z
 
 const optionalUrl = optionalString.pipe(z.url().optional());
 
+/** A comma-separated list (empty by default), each entry checked against `pattern`. */
+const commaList = (pattern: RegExp, problem: string) =>
+  z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const entries = value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean);
+      for (const entry of entries) if (!pattern.test(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}` });
+      return entries;
+    });
+
 const ms = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
 export const configSchema = z
@@ -76,35 +90,11 @@ export const configSchema = z
       .string()
       .regex(/^[\w{}-]+$/, 'letters, digits, _ - and a {hash-tag} only')
       .default('runyard'),
-    // Server tools (SPEC section 9): where a run's tools may live, and how they are called.
     STREAM_TOKEN_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(600_000),
     // Web origins (https://app.example.com) allowed to read a run's stream, the run and its messages from a browser.
-    STREAM_CORS_ORIGINS: z
-      .string()
-      .default('')
-      .transform((value, ctx) => {
-        const origins = value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean);
-        for (const origin of origins) {
-          if (!/^https?:\/\/[^/\s]+$/.test(origin)) ctx.addIssue({ code: 'custom', message: `"${origin}" is not an origin (scheme://host[:port], no path)` });
-        }
-        return origins;
-      }),
-    TOOL_URL_ALLOWLIST: z
-      .string()
-      .default('')
-      .transform((value, ctx) => {
-        const entries = value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean);
-        for (const entry of entries) {
-          if (!/^https?:\/\/[^/\s]+/.test(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an http(s) origin or url prefix` });
-        }
-        return entries;
-      }),
+    STREAM_CORS_ORIGINS: commaList(/^https?:\/\/[^/\s]+$/, 'is not an origin (scheme://host[:port], no path)'),
+    // Server tools, MCP servers and webhooks (SPEC sections 9 and 11): the origins or url prefixes they may live under.
+    TOOL_URL_ALLOWLIST: commaList(/^https?:\/\/[^/\s]+/, 'is not an http(s) origin or url prefix'),
     WEBHOOK_TIMEOUT_MS: ms(10_000, 100),
     WEBHOOK_RETRY_BASE_MS: ms(1_000, 10),
     WEBHOOK_RETRY_FOR_MS: ms(86_400_000, 1_000),

@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import type { ApiHarness } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_TOKEN = 'browser-admin-token-0123456789';
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 
@@ -18,27 +18,10 @@ describe('Bull Board in a real browser', function () {
   let browser: Browser;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      // CI installs Debian's chromium (.ci/run); on a developer machine without it, say so and skip.
-      if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run should have installed the chromium package`);
-      console.warn(`      (skipped: ${CHROMIUM} not installed; apt-get install chromium)`);
-      this.skip();
-    }
+    if (!chromiumAvailable()) this.skip();
     stack = await startStack({ ADMIN_TOKEN });
     api = stack.api;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -1,16 +1,16 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import { createAccount } from '../support/factories.js';
 import { startApi, startWorker, type ApiHarness } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
 import type { FleetMember } from '../../worker/fleetMember.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 
 /** A page on another origin that shows a run with the browser's own EventSource and a stream token. */
@@ -35,29 +35,13 @@ describe('a web page shows a run with a stream token (real browser)', function (
   let pageHtml = '';
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: .ci/run should have installed the chromium package`);
-      console.warn(`      (skipped: ${CHROMIUM} not installed; apt-get install chromium)`);
-      this.skip();
-    }
+    if (!chromiumAvailable()) this.skip();
     site = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(pageHtml));
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     siteOrigin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
     api = startApi({ STREAM_CORS_ORIGINS: siteOrigin });
     worker = await startWorker(api.prefix, { LOCAL_MODEL_DELAY_MS: '30' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
