@@ -1,0 +1,118 @@
+import type { ChatTransport, UIMessage, UIMessageChunk } from 'ai';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+
+/**
+ * A `ChatTransport` for the `ai` package's Chat classes (`AbstractChat`, `@ai-sdk/react`'s
+ * `useChat`, ...) that talks to runyard, for a web UI. runyard's protocol is REST + SSE rather
+ * than one streaming POST, so this adapter:
+ * - starts a run (`POST /api/chat/runs` with the chat's messages and your tools) and streams it;
+ * - ends its stream when the run parks in `requires_action`, so the Chat runs `onToolCall`, takes
+ *   `addToolOutput`, and sends again (`sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls`);
+ * - answers the pending calls from the last assistant message (`POST .../tool-results`) and
+ *   streams the continuation from the last event it had, skipping what the Chat already has (the
+ *   new attempt's `start` and its re-sent steps), so the same assistant message simply grows.
+ * Copy it into your frontend; in the page, pass a stream token's `Authorization` instead of a key.
+ */
+export type RunyardTransportOptions = {
+  /** runyard's base URL, e.g. https://runyard.example.com */
+  baseUrl: string;
+  /** Headers of every request: `Authorization: Bearer <key or stream token>`. */
+  headers: Record<string, string>;
+  /** Extra fields of POST /api/chat/runs: `tools`, `model`, `system`, `maxSteps`, ... */
+  run?: Record<string, unknown>;
+};
+
+type RunState = { runId: string; lastEventId: string | null; pending: string[] };
+
+export class RunyardChatTransport implements ChatTransport<UIMessage> {
+  private run: RunState | null = null;
+
+  constructor(private readonly options: RunyardTransportOptions) {}
+
+  async sendMessages({ messages, abortSignal }: Parameters<ChatTransport<UIMessage>['sendMessages']>[0]): Promise<ReadableStream<UIMessageChunk>> {
+    const last = messages[messages.length - 1];
+    if (this.run && last?.role === 'assistant' && this.run.pending.length) {
+      const results = last.parts.flatMap((part): { toolCallId: string; output?: unknown; error?: string }[] => {
+        const tool = part as { toolCallId?: string; state?: string; output?: unknown; errorText?: string };
+        if (!tool.toolCallId || !this.run!.pending.includes(tool.toolCallId)) return [];
+        if (tool.state === 'output-available') return [{ toolCallId: tool.toolCallId, output: tool.output }];
+        if (tool.state === 'output-error') return [{ toolCallId: tool.toolCallId, error: tool.errorText ?? 'error' }];
+        return [];
+      });
+      await this.post(`/api/chat/runs/${this.run.runId}/tool-results`, { results }, abortSignal);
+      const stepsAlready = last.parts.filter((part) => part.type === 'step-start').length;
+      return this.stream(this.run, abortSignal, stepsAlready);
+    }
+    const started = (await this.post('/api/chat/runs', { ...this.options.run, messages: messages.map(toRunyardMessage) }, abortSignal)) as { runId: string };
+    this.run = { runId: started.runId, lastEventId: null, pending: [] };
+    return this.stream(this.run, abortSignal, 0);
+  }
+
+  async reconnectToStream(): Promise<ReadableStream<UIMessageChunk> | null> {
+    return this.run ? this.stream(this.run, undefined, 0) : null;
+  }
+
+  private async post(path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    const res = await fetch(`${this.options.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { ...this.options.headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
+    const answer = (await res.json()) as { error?: string; detail?: string };
+    if (!res.ok) throw new Error(`${answer.error}: ${answer.detail}`);
+    return answer;
+  }
+
+  /** The run's events from after the last one this transport saw, until [DONE] or until the run parks. */
+  private async stream(run: RunState, signal: AbortSignal | undefined, skipSteps: number): Promise<ReadableStream<UIMessageChunk>> {
+    const res = await fetch(`${this.options.baseUrl}/api/chat/runs/${run.runId}/stream`, {
+      headers: { ...this.options.headers, ...(run.lastEventId ? { 'last-event-id': run.lastEventId } : {}) },
+      signal,
+    });
+    if (!res.ok || !res.body) throw new Error(`runyard's stream answered ${res.status}`);
+    let resent = skipSteps;
+    let skipping = false;
+    return res.body
+      .pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .pipeThrough(
+        new TransformStream<{ id?: string; data: string }, UIMessageChunk>({
+          transform(event, controller) {
+            if (event.id) run.lastEventId = event.id;
+            if (event.data === '[DONE]') return controller.terminate();
+            const chunk = JSON.parse(event.data) as UIMessageChunk & { data?: { status?: string; pendingToolCalls?: { toolCallId: string }[] } };
+            // A new attempt (the continuation) starts over: the Chat already has its first steps.
+            if (chunk.type === 'start' && run.lastEventId && skipSteps > 0) return;
+            if (chunk.type === 'data-attempt') {
+              skipping = resent > 0;
+              return controller.enqueue(chunk);
+            }
+            if (skipping) {
+              if (chunk.type === 'finish-step' && --resent === 0) skipping = false;
+              if (!chunk.type.startsWith('data-')) return;
+            }
+            controller.enqueue(chunk);
+            if (chunk.type === 'data-run-status' && chunk.data?.status === 'requires_action') {
+              run.pending = (chunk.data.pendingToolCalls ?? []).map((call) => call.toolCallId);
+              controller.terminate(); // the Chat gets its tool calls; it sends again with their outputs
+            }
+          },
+        }),
+      );
+  }
+}
+
+/** A Chat message as runyard's POST takes it: text, steps and finished tool parts. */
+function toRunyardMessage(message: UIMessage) {
+  const parts = message.parts.flatMap((part) => {
+    if (part.type === 'text') return [{ type: 'text', text: part.text }];
+    if (part.type === 'step-start') return message.role === 'assistant' ? [{ type: 'step-start' }] : [];
+    const tool = part as { type: string; toolCallId?: string; state?: string; input?: unknown; output?: unknown; errorText?: string };
+    if (tool.type.startsWith('tool-') && tool.toolCallId && ['output-available', 'output-error', 'output-denied'].includes(tool.state ?? '')) {
+      return [{ type: tool.type, toolCallId: tool.toolCallId, state: tool.state, input: tool.input, output: tool.output, errorText: tool.errorText }];
+    }
+    return [];
+  });
+  return { role: message.role, parts };
+}
