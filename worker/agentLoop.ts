@@ -259,7 +259,7 @@ async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepTool
   let outcome: ToolOutcome;
   if (mcpTool) {
     const started = Date.now();
-    outcome = await ctx.mcp!.call(mcpTool, call.input, call.idempotencyKey, deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+    outcome = await ctx.mcp!.call(mcpTool, call.input, { runId: run.id, idempotencyKey: call.idempotencyKey }, deps.config.TOOL_TIMEOUT_MS, ctx.signal);
     deps.metrics.toolCalls.inc({ kind: 'mcp', outcome: 'error' in outcome ? 'error_result' : 'output' });
     deps.metrics.toolCallDuration.observe({ kind: 'mcp' }, (Date.now() - started) / 1000);
   } else if (!tool?.url) {

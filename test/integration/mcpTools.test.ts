@@ -10,8 +10,10 @@ describe('agent runs: MCP servers as tool sources', function () {
   let stack: Stack;
 
   before(async () => {
-    mcp = await startMcpServer();
+    let apiUrl = '';
+    mcp = await startMcpServer(() => apiUrl);
     stack = await startStack({ TOOL_URL_ALLOWLIST: new URL(mcp.url).origin, RUN_MAX_ATTEMPTS: '2' });
+    apiUrl = await stack.api.url();
   });
   after(async () => {
     await stack.close();
@@ -26,7 +28,7 @@ describe('agent runs: MCP servers as tool sources', function () {
     const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, model: 'openai/gpt-4o', mcpServers: [{ name: 'calc', url: mcp.url }] });
     const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
     const offered = (stack.fake.requests[before]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name);
-    expect(offered).to.have.members(['calc__add', 'calc__explode']);
+    expect(offered).to.have.members(['calc__add', 'calc__run_status', 'calc__explode']);
     expect(mcp.toolCalls).to.deep.include({ name: 'add', args: { a: 2, b: 40 } });
     expect(
       mcp.requests.every((h) => /^Bearer ry_ek_/.test(String(h.authorization))),
@@ -38,6 +40,13 @@ describe('agent runs: MCP servers as tool sources', function () {
     expect(comparableParts(message!.parts)).to.deep.equal(comparableParts(parts));
     expect(parts.find((p: { type: string }) => p.type === 'tool-calc__add')).to.deep.include({ state: 'output-available', output: { sum: 42 } });
     expect(parts.find((p: { type: string }) => p.type === 'tool-calc__explode')).to.deep.include({ state: 'output-error', errorText: 'kaboom' });
+  });
+
+  it('lets an MCP tool call runyard back with the run key it received: it reads its own run', async () => {
+    const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'call rs__run_status {}', mcpServers: [{ name: 'rs', url: mcp.url }] });
+    await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const seen = mcp.toolCalls.filter((call) => call.name === 'run_status');
+    expect(seen.at(-1)!.args).to.deep.equal({ runId, httpStatus: 200, status: 'running' });
   });
 
   it('fails the run with mcp_unavailable (retried first) when a server cannot be listed', async () => {

@@ -11,7 +11,7 @@ import { z } from 'zod';
  */
 export type TestMcpServer = { url: string; requests: IncomingHttpHeaders[]; toolCalls: { name: string; args: unknown }[]; close: () => Promise<void> };
 
-export async function startMcpServer(): Promise<TestMcpServer> {
+export async function startMcpServer(callbackBase: () => string = () => ''): Promise<TestMcpServer> {
   const requests: IncomingHttpHeaders[] = [];
   const toolCalls: { name: string; args: unknown }[] = [];
   const mcpServer = () => {
@@ -24,6 +24,15 @@ export async function startMcpServer(): Promise<TestMcpServer> {
         return { content: [{ type: 'text', text: String(a + b) }], structuredContent: { sum: a + b } };
       },
     );
+    // Calls runyard back with the bearer token the worker sent (the run's key): what the run can see.
+    server.registerTool('run_status', { description: 'reads its run back from runyard', inputSchema: {} }, async (_input, extra) => {
+      const authorization = String(extra.requestInfo?.headers.authorization ?? '');
+      const runId = String(extra._meta?.['runyard/run-id'] ?? '');
+      const res = await fetch(`${callbackBase()}/api/chat/runs/${runId}`, { headers: { authorization } });
+      const body = (await res.json()) as { status?: string };
+      toolCalls.push({ name: 'run_status', args: { runId, httpStatus: res.status, status: body.status } });
+      return { content: [{ type: 'text', text: JSON.stringify({ httpStatus: res.status, status: body.status }) }] };
+    });
     server.registerTool('explode', { description: 'always fails', inputSchema: {} }, async () => {
       toolCalls.push({ name: 'explode', args: {} });
       return { content: [{ type: 'text', text: 'kaboom' }], isError: true };

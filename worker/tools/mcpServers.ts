@@ -51,12 +51,16 @@ export class McpConnections {
   }
 
   /** Calls one tool; the server's result (or its error, or a failed call) becomes the model's result. */
-  async call(tool: McpTool, input: unknown, idempotencyKey: string, timeoutMs: number, signal: AbortSignal): Promise<ToolOutcome> {
+  async call(tool: McpTool, input: unknown, ids: { runId: string; idempotencyKey: string }, timeoutMs: number, signal: AbortSignal): Promise<ToolOutcome> {
     const client = this.clients.get(tool.server);
     if (!client) return { error: `MCP server ${tool.server} is not connected` };
     try {
       const result = await client.callTool(
-        { name: tool.toolName, arguments: (input ?? {}) as Record<string, unknown>, _meta: { 'runyard/idempotency-key': idempotencyKey } },
+        {
+          name: tool.toolName,
+          arguments: (input ?? {}) as Record<string, unknown>,
+          _meta: { 'runyard/run-id': ids.runId, 'runyard/idempotency-key': ids.idempotencyKey },
+        },
         undefined,
         { signal, timeout: timeoutMs },
       );
