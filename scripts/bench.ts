@@ -1,5 +1,6 @@
 import http from 'node:http';
 import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
@@ -210,6 +211,53 @@ function apiClient(base: string, key: string, body = JSON.stringify({ prompt: PR
   };
 }
 
+/**
+ * What a rejected caller costs the api: POSTs with a different well-formed but unknown key each
+ * time, from 64 concurrent clients. After AUTH_FAILURES_PER_MINUTE failures the address gets 429
+ * before any key lookup, so this is the steady state of someone guessing keys. CPU ms per request, by kind.
+ */
+async function rejectedRequestCpu(
+  base: string,
+  apiPid: number,
+  n: number,
+): Promise<{ statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const body = JSON.stringify({ prompt: PROMPT });
+  const statuses: Record<string, number> = {};
+  const once = () =>
+    new Promise<void>((resolve, reject) => {
+      const key = `ry_sk_${randomBytes(32).toString('base64url')}`;
+      const req = http.request(new URL('/api/chat/runs', base), {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      req.on('response', (res) => {
+        statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+        res.resume().on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const own = [
+    { pid: process.pid, kind: 'bench' },
+    { pid: apiPid, kind: 'api' },
+  ];
+  const before = await cpuSnapshot(own);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < n) {
+        next++;
+        await once();
+      }
+    }),
+  );
+  const cpu = cpuMsPerItem(before, await cpuSnapshot(own), n);
+  agent.destroy();
+  return { statuses, cpuMsPerRequest: cpu };
+}
+
 /** POSTs `n` runs from 64 concurrent clients; the run ids. */
 async function postAsFastAsTheyGo(api: Api, n: number): Promise<string[]> {
   const runIds: string[] = [];
@@ -400,6 +448,10 @@ async function main() {
     }
     await webhookReceiver.close();
 
+    // Last: past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
+    log('phase 8: rejected requests (unknown keys)');
+    const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -423,6 +475,7 @@ async function main() {
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
       agent,
       webhooks,
+      rejectedRequests: rejected,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.
       cpuBudgetMsPerRunAtTargetRatio: round((os.cpus().length * 1000) / (TARGETS.ratioAtLeast * rawJobsPerSecond), 3),
@@ -482,6 +535,7 @@ function printTable(r: {
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
   agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
+  rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -501,6 +555,12 @@ function printTable(r: {
     ['CPU ms per run the ratio target leaves (all processes)', String(r.cpuBudgetMsPerRunAtTargetRatio)],
     ['floor: CPU ms per raw BullMQ no-op job', cpuRow(r.floors.rawBullmqCpuMsPerJob)],
     ['floor: CPU ms per POST to bare express + helmet', cpuRow(r.floors.httpCpuMsPerPost)],
+    [
+      `rejected requests (${Object.entries(r.rejectedRequests.statuses)
+        .map(([status, count]) => `${count}× ${status}`)
+        .join(', ')}): CPU ms each`,
+      cpuRow(r.rejectedRequests.cpuMsPerRequest),
+    ],
     ['worker RSS before → after', r.workerRssMiB.before.map((b, i) => `${b} → ${r.workerRssMiB.after[i]} MiB`).join(', ')],
   ];
   if (r.idleStreams) {

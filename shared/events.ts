@@ -93,8 +93,16 @@ type AppendClosing = {
  */
 export const runStatusChunk = (data: { status: string } & Record<string, unknown>): UiChunk => ({ type: 'data-run-status', data, transient: true });
 
-/** A new attempt begins: listeners drop the parts of steps from `fromStep` on (the attempt sends the persisted ones again). */
-export const attemptChunk = (attempt: number, fromStep: number): UiChunk => ({ type: 'data-attempt', data: { attempt, fromStep }, transient: true });
+/**
+ * A new attempt begins at step `resumesFromStep` (the steps before it are persisted and will not
+ * run again). It then sends a new `start` — a client drops what it had, as the AI SDK does — and
+ * the persisted steps again before the new ones.
+ */
+export const attemptChunk = (attempt: number, resumesFromStep: number): UiChunk => ({
+  type: 'data-attempt',
+  data: { attempt, resumesFromStep },
+  transient: true,
+});
 
 /** How a run's stream ends once the run has: its outcome, `finish`, then [DONE]. */
 export function closingChunks(outcome: { status: string; usage?: unknown; error?: { code: string; message: string; retryable: boolean } | null }): UiChunk[] {

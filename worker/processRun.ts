@@ -57,7 +57,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   const events = new RunEventWriter(deps.redis, streamOptions(deps), run.id, attempt);
   metrics.attemptsStarted.inc({ model: modelLabel(run.model) });
   metrics.queueWait.observe(Math.max(0, startedAt.getTime() - job.timestamp) / 1000);
-  if (attempt > 1) events.emit(attemptChunk(attempt, 0));
+  if (attempt > 1) events.emit(attemptChunk(attempt, begun.steps.length));
   events.emit({ type: 'start', messageId: `${run.id}-${attempt}` });
   events.emit(runStatusChunk({ status: 'running', attempt }));
   logger.info('attempt started', { model: run.model, workerId: deps.workerId, resumeFromStep: begun.steps.length });
@@ -109,7 +109,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         },
       }),
     );
-    if (!saved) return lostOwnership(attemptCtx);
+    if (!saved) throw new FencedError(run.id, attempt);
     await finishStream(events, { status: 'completed', usage: result.usage });
     recordRunFinished(deps, run, 'completed', startMs);
     return { status: 'completed' };
@@ -130,7 +130,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
  */
 async function park(ctx: AttemptContext, result: LoopProgress & { pending: PendingToolCall[] }): Promise<{ status: string }> {
   const { deps, run, events } = ctx;
-  if (!(await deps.store.park(run, { steps: result.steps, usage: result.usage }))) return lostOwnership(ctx);
+  if (!(await deps.store.park(run, { steps: result.steps, usage: result.usage }))) throw new FencedError(run.id, run.attempt);
   events.emit(runStatusChunk({ status: 'requires_action', pendingToolCalls: result.pending }));
   await events.flush().catch(() => {});
   deps.logger.info('run waits for tool results', { pending: result.pending.map((call) => ({ toolCallId: call.toolCallId, kind: call.kind })) });
