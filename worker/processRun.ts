@@ -130,7 +130,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
  */
 async function park(ctx: AttemptContext, result: LoopProgress & { pending: PendingToolCall[] }): Promise<{ status: string }> {
   const { deps, run, events } = ctx;
-  if (!(await deps.store.park(run, { steps: result.steps, usage: result.usage }))) throw new FencedError(run.id, run.attempt);
+  const parked = await deps.store.park(run, { steps: result.steps, usage: result.usage, costMicros: costMicros(run.model, result.usage) });
+  if (!parked) throw new FencedError(run.id, run.attempt);
   events.emit(runStatusChunk({ status: 'requires_action', pendingToolCalls: result.pending }));
   await events.flush().catch(() => {});
   deps.logger.info('run waits for tool results', { pending: result.pending.map((call) => ({ toolCallId: call.toolCallId, kind: call.kind })) });

@@ -216,7 +216,7 @@ const FAIL_ATTEMPT = statement(
 const PARK_RUN = statement(
   'park_run',
   `WITH r AS (
-     UPDATE runs SET status = 'requires_action', heartbeat_at = now(), worker_id = NULL, steps = $3::int, usage = $4::jsonb
+     UPDATE runs SET status = 'requires_action', heartbeat_at = now(), worker_id = NULL, steps = $3::int, usage = $4::jsonb, cost_micros = $5::bigint
      WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
      RETURNING id, account_id
    ), attempt AS (
@@ -292,8 +292,9 @@ export class RunStore {
   }
 
   /** Parks the run in requires_action (see PARK_RUN); false if the attempt no longer owns the run. */
-  async park(run: AttemptRun, progress: { steps: number; usage: Usage }): Promise<boolean> {
-    const [row] = await this.sql.rows<{ parked: number }>(PARK_RUN, [run.id, run.attempt, progress.steps, JSON.stringify(progress.usage)]);
+  async park(run: AttemptRun, progress: { steps: number; usage: Usage; costMicros: bigint | null }): Promise<boolean> {
+    const values = [run.id, run.attempt, progress.steps, JSON.stringify(progress.usage), progress.costMicros?.toString() ?? null];
+    const [row] = await this.sql.rows<{ parked: number }>(PARK_RUN, values);
     return row?.parked === 1;
   }
 
