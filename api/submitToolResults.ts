@@ -9,7 +9,7 @@ import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js
 import { sealSecret } from '../shared/secrets.js';
 import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/steps.js';
 import { lockLastStep } from '../shared/waitingRuns.js';
-import { WAITING_STATUS } from '../shared/runLifecycle.js';
+import { TRANSITIONS } from '../shared/runLifecycle.js';
 
 export type ContinuedRun = { runId: string; status: 'queued' };
 
@@ -41,7 +41,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
         WHERE id = ${runId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)
         FOR UPDATE`;
       if (!run || (caller.runId && caller.runId !== runId)) throw runNotFound();
-      if (run.status !== WAITING_STATUS) {
+      if (!(TRANSITIONS.continue.from as readonly string[]).includes(run.status)) {
         throw conflict(
           'run_not_waiting',
           `The run is ${run.status}, not waiting for tool results.`,

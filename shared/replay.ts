@@ -8,7 +8,7 @@ import { deleteRunStream } from './events.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from './queue.js';
 import { sealSecret } from './secrets.js';
 
-import { RUNNABLE_STATUSES, TERMINAL_STATUSES } from './runLifecycle.js';
+import { TRANSITIONS } from './runLifecycle.js';
 
 export { isTerminalStatus, TERMINAL_STATUSES } from './runLifecycle.js';
 
@@ -51,7 +51,7 @@ export async function reopenRunForReplay(
       UPDATE runs SET status = 'queued', episode = episode + 1, finished_at = NULL, error_code = NULL, error_message = NULL,
         error_retryable = NULL, cancel_requested_at = NULL, heartbeat_at = now(), worker_id = NULL
       WHERE id = ${runId}::uuid
-        AND status = ANY(${[...TERMINAL_STATUSES]}::run_status[])
+        AND status = ANY(${[...TRANSITIONS.replay.from]}::run_status[])
         AND (${opts.onlyStatus ?? null}::run_status IS NULL OR status = ${opts.onlyStatus ?? null}::run_status)
         AND (${opts.accountId ?? null}::uuid IS NULL OR account_id = ${opts.accountId ?? null}::uuid)
       RETURNING account_id::text, session_id::text, episode, attempt`;
@@ -104,7 +104,7 @@ export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Co
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
-      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...RUNNABLE_STATUSES]}::run_status[])
+      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...TRANSITIONS.requeueLost.from]}::run_status[])
       RETURNING account_id::text`;
     const row = rows[0];
     if (!row) return null;

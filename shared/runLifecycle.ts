@@ -22,6 +22,36 @@ export const WAITING_STATUS = 'requires_action' satisfies RunStatus;
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly RunStatus[];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
+/**
+ * Every move a run's status may make, named once. Each is one SQL statement elsewhere that checks
+ * the state it starts from in its WHERE clause (taking the `from` list from here) and changes
+ * nothing otherwise — its caller is told (false, or a 409 for an api caller), never a silent no-op.
+ */
+export const TRANSITIONS = {
+  /** A worker claims the run's next attempt (running: it takes over a dead worker's attempt). worker/runStore.ts */
+  claim: { from: RUNNABLE_STATUSES, to: ['running'] },
+  /** The attempt answered (or was cancelled while running): the run ends with its message and cleanup. worker/runStore.ts */
+  finish: { from: ['running'], to: ['completed', 'cancelled'] },
+  /** The attempt failed: queued again for a retry (or handed back on shutdown), or failed for good with cleanup. worker/runStore.ts */
+  failAttempt: { from: ['running'], to: ['queued', 'failed'] },
+  /** The step waits for the caller's tool results or approvals. worker/runStore.ts */
+  park: { from: ['running'], to: ['requires_action'] },
+  /** The caller answered every pending call. api/submitToolResults.ts */
+  continue: { from: ['requires_action'], to: ['queued'] },
+  /** Ended with no worker holding it: a queued run cancelled, a stalled or unqueueable run failed. shared/cleanup.ts endRun */
+  endUnheld: { from: RUNNABLE_STATUSES, to: ['cancelled', 'failed'] },
+  /** A parked run cancelled, or failed after RUN_ACTION_TIMEOUT_MS. shared/waitingRuns.ts */
+  endWaiting: { from: ['requires_action'], to: ['cancelled', 'failed'] },
+  /** A run whose job vanished is queued again. shared/replay.ts */
+  requeueLost: { from: RUNNABLE_STATUSES, to: ['queued'] },
+  /** An ended run starts a new episode. shared/replay.ts */
+  replay: { from: TERMINAL_STATUSES, to: ['queued'] },
+} as const satisfies Record<string, { from: readonly RunStatus[]; to: readonly RunStatus[] }>;
+
+/** Whether some transition moves a run from `from` to `to`. */
+export const canTransition = (from: RunStatus, to: RunStatus): boolean =>
+  Object.values(TRANSITIONS).some((move) => (move.from as readonly RunStatus[]).includes(from) && (move.to as readonly RunStatus[]).includes(to));
+
 /** Whether a run with this status has ended (completed, failed or cancelled). */
 export const isTerminalStatus = (status: string): status is TerminalStatus => (TERMINAL_STATUSES as readonly string[]).includes(status);
 

@@ -1,6 +1,7 @@
 import { cleanupCtes, type CleanupReason } from './cleanup.js';
 import type { Db } from './db.js';
 import type { UiChunk } from './events.js';
+import { sqlList, TRANSITIONS } from './runLifecycle.js';
 import { statement, type Sql } from './sql.js';
 import { pendingCalls, stepParts, type PendingToolCall, type PersistedStep } from './steps.js';
 
@@ -48,7 +49,7 @@ const END_WAITING_RUN = statement(
        finish_reason = CASE WHEN $2::text = 'cancelled' THEN 'cancelled' ELSE NULL END,
        cancel_requested_at = CASE WHEN $2::text = 'cancelled' THEN now() ELSE cancel_requested_at END,
        error_code = $7, error_message = $8, error_retryable = CASE WHEN $7::text IS NULL THEN NULL ELSE false END
-     WHERE id = $1::uuid AND status = 'requires_action' AND attempt = $3::int
+     WHERE id = $1::uuid AND status IN (${sqlList(TRANSITIONS.endWaiting.from)}) AND attempt = $3::int
      RETURNING id, account_id, session_id, episode, chat_id, attempt, model
    ), closed_calls AS (
      UPDATE run_steps s SET results = s.results || $4::jsonb FROM ended e WHERE s.run_id = e.id AND s.episode = e.episode AND s.step = $5::int

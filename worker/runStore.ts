@@ -1,7 +1,7 @@
 import { cleanupCtes } from '../shared/cleanup.js';
 import type { Usage } from '../shared/models.js';
 import { Batcher } from '../shared/batcher.js';
-import { RUNNABLE_STATUSES, sqlList, type RunStatus } from '../shared/runLifecycle.js';
+import { sqlList, TRANSITIONS, type RunStatus } from '../shared/runLifecycle.js';
 import type { MessagePart } from '../shared/messageParts.js';
 import { statement, type Sql } from '../shared/sql.js';
 import type { McpServerDefinition, ToolDefinition } from '../shared/tools.js';
@@ -55,7 +55,7 @@ const BEGIN_ATTEMPTS = statement(
      UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = $2, heartbeat_at = now(),
        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
      FROM unnest($1::uuid[]) AS i(run_id)
-     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(RUNNABLE_STATUSES)}) AND runs.cancel_requested_at IS NULL
+     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(TRANSITIONS.claim.from)}) AND runs.cancel_requested_at IS NULL
      RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
@@ -155,7 +155,7 @@ const FINISH_ATTEMPTS_WITH_MESSAGES = statement(
      UPDATE runs SET status = i.status::run_status, finished_at = now(), heartbeat_at = now(), usage = i.usage, cost_micros = i.cost_micros,
        steps = i.steps, finish_reason = i.finish_reason
      FROM input i
-     WHERE runs.id = i.run_id AND runs.attempt = i.attempt AND runs.status = 'running'
+     WHERE runs.id = i.run_id AND runs.attempt = i.attempt AND runs.status IN (${sqlList(TRANSITIONS.finish.from)})
      RETURNING runs.id, runs.chat_id, runs.account_id, runs.session_id, runs.episode, i.*
    ), message AS (
      INSERT INTO messages (id, chat_id, run_id, role, parts, model, attempt, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_micros, runtime_ms, provider_response_id, interrupted)
@@ -200,7 +200,7 @@ const FAIL_ATTEMPT = statement(
   `WITH r AS (
      UPDATE runs SET status = CASE WHEN $6::boolean THEN 'failed' ELSE 'queued' END::run_status, finished_at = CASE WHEN $6::boolean THEN now() END,
        heartbeat_at = now(), error_code = $3, error_message = $4, error_retryable = $5::boolean
-     WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
+     WHERE id = $1::uuid AND attempt = $2::int AND status IN (${sqlList(TRANSITIONS.failAttempt.from)})
      RETURNING id, account_id, session_id, episode, status
    ), attempt AS (
      UPDATE run_attempts a SET status = $7::text::attempt_status, finished_at = now(), error_code = $3, error_message = $4 FROM r
@@ -217,7 +217,7 @@ const PARK_RUN = statement(
   'park_run',
   `WITH r AS (
      UPDATE runs SET status = 'requires_action', heartbeat_at = now(), worker_id = NULL, steps = $3::int, usage = $4::jsonb, cost_micros = $5::bigint
-     WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
+     WHERE id = $1::uuid AND attempt = $2::int AND status IN (${sqlList(TRANSITIONS.park.from)})
      RETURNING id, account_id
    ), attempt AS (
      UPDATE run_attempts a SET status = 'requires_action', finished_at = now() FROM r WHERE a.run_id = r.id AND a.attempt = $2::int
