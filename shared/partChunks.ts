@@ -30,7 +30,8 @@ export function chunksOfParts(parts: readonly MessagePart[], textIdPrefix: strin
   return chunks;
 }
 
-function toolChunks(part: ToolPart): UiChunk[] {
+/** The chunks that build a tool part: its input chunk, then its output chunk once it has a result. */
+export function toolChunks(part: ToolPart): UiChunk[] {
   const { toolCallId } = part;
   const toolName = toolNameOf(part);
   if (part.state === 'output-error' && part.input === undefined && part.rawInput !== undefined) {

@@ -50,18 +50,19 @@ export function pendingCalls(step: PersistedStep): PendingToolCall[] {
   });
 }
 
+/** One tool call as a UI message part: its input (or why it was unusable) and, once known, its result. */
+export function toolPartOf(call: StepToolCall, result: ToolOutcome | undefined): ToolPart {
+  const base = { type: `tool-${call.toolName}` as const, toolCallId: call.toolCallId };
+  if (call.inputError) return { ...base, state: 'output-error', rawInput: call.input ?? call.rawInput, errorText: call.inputError };
+  if (!result) return { ...base, state: 'input-available', input: call.input };
+  if ('denied' in result) return { ...base, state: 'output-denied', input: call.input };
+  return 'error' in result
+    ? { ...base, state: 'output-error', input: call.input, errorText: result.error }
+    : { ...base, state: 'output-available', input: call.input, output: result.output };
+}
+
 /** A persisted step as UI message parts, as `readUIMessageStream` builds them from the step's chunks. */
 export function stepParts(step: PersistedStep, missingResult?: string): MessagePart[] {
-  const tools = step.toolCalls.map((call): ToolPart => {
-    const type = `tool-${call.toolName}` as const;
-    const base = { type, toolCallId: call.toolCallId };
-    if (call.inputError) return { ...base, state: 'output-error', rawInput: call.input ?? call.rawInput, errorText: call.inputError };
-    const result = step.results[call.toolCallId] ?? (missingResult ? { error: missingResult } : undefined);
-    if (!result) return { ...base, state: 'input-available', input: call.input };
-    if ('denied' in result) return { ...base, state: 'output-denied', input: call.input };
-    return 'error' in result
-      ? { ...base, state: 'output-error', input: call.input, errorText: result.error }
-      : { ...base, state: 'output-available', input: call.input, output: result.output };
-  });
+  const tools = step.toolCalls.map((call) => toolPartOf(call, step.results[call.toolCallId] ?? (missingResult ? { error: missingResult } : undefined)));
   return [{ type: 'step-start' }, ...(step.text ? [{ type: 'text' as const, text: step.text }] : []), ...tools];
 }

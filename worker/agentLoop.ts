@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { FencedError, type RunEventWriter } from '../shared/events.js';
 import type { MessagePart } from '../shared/messageParts.js';
-import { pendingCalls, stepParts, type PendingToolCall, type ToolOutcome } from '../shared/steps.js';
+import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOutcome } from '../shared/steps.js';
 import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
 import type { FinishReason } from '../shared/runLifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/toolSecrets.js';
 import { inputMismatch, type ToolDefinition } from '../shared/tools.js';
 import { RunError } from '../shared/errors.js';
-import { chunksOfParts } from '../shared/partChunks.js';
+import { chunksOfParts, toolChunks } from '../shared/partChunks.js';
 import { stepMessages } from './conversation.js';
 import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, StepSink } from './providers/types.js';
@@ -219,23 +219,11 @@ function checkCall(tools: (ToolDefinition | McpTool)[], call: { toolCallId: stri
   return { ...base, input };
 }
 
-const inputChunk = (call: StepToolCall) =>
-  call.inputError
-    ? {
-        type: 'tool-input-error' as const,
-        toolCallId: call.toolCallId,
-        toolName: call.toolName,
-        input: call.input ?? call.rawInput,
-        errorText: call.inputError,
-      }
-    : { type: 'tool-input-available' as const, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input };
+/** A call's input chunk (available, or the input error), as the persisted replay sends it too. */
+const inputChunk = (call: StepToolCall) => toolChunks(toolPartOf(call, undefined))[0]!;
 
-const outputChunk = (toolCallId: string, outcome: ToolOutcome) =>
-  'denied' in outcome
-    ? { type: 'tool-output-denied' as const, toolCallId }
-    : 'error' in outcome
-      ? { type: 'tool-output-error' as const, toolCallId, errorText: outcome.error }
-      : { type: 'tool-output-available' as const, toolCallId, output: outcome.output };
+/** A call's output chunk once its result is known. */
+const outputChunk = (call: StepToolCall, outcome: ToolOutcome) => toolChunks(toolPartOf(call, outcome)).at(-1)!;
 
 /** Runs the step's server calls that have no persisted result and may run, concurrently; each result is persisted as it arrives. */
 async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void> {
@@ -289,7 +277,7 @@ async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepTool
   }
   if (!(await ctx.steps.recordResult(run.id, run.attempt, step.step, call.toolCallId, outcome))) throw new FencedError(run.id, run.attempt);
   step.results[call.toolCallId] = outcome;
-  ctx.events.emit(outputChunk(call.toolCallId, outcome));
+  ctx.events.emit(outputChunk(call, outcome));
 }
 
 function closeStep(ctx: LoopContext, progress: LoopProgress, history: ModelMessage[], step: PersistedStep): void {

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signedHeaders, type ToolSecrets } from '../../shared/toolSecrets.js';
 import { postJson, PostTimeout } from '../httpPost.js';
+import type { ToolOutcome as StepOutcome } from '../../shared/steps.js';
 
-/** What a server tool gave: an output for the model, or an error text for it. */
-export type ToolOutcome = { output: unknown } | { error: string };
+/** What a server tool gives: an output for the model, or an error text for it (never a denial). */
+export type ToolOutcome = Exclude<StepOutcome, { denied: true }>;
 
 /** How a call ended, for metrics (a bounded set: no caller-chosen values). */
 export type ToolCallOutcomeKind = 'output' | 'error_result' | 'http_4xx' | 'http_5xx' | 'timeout' | 'connection' | 'too_large' | 'redirect' | 'invalid_answer';
