@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endRun } from '../shared/cleanup.js';
 import { conflict } from '../shared/errors.js';
 import { cancelChannel, closingChunks } from '../shared/events.js';
-import { isTerminalStatus } from '../shared/replay.js';
+import { isTerminalStatus } from '../shared/runLifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';

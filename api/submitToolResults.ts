@@ -50,7 +50,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
       }
       const step = await lockLastStep(tx, runId, run.episode);
       if (!step) throw conflict('run_not_waiting', 'The run has no step waiting for tool results.', 'Check the run with GET /api/chat/runs/{runId}.');
-      const answer = answersFor(step, pendingCalls(step), body);
+      const answer = answersFor(pendingCalls(step), body);
       await tx.$executeRaw`
         UPDATE run_steps SET results = results || ${JSON.stringify(answer.results)}::jsonb, approvals = approvals || ${JSON.stringify(answer.approvals)}::jsonb
         WHERE run_id = ${runId}::uuid AND episode = ${run.episode} AND step = ${step.step}`;
@@ -84,7 +84,7 @@ async function enqueueContinuation(deps: ApiDeps, jobData: RunJobData): Promise<
 }
 
 /** The caller's answers as step patches; 400 naming the toolCallId for a duplicate, unexpected or missing answer. */
-function answersFor(step: PersistedStep, pending: PendingToolCall[], body: ToolResultsBody) {
+function answersFor(pending: PendingToolCall[], body: ToolResultsBody) {
   const byId = new Map(pending.map((call) => [call.toolCallId, call]));
   const seen = new Set<string>();
   const results: Record<string, ToolOutcome> = {};
@@ -116,6 +116,5 @@ function answersFor(step: PersistedStep, pending: PendingToolCall[], body: ToolR
       'tool_result_missing',
       `Tool call ${missing.toolCallId} (${missing.toolName}) has no ${missing.kind === 'approval' ? 'approval' : 'result'}.`,
     );
-  void step;
   return { results, approvals };
 }

@@ -10,8 +10,6 @@ import { sealSecret } from './secrets.js';
 
 import { TRANSITIONS } from './runLifecycle.js';
 
-export { isTerminalStatus, TERMINAL_STATUSES } from './runLifecycle.js';
-
 export type FailedRunFilter = { since?: Date; until?: Date; model?: string; accountId?: string; limit: number };
 
 /**

@@ -17,12 +17,7 @@ export type McpServerDefinition = { name: string; url: string };
 export function checkMcpServers(servers: readonly McpServerDefinition[], allowlist: readonly string[]): void {
   for (const server of servers) {
     if (!isToolUrlAllowed(server.url, allowlist)) {
-      throw new AppError(
-        'tool_url_not_allowed',
-        400,
-        `MCP server "${server.name}": ${server.url} is not on this server's tool allowlist.`,
-        'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).',
-      );
+      throw urlNotAllowed('tool_url_not_allowed', `MCP server "${server.name}": ${server.url} is not on this server's tool allowlist.`);
     }
   }
 }
@@ -49,6 +44,10 @@ export function inputMismatch(schema: Record<string, unknown>, input: unknown): 
   if (validate(input)) return null;
   return ajv.errorsText(validate.errors, { dataVar: 'input' });
 }
+
+/** A url off TOOL_URL_ALLOWLIST, refused at POST (tools, MCP servers, webhooks share the allowlist). */
+export const urlNotAllowed = (code: 'tool_url_not_allowed' | 'webhook_url_not_allowed', detail: string) =>
+  new AppError(code, 400, detail, 'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).');
 
 /**
  * Whether `url` is on the operator's allowlist: an entry is an origin (`https://tools.example.com`,
@@ -93,12 +92,7 @@ export function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist
       throw invalidToolSchema(tool.name, (err as Error).message);
     }
     if (tool.url !== undefined && !isToolUrlAllowed(tool.url, allowlist)) {
-      throw new AppError(
-        'tool_url_not_allowed',
-        400,
-        `Tool "${tool.name}": ${tool.url} is not on this server's tool allowlist.`,
-        'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).',
-      );
+      throw urlNotAllowed('tool_url_not_allowed', `Tool "${tool.name}": ${tool.url} is not on this server's tool allowlist.`);
     }
     if (tool.requireApproval && tool.url === undefined) {
       throw new AppError(

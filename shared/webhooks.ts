@@ -1,5 +1,5 @@
 import { AppError } from './errors.js';
-import { isToolUrlAllowed } from './tools.js';
+import { isToolUrlAllowed, urlNotAllowed } from './tools.js';
 
 /** The run events a webhook can ask for (SPEC section 11); the outbox trigger writes the same names. */
 export const WEBHOOK_EVENTS = ['run.started', 'run.requires_action', 'run.completed', 'run.failed', 'run.cancelled'] as const;
@@ -12,12 +12,7 @@ export type RunWebhook = { url: string; events: WebhookEventType[] };
 /** Checks a webhook as POST does: the url on the operator's allowlist, the event names known. */
 export function checkWebhook(webhook: { url: string; events?: string[] }, allowlist: readonly string[]): RunWebhook {
   if (!isToolUrlAllowed(webhook.url, allowlist)) {
-    throw new AppError(
-      'webhook_url_not_allowed',
-      400,
-      `${webhook.url} is not on this server's outbound allowlist.`,
-      'Use a url under one of the origins or prefixes in TOOL_URL_ALLOWLIST (ask the operator to add yours).',
-    );
+    throw urlNotAllowed('webhook_url_not_allowed', `${webhook.url} is not on this server's outbound allowlist.`);
   }
   const unknown = (webhook.events ?? []).filter((event) => !(WEBHOOK_EVENTS as readonly string[]).includes(event));
   if (unknown.length) {

@@ -3,8 +3,9 @@ import { readUIMessageStream, uiMessageChunkSchema, type UIMessage, type UIMessa
 
 /**
  * Reads a run's stream the way the AI SDK's chat transport does: parseJsonEventStream with the
- * SDK's own chunk schema (so an invalid chunk fails the test), then readUIMessageStream. Like an
- * attempt-aware client, it starts the message over when a `data-attempt` part arrives.
+ * SDK's own chunk schema (so an invalid chunk fails the test), then readUIMessageStream. Each
+ * attempt opens with a new `start`, on which readUIMessageStream starts the message over, so the
+ * final message is the last attempt's (data-attempt and data-run-status are transient, never parts).
  */
 export async function readWithAiSdk(
   url: string,
@@ -24,17 +25,8 @@ export async function readWithAiSdk(
     }),
   );
   let message: UIMessage | undefined;
-  let startedOver = 0;
-  for await (const snapshot of readUIMessageStream({ stream: parsed, onError: (error) => errors.push(error) })) {
-    message = snapshot;
-    const attempts = snapshot.parts.filter((part) => part.type === 'data-attempt').length;
-    if (attempts > startedOver) startedOver = attempts;
-  }
-  // Text of the parts that follow the last data-attempt part.
-  const parts = message?.parts ?? [];
-  const lastAttempt = parts.map((part) => part.type).lastIndexOf('data-attempt');
-  const text = parts
-    .slice(lastAttempt + 1)
+  for await (const snapshot of readUIMessageStream({ stream: parsed, onError: (error) => errors.push(error) })) message = snapshot;
+  const text = (message?.parts ?? [])
     .filter((part) => part.type === 'text')
     .map((part) => (part as { text: string }).text)
     .join('');

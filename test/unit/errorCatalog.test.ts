@@ -19,7 +19,7 @@ describe('the error catalogue', () => {
     const raised = new Set<string>();
     for (const file of [...sources(path.join(ROOT, 'api')), ...sources(path.join(ROOT, 'shared'))]) {
       const text = readFileSync(file, 'utf8');
-      for (const [, code] of text.matchAll(/(?:AppError|notFound|conflict|badResults)\(\s*'([a-z_]+)'/g)) raised.add(code!);
+      for (const [, code] of text.matchAll(/(?:AppError|notFound|conflict|badResults|urlNotAllowed)\(\s*'([a-z_]+)'/g)) raised.add(code!);
     }
     const catalogued = new Set(ERROR_CATALOG.map(([code]) => code));
     expect([...raised].filter((code) => !catalogued.has(code)).sort()).to.deep.equal([]);
