@@ -2,8 +2,9 @@ import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
-import { QUEUES } from '../shared/queue.js';
-import { closeRedis, createRedis } from '../shared/redis.js';
+import { maintenanceQueueName } from '../shared/queue.js';
+import { closeRedis, createRedis, isCluster } from '../shared/redis.js';
+import { RunQueues } from '../shared/runQueues.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
@@ -14,30 +15,32 @@ import { StreamHub } from './streamHub.js';
 
 export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
 
-/** Connects the api to Postgres and Redis. Redis connections: one for commands, one for stream notifications. */
+/**
+ * Connects the api to Postgres and Redis. Redis connections: one for commands, one for stream
+ * notifications (on a cluster: one of each per master), however many streams it serves.
+ */
 export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   const database = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const { db, sql } = database;
-  const redis = createRedis(config.REDIS_URL, 'producer', 'runyard-api');
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber', 'runyard-api-sub');
+  const redis = createRedis(config, 'producer', 'runyard-api');
+  const subscriber = createRedis(config, 'subscriber', 'runyard-api-sub');
   const prefix = config.QUEUE_PREFIX;
-  const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
-  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
-  runQueue.on('error', (err) => logger.warn('run queue error', { error: err.message }));
-  maintenanceQueue.on('error', (err) => logger.warn('maintenance queue error', { error: err.message }));
-  const queues = [runQueue, maintenanceQueue];
+  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS, isCluster(redis));
+  const maintenanceQueue = new Queue(maintenanceQueueName(isCluster(redis)), { connection: redis, prefix });
+  const queues = [...runQueues.all, maintenanceQueue];
+  for (const queue of queues) queue.on('error', (err) => logger.warn('queue error', { queue: queue.name, error: err.message }));
   const metrics = createApiMetrics(() => queues);
   const deps: ApiDeps = {
     config,
     db,
     sql,
     redis,
-    runQueue,
+    runQueues,
     queues,
     logger,
     keys: new KeyResolver(db, config.API_KEY_CACHE_MS, logger),
     provisioner: new RunProvisioner(sql, config.ACCOUNT_MAX_ACTIVE_RUNS, (size) => metrics.statementBatchSize.observe({ statement: 'provision_runs' }, size)),
-    enqueuer: new RunEnqueuer(runQueue, config, (size) => metrics.statementBatchSize.observe({ statement: 'add_run_jobs' }, size)),
+    enqueuer: new RunEnqueuer(runQueues, config, (size) => metrics.statementBatchSize.observe({ statement: 'add_run_jobs' }, size)),
     idempotency: new IdempotencyStore(redis, prefix),
     streams: new StreamHub(redis, subscriber, { prefix, maxEvents: config.RUN_STREAM_MAX_EVENTS, ttlMs: config.RUN_STREAM_TTL_MS }, logger),
     metrics,
@@ -46,7 +49,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   const close = () => {
     closing ??= (async () => {
       const steps: (() => Promise<unknown>)[] = [
-        () => runQueue.close(),
+        () => runQueues.close(),
         () => maintenanceQueue.close(),
         () => closeRedis(redis),
         () => closeRedis(subscriber),

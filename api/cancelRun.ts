@@ -7,6 +7,7 @@ import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
 import { modelLabel } from '../shared/models.js';
+import { pubsub } from '../shared/redis.js';
 import { WAITING_STATUS } from '../shared/runLifecycle.js';
 import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
 
@@ -28,7 +29,10 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
     if (run.status === 'queued') {
       // Cancelled and cleaned up in one statement; false if a worker took it meanwhile.
       if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;
-      await deps.runQueue.remove(runId).catch(() => {});
+      await deps.runQueues
+        .forRun(runId)
+        .remove(runId)
+        .catch(() => {});
       await announceCancelled(deps, runId);
       deps.metrics.runsFinished.inc({ status: 'cancelled', model: modelLabel(run.model) });
       deps.logger.info('queued run cancelled', { runId });
@@ -51,7 +55,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
     }
     const { count } = await deps.db.run.updateMany({ where: { id: runId, status: 'running' }, data: { cancelRequestedAt: new Date() } });
     if (count === 0) continue;
-    await deps.redis.publish(cancelChannel(deps.config.QUEUE_PREFIX), runId);
+    await pubsub.publish(deps.redis, cancelChannel(deps.config.QUEUE_PREFIX), runId);
     deps.logger.info('cancel requested for a running run', { runId });
     const deadline = Date.now() + WAIT_FOR_WORKER_MS;
     let status: string = run.status;

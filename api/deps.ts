@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
+import type { RunQueues } from '../shared/runQueues.js';
 import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db.js';
 import type { Sql } from '../shared/sql.js';
@@ -18,8 +19,8 @@ export type ApiDeps = {
   /** The same pool as `db`, for the hot path's prepared statements. */
   sql: Sql;
   /** Fail-fast connection for commands (rate limits, idempotency, stream reads). */
-  redis: Redis;
-  runQueue: Queue;
+  redis: RedisClient;
+  runQueues: RunQueues;
   /** Every runyard queue, for Bull Board and queue-depth metrics. */
   queues: Queue[];
   logger: Logger;

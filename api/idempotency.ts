@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
 import { AppError } from '../shared/errors.js';
 
 const TTL_SECONDS = 24 * 3600;
@@ -27,12 +27,13 @@ const keyReused = () =>
  */
 export class IdempotencyStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
   async claim<T>(accountId: string, key: string, fingerprint: string): Promise<IdempotencyClaim<T>> {
-    const redisKey = `${this.prefix}:idempotency:${accountId}:${createHash('sha256').update(key).digest('hex')}`;
+    // Tagged by account: on a cluster, accounts' records spread over the masters.
+    const redisKey = `${this.prefix}:idempotency:{${accountId}}:${createHash('sha256').update(key).digest('hex')}`;
     const deadline = Date.now() + WAIT_FOR_FIRST_MS;
     for (;;) {
       const won = await this.redis.set(redisKey, JSON.stringify({ hash: fingerprint } satisfies Stored<T>), 'EX', TTL_SECONDS, 'NX');

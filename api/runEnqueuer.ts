@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { RunQueues } from '../shared/runQueues.js';
 import { Batcher } from '../shared/batcher.js';
 import type { Config } from '../shared/config.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
@@ -6,20 +6,22 @@ import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js
 /**
  * Puts run jobs on the queue. The POSTs that were provisioned together (one provisioning statement)
  * reach this point together and are added in one MULTI (BullMQ's addBulk): one round trip to Redis
- * instead of one each. An idle api adds each job at once. A job's id is its runId, so adding one
+ * instead of one each (per queue shard: a MULTI touches one shard's slot). An idle api adds each job
+ * at once. A job's id is its runId, so adding one
  * again (the batch's items are retried one by one if the batch fails) never makes a second job.
  */
 export class RunEnqueuer {
   private readonly batcher: Batcher<RunJobData, undefined>;
 
-  constructor(queue: Queue, config: Config, onBatch: (size: number) => void = () => {}) {
+  constructor(queues: RunQueues, config: Config, onBatch: (size: number) => void = () => {}) {
     this.batcher = new Batcher(
       async (jobs) => {
+        const queue = queues.forRun(jobs[0]!.runId);
         if (jobs.length === 1) await queue.add(RUN_JOB_NAME, jobs[0]!, runJobOptions(config, jobs[0]!.runId));
         else await queue.addBulk(jobs.map((data) => ({ name: RUN_JOB_NAME, data, opts: runJobOptions(config, data.runId) })));
         return jobs.map(() => undefined);
       },
-      { maxBatch: 50, concurrency: 1, key: (job) => job.runId, onBatch },
+      { maxBatch: 50, concurrency: 1, key: (job) => job.runId, group: (job) => queues.forRun(job.runId).name, onBatch },
     );
   }
 

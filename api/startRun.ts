@@ -140,7 +140,10 @@ async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
 /** Removes everything provisioned for a run that could not be enqueued (its key goes with it). */
 async function undoProvisioning(deps: ApiDeps, run: Provisioned): Promise<void> {
   // If the add reached Redis after all (a timeout on a slow server), a worker finds no run and drops the job.
-  await deps.runQueue.remove(run.runId).catch(() => {});
+  await deps.runQueues
+    .forRun(run.runId)
+    .remove(run.runId)
+    .catch(() => {});
   try {
     await deps.db.$transaction([
       deps.db.apiKey.updateMany({ where: { id: run.keyId, accountId: run.accountId, kind: 'ephemeral' }, data: { revokedAt: new Date() } }),

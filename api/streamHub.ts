@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
+import { pubsub, type RedisClient } from '../shared/redis.js';
 import { appendClosing, DONE, runEventKeys, type StreamOptions, type UiChunk } from '../shared/events.js';
 import { isAfter, type StreamEntry } from './streamIds.js';
 
@@ -7,18 +7,18 @@ import { isAfter, type StreamEntry } from './streamIds.js';
  * Shared Redis access for every SSE client of one api process: one subscriber connection carries
  * the per-run "new events" notifications for all clients, and reads are plain non-blocking XRANGEs
  * on the api's command connection. N concurrent streams therefore cost 2 Redis connections per api
- * process, not N.
+ * process, not N (on a cluster, a subscriber and a command connection per master).
  */
 export class StreamHub {
   private readonly wakers = new Map<string, Set<() => void>>();
 
   constructor(
-    private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly redis: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly opts: StreamOptions,
     private readonly logger: Logger,
   ) {
-    subscriber.on('message', (channel: string) => {
+    pubsub.onMessage(subscriber, (channel) => {
       for (const wake of this.wakers.get(channel) ?? []) wake();
     });
     // After a reconnect a notification may have been missed: wake everyone to read again.
@@ -38,7 +38,7 @@ export class StreamHub {
     if (!set) {
       set = new Set();
       this.wakers.set(channel, set);
-      await this.subscriber.subscribe(channel);
+      await pubsub.subscribe(this.subscriber, channel);
     }
     set.add(wake);
     return () => {
@@ -47,7 +47,7 @@ export class StreamHub {
       current.delete(wake);
       if (current.size === 0) {
         this.wakers.delete(channel);
-        this.subscriber.unsubscribe(channel).catch((err: Error) => this.logger.warn('unsubscribe failed', { error: err.message }));
+        pubsub.unsubscribe(this.subscriber, channel).catch((err: Error) => this.logger.warn('unsubscribe failed', { error: err.message }));
       }
     };
   }

@@ -73,8 +73,9 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
 /** The run's job again (the parked attempt's job completed; same jobId). If Redis fails here, the sweep re-queues the run. */
 async function enqueueContinuation(deps: ApiDeps, jobData: RunJobData): Promise<void> {
   try {
-    await (await deps.runQueue.getJob(jobData.runId))?.remove();
-    await deps.runQueue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, jobData.runId));
+    const queue = deps.runQueues.forRun(jobData.runId);
+    await (await queue.getJob(jobData.runId))?.remove();
+    await queue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, jobData.runId));
   } catch (err) {
     // The continuation is committed: the run is queued in Postgres and the sweep re-queues a queued
     // run without a job, so it is not lost; the caller is told to look again rather than to resend.

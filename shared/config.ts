@@ -34,6 +34,10 @@ export const configSchema = z
     DATABASE_URL: z.url().default('postgresql://postgres@127.0.0.1:5432/runyard'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
     REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+    // A Redis Cluster's seed nodes (host:port,...): when set, runyard talks to the cluster and REDIS_URL is not used.
+    REDIS_CLUSTER_NODES: commaList(/^[^\s:,]+:\d{1,5}$/, 'is not host:port'),
+    // How many BullMQ run queues (each with its own hash tag): at least the cluster's masters spreads the queue work over all of them.
+    QUEUE_SHARDS: z.coerce.number().int().min(1).max(64).default(1),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     PUBLIC_BASE_URL: optionalUrl,
     DEFAULT_MODEL: z
@@ -110,6 +114,10 @@ export const configSchema = z
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.RUNYARD_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['RUNYARD_SECRET'], message: 'is required when NODE_ENV=production' });
+    }
+    if (env.REDIS_CLUSTER_NODES.length > 0 && /[{}]/.test(env.QUEUE_PREFIX)) {
+      // A hash tag in the prefix would put every key of the deployment in one slot: one master doing all the work.
+      ctx.addIssue({ code: 'custom', path: ['QUEUE_PREFIX'], message: 'must not contain a {hash-tag} on a Redis Cluster (runyard tags its keys itself)' });
     }
   })
   .transform((env) => ({

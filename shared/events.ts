@@ -1,5 +1,4 @@
-import type { Redis } from 'ioredis';
-import { withScript } from './redis.js';
+import { pubsub, withScript, type RedisClient } from './redis.js';
 
 /**
  * The run event stream: one Redis Stream per run holding AI SDK UI-message-stream chunks as JSON,
@@ -27,10 +26,14 @@ export type UiChunk =
   | { type: 'error'; errorText: string }
   | { type: `data-${string}`; id?: string; data: unknown; transient?: boolean };
 
+/**
+ * A run's keys share the hash tag `{runId}`: on a Redis Cluster they live in one slot (so one script
+ * can touch them all) and different runs spread over every master.
+ */
 export const runEventKeys = (prefix: string, runId: string) => ({
-  stream: `${prefix}:run:${runId}:events`,
-  fence: `${prefix}:run:${runId}:fence`,
-  channel: `${prefix}:run:${runId}:notify`,
+  stream: `${prefix}:run:{${runId}}:events`,
+  fence: `${prefix}:run:{${runId}}:fence`,
+  channel: `${prefix}:run:{${runId}}:notify`,
 });
 
 /** Where the api tells workers that a running run was cancelled (the message is the runId). */
@@ -38,7 +41,8 @@ export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
 
 // Appends only while the run's fence still names this attempt: a worker that lost its run
 // (stalled, paused, partitioned) has its late events dropped here. An attempt's first append
-// claims the fence (moving it forward, never back), so a newer attempt shuts older ones out.
+// claims the fence (moving it forward, never back), so a newer attempt shuts older ones out. The
+// notification goes out by ARGV[4] (PUBLISH, or SPUBLISH on a cluster) on the channel KEYS[3].
 const APPEND_FENCED = `
 local current = redis.call('GET', KEYS[2])
 if ARGV[5] == '1' then
@@ -53,17 +57,18 @@ for i = 6, #ARGV do
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], last)
+redis.call(ARGV[4], KEYS[3], last)
 return last`;
 
 type AppendFenced = {
   runyardAppendFenced(
     stream: string,
     fence: string,
+    channel: string,
     attempt: number,
     maxLen: number,
     ttlMs: number,
-    channel: string,
+    publish: 'PUBLISH' | 'SPUBLISH',
     claim: 0 | 1,
     ...events: string[]
   ): Promise<string | null>;
@@ -80,11 +85,18 @@ for i = 4, #ARGV do
   last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', ARGV[3], last)
+redis.call(ARGV[3], KEYS[2], last)
 return last`;
 
 type AppendClosing = {
-  runyardAppendClosing(stream: string, maxLen: number, ttlMs: number, channel: string, ...events: string[]): Promise<string | null>;
+  runyardAppendClosing(
+    stream: string,
+    channel: string,
+    maxLen: number,
+    ttlMs: number,
+    publish: 'PUBLISH' | 'SPUBLISH',
+    ...events: string[]
+  ): Promise<string | null>;
 };
 
 /**
@@ -119,14 +131,14 @@ export function closingChunks(outcome: { status: string; usage?: unknown; error?
  * that ended without their worker ending the stream: cancelled before they started, or a worker
  * that died between ending the run and appending its last events.
  */
-export async function appendClosing(redis: Redis, opts: StreamOptions, runId: string, chunks: UiChunk[]): Promise<boolean> {
+export async function appendClosing(redis: RedisClient, opts: StreamOptions, runId: string, chunks: UiChunk[]): Promise<boolean> {
   const keys = runEventKeys(opts.prefix, runId);
-  const scripted = withScript<AppendClosing>(redis, 'runyardAppendClosing', 1, APPEND_CLOSING);
+  const scripted = withScript<AppendClosing>(redis, 'runyardAppendClosing', 2, APPEND_CLOSING);
   const events = [...chunks.map((chunk) => JSON.stringify(chunk)), DONE];
-  return (await scripted.runyardAppendClosing(keys.stream, opts.maxEvents, opts.ttlMs, keys.channel, ...events)) !== null;
+  return (await scripted.runyardAppendClosing(keys.stream, keys.channel, opts.maxEvents, opts.ttlMs, pubsub.publishCommand(redis), ...events)) !== null;
 }
 
-export async function deleteRunStream(redis: Redis, prefix: string, runId: string): Promise<void> {
+export async function deleteRunStream(redis: RedisClient, prefix: string, runId: string): Promise<void> {
   const keys = runEventKeys(prefix, runId);
   await redis.del(keys.stream);
 }
@@ -151,15 +163,15 @@ export class RunEventWriter {
   private claimed = false;
   private failure: Error | null = null;
   private readonly keys: ReturnType<typeof runEventKeys>;
-  private readonly redis: Redis & AppendFenced;
+  private readonly redis: RedisClient & AppendFenced;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly opts: StreamOptions & { timings?: boolean },
     private readonly runId: string,
     private readonly attempt: number,
   ) {
-    this.redis = withScript<AppendFenced>(redis, 'runyardAppendFenced', 2, APPEND_FENCED);
+    this.redis = withScript<AppendFenced>(redis, 'runyardAppendFenced', 3, APPEND_FENCED);
     this.keys = runEventKeys(opts.prefix, runId);
   }
 
@@ -207,10 +219,11 @@ export class RunEventWriter {
         const result = await this.redis.runyardAppendFenced(
           this.keys.stream,
           this.keys.fence,
+          this.keys.channel,
           this.attempt,
           this.opts.maxEvents,
           this.opts.ttlMs,
-          this.keys.channel,
+          pubsub.publishCommand(this.redis),
           this.claimed ? 0 : 1,
           ...batch,
         );

@@ -1,5 +1,5 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
+import type { RunQueues } from './runQueues.js';
 import type { Config } from './config.js';
 import type { Db } from './db.js';
 import { mintEphemeralKeyData } from './apiKeys.js';
@@ -81,15 +81,16 @@ export async function reopenRunForReplay(
  * is replaced). A fresh event stream starts for the new episode.
  */
 export async function replayRun(
-  deps: { db: Db; redis: Redis; runQueue: Queue; config: Config },
+  deps: { db: Db; redis: RedisClient; runQueues: RunQueues; config: Config },
   runId: string,
   opts: { accountId?: string; onlyStatus?: 'failed' } = {},
 ): Promise<ReopenedRun> {
   const reopened = await reopenRunForReplay(deps.db, deps.config, runId, opts);
-  const existing = await deps.runQueue.getJob(runId);
+  const queue = deps.runQueues.forRun(runId);
+  const existing = await queue.getJob(runId);
   if (existing) await existing.remove();
   await deleteRunStream(deps.redis, deps.config.QUEUE_PREFIX, runId);
-  await deps.runQueue.add(RUN_JOB_NAME, reopened.jobData, runJobOptions(deps.config, runId));
+  await queue.add(RUN_JOB_NAME, reopened.jobData, runJobOptions(deps.config, runId));
   return reopened;
 }
 
@@ -98,7 +99,7 @@ export async function replayRun(
  * hand). The raw ephemeral key is stored nowhere, so the run gets a fresh one and the old is revoked.
  * Fenced on the attempt the sweep saw, so a run that came back to life meanwhile is left alone.
  */
-export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Config }, runId: string, seenAttempt: number): Promise<boolean> {
+export async function requeueLostRun(deps: { db: Db; runQueues: RunQueues; config: Config }, runId: string, seenAttempt: number): Promise<boolean> {
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
@@ -112,6 +113,6 @@ export async function requeueLostRun(deps: { db: Db; runQueue: Queue; config: Co
     return { runId, accountId: row.account_id, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, deps.config.RUNYARD_SECRET) } satisfies RunJobData;
   });
   if (!jobData) return false;
-  await deps.runQueue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, runId));
+  await deps.runQueues.forRun(runId).add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, runId));
   return true;
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.js';
 import { cancelChannel } from '../shared/events.js';
+import { pubsub, type RedisClient } from '../shared/redis.js';
 import type { RunStore } from './runStore.js';
 
 export type StopReason = 'cancelled' | 'lost' | 'shutdown';
@@ -58,13 +58,15 @@ export class ActiveRuns {
   }
 
   /** Heartbeats every `intervalMs` and listens for cancel requests on `subscriber`. */
-  start(intervalMs: number, subscriber: Redis, prefix: string): void {
+  start(intervalMs: number, subscriber: RedisClient, prefix: string): void {
     this.timer = setInterval(() => void this.beat(), intervalMs);
     this.timer.unref();
-    subscriber.on('message', (channel: string, runId: string) => {
+    pubsub.onMessage(subscriber, (channel, runId) => {
       if (channel === cancelChannel(prefix)) this.stop(runId, 'cancelled');
     });
-    void subscriber.subscribe(cancelChannel(prefix)).catch((err: Error) => this.logger.error('cannot listen for cancel requests', { error: err.message }));
+    void pubsub
+      .subscribe(subscriber, cancelChannel(prefix))
+      .catch((err: Error) => this.logger.error('cannot listen for cancel requests', { error: err.message }));
   }
 
   close(): void {

@@ -1,5 +1,5 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
+import type { RunQueues } from '../shared/runQueues.js';
 import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
@@ -17,8 +17,8 @@ export type WorkerDeps = {
   /** The agent loop's durable steps. */
   steps: StepStore;
   /** Commands: event appends, fences. Reconnects forever. */
-  redis: Redis;
-  runQueue: Queue;
+  redis: RedisClient;
+  runQueues: RunQueues;
   logger: Logger;
   metrics: Metrics;
   providers: ProviderRegistry;

@@ -4,8 +4,9 @@ import type { Config } from '../shared/config.js';
 import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
-import { QUEUES, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
-import { closeRedis, createRedis } from '../shared/redis.js';
+import { maintenanceQueueName, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
+import { closeRedis, createRedis, isCluster } from '../shared/redis.js';
+import { RunQueues } from '../shared/runQueues.js';
 import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
@@ -15,10 +16,12 @@ import { WebhookDispatcher } from './webhookDispatcher.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
+import { BudgetedWorker, ConcurrencyBudget } from './shardWorkers.js';
 
 export type FleetMember = {
   deps: WorkerDeps;
-  runWorker: Worker;
+  /** One worker per run queue shard, all within one WORKER_CONCURRENCY budget. */
+  runWorkers: Worker[];
   /** Stops taking jobs, lets running ones finish for up to `graceMs`, then hands the rest back. Safe to call twice. */
   close: (graceMs?: number) => Promise<void>;
 };
@@ -33,11 +36,11 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const workerId = config.WORKER_ID ?? `${hostname()}:${process.pid}`;
   const database = createDatabase(config.DATABASE_URL, Math.max(config.DATABASE_POOL_SIZE, Math.min(config.WORKER_CONCURRENCY + 2, 50)));
   const { db, sql } = database;
-  const redis = createRedis(config.REDIS_URL, 'worker', `runyard-worker-${workerId}`);
-  const subscriber = createRedis(config.REDIS_URL, 'subscriber', `runyard-worker-sub-${workerId}`);
+  const redis = createRedis(config, 'worker', `runyard-worker-${workerId}`);
+  const subscriber = createRedis(config, 'subscriber', `runyard-worker-sub-${workerId}`);
   const prefix = config.QUEUE_PREFIX;
-  const runQueue = new Queue(QUEUES.runs, { connection: redis, prefix });
-  const maintenanceQueue = new Queue(QUEUES.maintenance, { connection: redis, prefix });
+  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS, isCluster(redis));
+  const maintenanceQueue = new Queue(maintenanceQueueName(isCluster(redis)), { connection: redis, prefix });
   const metrics = createMetrics('worker');
   const store = new RunStore(sql, workerId, STATEMENT_BATCHING, (statement, size) => metrics.statementBatchSize.observe({ statement }, size));
   const active = new ActiveRuns(store, logger);
@@ -47,7 +50,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     store,
     steps: new StepStore(sql),
     redis,
-    runQueue,
+    runQueues,
     logger,
     metrics,
     providers: createProviderRegistry(config),
@@ -56,39 +59,51 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
   };
 
-  const runWorker = new Worker(QUEUES.runs, createRunProcessor(deps), {
-    connection: redis,
-    prefix,
-    concurrency: config.WORKER_CONCURRENCY,
-    lockDuration: config.RUN_LOCK_MS,
-    maxStalledCount: config.RUN_MAX_STALLS,
-    stalledInterval: Math.max(1_000, Math.floor(config.RUN_LOCK_MS / 2)),
-    settings: {
-      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
-        type === RUN_BACKOFF_TYPE
-          ? runBackoffDelay(attemptsMade, config.RUN_RETRY_BASE_MS, err instanceof RunError ? err.retryAfterMs : undefined)
-          : config.RUN_RETRY_BASE_MS,
-    },
-  });
-  runWorker.on('stalled', (jobId) => {
-    metrics.stalls.inc();
-    logger.warn('job stalled; it will be picked up again', { runId: jobId, jobId });
-  });
-  runWorker.on('lockRenewalFailed', (jobIds: string[]) => {
-    for (const jobId of jobIds) active.stop(jobId, 'lost');
-  });
-  runWorker.on('failed', (job: Job | undefined, err: Error) => {
-    if (job && /stalled more than allowable limit/i.test(err.message)) {
-      logger.error('job stalled too often; the sweep will fail the run and clean up', { runId: job.id });
-    }
-  });
-  runWorker.on('error', (err) => logger.error('run worker error', { error: err.message }));
-  runWorker.on('active', () => metrics.activeRuns.set(active.size + 1));
-  runWorker.on('completed', () => metrics.activeRuns.set(active.size));
+  const budget = new ConcurrencyBudget(config.WORKER_CONCURRENCY);
+  const processor = createRunProcessor(deps);
+  const runWorkers = runQueues.all.map(
+    (queue) =>
+      new BudgetedWorker(
+        queue.name,
+        processor,
+        {
+          connection: redis,
+          prefix,
+          lockDuration: config.RUN_LOCK_MS,
+          maxStalledCount: config.RUN_MAX_STALLS,
+          stalledInterval: Math.max(1_000, Math.floor(config.RUN_LOCK_MS / 2)),
+          settings: {
+            backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+              type === RUN_BACKOFF_TYPE
+                ? runBackoffDelay(attemptsMade, config.RUN_RETRY_BASE_MS, err instanceof RunError ? err.retryAfterMs : undefined)
+                : config.RUN_RETRY_BASE_MS,
+          },
+        },
+        budget,
+      ),
+  );
+  for (const runWorker of runWorkers) watchRunWorker(runWorker);
+  function watchRunWorker(runWorker: Worker) {
+    runWorker.on('stalled', (jobId) => {
+      metrics.stalls.inc();
+      logger.warn('job stalled; it will be picked up again', { runId: jobId, jobId });
+    });
+    runWorker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const jobId of jobIds) active.stop(jobId, 'lost');
+    });
+    runWorker.on('failed', (job: Job | undefined, err: Error) => {
+      if (job && /stalled more than allowable limit/i.test(err.message)) {
+        logger.error('job stalled too often; the sweep will fail the run and clean up', { runId: job.id });
+      }
+    });
+    runWorker.on('error', (err) => logger.error('run worker error', { error: err.message }));
+    runWorker.on('active', () => metrics.activeRuns.set(active.size + 1));
+    runWorker.on('completed', () => metrics.activeRuns.set(active.size));
+  }
 
   const sweepWorker = new Worker(
-    QUEUES.maintenance,
-    async () => sweepStaleRuns({ config, db, sql, runQueue, logger, metrics, redis, streamOptions: streamOptions(deps) }),
+    maintenanceQueue.name,
+    async () => sweepStaleRuns({ config, db, sql, runQueues, logger, metrics, redis, streamOptions: streamOptions(deps) }),
     {
       connection: redis,
       prefix,
@@ -113,7 +128,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
   const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
   webhooks.start();
-  logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, lockMs: config.RUN_LOCK_MS });
+  logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, shards: runWorkers.length, lockMs: config.RUN_LOCK_MS });
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = config.SHUTDOWN_GRACE_MS) => {
@@ -124,9 +139,9 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
       const steps: [string, () => Promise<unknown>][] = [
         ['sweep worker', () => sweepWorker.close()],
         ['webhook dispatcher', () => webhooks.stop()],
-        ['run worker', () => runWorker.close()],
+        ['run worker', () => Promise.all(runWorkers.map((runWorker) => runWorker.close()))],
         ['heartbeats', async () => active.close()],
-        ['queues', () => Promise.all([runQueue.close(), maintenanceQueue.close()])],
+        ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => database.close()],
       ];
@@ -142,5 +157,5 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     })();
     return closing;
   };
-  return { deps, runWorker, close };
+  return { deps, runWorkers, close };
 }

@@ -1,4 +1,3 @@
-import type { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { Prisma, type Db } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
@@ -10,9 +9,19 @@ import { DEPENDENCY_UNAVAILABLE } from './dependencyWaits.js';
 import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runLifecycle.js';
 import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis.js';
+import type { RunQueues } from '../shared/runQueues.js';
 
-export type SweepDeps = { config: Config; db: Db; sql: Sql; runQueue: Queue; logger: Logger; metrics: Metrics; redis: Redis; streamOptions: StreamOptions };
+export type SweepDeps = {
+  config: Config;
+  db: Db;
+  sql: Sql;
+  runQueues: RunQueues;
+  logger: Logger;
+  metrics: Metrics;
+  redis: RedisClient;
+  streamOptions: StreamOptions;
+};
 export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number; timedOut: number };
 
 const BATCH = 500;
@@ -51,7 +60,7 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
 }
 
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {
-  const { db, sql, config, runQueue, logger, metrics } = deps;
+  const { db, sql, config, runQueues, logger, metrics } = deps;
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
   const stale = await db.$queryRaw<{ id: string; attempt: number }[]>`
     SELECT r.id::text, r.attempt FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
@@ -59,6 +68,7 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
     ORDER BY COALESCE(r.heartbeat_at, r.created_at)
     LIMIT ${BATCH}`;
   for (const run of stale) {
+    const runQueue = runQueues.forRun(run.id);
     const state = await runQueue.getJobState(run.id);
     if (LIVE_JOB_STATES.has(state)) continue;
     if (state !== 'failed' && run.attempt < config.RUN_MAX_ATTEMPTS) {

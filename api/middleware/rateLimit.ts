@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import { AppError } from '../../shared/errors.js';
 import { Batcher } from '../../shared/batcher.js';
 import { withScript } from '../../shared/redis.js';
@@ -19,7 +19,7 @@ type CountRequests = { runyardCountRequests(key: string, ttlMs: number, requests
  * is unreachable the limiter lets requests through (reads still work from Postgres; writes fail
  * on their own with 503).
  */
-export function rateLimit(redis: Redis, prefix: string, perMinute: number, logger: Logger): RequestHandler {
+export function rateLimit(redis: RedisClient, prefix: string, perMinute: number, logger: Logger): RequestHandler {
   const scripted = withScript<CountRequests>(redis, 'runyardCountRequests', 1, COUNT_REQUESTS);
   // Concurrent requests of one key in one window are counted with one INCRBY; each gets the count
   // it would have got alone (its place in the batch), so the limit is exactly as strict.
@@ -35,7 +35,7 @@ export function rateLimit(redis: Redis, prefix: string, perMinute: number, logge
     const who = caller?.keyId ?? caller?.kind;
     if (!who) return next();
     const window = Math.floor(Date.now() / 60_000);
-    const key = `${prefix}:ratelimit:${who}:${window}`;
+    const key = `${prefix}:ratelimit:{${who}}:${window}`;
     try {
       const count = await counter.submit(key);
       res.setHeader('RateLimit-Limit', String(perMinute));

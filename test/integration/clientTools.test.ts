@@ -271,7 +271,7 @@ describe('agent runs: client tools and approvals (requires_action)', function ()
       config: testConfig({ QUEUE_PREFIX: stack.api.prefix, RUN_ACTION_TIMEOUT_MS: '5000' }),
       db: stack.api.deps.db,
       sql: stack.api.deps.sql,
-      runQueue: stack.api.deps.runQueue,
+      runQueues: stack.api.deps.runQueues,
       logger: createLogger('worker', 'silent'),
       metrics: createMetrics('worker'),
       redis: stack.api.deps.redis,

@@ -65,7 +65,7 @@ describe('replay and the stale-run sweep', () => {
 
   it('treats a retry of the failed job (what Bull Board’s retry button does) exactly like a replay', async () => {
     const runId = await failedRun(`bad once [[fail-once:400:bb-${Date.now()}]]`);
-    const job = await api.deps.runQueue.getJob(runId);
+    const job = await api.deps.runQueues.forRun(runId).getJob(runId);
     expect(await job!.getState()).to.equal('failed');
     await job!.retry('failed');
     await expectReplayedToCompletion(runId);
@@ -114,7 +114,7 @@ describe('replay and the stale-run sweep', () => {
       config: testConfig({ QUEUE_PREFIX: idle.prefix, ...overrides }),
       db: idle.deps.db,
       sql: idle.deps.sql,
-      runQueue: idle.deps.runQueue,
+      runQueues: idle.deps.runQueues,
       logger: createLogger('worker', 'silent'),
       metrics: createMetrics('worker'),
       redis: idle.deps.redis,
@@ -128,12 +128,12 @@ describe('replay and the stale-run sweep', () => {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'lost and found' });
         const oldKey = await idle.deps.db.apiKey.findFirstOrThrow({ where: { runId } });
-        await (await idle.deps.runQueue.getJob(runId))!.remove();
+        await (await idle.deps.runQueues.forRun(runId).getJob(runId))!.remove();
         await idle.deps.db.run.update({ where: { id: runId }, data: { heartbeatAt: new Date(Date.now() - 5_000) } });
         // The sweep covers the whole database, which other tests share: assert on this run.
         const report = await sweepStaleRuns(sweepDeps);
         expect(report.requeued).to.be.at.least(1);
-        expect(await idle.deps.runQueue.getJob(runId)).to.exist;
+        expect(await idle.deps.runQueues.forRun(runId).getJob(runId)).to.exist;
         expect((await idle.deps.db.apiKey.findUniqueOrThrow({ where: { id: oldKey.id } })).revokedAt).to.be.instanceOf(Date);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(1);
         const sweeper = await startWorker(idle.prefix);
@@ -153,7 +153,7 @@ describe('replay and the stale-run sweep', () => {
       try {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'dead worker' });
-        await (await idle.deps.runQueue.getJob(runId))!.remove();
+        await (await idle.deps.runQueues.forRun(runId).getJob(runId))!.remove();
         await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'running', attempt: 1, heartbeatAt: new Date(Date.now() - 5_000) } });
         const report = await sweepStaleRuns(sweepDeps);
         expect(report.failed).to.be.at.least(1);

@@ -4,7 +4,7 @@ import { testConfig } from '../support/testConfig.js';
 
 describe('the api’s Redis connection', () => {
   it('is usable as soon as a just-created connection finishes connecting', async () => {
-    const redis = createRedis(testConfig().REDIS_URL, 'producer');
+    const redis = createRedis(testConfig(), 'producer');
     try {
       expect(redis.status, 'still connecting when the first request arrives').to.not.equal('ready');
       expect(await isRedisUsable(redis, 5_000)).to.equal(true);
@@ -15,7 +15,7 @@ describe('the api’s Redis connection', () => {
   });
 
   it('answers false without waiting out the bound when Redis refuses the connection', async () => {
-    const redis = createRedis('redis://127.0.0.1:1', 'producer');
+    const redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:1', REDIS_CLUSTER_NODES: [] }, 'producer');
     try {
       const started = Date.now();
       expect(await isRedisUsable(redis, 5_000)).to.equal(false);

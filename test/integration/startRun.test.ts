@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { QUEUES } from '../../shared/queue.js';
+import { RunQueues } from '../../shared/runQueues.js';
 import { RunEnqueuer } from '../../api/runEnqueuer.js';
 import { hashKey } from '../../shared/keys.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
@@ -47,7 +46,7 @@ describe('POST /api/chat/runs', () => {
     expect(keys[0]!.scopes).to.deep.equal(['runs:read']);
     expect(keys[0]!.expiresAt!.getTime() - Date.now()).to.be.within(800_000, 900_000);
 
-    const job = await api.deps.runQueue.getJob(run.id);
+    const job = await api.deps.runQueues.forRun(run.id).getJob(run.id);
     expect(job, 'job enqueued with jobId = runId').to.exist;
     expect(job!.data).to.have.keys('runId', 'accountId', 'keyId', 'ephemeralKey');
     expect(JSON.stringify(job!.data)).to.not.match(/ry_ek_/);
@@ -100,7 +99,7 @@ describe('POST /api/chat/runs', () => {
       expect(stored.map((m) => (m.parts as { text: string }[])[0]!.text)).to.deep.equal([`q${i}`, `a${i}`, `again ${i}`]);
     }
     // Jobs of POSTs provisioned together are added together: each still has its own job, id = runId.
-    const jobs = await Promise.all(answers.map((res) => api.deps.runQueue.getJob(res.body.runId)));
+    const jobs = await Promise.all(answers.map((res) => api.deps.runQueues.forRun(res.body.runId).getJob(res.body.runId)));
     expect(jobs.map((job) => job?.data.runId)).to.deep.equal(answers.map((res) => res.body.runId));
   });
 
@@ -333,10 +332,10 @@ describe('POST /api/chat/runs', () => {
       // A queue pointed at a closed port: provisioning succeeds, the enqueue cannot.
       const deadRedis = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
       deadRedis.on('error', () => {});
-      const deadQueue = new Queue(QUEUES.runs, { connection: deadRedis, prefix: api.prefix });
-      deadQueue.on('error', () => {});
+      const deadQueues = new RunQueues(deadRedis, api.prefix, 1, false);
+      for (const queue of deadQueues.all) queue.on('error', () => {});
       const realEnqueuer = api.deps.enqueuer;
-      api.deps.enqueuer = new RunEnqueuer(deadQueue, api.deps.config);
+      api.deps.enqueuer = new RunEnqueuer(deadQueues, api.deps.config);
       try {
         const started = Date.now();
         const res = await postRun(api.app, erin.key, { prompt: 'doomed' });
@@ -345,7 +344,7 @@ describe('POST /api/chat/runs', () => {
         expect(Date.now() - started).to.be.below(5_000);
       } finally {
         api.deps.enqueuer = realEnqueuer;
-        await deadQueue.close().catch(() => {});
+        await deadQueues.close().catch(() => {});
         deadRedis.disconnect();
       }
       const db = api.deps.db;

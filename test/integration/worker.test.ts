@@ -167,7 +167,7 @@ describe('the worker', () => {
   it('hands the run key to the execution context, not the job data in plaintext', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'secret check' });
     await waitForRunStatus(api.deps, runId, ['completed']);
-    const job = await api.deps.runQueue.getJob(runId);
+    const job = await api.deps.runQueues.forRun(runId).getJob(runId);
     expect(JSON.stringify(job?.data ?? {})).to.not.match(/ry_ek_/);
     const key = await db().apiKey.findFirstOrThrow({ where: { runId } });
     expect(key.hash).to.have.length(64);
@@ -183,7 +183,7 @@ describe('the worker', () => {
         const res = await request(idle.app).post(`/api/chat/runs/${runId}/cancel`).set(bob.auth);
         expect(res.status).to.equal(202);
         expect(res.body).to.deep.equal({ runId, status: 'cancelled' });
-        expect(await idle.deps.runQueue.getJob(runId)).to.equal(undefined);
+        expect(await idle.deps.runQueues.forRun(runId).getJob(runId)).to.equal(undefined);
         expect(await idle.deps.db.cleanupRecord.count({ where: { runId, reason: 'cancelled' } })).to.equal(1);
         expect(await idle.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
         // Its stream ends, so a client already watching it stops waiting.

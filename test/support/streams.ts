@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis.js';
 import { runEventKeys } from '../../shared/events.js';
 
 export type StoredEvent = { id: string; data: string; chunk: { type: string; [key: string]: unknown } | null };
 
 /** The run's event stream as stored in Redis, oldest first. */
-export async function storedEvents(redis: Redis, prefix: string, runId: string): Promise<StoredEvent[]> {
+export async function storedEvents(redis: RedisClient, prefix: string, runId: string): Promise<StoredEvent[]> {
   const rows = await redis.xrange(runEventKeys(prefix, runId).stream, '-', '+');
   return rows.map(([id, fields]) => {
     const data = fields[1] ?? '';

@@ -1,0 +1,88 @@
+import { Job, Worker, type Processor, type WorkerOptions } from 'bullmq';
+
+/**
+ * One process's job slots, shared by the workers of every run queue shard. A slot is taken before a
+ * job is moved to active and given back once the job is finished in Redis, so the process never runs
+ * more than `size` jobs whatever the shard count. Waiting shards are served first come, first served:
+ * a freed slot goes to the shard that has waited longest, so a busy shard cannot starve the others.
+ */
+export class ConcurrencyBudget {
+  private inUse = 0;
+  private readonly waiting: { owner: object; grant: (granted: boolean) => void }[] = [];
+  private readonly stopped = new WeakSet<object>();
+
+  constructor(readonly size: number) {}
+
+  get used(): number {
+    return this.inUse;
+  }
+
+  /** Resolves true with a slot, or false once `owner` stopped (it must then not take a job). */
+  acquire(owner: object): Promise<boolean> {
+    if (this.stopped.has(owner)) return Promise.resolve(false);
+    if (this.inUse < this.size) {
+      this.inUse++;
+      return Promise.resolve(true);
+    }
+    return new Promise((grant) => this.waiting.push({ owner, grant }));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next.grant(true);
+    else this.inUse--;
+  }
+
+  /** `owner` is closing: its waits end without a slot, now and later. */
+  stop(owner: object): void {
+    this.stopped.add(owner);
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const waiter = this.waiting[i]!;
+      if (waiter.owner !== owner) continue;
+      this.waiting.splice(i, 1);
+      waiter.grant(false);
+    }
+  }
+}
+
+/**
+ * A BullMQ worker whose jobs count against a shared ConcurrencyBudget. It takes a slot before each
+ * move to active (BullMQ's only way of taking a job once finishing a job no longer fetches the next
+ * one in the same call) and gives it back after the job's completion or failure is written.
+ */
+export class BudgetedWorker extends Worker {
+  constructor(
+    queueName: string,
+    processor: Processor,
+    opts: WorkerOptions,
+    private readonly budget: ConcurrencyBudget,
+  ) {
+    super(queueName, processor, { ...opts, concurrency: budget.size });
+  }
+
+  protected override async moveToActive(token: string, name?: string): Promise<Job> {
+    if (!(await this.budget.acquire(this))) return undefined as unknown as Job;
+    try {
+      const job = await super.moveToActive(token, name);
+      if (!job) this.budget.release();
+      return job;
+    } catch (err) {
+      this.budget.release();
+      throw err;
+    }
+  }
+
+  override async processJob(job: Job, token: string): Promise<void | Job> {
+    try {
+      // No fetching of the next job with this one's completion: that would take a job without a slot.
+      return await super.processJob(job, token, () => false);
+    } finally {
+      this.budget.release();
+    }
+  }
+
+  override close(force?: boolean): Promise<void> {
+    this.budget.stop(this);
+    return super.close(force);
+  }
+}
