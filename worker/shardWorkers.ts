@@ -17,13 +17,17 @@ export class ConcurrencyBudget {
     return this.inUse;
   }
 
+  /** A slot now if one is free and nobody is waiting for one (waiters come first). */
+  tryAcquire(owner: object): boolean {
+    if (this.stopped.has(owner) || this.inUse >= this.size || this.waiting.length > 0) return false;
+    this.inUse++;
+    return true;
+  }
+
   /** Resolves true with a slot, or false once `owner` stopped (it must then not take a job). */
   acquire(owner: object): Promise<boolean> {
     if (this.stopped.has(owner)) return Promise.resolve(false);
-    if (this.inUse < this.size) {
-      this.inUse++;
-      return Promise.resolve(true);
-    }
+    if (this.tryAcquire(owner)) return Promise.resolve(true);
     return new Promise((grant) => this.waiting.push({ owner, grant }));
   }
 
@@ -49,8 +53,15 @@ export class ConcurrencyBudget {
  * A BullMQ worker whose jobs count against a shared ConcurrencyBudget. It takes a slot before each
  * move to active (BullMQ's only way of taking a job once finishing a job no longer fetches the next
  * one in the same call) and gives it back after the job's completion or failure is written.
+ *
+ * BullMQ's main loop fetches several jobs before it starts them, and waits for each fetch. So a
+ * worker holding fetched jobs that have not started yet never waits for a slot (they could be the
+ * very slots it waits for): it answers "no job" at once, the loop starts what it holds, and the next
+ * fetch, with nothing of its own pending, queues for a slot.
  */
 export class BudgetedWorker extends Worker {
+  private fetchedNotStarted = 0;
+
   constructor(
     queueName: string,
     processor: Processor,
@@ -61,10 +72,12 @@ export class BudgetedWorker extends Worker {
   }
 
   protected override async moveToActive(token: string, name?: string): Promise<Job> {
-    if (!(await this.budget.acquire(this))) return undefined as unknown as Job;
+    const slot = this.fetchedNotStarted > 0 ? this.budget.tryAcquire(this) : await this.budget.acquire(this);
+    if (!slot) return undefined as unknown as Job;
     try {
       const job = await super.moveToActive(token, name);
-      if (!job) this.budget.release();
+      if (job) this.fetchedNotStarted++;
+      else this.budget.release();
       return job;
     } catch (err) {
       this.budget.release();
@@ -73,6 +86,7 @@ export class BudgetedWorker extends Worker {
   }
 
   override async processJob(job: Job, token: string): Promise<void | Job> {
+    this.fetchedNotStarted--;
     try {
       // No fetching of the next job with this one's completion: that would take a job without a slot.
       return await super.processJob(job, token, () => false);

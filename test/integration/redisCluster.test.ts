@@ -1,0 +1,162 @@
+import calculateSlot from 'cluster-key-slot';
+import { expect } from 'chai';
+import request from 'supertest';
+import { runQueueName, shardOfRun } from '../../shared/queue.js';
+import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../support/redisCluster.js';
+import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { assembledText, readSse } from '../support/sse.js';
+import { startStack, type Stack } from '../support/stack.js';
+import { createAccount } from '../support/factories.js';
+
+const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
+const SHARDS = 3;
+
+/** The master serving `key`'s slot. */
+const masterOf = (members: ClusterMember[], key: string) => {
+  const slot = calculateSlot(key);
+  return members.find((m) => m.role === 'master' && !m.failed && m.slots.some(([from, to]) => slot >= from && slot <= to))!;
+};
+
+describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', function () {
+  this.timeout(120_000);
+  let cluster: LocalRedisCluster;
+  let stack: Stack;
+  let api: ApiHarness;
+  let base: string;
+  const auth = () => ({ authorization: `Bearer ${stack.alice.key}` });
+
+  before(async () => {
+    cluster = await startRedisCluster();
+    stack = await startStack({ REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_SHARDS: String(SHARDS), LOCAL_MODEL_DELAY_MS: '20', SSE_KEEPALIVE_MS: '200' });
+    api = stack.api;
+    base = await api.url();
+  });
+  after(async () => {
+    await stack?.close();
+    await cluster?.close();
+  });
+
+  it('starts and completes runs whose queues and keys are spread over every master', async () => {
+    const runIds = await Promise.all(Array.from({ length: 24 }, (_, i) => startRunOk(api.app, stack.alice.key, { prompt: `run ${i} ${words(5)}` })));
+    for (const runId of runIds) await waitForRunStatus(api.deps, runId, ['completed'], 30_000);
+    for (const runId of runIds.slice(0, 3)) {
+      const [message] = await api.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
+      expect(message, `run ${runId}'s answer`).to.exist;
+    }
+
+    const members = await cluster.members();
+    const masters = members.filter((m) => m.role === 'master');
+    expect(masters).to.have.length(3);
+    // Each shard's hash tag is on its own master.
+    const queueMasters = Array.from({ length: SHARDS }, (_, i) => masterOf(members, `${api.prefix}:${runQueueName(i, SHARDS, true)}:wait`).id);
+    expect(new Set(queueMasters).size, 'one queue shard per master').to.equal(3);
+    // The runs' own keys (event streams) landed on more than one master: counted on each master itself.
+    const streamsPerMaster = await Promise.all(
+      masters.map(async (master) => {
+        const [, keys] = await cluster.node(master.port).scan('0', 'MATCH', `${api.prefix}:run:*:events`, 'COUNT', 100_000);
+        return keys.length;
+      }),
+    );
+    expect(streamsPerMaster.reduce((a, b) => a + b, 0)).to.equal(24);
+    expect(streamsPerMaster.filter((count) => count > 0).length, `event streams per master: ${streamsPerMaster.join('/')}`).to.be.at.least(2);
+    // Every shard's queue did work.
+    const completedPerShard = await Promise.all(api.deps.runQueues.all.map((queue) => queue.getCompletedCount()));
+    expect(
+      completedPerShard.every((count) => count > 0),
+      `completed jobs per shard: ${completedPerShard.join('/')}`,
+    ).to.equal(true);
+  });
+
+  it('streams a run live, and a client that drops resumes on a second api instance with nothing lost or repeated', async () => {
+    const other = startApi({ ...stack.env, QUEUE_PREFIX: api.prefix });
+    try {
+      const otherBase = await other.url();
+      const runId = await startRunOk(api.app, stack.alice.key, { prompt: words(40) });
+      const first = await readSse(`${base}/api/chat/runs/${runId}/stream`, auth(), {
+        until: (e) => e.data.includes('"text-delta"') && Number(JSON.parse(e.data).delta.trim().slice(1)) >= 5,
+      });
+      expect((await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } })).status, 'the first client saw tokens while the run went on').to.equal(
+        'running',
+      );
+      const rest = await readSse(`${otherBase}/api/chat/runs/${runId}/stream`, { ...auth(), 'last-event-id': first.events.at(-1)!.id! });
+      const combined = [...first.events, ...rest.events];
+      expect(combined.at(-1)!.data).to.equal('[DONE]');
+      expect(new Set(combined.map((e) => e.id)).size).to.equal(combined.length);
+      const whole = await readSse(`${base}/api/chat/runs/${runId}/stream`, auth());
+      expect(combined).to.deep.equal(whole.events);
+      expect(assembledText(combined)).to.equal(words(40));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('cancels a running run within 1 s (the cancel reaches its worker over sharded pub/sub)', async () => {
+    const runId = await startRunOk(api.app, stack.alice.key, { prompt: words(400) });
+    await waitForRunStatus(api.deps, runId, ['running']);
+    const asked = Date.now();
+    const res = await request(api.app).post(`/api/chat/runs/${runId}/cancel`).set(auth());
+    expect(res.status).to.equal(202);
+    await waitFor(
+      async () => {
+        const events = await api.deps.redis.xrange(`${api.prefix}:run:{${runId}}:events`, '-', '+');
+        return events.at(-1)?.[1][1] === '[DONE]';
+      },
+      { what: 'the worker to stop the run', timeoutMs: 10_000 },
+    );
+    const stoppedAfter = Date.now() - asked;
+    expect(stoppedAfter, 'stopped within 1 s').to.be.below(1_000);
+    expect((await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } })).status).to.equal('cancelled');
+  });
+
+  it('creates exactly one run for 20 concurrent duplicates of an Idempotency-Key', async () => {
+    const headers = { 'Idempotency-Key': `cluster-burst-${Date.now()}` };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => postRun(api.app, stack.alice.key, { prompt: 'burst' }, headers)));
+    expect(answers.map((a) => a.status)).to.deep.equal(Array(20).fill(202));
+    expect(new Set(answers.map((a) => a.body.runId)).size).to.equal(1);
+    expect(await api.deps.db.run.count({ where: { idempotencyKey: headers['Idempotency-Key'] } })).to.equal(1);
+  });
+
+  it('answers 429 rate_limited past RATE_LIMIT_PER_MINUTE, counted exactly under concurrency', async () => {
+    const limited = startApi({ ...stack.env, QUEUE_PREFIX: api.prefix, RATE_LIMIT_PER_MINUTE: '3' });
+    try {
+      const erin = await createAccount(limited.deps.db);
+      await waitFor(() => Date.now() % 60_000 < 45_000, { what: 'the start of a minute', timeoutMs: 20_000, intervalMs: 250 });
+      const burst = await Promise.all(Array.from({ length: 10 }, () => request(limited.app).get('/api/chat/runs').set(erin.auth)));
+      expect(burst.filter((r) => r.status === 200)).to.have.length(3);
+      const refused = burst.filter((r) => r.status === 429);
+      expect(refused).to.have.length(7);
+      expect(refused[0]!.body).to.include({ error: 'rate_limited' }).and.have.keys('error', 'detail', 'fix', 'docUrl', 'requestId');
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('runs the jobs of every shard within one WORKER_CONCURRENCY budget per worker process', async () => {
+    // A second fleet member on its own prefix: 2 slots for 3 shards, slow runs.
+    const own = startApi({ ...stack.env, QUEUE_PREFIX: `${api.prefix}-budget` });
+    const worker = await startWorker(own.prefix, { ...stack.env, WORKER_CONCURRENCY: '2', LOCAL_MODEL_DELAY_MS: '40' });
+    try {
+      const bob = await createAccount(own.deps.db);
+      // Runs until every shard has two (a run's shard follows from its id).
+      const runIds: string[] = [];
+      const perShardPosted = () => Array.from({ length: SHARDS }, (_, shard) => runIds.filter((id) => shardOfRun(id, SHARDS) === shard).length);
+      while (perShardPosted().some((count) => count < 2)) runIds.push(await startRunOk(own.app, bob.key, { prompt: `budget ${runIds.length} ${words(8)}` }));
+      let most = 0;
+      await waitFor(
+        async () => {
+          const running = await own.deps.db.run.count({ where: { id: { in: runIds }, status: 'running' } });
+          most = Math.max(most, running);
+          return (await own.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })) === runIds.length;
+        },
+        { what: 'every run to complete', timeoutMs: 60_000, intervalMs: 20 },
+      );
+      expect(most, 'runs running at once').to.be.within(1, 2);
+      const perShard = await Promise.all(own.deps.runQueues.all.map((queue) => queue.getCompletedCount()));
+      expect(perShard, 'completed jobs per shard').to.deep.equal(perShardPosted());
+    } finally {
+      await worker.close(1_000);
+      await own.close();
+    }
+  });
+});
