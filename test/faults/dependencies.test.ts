@@ -4,10 +4,10 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
-import { postRun, startRunOk } from '../support/runs.js';
+import { startRunOk } from '../support/runs.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { TEST_DATABASE_URL } from '../support/testConfig.js';
-import { expectEveryRunSettled } from './support.js';
+import { expectEveryRunSettled, postFor } from './support.js';
 
 const env = {
   RUN_LOCK_MS: '2000',
@@ -26,23 +26,6 @@ const freePort = () =>
       server.close(() => resolve(port));
     });
   });
-
-/** Posts runs for `ms`, recording the ids that got a 202 and every other status seen. */
-async function postFor(api: ApiHarness, key: string, ms: number, accepted: string[], statuses: number[]) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const started = Date.now();
-    const res = await postRun(api.app, key, { prompt: 'one two three four five' });
-    statuses.push(res.status);
-    expect(Date.now() - started, 'an answer, not a hang').to.be.below(8_000);
-    if (res.status === 202) accepted.push(res.body.runId);
-    else {
-      expect(res.status, JSON.stringify(res.body)).to.equal(503);
-      expect(res.body).to.have.keys('error', 'detail', 'fix', 'docUrl', 'requestId');
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('fault: Redis restarted under load', function () {
   this.timeout(180_000);

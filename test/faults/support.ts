@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { ApiDeps } from '../../api/deps.js';
-import { waitFor } from '../support/harness.js';
+import { waitFor, type ApiHarness } from '../support/harness.js';
+import { postRun } from '../support/runs.js';
 
 /** The fault suite's end state: every run terminal, one answer per completed run, nothing left provisioned. */
 export async function expectNothingLost(deps: ApiDeps, runIds: string[]) {
@@ -35,4 +36,21 @@ export async function expectEveryRunSettled(deps: ApiDeps, runIds: string[], tim
     what: 'every cleanup',
   });
   await expectNothingLost(deps, runIds);
+}
+
+/** Posts runs for `ms`, recording the ids that got a 202 and every other status seen. */
+export async function postFor(api: ApiHarness, key: string, ms: number, accepted: string[], statuses: number[], prompt = 'one two three four five') {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const started = Date.now();
+    const res = await postRun(api.app, key, { prompt });
+    statuses.push(res.status);
+    expect(Date.now() - started, 'an answer, not a hang').to.be.below(8_000);
+    if (res.status === 202) accepted.push(res.body.runId);
+    else {
+      expect(res.status, JSON.stringify(res.body)).to.equal(503);
+      expect(res.body).to.have.keys('error', 'detail', 'fix', 'docUrl', 'requestId');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
