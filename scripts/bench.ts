@@ -16,6 +16,8 @@ import { spawnTs, type Spawned } from './bench/processes.js';
 import { cpuMsPerItem, cpuSnapshot } from './bench/cpu.js';
 import { seedHistory } from './bench/history.js';
 import { measureWebhooks, startBenchWebhookReceiver, webhookRunBody } from './bench/webhookPhase.js';
+import { measureMasters } from './bench/clusterPhase.js';
+import { startRedisCluster } from './localRedisCluster.js';
 import { agentRunBody, driveAgentRuns, startAgentToolServer, stepOverheadSummary, type AgentToolServer } from './bench/agentPhase.js';
 
 /**
@@ -39,6 +41,9 @@ const { values: opts } = parseArgs({
     'agent-runs': { type: 'string', default: '2000' },
     'agent-in-flight': { type: 'string', default: '50' },
     'webhook-runs': { type: 'string', default: '2000' },
+    // On a local Redis Cluster (3 masters + 3 replicas, started by the bench): end-to-end runs only.
+    cluster: { type: 'boolean', default: false },
+    shards: { type: 'string', default: '3' },
   },
 });
 const N = Number(opts.runs);
@@ -314,7 +319,105 @@ async function idleStreamCost(api: Api, apiPid: number, redis: Redis, db: Db) {
   return { streams: IDLE_STREAMS, apiRedisConnections: apiConnections, apiRssBeforeMiB: rssBefore, apiRssWithStreamsMiB: rssWith, afterSeq };
 }
 
+/**
+ * `--cluster`: the end-to-end phase on a local Redis Cluster with QUEUE_SHARDS = `--shards`. Reports
+ * runs/s, CPU per run by kind, and for each master its Redis CPU per run and share of the commands
+ * (the issue's target: the busiest master runs at most 1.5× the commands of the least busy one).
+ */
+async function clusterMain() {
+  const shards = Number(opts.shards);
+  log(`on a local Redis Cluster: ${shards} queue shards, ${N} runs, ${WORKERS} workers × ${CONCURRENCY}`);
+  await dropDatabaseIfExists(DATABASE_URL);
+  await migrateDatabase(DATABASE_URL);
+  const database = createDatabase(DATABASE_URL, 4);
+  const { db } = database;
+  const cluster = await startRedisCluster({ nodeTimeoutMs: 5_000 });
+  const processes: Spawned[] = [];
+  try {
+    const port = await freePort();
+    const env = {
+      DATABASE_URL,
+      REDIS_CLUSTER_NODES: cluster.nodes,
+      QUEUE_SHARDS: String(shards),
+      QUEUE_PREFIX: PREFIX,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      LOCAL_MODEL_DELAY_MS: '0',
+      ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
+      RATE_LIMIT_PER_MINUTE: '10000000',
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+      RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
+    };
+    const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`);
+    processes.push(apiProcess);
+    await apiProcess.ready;
+    const workerPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
+    const workers = workerPorts.map((metricsPort, i) =>
+      spawnTs('worker/main.ts', [], { ...env, WORKER_ID: `bench-${i}`, WORKER_METRICS_PORT: String(metricsPort) }, `http://127.0.0.1:${metricsPort}/healthz`),
+    );
+    processes.push(...workers);
+    await Promise.all(workers.map((w) => w.ready));
+    const { rawKey } = await createAccountKey(db, 'bench');
+    const api = apiClient(`http://127.0.0.1:${port}`, rawKey);
+    if (WARMUP > 0) {
+      log(`warm-up: ${WARMUP} runs end to end, not measured`);
+      const afterSeq = await lastRunSeq(db);
+      await postAsFastAsTheyGo(api, WARMUP);
+      await waitForCompletedRuns(db, afterSeq, WARMUP, 'the warm-up runs', 200);
+    }
+    log(`${N} runs end to end, as fast as they go`);
+    const ownProcesses = [{ pid: apiProcess.child.pid!, kind: 'api' }, ...workers.map((w) => ({ pid: w.child.pid!, kind: 'workers' }))];
+    let runsPerSecond = 0;
+    let cpu: Record<string, number> = {};
+    const masters = await measureMasters(cluster, async () => {
+      const started = Date.now();
+      const afterSeq = await lastRunSeq(db);
+      const before = await cpuSnapshot(ownProcesses);
+      await postAsFastAsTheyGo(api, N);
+      await waitForCompletedRuns(db, afterSeq, N, 'the runs', 200);
+      runsPerSecond = N / ((Date.now() - started) / 1000);
+      cpu = cpuMsPerItem(before, await cpuSnapshot(ownProcesses), N);
+      return N;
+    });
+    api.close();
+    const results = {
+      machine: { cores: os.cpus().length, node: process.version },
+      settings: { cluster: '3 masters + 3 replicas on loopback', queueShards: shards, runs: N, workers: WORKERS, concurrencyPerWorker: CONCURRENCY },
+      endToEndRunsPerSecond: round(runsPerSecond, 1),
+      cpuMsPerRun: {
+        api: cpu.api,
+        workers: cpu.workers,
+        postgres: cpu.postgres,
+        redisAllMasters: round(
+          masters.masters.reduce((sum, m) => sum + m.redisCpuMsPerRun, 0),
+          3,
+        ),
+      },
+      masters: masters.masters,
+      mostToLeastCommands: masters.mostToLeastCommands,
+      target: { mostToLeastCommandsAtMost: 1.5, met: masters.mostToLeastCommands <= 1.5 },
+    };
+    console.log(`\nrunyard on a Redis Cluster (${shards} queue shards, ${N} runs)`);
+    console.log(`  end to end: ${results.endToEndRunsPerSecond} runs/s`);
+    console.log(
+      `  CPU ms per run: api ${cpu.api}, workers ${cpu.workers}, postgres ${cpu.postgres}, redis (all masters) ${results.cpuMsPerRun.redisAllMasters}`,
+    );
+    for (const m of masters.masters) console.log(`  master :${m.port}: ${(m.share * 100).toFixed(1)}% of commands, redis CPU ${m.redisCpuMsPerRun} ms per run`);
+    console.log(`  busiest / least busy master, commands: ${masters.mostToLeastCommands}× (target ≤ 1.5×: ${results.target.met ? 'met' : 'NOT met'})`);
+    if (opts.json !== undefined) {
+      const text = JSON.stringify(results, null, 2);
+      if (opts.json === '' || opts.json === '-') process.stdout.write(`${text}\n`);
+      else await writeFile(opts.json, text);
+    }
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    await database.close();
+    await cluster.close();
+  }
+}
+
 async function main() {
+  if (opts.cluster) return clusterMain();
   log(`database ${new URL(DATABASE_URL).pathname.slice(1)}, queue prefix ${PREFIX}, ${N} runs, ${WORKERS} workers × ${CONCURRENCY}`);
   await dropDatabaseIfExists(DATABASE_URL);
   await migrateDatabase(DATABASE_URL);

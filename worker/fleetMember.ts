@@ -16,7 +16,7 @@ import { WebhookDispatcher } from './webhookDispatcher.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
-import { BudgetedWorker, ConcurrencyBudget } from './shardWorkers.js';
+import { createRunWorkers } from './shardWorkers.js';
 
 export type FleetMember = {
   deps: WorkerDeps;
@@ -59,31 +59,25 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
   };
 
-  const budget = new ConcurrencyBudget(config.WORKER_CONCURRENCY);
-  const processor = createRunProcessor(deps);
-  const runWorkers = runQueues.all.map(
-    (queue) =>
-      new BudgetedWorker(
-        queue.name,
-        processor,
-        {
-          connection: redis,
-          prefix,
-          lockDuration: config.RUN_LOCK_MS,
-          maxStalledCount: config.RUN_MAX_STALLS,
-          stalledInterval: Math.max(1_000, Math.floor(config.RUN_LOCK_MS / 2)),
-          settings: {
-            backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
-              type === RUN_BACKOFF_TYPE
-                ? runBackoffDelay(attemptsMade, config.RUN_RETRY_BASE_MS, err instanceof RunError ? err.retryAfterMs : undefined)
-                : config.RUN_RETRY_BASE_MS,
-          },
-        },
-        budget,
-      ),
+  const runWorkers = createRunWorkers(
+    runQueues.all.map((queue) => queue.name),
+    createRunProcessor(deps),
+    {
+      connection: redis,
+      prefix,
+      lockDuration: config.RUN_LOCK_MS,
+      maxStalledCount: config.RUN_MAX_STALLS,
+      stalledInterval: Math.max(1_000, Math.floor(config.RUN_LOCK_MS / 2)),
+      settings: {
+        backoffStrategy: (attemptsMade: number, type?: string, err?: Error) =>
+          type === RUN_BACKOFF_TYPE
+            ? runBackoffDelay(attemptsMade, config.RUN_RETRY_BASE_MS, err instanceof RunError ? err.retryAfterMs : undefined)
+            : config.RUN_RETRY_BASE_MS,
+      },
+    },
+    config.WORKER_CONCURRENCY,
   );
-  for (const runWorker of runWorkers) watchRunWorker(runWorker);
-  function watchRunWorker(runWorker: Worker) {
+  for (const runWorker of runWorkers) {
     runWorker.on('stalled', (jobId) => {
       metrics.stalls.inc();
       logger.warn('job stalled; it will be picked up again', { runId: jobId, jobId });

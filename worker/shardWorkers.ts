@@ -100,3 +100,14 @@ export class BudgetedWorker extends Worker {
     return super.close(force);
   }
 }
+
+/**
+ * The run workers of one process: one per queue shard, within `concurrency` jobs in all. One shard
+ * is a plain BullMQ worker (its own concurrency is the budget, and it keeps BullMQ's fetch of the
+ * next job in the same call that finishes one).
+ */
+export function createRunWorkers(queueNames: readonly string[], processor: Processor, opts: WorkerOptions, concurrency: number): Worker[] {
+  if (queueNames.length === 1) return [new Worker(queueNames[0]!, processor, { ...opts, concurrency })];
+  const budget = new ConcurrencyBudget(concurrency);
+  return queueNames.map((name) => new BudgetedWorker(name, processor, opts, budget));
+}

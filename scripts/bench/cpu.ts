@@ -10,7 +10,7 @@ export type CpuSnapshot = Map<number, { kind: string; ms: number }>;
 const SERVERS: Record<string, string> = { postgres: 'postgres', 'redis-server': 'redis' };
 const CLOCK_TICKS_PER_SECOND = 100;
 
-async function cpuMs(pid: number): Promise<number | undefined> {
+export async function cpuMsOf(pid: number): Promise<number | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may contain spaces.
@@ -24,7 +24,7 @@ async function cpuMs(pid: number): Promise<number | undefined> {
 export async function cpuSnapshot(own: { pid: number; kind: string }[]): Promise<CpuSnapshot> {
   const snapshot: CpuSnapshot = new Map();
   for (const { pid, kind } of own) {
-    const ms = await cpuMs(pid);
+    const ms = await cpuMsOf(pid);
     if (ms !== undefined) snapshot.set(pid, { kind, ms });
   }
   const pids = await readdir('/proc').catch(() => [] as string[]);
@@ -33,7 +33,7 @@ export async function cpuSnapshot(own: { pid: number; kind: string }[]): Promise
     const comm = (await readFile(`/proc/${name}/comm`, 'utf8').catch(() => '')).trim();
     const kind = SERVERS[comm];
     if (!kind) continue;
-    const ms = await cpuMs(Number(name));
+    const ms = await cpuMsOf(Number(name));
     if (ms !== undefined) snapshot.set(Number(name), { kind, ms });
   }
   return snapshot;

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { runQueueName } from '../../shared/queue.js';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
-import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../support/redisCluster.js';
+import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { storedEvents } from '../support/streams.js';
 import calculateSlot from 'cluster-key-slot';

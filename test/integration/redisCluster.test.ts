@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { runQueueName, shardOfRun } from '../../shared/queue.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
-import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../support/redisCluster.js';
+import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -4,16 +4,25 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { waitFor } from './harness.js';
 
 const run = promisify(execFile);
 
-export type ClusterNode = { port: number; process: ChildProcess; stopped: Promise<void> };
+async function waitFor(probe: () => Promise<boolean>, opts: { what: string; timeoutMs: number; intervalMs?: number }): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what}`);
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 50));
+  }
+}
+
+type ClusterNode = { port: number; process: ChildProcess; stopped: Promise<void> };
 export type ClusterMember = { id: string; port: number; role: 'master' | 'replica'; masterId: string | null; slots: [number, number][]; failed: boolean };
 
 /**
- * A real Redis Cluster on loopback: 3 masters and 3 replicas (`redis-server --cluster-enabled yes`
+ * A real Redis Cluster on loopback, for the tests, the bench (`--cluster`) and trying runyard on a
+ * cluster by hand (`npm run redis-cluster`): 3 masters and 3 replicas (`redis-server --cluster-enabled yes`
  * on ports the OS handed out, joined by `redis-cli --cluster create`), with a node timeout short
  * enough for a failover to happen within a test. `nodes` is what REDIS_CLUSTER_NODES takes.
  */
@@ -23,6 +32,8 @@ export type LocalRedisCluster = {
   members: () => Promise<ClusterMember[]>;
   /** A direct connection to one node (closed with the cluster). */
   node: (port: number) => Redis;
+  /** The process id of the node on `port`. */
+  pid: (port: number) => number;
   /** kill -9 of one node; resolves once the process is gone. */
   kill: (port: number) => Promise<void>;
   /** Until every slot is served by a master that is up and every node agrees the cluster is ok. */
@@ -134,10 +145,16 @@ export async function startRedisCluster(opts: { nodeTimeoutMs?: number } = {}): 
       );
     };
     await waitHealthy();
+    await waitFor(async () => (await members()).filter((m) => m.role === 'replica').length === 3, {
+      what: 'three replicas',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     return {
       nodes: clientPorts.map((port) => `127.0.0.1:${port}`).join(','),
       members,
       node,
+      pid: (port) => processes.get(port)!.process.pid!,
       kill: async (port) => {
         const target = processes.get(port)!;
         target.process.kill('SIGKILL');
@@ -174,4 +191,16 @@ export function parseClusterNodes(text: string): ClusterMember[] {
           }),
       } satisfies ClusterMember;
     });
+}
+
+// `npm run redis-cluster`: a local cluster until Ctrl-C, for trying runyard on a cluster by hand.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const cluster = await startRedisCluster({ nodeTimeoutMs: 5_000 });
+  const masters = (await cluster.members()).filter((m) => m.role === 'master');
+  console.log(`Redis Cluster up: ${masters.length} masters, ${6 - masters.length} replicas.`);
+  console.log(`REDIS_CLUSTER_NODES=${cluster.nodes}`);
+  console.log('Ctrl-C stops it and deletes its data.');
+  const stop = () => void cluster.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
 }
