@@ -1,13 +1,14 @@
 import calculateSlot from 'cluster-key-slot';
 import { expect } from 'chai';
 import request from 'supertest';
-import { runQueueName, shardOfRun } from '../../shared/queue.js';
-import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { runQueueName } from '../../shared/queue.js';
+import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { createAccount } from '../support/factories.js';
+import { expectOneBudgetAcrossShards } from '../support/queueShards.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 const SHARDS = 3;
@@ -133,30 +134,6 @@ describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', func
   });
 
   it('runs the jobs of every shard within one WORKER_CONCURRENCY budget per worker process', async () => {
-    // A second fleet member on its own prefix: 2 slots for 3 shards, slow runs.
-    const own = startApi({ ...stack.env, QUEUE_PREFIX: `${api.prefix}-budget` });
-    const worker = await startWorker(own.prefix, { ...stack.env, WORKER_CONCURRENCY: '2', LOCAL_MODEL_DELAY_MS: '40' });
-    try {
-      const bob = await createAccount(own.deps.db);
-      // Runs until every shard has two (a run's shard follows from its id).
-      const runIds: string[] = [];
-      const perShardPosted = () => Array.from({ length: SHARDS }, (_, shard) => runIds.filter((id) => shardOfRun(id, SHARDS) === shard).length);
-      while (perShardPosted().some((count) => count < 2)) runIds.push(await startRunOk(own.app, bob.key, { prompt: `budget ${runIds.length} ${words(8)}` }));
-      let most = 0;
-      await waitFor(
-        async () => {
-          const running = await own.deps.db.run.count({ where: { id: { in: runIds }, status: 'running' } });
-          most = Math.max(most, running);
-          return (await own.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })) === runIds.length;
-        },
-        { what: 'every run to complete', timeoutMs: 60_000, intervalMs: 20 },
-      );
-      expect(most, 'runs running at once').to.be.within(1, 2);
-      const perShard = await Promise.all(own.deps.runQueues.all.map((queue) => queue.getCompletedCount()));
-      expect(perShard, 'completed jobs per shard').to.deep.equal(perShardPosted());
-    } finally {
-      await worker.close(1_000);
-      await own.close();
-    }
+    await expectOneBudgetAcrossShards({ ...stack.env, QUEUE_PREFIX: `${api.prefix}-budget` }, SHARDS);
   });
 });
