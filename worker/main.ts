@@ -13,6 +13,11 @@ const metricsServer =
   config.WORKER_METRICS_PORT !== undefined
     ? startMetricsServer(config.WORKER_METRICS_PORT, config.WORKER_METRICS_HOST, member.deps.metrics.registry, () => !stopping)
     : undefined;
+// Says where it listens: with WORKER_METRICS_PORT=0 the system picks the port.
+metricsServer?.on('listening', () => {
+  const address = metricsServer.address();
+  if (address && typeof address === 'object') logger.info('metrics server listening', { host: address.address, port: address.port });
+});
 
 async function shutdown(signal: string) {
   if (stopping) return;

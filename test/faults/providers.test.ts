@@ -18,7 +18,7 @@ describe('fault: model providers failing under load', function () {
   let second: FleetMember;
 
   before(async () => {
-    stack = await startStack({ PROVIDER_IDLE_TIMEOUT_MS: '700', RUN_MAX_ATTEMPTS: '3', RUN_RETRY_BASE_MS: '100', ACCOUNT_MAX_ACTIVE_RUNS: '1000' });
+    stack = await startStack({ PROVIDER_IDLE_TIMEOUT_MS: '4000', RUN_MAX_ATTEMPTS: '3', RUN_RETRY_BASE_MS: '100', ACCOUNT_MAX_ACTIVE_RUNS: '1000' });
     second = await startWorker(stack.api.prefix, stack.env);
   });
   after(async () => {

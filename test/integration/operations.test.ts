@@ -94,10 +94,20 @@ describe('operations surface', () => {
 
   it('serves a worker’s metrics and health on WORKER_METRICS_PORT', async function () {
     this.timeout(60_000);
-    const port = 19_000 + (process.pid % 1000);
-    const worker = spawnWorker(api.prefix, { WORKER_METRICS_PORT: String(port) });
+    const worker = spawnWorker(api.prefix, { WORKER_METRICS_PORT: '0' });
     try {
       await workerReady(worker);
+      // Port 0: the worker logs the port the system gave it.
+      const port = await waitFor(
+        () => {
+          const line = worker
+            .output()
+            .split('\n')
+            .find((text) => text.includes('"metrics server listening"'));
+          return line ? (JSON.parse(line) as { port: number }).port : null;
+        },
+        { what: 'the metrics server to listen' },
+      );
       const alice = await createAccount(api.deps.db);
       const runId = await startRunOk(api.app, alice.key, { prompt: 'measure me' });
       await waitForRunStatus(api.deps, runId, ['completed']);
