@@ -13,10 +13,6 @@ export class ConcurrencyBudget {
 
   constructor(readonly size: number) {}
 
-  get used(): number {
-    return this.inUse;
-  }
-
   /** A slot now if one is free and nobody is waiting for one (waiters come first). */
   tryAcquire(owner: object): boolean {
     if (this.stopped.has(owner) || this.inUse >= this.size || this.waiting.length > 0) return false;
