@@ -69,6 +69,17 @@ describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', func
     ).to.equal(true);
   });
 
+  it('shows every shard in Bull Board and in the queue-depth metric', async () => {
+    const admin = await createAccount(api.deps.db, ['admin']);
+    const board = await request(api.app).get('/admin/queues/api/queues').set(admin.auth);
+    expect(board.status).to.equal(200);
+    const names = (board.body.queues as { name: string }[]).map((queue) => queue.name).sort();
+    const shards = Array.from({ length: SHARDS }, (_, i) => runQueueName(i, SHARDS, true));
+    expect(names).to.deep.equal([...shards, '{maintenance}'].sort());
+    const metrics = await request(api.app).get('/metrics');
+    for (const name of shards) expect(metrics.text).to.include(`runyard_queue_jobs{queue="${name}",state="completed",`);
+  });
+
   it('streams a run live, and a client that drops resumes on a second api instance with nothing lost or repeated', async () => {
     const other = startApi({ ...stack.env, QUEUE_PREFIX: api.prefix });
     try {
