@@ -18,6 +18,12 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
+    // The mocha configuration files are CommonJS run by node: they read CI from the environment.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', process: 'readonly' } },
+    rules: { 'no-restricted-properties': 'off', '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // chai assertions such as `expect(x).to.exist` are expressions by design.
     files: ['test/**'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },

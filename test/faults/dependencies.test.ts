@@ -163,3 +163,46 @@ describe('fault: a worker started while Postgres is unreachable', function () {
     });
   });
 });
+
+describe('fault: Postgres lost by a worker in the middle of its runs', function () {
+  this.timeout(180_000);
+  let proxy: TcpProxy;
+  let api: ApiHarness;
+  let worker: WorkerProcess;
+
+  before(async () => {
+    proxy = await startTcpProxy(5432);
+    const url = new URL(TEST_DATABASE_URL);
+    url.port = String(proxy.port);
+    // The api reads and writes Postgres directly; only the worker's connections go through the proxy.
+    api = startApi({ ...env, RUN_MAX_ATTEMPTS: '3' });
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3', LOCAL_MODEL_DELAY_MS: '150' });
+    await workerReady(worker);
+  });
+  after(async () => {
+    worker?.child.kill('SIGKILL');
+    await api?.close();
+    await proxy?.close();
+  });
+
+  it('keeps the runs it holds: they finish once Postgres is back (15 s outage), on their first attempt, with one answer', async () => {
+    const alice = await createAccount(api.deps.db);
+    const words = Array.from({ length: 30 }, (_, i) => `w${i}`).join(' ');
+    const runIds = await Promise.all(Array.from({ length: 5 }, (_, i) => startRunOk(api.app, alice.key, { prompt: `${i} ${words}` })));
+    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'running' } })) === 5, {
+      what: 'all 5 runs to be running',
+      timeoutMs: 30_000,
+    });
+    proxy.cut();
+    await new Promise((resolve) => setTimeout(resolve, 15_000)); // the outage is the subject: it lasts 15 s
+    expect(await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } }), 'nothing could finish meanwhile').to.equal(0);
+    proxy.restore();
+    await waitFor(async () => (await api.deps.db.run.count({ where: { id: { in: runIds }, status: 'completed' } })) === 5, {
+      what: 'all 5 runs to complete',
+      timeoutMs: 60_000,
+    });
+    await expectEveryRunSettled(api.deps, runIds);
+    const runs = await api.deps.db.run.findMany({ where: { id: { in: runIds } } });
+    expect(runs.map((run) => run.attempt)).to.deep.equal([1, 1, 1, 1, 1]);
+  });
+});
