@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endRun } from '../shared/cleanup.js';
-import { conflict } from '../shared/errors.js';
 import { cancelChannel, closingChunks } from '../shared/events.js';
-import { isTerminalStatus } from '../shared/runLifecycle.js';
+import { isTerminalStatus, TransitionRefused } from '../shared/runLifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
@@ -15,8 +14,6 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call was answered
 
 const WAIT_FOR_WORKER_MS = 1_500;
 
-const alreadyFinished = (status: string) => conflict('run_finished', `The run already finished (${status}).`, 'Nothing to cancel. To run it again, replay it.');
-
 /**
  * A queued run is cancelled here and now (with its cleanup, in one statement; its job removed). A running one is
  * flagged and its worker told over pub/sub; the worker stops the model stream, keeps the partial
@@ -25,7 +22,7 @@ const alreadyFinished = (status: string) => conflict('run_finished', `The run al
 export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): Promise<{ runId: string; status: string }> {
   for (;;) {
     const run = await getRunForCaller(deps, caller, runId);
-    if (isTerminalStatus(run.status)) throw alreadyFinished(run.status);
+    if (isTerminalStatus(run.status)) throw new TransitionRefused('endUnheld', runId, run.status, `The run already finished (${run.status}).`);
     if (run.status === 'queued') {
       // Cancelled and cleaned up in one statement; false if a worker took it meanwhile.
       if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;

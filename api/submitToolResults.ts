@@ -4,12 +4,12 @@ import type { ToolResultsBody } from './schemas.js';
 import { requestFingerprint } from './idempotency.js';
 import { runNotFound } from './readRuns.js';
 import { mintEphemeralKeyData } from '../shared/apiKeys.js';
-import { AppError, conflict, queueUnavailable } from '../shared/errors.js';
+import { AppError, queueUnavailable } from '../shared/errors.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
 import { sealSecret } from '../shared/secrets.js';
 import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/steps.js';
 import { lockLastStep } from '../shared/waitingRuns.js';
-import { TRANSITIONS } from '../shared/runLifecycle.js';
+import { TRANSITIONS, TransitionRefused } from '../shared/runLifecycle.js';
 
 export type ContinuedRun = { runId: string; status: 'queued' };
 
@@ -42,14 +42,10 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
         FOR UPDATE`;
       if (!run || (caller.runId && caller.runId !== runId)) throw runNotFound();
       if (!(TRANSITIONS.continue.from as readonly string[]).includes(run.status)) {
-        throw conflict(
-          'run_not_waiting',
-          `The run is ${run.status}, not waiting for tool results.`,
-          'Post tool results only while the run is requires_action (once per step).',
-        );
+        throw new TransitionRefused('continue', runId, run.status, `The run is ${run.status}, not waiting for tool results.`);
       }
       const step = await lockLastStep(tx, runId, run.episode);
-      if (!step) throw conflict('run_not_waiting', 'The run has no step waiting for tool results.', 'Check the run with GET /api/chat/runs/{runId}.');
+      if (!step) throw new TransitionRefused('continue', runId, run.status, 'The run has no step waiting for tool results.');
       const answer = answersFor(pendingCalls(step), body);
       await tx.$executeRaw`
         UPDATE run_steps SET results = results || ${JSON.stringify(answer.results)}::jsonb, approvals = approvals || ${JSON.stringify(answer.approvals)}::jsonb

@@ -3,12 +3,12 @@ import type { RunQueues } from './runQueues.js';
 import type { Config } from './config.js';
 import type { Db } from './db.js';
 import { mintEphemeralKeyData } from './apiKeys.js';
-import { conflict, notFound } from './errors.js';
+import { notFound } from './errors.js';
 import { deleteRunStream } from './events.js';
 import { RUN_JOB_NAME, runJobOptions, type RunJobData } from './queue.js';
 import { sealSecret } from './secrets.js';
 
-import { TRANSITIONS } from './runLifecycle.js';
+import { TRANSITIONS, TransitionRefused } from './runLifecycle.js';
 
 export type FailedRunFilter = { since?: Date; until?: Date; model?: string; accountId?: string; limit: number };
 
@@ -57,10 +57,11 @@ export async function reopenRunForReplay(
     if (!row) {
       const existing = await tx.run.findFirst({ where: { id: runId, ...(opts.accountId ? { accountId: opts.accountId } : {}) }, select: { status: true } });
       if (!existing) throw notFound('run_not_found', 'The run');
-      throw conflict(
-        'run_not_terminal',
+      throw new TransitionRefused(
+        'replay',
+        runId,
+        existing.status,
         `The run is ${existing.status}; only a completed, failed or cancelled run can be replayed.`,
-        'Wait until the run finishes, or cancel it first.',
       );
     }
     await tx.session.updateMany({ where: { id: row.session_id }, data: { status: 'open', closedAt: null } });

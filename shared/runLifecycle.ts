@@ -1,3 +1,5 @@
+import { AppError } from './errors.js';
+
 /**
  * The run's lifecycle, named once: every status, which of them are active (count towards the
  * account's limit, owned by the sweep) and which are terminal. TypeScript types, the API's enum and
@@ -47,6 +49,37 @@ export const TRANSITIONS = {
   /** An ended run starts a new episode. shared/replay.ts */
   replay: { from: TERMINAL_STATUSES, to: ['queued'] },
 } as const satisfies Record<string, { from: readonly RunStatus[]; to: readonly RunStatus[] }>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+/**
+ * The transitions an API caller asks for, and how the API names their refusal: the error code
+ * (api/errorCatalog.ts) and what to do about it. (A worker's transitions — claim, finish,
+ * failAttempt, park, requeueLost — are refused by answering false: the attempt lost the run, and its
+ * caller ends it as fenced.)
+ */
+export const TRANSITION_REFUSALS = {
+  continue: { code: 'run_not_waiting', fix: 'Post tool results only while the run is requires_action (once per step).' },
+  endUnheld: { code: 'run_finished', fix: 'Nothing to cancel. To run it again, replay it.' },
+  endWaiting: { code: 'run_finished', fix: 'Nothing to cancel. To run it again, replay it.' },
+  replay: { code: 'run_not_terminal', fix: 'Wait until the run finishes, or cancel it first.' },
+} as const satisfies Partial<Record<TransitionName, { code: string; fix: string }>>;
+
+/**
+ * A transition an API caller asked of a run whose status does not allow it: typed (which transition,
+ * from which status) and answered as a 409 with the transition's code.
+ */
+export class TransitionRefused extends AppError {
+  constructor(
+    readonly transition: keyof typeof TRANSITION_REFUSALS,
+    readonly runId: string,
+    readonly from: RunStatus | string,
+    detail: string,
+  ) {
+    super(TRANSITION_REFUSALS[transition].code, 409, detail, TRANSITION_REFUSALS[transition].fix);
+    this.name = 'TransitionRefused';
+  }
+}
 
 /** Whether some transition moves a run from `from` to `to`. */
 export const canTransition = (from: RunStatus, to: RunStatus): boolean =>

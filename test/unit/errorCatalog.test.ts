@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ERROR_CATALOG } from '../../api/errorCatalog.js';
+import { TRANSITION_REFUSALS } from '../../shared/runLifecycle.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -21,6 +22,8 @@ describe('the error catalogue', () => {
       const text = readFileSync(file, 'utf8');
       for (const [, code] of text.matchAll(/(?:AppError|notFound|conflict|badResults|urlNotAllowed)\(\s*'([a-z_]+)'/g)) raised.add(code!);
     }
+    // A refused transition answers with its own code (shared/runLifecycle.ts).
+    for (const { code } of Object.values(TRANSITION_REFUSALS)) raised.add(code);
     const catalogued = new Set(ERROR_CATALOG.map(([code]) => code));
     expect([...raised].filter((code) => !catalogued.has(code)).sort()).to.deep.equal([]);
     expect(raised.size, 'the scan found the codes').to.be.greaterThan(20);

@@ -1,5 +1,16 @@
 import { expect } from 'chai';
-import { ACTIVE_STATUSES, canTransition, RUN_STATUSES, RUNNABLE_STATUSES, TERMINAL_STATUSES, TRANSITIONS, type RunStatus } from '../../shared/runLifecycle.js';
+import { AppError } from '../../shared/errors.js';
+import {
+  ACTIVE_STATUSES,
+  canTransition,
+  RUN_STATUSES,
+  RUNNABLE_STATUSES,
+  TERMINAL_STATUSES,
+  TRANSITION_REFUSALS,
+  TransitionRefused,
+  TRANSITIONS,
+  type RunStatus,
+} from '../../shared/runLifecycle.js';
 
 describe('the run lifecycle (shared/runLifecycle.ts)', () => {
   const moves = Object.values(TRANSITIONS).flatMap((move) => move.from.flatMap((from) => move.to.map((to) => [from, to] as [RunStatus, RunStatus])));
@@ -36,5 +47,18 @@ describe('the run lifecycle (shared/runLifecycle.ts)', () => {
     expect(ACTIVE_STATUSES).to.include('requires_action');
     for (const status of ACTIVE_STATUSES) expect(TERMINAL_STATUSES as readonly string[]).to.not.include(status);
     expect([...ACTIVE_STATUSES, ...TERMINAL_STATUSES].sort()).to.deep.equal([...RUN_STATUSES].sort());
+  });
+
+  it('refuses a transition an API caller asked for with a typed 409 naming the transition and the status it met', () => {
+    const refused = new TransitionRefused('replay', 'r-1', 'running', 'The run is running.');
+    expect(refused).to.be.instanceOf(AppError);
+    expect(refused).to.include({ transition: 'replay', runId: 'r-1', from: 'running', status: 409, code: 'run_not_terminal' });
+    // Every transition a caller can ask for starts from statuses the others do not all cover: its refusal is reachable.
+    for (const name of Object.keys(TRANSITION_REFUSALS) as (keyof typeof TRANSITION_REFUSALS)[]) {
+      expect(
+        RUN_STATUSES.filter((status) => !(TRANSITIONS[name].from as readonly RunStatus[]).includes(status)),
+        name,
+      ).to.not.be.empty;
+    }
   });
 });
