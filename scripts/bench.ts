@@ -74,6 +74,14 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** --json: the results as JSON, to a file or (`--json -`) to stdout. */
+async function writeJson(results: unknown) {
+  if (opts.json === undefined) return;
+  const text = JSON.stringify(results, null, 2);
+  if (opts.json === '' || opts.json === '-') process.stdout.write(`${text}\n`);
+  else await writeFile(opts.json, text);
+}
+
 async function waitUntil(probe: () => Promise<boolean>, what: string, timeoutMs = 600_000, everyMs = 50) {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
@@ -404,11 +412,7 @@ async function clusterMain() {
     );
     for (const m of masters.masters) console.log(`  master :${m.port}: ${(m.share * 100).toFixed(1)}% of commands, redis CPU ${m.redisCpuMsPerRun} ms per run`);
     console.log(`  busiest / least busy master, commands: ${masters.mostToLeastCommands}× (target ≤ 1.5×: ${results.target.met ? 'met' : 'NOT met'})`);
-    if (opts.json !== undefined) {
-      const text = JSON.stringify(results, null, 2);
-      if (opts.json === '' || opts.json === '-') process.stdout.write(`${text}\n`);
-      else await writeFile(opts.json, text);
-    }
+    await writeJson(results);
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
     await database.close();
@@ -602,11 +606,7 @@ async function main() {
       },
     };
     printTable(results);
-    if (opts.json !== undefined) {
-      const text = JSON.stringify(results, null, 2);
-      if (opts.json === '' || opts.json === '-') process.stdout.write(`${text}\n`);
-      else await writeFile(opts.json, text);
-    }
+    await writeJson(results);
   } finally {
     await Promise.all(processes.map((p) => p.stop()));
     // In slices: a long run leaves more keys than one call's arguments can spread.

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 
 const run = promisify(execFile);
@@ -203,4 +204,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const stop = () => void cluster.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The master that serves `key`'s slot. */
+export function masterServing(members: ClusterMember[], key: string): ClusterMember {
+  const slot = calculateSlot(key);
+  const master = members.find((m) => m.role === 'master' && !m.failed && m.slots.some(([from, to]) => slot >= from && slot <= to));
+  if (!master) throw new Error(`no master serves slot ${slot}`);
+  return master;
 }

@@ -9,6 +9,13 @@ import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { TEST_DATABASE_URL } from '../support/testConfig.js';
 import { expectEveryRunSettled, postFor } from './support.js';
 
+/** The test database's URL with the port of a TCP proxy in front of it (which the test can cut). */
+const throughProxy = (proxy: TcpProxy) => {
+  const url = new URL(TEST_DATABASE_URL);
+  url.port = String(proxy.port);
+  return url.toString();
+};
+
 const env = {
   RUN_LOCK_MS: '2000',
   LOCAL_MODEL_DELAY_MS: '20',
@@ -89,10 +96,9 @@ describe('fault: Postgres unreachable for a while', function () {
 
   before(async () => {
     proxy = await startTcpProxy(5432);
-    const url = new URL(TEST_DATABASE_URL);
-    url.port = String(proxy.port);
-    api = startApi({ ...env, DATABASE_URL: url.toString() });
-    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString() });
+    const url = throughProxy(proxy);
+    api = startApi({ ...env, DATABASE_URL: url });
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url });
     await workerReady(worker);
   });
   after(async () => {
@@ -128,9 +134,8 @@ describe('fault: a worker started while Postgres is unreachable', function () {
 
   before(async () => {
     proxy = await startTcpProxy(5432);
-    const url = new URL(TEST_DATABASE_URL);
-    url.port = String(proxy.port);
-    api = startApi({ ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3' });
+    const url = throughProxy(proxy);
+    api = startApi({ ...env, DATABASE_URL: url, RUN_MAX_ATTEMPTS: '3' });
   });
   after(async () => {
     worker?.child.kill('SIGKILL');
@@ -143,9 +148,8 @@ describe('fault: a worker started while Postgres is unreachable', function () {
     const runIds: string[] = [];
     for (let i = 0; i < 5; i++) runIds.push(await startRunOk(api.app, alice.key, { prompt: `waiting ${i}` }));
     proxy.cut();
-    const url = new URL(TEST_DATABASE_URL);
-    url.port = String(proxy.port);
-    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3' });
+    const url = throughProxy(proxy);
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url, RUN_MAX_ATTEMPTS: '3' });
     await workerReady(worker);
     await new Promise((resolve) => setTimeout(resolve, 15_000)); // the outage is the subject: it lasts 15 s
     proxy.restore();
@@ -172,11 +176,10 @@ describe('fault: Postgres lost by a worker in the middle of its runs', function 
 
   before(async () => {
     proxy = await startTcpProxy(5432);
-    const url = new URL(TEST_DATABASE_URL);
-    url.port = String(proxy.port);
+    const url = throughProxy(proxy);
     // The api reads and writes Postgres directly; only the worker's connections go through the proxy.
     api = startApi({ ...env, RUN_MAX_ATTEMPTS: '3' });
-    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url.toString(), RUN_MAX_ATTEMPTS: '3', LOCAL_MODEL_DELAY_MS: '150' });
+    worker = spawnWorker(api.prefix, { ...env, DATABASE_URL: url, RUN_MAX_ATTEMPTS: '3', LOCAL_MODEL_DELAY_MS: '150' });
     await workerReady(worker);
   });
   after(async () => {

@@ -3,10 +3,9 @@ import request from 'supertest';
 import { runQueueName } from '../../shared/queue.js';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
-import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
+import { masterServing, startRedisCluster, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { storedEvents } from '../support/streams.js';
-import calculateSlot from 'cluster-key-slot';
 import { expectEveryRunSettled, postFor } from './support.js';
 
 const SHARDS = 3;
@@ -24,11 +23,6 @@ const env = (nodes: string) => ({
   WORKER_CONCURRENCY: '40',
   RATE_LIMIT_PER_MINUTE: '100000',
 });
-
-const masterServing = (members: ClusterMember[], key: string) => {
-  const slot = calculateSlot(key);
-  return members.find((m) => m.role === 'master' && !m.failed && m.slots.some(([from, to]) => slot >= from && slot <= to))!;
-};
 
 describe('fault: on a Redis Cluster', function () {
   this.timeout(240_000);

@@ -1,9 +1,8 @@
-import calculateSlot from 'cluster-key-slot';
 import { expect } from 'chai';
 import request from 'supertest';
 import { runQueueName } from '../../shared/queue.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
-import { startRedisCluster, type ClusterMember, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
+import { masterServing, startRedisCluster, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -12,12 +11,6 @@ import { expectOneBudgetAcrossShards } from '../support/queueShards.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 const SHARDS = 3;
-
-/** The master serving `key`'s slot. */
-const masterOf = (members: ClusterMember[], key: string) => {
-  const slot = calculateSlot(key);
-  return members.find((m) => m.role === 'master' && !m.failed && m.slots.some(([from, to]) => slot >= from && slot <= to))!;
-};
 
 describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', function () {
   this.timeout(120_000);
@@ -50,7 +43,7 @@ describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', func
     const masters = members.filter((m) => m.role === 'master');
     expect(masters).to.have.length(3);
     // Each shard's hash tag is on its own master.
-    const queueMasters = Array.from({ length: SHARDS }, (_, i) => masterOf(members, `${api.prefix}:${runQueueName(i, SHARDS, true)}:wait`).id);
+    const queueMasters = Array.from({ length: SHARDS }, (_, i) => masterServing(members, `${api.prefix}:${runQueueName(i, SHARDS, true)}:wait`).id);
     expect(new Set(queueMasters).size, 'one queue shard per master').to.equal(3);
     // The runs' own keys (event streams) landed on more than one master: counted on each master itself.
     const streamsPerMaster = await Promise.all(
