@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { expect } from 'chai';
 import request from 'supertest';
 import { runQueueName } from '../../shared/queue.js';
@@ -93,6 +94,42 @@ describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', func
       expect(assembledText(combined)).to.equal(words(40));
     } finally {
       await other.close();
+    }
+  });
+
+  it('holds no more Redis connections with 40 streams open than with 20: a subscriber and a command connection per node at most', async () => {
+    const members = await cluster.members();
+    const apiConnections = async () => {
+      const lists = await Promise.all(members.map((m) => cluster.node(m.port).client('LIST') as Promise<string>));
+      return lists
+        .join('\n')
+        .split('\n')
+        .filter((line) => /\bname=\S*runyard-api(-sub)?(\s|$)/.test(line)).length;
+    };
+    const controller = new AbortController();
+    setMaxListeners(100, controller.signal);
+    const open = async (count: number, wave: string) => {
+      const runIds = await Promise.all(Array.from({ length: count }, (_, i) => startRunOk(api.app, stack.alice.key, { prompt: `${wave} ${i} ${words(300)}` })));
+      return {
+        runIds,
+        streams: runIds.map((runId) => readSse(`${base}/api/chat/runs/${runId}/stream`, auth(), { signal: controller.signal, timeoutMs: 60_000 })),
+      };
+    };
+    const streamsOpen = (n: number) =>
+      waitFor(async () => (await request(api.app).get('/metrics')).text.includes(`runyard_active_streams{process="api"} ${n}`), { what: `${n} open streams` });
+    const first = await open(20, 'first');
+    const second = { runIds: [] as string[], streams: [] as Promise<unknown>[] };
+    try {
+      await streamsOpen(20);
+      const with20 = await apiConnections();
+      Object.assign(second, await open(20, 'second'));
+      await streamsOpen(40);
+      expect(await apiConnections(), 'api connections with 40 streams open').to.equal(with20);
+      expect(with20, `api connections with 20 streams open, ${members.length} nodes`).to.be.at.most(2 * members.length);
+    } finally {
+      controller.abort();
+      await Promise.all([...first.streams, ...second.streams]);
+      await Promise.all([...first.runIds, ...second.runIds].map((runId) => request(api.app).post(`/api/chat/runs/${runId}/cancel`).set(auth())));
     }
   });
 
