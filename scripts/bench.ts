@@ -327,6 +327,52 @@ async function idleStreamCost(api: Api, apiPid: number, redis: Redis, db: Db) {
   return { streams: IDLE_STREAMS, apiRedisConnections: apiConnections, apiRssBeforeMiB: rssBefore, apiRssWithStreamsMiB: rssWith, afterSeq };
 }
 
+/** The environment of the bench's api and worker processes; `extra` adds to it. */
+const runyardEnv = (port: number, extra: Record<string, string>): Record<string, string> => ({
+  DATABASE_URL,
+  QUEUE_PREFIX: PREFIX,
+  PORT: String(port),
+  LOG_LEVEL: 'warn',
+  LOCAL_MODEL_DELAY_MS: '0',
+  ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
+  RATE_LIMIT_PER_MINUTE: '10000000',
+  WORKER_CONCURRENCY: String(CONCURRENCY),
+  RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
+  ...extra,
+});
+
+/**
+ * WORKERS worker processes, each with a metrics port to wait on; added to `processes` (which the
+ * caller stops) before waiting, and resolves once all are ready.
+ */
+async function startWorkers(env: Record<string, string>, processes: Spawned[], nodeArgs: (name: string) => string[] = () => []): Promise<Spawned[]> {
+  const workerPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
+  const workers = workerPorts.map((metricsPort, i) =>
+    spawnTs(
+      'worker/main.ts',
+      [],
+      { ...env, WORKER_ID: `bench-${i}`, WORKER_METRICS_PORT: String(metricsPort) },
+      `http://127.0.0.1:${metricsPort}/healthz`,
+      nodeArgs(`worker-${i}`),
+    ),
+  );
+  processes.push(...workers);
+  await Promise.all(workers.map((w) => w.ready));
+  return workers;
+}
+
+/**
+ * Like the raw phase's warm-up round: nothing is timed on processes that have not yet run the whole
+ * path at full load (JIT compilation, pools and caches filled).
+ */
+async function warmUp(api: Api, db: Db) {
+  if (WARMUP <= 0) return;
+  log(`warm-up: ${WARMUP} runs end to end, not measured`);
+  const afterSeq = await lastRunSeq(db);
+  await postAsFastAsTheyGo(api, WARMUP);
+  await waitForCompletedRuns(db, afterSeq, WARMUP, 'the warm-up runs', 200);
+}
+
 /**
  * `--cluster`: the end-to-end phase on a local Redis Cluster with QUEUE_SHARDS = `--shards`. Reports
  * runs/s, CPU per run by kind, and for each master its Redis CPU per run and share of the commands
@@ -343,36 +389,14 @@ async function clusterMain() {
   const processes: Spawned[] = [];
   try {
     const port = await freePort();
-    const env = {
-      DATABASE_URL,
-      REDIS_CLUSTER_NODES: cluster.nodes,
-      QUEUE_SHARDS: String(shards),
-      QUEUE_PREFIX: PREFIX,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      LOCAL_MODEL_DELAY_MS: '0',
-      ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
-      RATE_LIMIT_PER_MINUTE: '10000000',
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
-    };
+    const env = runyardEnv(port, { REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_SHARDS: String(shards) });
     const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`);
     processes.push(apiProcess);
     await apiProcess.ready;
-    const workerPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
-    const workers = workerPorts.map((metricsPort, i) =>
-      spawnTs('worker/main.ts', [], { ...env, WORKER_ID: `bench-${i}`, WORKER_METRICS_PORT: String(metricsPort) }, `http://127.0.0.1:${metricsPort}/healthz`),
-    );
-    processes.push(...workers);
-    await Promise.all(workers.map((w) => w.ready));
+    const workers = await startWorkers(env, processes);
     const { rawKey } = await createAccountKey(db, 'bench');
     const api = apiClient(`http://127.0.0.1:${port}`, rawKey);
-    if (WARMUP > 0) {
-      log(`warm-up: ${WARMUP} runs end to end, not measured`);
-      const afterSeq = await lastRunSeq(db);
-      await postAsFastAsTheyGo(api, WARMUP);
-      await waitForCompletedRuns(db, afterSeq, WARMUP, 'the warm-up runs', 200);
-    }
+    await warmUp(api, db);
     log(`${N} runs end to end, as fast as they go`);
     const ownProcesses = [{ pid: apiProcess.child.pid!, kind: 'api' }, ...workers.map((w) => ({ pid: w.child.pid!, kind: 'workers' }))];
     let runsPerSecond = 0;
@@ -439,20 +463,7 @@ async function main() {
     const agentTools = await startAgentToolServer();
     const webhookReceiver = await startBenchWebhookReceiver();
     const port = await freePort();
-    const env = {
-      TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}`,
-      DATABASE_URL,
-      REDIS_URL,
-      QUEUE_PREFIX: PREFIX,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      LOCAL_MODEL_DELAY_MS: '0',
-      RUNYARD_STREAM_TIMINGS: 'true',
-      ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
-      RATE_LIMIT_PER_MINUTE: '10000000',
-      WORKER_CONCURRENCY: String(CONCURRENCY),
-      RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
-    };
+    const env = runyardEnv(port, { REDIS_URL, RUNYARD_STREAM_TIMINGS: 'true', TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}` });
     // --perf-map: node writes /tmp/perf-<pid>.map, so a system-wide `perf` names the JavaScript functions.
     const profileArgs = (name: string) => [
       ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []),
@@ -469,18 +480,7 @@ async function main() {
     log(`phase 2: ${IDLE_STREAMS} idle SSE streams`);
     const idle = IDLE_STREAMS > 0 ? await idleStreamCost(api, apiProcess.child.pid!, redis, db) : null;
 
-    const workerPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
-    const workers = workerPorts.map((metricsPort, i) =>
-      spawnTs(
-        'worker/main.ts',
-        [],
-        { ...env, WORKER_ID: `bench-${i}`, WORKER_METRICS_PORT: String(metricsPort) },
-        `http://127.0.0.1:${metricsPort}/healthz`,
-        profileArgs(`worker-${i}`),
-      ),
-    );
-    processes.push(...workers);
-    await Promise.all(workers.map((w) => w.ready));
+    const workers = await startWorkers(env, processes, profileArgs);
     const ownProcesses = [
       { pid: process.pid, kind: 'bench' },
       { pid: apiProcess.child.pid!, kind: 'api' },
@@ -488,14 +488,7 @@ async function main() {
     ];
     if (idle) await waitForCompletedRuns(db, idle.afterSeq, IDLE_STREAMS, 'the idle-stream runs');
     const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
-    if (WARMUP > 0) {
-      // Like the raw phase's warm-up round: nothing is timed on processes that have not yet run the
-      // whole path at full load (JIT compilation, pools and caches filled).
-      log(`warm-up: ${WARMUP} runs end to end, not measured`);
-      const warmupAfterSeq = await lastRunSeq(db);
-      await postAsFastAsTheyGo(api, WARMUP);
-      await waitForCompletedRuns(db, warmupAfterSeq, WARMUP, 'the warm-up runs', 200);
-    }
+    await warmUp(api, db);
 
     // At light load a client connects before the worker emits, so live deltas can be timed.
     log(`phase 3: streaming overhead, ${STREAM_CLIENTS} runs one at a time, each watched over SSE`);
