@@ -1,10 +1,8 @@
-import { Queue } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
-import { maintenanceQueueName } from '../shared/queue.js';
-import { closeRedis, createRedis, isCluster } from '../shared/redis.js';
-import { RunQueues } from '../shared/runQueues.js';
+import { closeRedis, createRedis } from '../shared/redis.js';
+import { openMaintenanceQueue, RunQueues } from '../shared/runQueues.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
@@ -25,8 +23,8 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   const redis = createRedis(config, 'producer', 'runyard-api');
   const subscriber = createRedis(config, 'subscriber', 'runyard-api-sub');
   const prefix = config.QUEUE_PREFIX;
-  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS, isCluster(redis));
-  const maintenanceQueue = new Queue(maintenanceQueueName(isCluster(redis)), { connection: redis, prefix });
+  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS);
+  const maintenanceQueue = openMaintenanceQueue(redis, prefix);
   const queues = [...runQueues.all, maintenanceQueue];
   for (const queue of queues) queue.on('error', (err) => logger.warn('queue error', { queue: queue.name, error: err.message }));
   const metrics = createApiMetrics(() => queues);

@@ -1,13 +1,13 @@
 import { Queue } from 'bullmq';
-import { runQueueName, shardOfRun } from './queue.js';
-import type { RedisClient } from './redis.js';
+import { maintenanceQueueName, runQueueName, shardOfRun } from './queue.js';
+import { isCluster, type RedisClient } from './redis.js';
 
 /** The run queues of a deployment: `QUEUE_SHARDS` BullMQ queues, a run always on the same one. */
 export class RunQueues {
   readonly all: readonly Queue[];
 
-  constructor(connection: RedisClient, prefix: string, shards: number, cluster: boolean) {
-    this.all = Array.from({ length: shards }, (_, index) => new Queue(runQueueName(index, shards, cluster), { connection, prefix }));
+  constructor(connection: RedisClient, prefix: string, shards: number) {
+    this.all = Array.from({ length: shards }, (_, index) => new Queue(runQueueName(index, shards, isCluster(connection)), { connection, prefix }));
   }
 
   forRun(runId: string): Queue {
@@ -18,3 +18,7 @@ export class RunQueues {
     await Promise.all(this.all.map((queue) => queue.close()));
   }
 }
+
+/** The queue of the fleet-wide sweep schedule, named for the connection (a hash tag on a cluster). */
+export const openMaintenanceQueue = (connection: RedisClient, prefix: string): Queue =>
+  new Queue(maintenanceQueueName(isCluster(connection)), { connection, prefix });

@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Config } from '../shared/config.js';
 import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
-import { maintenanceQueueName, RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
-import { closeRedis, createRedis, isCluster } from '../shared/redis.js';
-import { RunQueues } from '../shared/runQueues.js';
+import { RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
+import { closeRedis, createRedis } from '../shared/redis.js';
+import { openMaintenanceQueue, RunQueues } from '../shared/runQueues.js';
 import { RunError } from '../shared/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import type { WorkerDeps } from './deps.js';
@@ -39,8 +39,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const redis = createRedis(config, 'worker', `runyard-worker-${workerId}`);
   const subscriber = createRedis(config, 'subscriber', `runyard-worker-sub-${workerId}`);
   const prefix = config.QUEUE_PREFIX;
-  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS, isCluster(redis));
-  const maintenanceQueue = new Queue(maintenanceQueueName(isCluster(redis)), { connection: redis, prefix });
+  const runQueues = new RunQueues(redis, prefix, config.QUEUE_SHARDS);
+  const maintenanceQueue = openMaintenanceQueue(redis, prefix);
   const metrics = createMetrics('worker');
   const store = new RunStore(sql, workerId, STATEMENT_BATCHING, (statement, size) => metrics.statementBatchSize.observe({ statement }, size));
   const active = new ActiveRuns(store, logger);

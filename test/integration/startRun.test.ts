@@ -332,7 +332,7 @@ describe('POST /api/chat/runs', () => {
       // A queue pointed at a closed port: provisioning succeeds, the enqueue cannot.
       const deadRedis = new Redis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null });
       deadRedis.on('error', () => {});
-      const deadQueues = new RunQueues(deadRedis, api.prefix, 1, false);
+      const deadQueues = new RunQueues(deadRedis, api.prefix, 1);
       for (const queue of deadQueues.all) queue.on('error', () => {});
       const realEnqueuer = api.deps.enqueuer;
       api.deps.enqueuer = new RunEnqueuer(deadQueues, api.deps.config);
