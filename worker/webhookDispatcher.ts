@@ -45,6 +45,13 @@ const RECORD_DELIVERY = statement(
    WHERE id = $1::uuid`,
 );
 
+// A delivery cut short by this process's own shutdown: the claim is handed back at once (and the
+// attempt not counted), so another process delivers it now rather than when the lease runs out.
+const RELEASE_CLAIM = statement(
+  'release_webhook_claim',
+  `UPDATE webhook_events SET locked_until = NULL, attempts = attempts - 1 WHERE id = $1::uuid AND status = 'pending'`,
+);
+
 type ClaimedEvent = { id: string; type: string; payload: unknown; attempts: number; retry_from: Date; account_id: string; url: string };
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
@@ -116,7 +123,10 @@ export class WebhookDispatcher {
         outcome = statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429 ? 'failed' : 'retry';
       }
     } catch (err) {
-      if (this.stopping) return; // the lease runs out and another process delivers it
+      if (this.stopping) {
+        await this.deps.sql.rows(RELEASE_CLAIM, [event.id]);
+        return;
+      }
       error = err instanceof PostTimeout ? `no answer within ${config.WEBHOOK_TIMEOUT_MS} ms` : `the receiver could not be reached: ${(err as Error).message}`;
       outcome = 'retry';
     }

@@ -126,6 +126,25 @@ describe('run webhooks', function () {
     }
   });
 
+  it('hands back a delivery its worker’s shutdown cut short, at once: another process delivers it, not after the lease', async () => {
+    let hold = true;
+    let runId = '';
+    receiver.answer((delivery) => (hold && delivery.body.type === 'run.completed' ? new Promise<number>(() => {}) : 200));
+    try {
+      runId = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'held', webhook: { url: receiver.url } });
+      const inFlight = () => stack.api.deps.db.webhookEvent.findFirst({ where: { runId, type: 'run.completed', lockedUntil: { not: null } } });
+      await waitFor(inFlight, { what: 'the delivery to be in flight' });
+      await stack.worker.close(1_000);
+      const [event] = await stack.api.deps.db.webhookEvent.findMany({ where: { runId, type: 'run.completed' } });
+      expect(event, 'claim handed back, the cut-short attempt not counted').to.include({ status: 'pending', lockedUntil: null, attempts: 0 });
+      hold = false;
+    } finally {
+      receiver.answer(() => 200);
+      stack.worker = await startWorker(stack.api.prefix, stack.env);
+    }
+    await waitForEvents(runId, ['run.completed']);
+  });
+
   it('delivers every event of 200 runs exactly once to a deduplicating receiver', async () => {
     const runIds = await Promise.all(
       Array.from({ length: 200 }, (_, i) => startRunOk(stack.api.app, stack.alice.key, { prompt: `many ${i}`, webhook: { url: receiver.url } })),

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A real webhook receiver for the tests: it records every delivery, answers with the status the
- * test's `answer` gives (default 200), and can go down and come back on the same port.
+ * test's `answer` gives (default 200; a promise that never settles holds the request open), and can
+ * go down and come back on the same port.
  */
 export type Delivery = {
   headers: IncomingHttpHeaders;
@@ -19,7 +20,7 @@ export type WebhookReceiver = {
   deliveries: Delivery[];
   /** Deliveries deduplicated by webhook-id, as a careful receiver processes them. */
   processed: () => Delivery[];
-  answer: (fn: (delivery: Delivery, nthForThisId: number) => number) => void;
+  answer: (fn: (delivery: Delivery, nthForThisId: number) => number | Promise<number>) => void;
   down: () => Promise<void>;
   up: () => Promise<void>;
   close: () => Promise<void>;
@@ -27,7 +28,7 @@ export type WebhookReceiver = {
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const deliveries: Delivery[] = [];
-  let answer: (delivery: Delivery, nth: number) => number = () => 200;
+  let answer: (delivery: Delivery, nth: number) => number | Promise<number> = () => 200;
   const open = new Set<ServerResponse>();
   const make = () =>
     createServer(async (req, res) => {
@@ -38,7 +39,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       const rawBody = Buffer.concat(chunks).toString('utf8');
       const delivery: Delivery = { headers: req.headers, rawBody, body: JSON.parse(rawBody), at: Date.now(), status: 0 };
       const nth = deliveries.filter((d) => d.headers['webhook-id'] === req.headers['webhook-id']).length + 1;
-      delivery.status = answer(delivery, nth);
+      delivery.status = await answer(delivery, nth);
       deliveries.push(delivery);
       res.writeHead(delivery.status).end();
     });
