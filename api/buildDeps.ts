@@ -10,6 +10,7 @@ import { RunProvisioner } from './runProvisioner.js';
 import { RunEnqueuer } from './runEnqueuer.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
+import { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 
 export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
 
@@ -42,6 +43,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     idempotency: new IdempotencyStore(redis, prefix),
     streams: new StreamHub(redis, subscriber, { prefix, maxEvents: config.RUN_STREAM_MAX_EVENTS, ttlMs: config.RUN_STREAM_TTL_MS }, logger),
     metrics,
+    schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
   };
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -52,6 +54,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
         () => closeRedis(redis),
         () => closeRedis(subscriber),
         () => database.close(),
+        () => deps.schemas.close(),
       ];
       for (const step of steps) {
         await Promise.resolve()

@@ -11,6 +11,7 @@ import type { KeyResolver } from './keyResolver.js';
 import type { RunProvisioner } from './runProvisioner.js';
 import type { RunEnqueuer } from './runEnqueuer.js';
 import type { StreamHub } from './streamHub.js';
+import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
 export type ApiDeps = {
@@ -30,4 +31,6 @@ export type ApiDeps = {
   idempotency: IdempotencyStore;
   streams: StreamHub;
   metrics: ApiMetrics;
+  /** Compiles the tools' input schemas off the event loop, within bounds. */
+  schemas: SchemaChecker;
 };

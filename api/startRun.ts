@@ -37,7 +37,7 @@ const isRedisFailure = (err: unknown) =>
 export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
   const accountId = caller.accountId!;
   const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
-  if (body.tools) checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST);
+  if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
   const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();

@@ -109,6 +109,8 @@ export const configSchema = z
     TOOL_MAX_TRIES: z.coerce.number().int().min(1).max(10).default(3),
     TOOL_RETRY_BASE_MS: ms(500, 10),
     TOOL_SECRET_GRACE_MS: ms(86_400_000),
+    // The most a tool schema's compilation (a POST's schemas together) or one input's validation may take, on the schema thread.
+    TOOL_SCHEMA_TIMEOUT_MS: ms(2_000, 50),
     LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'http', 'debug', 'silly']).default('info'),
   })
   .superRefine((env, ctx) => {

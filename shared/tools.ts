@@ -1,5 +1,6 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import { AppError } from './errors.js';
+import { SCHEMA_BOUNDS } from './toolSchemas/bounds.js';
+import type { SchemaChecker } from './toolSchemas/schemaChecker.js';
 
 /**
  * A tool a run offers its model (SPEC section 9). With `url` it is a server tool that a worker
@@ -20,29 +21,6 @@ export function checkMcpServers(servers: readonly McpServerDefinition[], allowli
       throw urlNotAllowed('tool_url_not_allowed', `MCP server "${server.name}": ${server.url} is not on this server's tool allowlist.`);
     }
   }
-}
-
-const ajv = new Ajv({ strict: false, allErrors: true });
-const compiled = new Map<string, ValidateFunction>();
-const MAX_COMPILED = 1_000;
-
-/** The validator of a tool's input schema (compiled once per process for each distinct schema); throws if the schema is invalid. */
-export function inputValidator(schema: Record<string, unknown>): ValidateFunction {
-  const key = JSON.stringify(schema);
-  let validate = compiled.get(key);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
-    compiled.set(key, validate);
-  }
-  return validate;
-}
-
-/** Why an input does not match its tool's schema, or null when it does. */
-export function inputMismatch(schema: Record<string, unknown>, input: unknown): string | null {
-  const validate = inputValidator(schema);
-  if (validate(input)) return null;
-  return ajv.errorsText(validate.errors, { dataVar: 'input' });
 }
 
 /** A url off TOOL_URL_ALLOWLIST, refused at POST (tools, MCP servers, webhooks share the allowlist). */
@@ -80,16 +58,14 @@ export function isToolUrlAllowed(url: string, allowlist: readonly string[]): boo
   });
 }
 
-/** Checks a run's tool definitions as POST does: each schema compiles and is an object schema; each url is allowed. */
-export function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist: readonly string[]): void {
+/**
+ * Checks a run's tool definitions as POST does: each schema is an object schema within the schema
+ * bounds that compiles (on the schema thread, within TOOL_SCHEMA_TIMEOUT_MS); each url is allowed.
+ */
+export async function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist: readonly string[], schemas: SchemaChecker): Promise<void> {
   for (const tool of tools) {
     if (tool.inputSchema.type !== undefined && tool.inputSchema.type !== 'object') {
       throw invalidToolSchema(tool.name, 'the input schema must describe an object ("type": "object")');
-    }
-    try {
-      inputValidator(tool.inputSchema);
-    } catch (err) {
-      throw invalidToolSchema(tool.name, (err as Error).message);
     }
     if (tool.url !== undefined && !isToolUrlAllowed(tool.url, allowlist)) {
       throw urlNotAllowed('tool_url_not_allowed', `Tool "${tool.name}": ${tool.url} is not on this server's tool allowlist.`);
@@ -103,7 +79,19 @@ export function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist
       );
     }
   }
+  const refusal = await schemas.compile(tools.map((tool) => tool.inputSchema));
+  if (!refusal) return;
+  if (refusal.index !== null) throw invalidToolSchema(tools[refusal.index]!.name, refusal.reason);
+  throw schemaRefused(`The tools' input schemas (${tools.map((tool) => `"${tool.name}"`).join(', ')}) were refused together: ${refusal.reason}.`);
 }
 
-const invalidToolSchema = (name: string, why: string) =>
-  new AppError('invalid_tool_schema', 400, `Tool "${name}" has an invalid inputSchema: ${why}.`, 'Send a valid JSON Schema (draft-07) object as inputSchema.');
+const invalidToolSchema = (name: string, why: string) => schemaRefused(`Tool "${name}" has an invalid inputSchema: ${why}.`);
+
+const schemaRefused = (detail: string) =>
+  new AppError(
+    'invalid_tool_schema',
+    400,
+    detail,
+    `Send a valid JSON Schema (draft-07) object as inputSchema: at most ${SCHEMA_BOUNDS.maxBytes} bytes as JSON, ${SCHEMA_BOUNDS.maxDepth} levels deep, ` +
+      `${SCHEMA_BOUNDS.maxNodes} objects and arrays, ${SCHEMA_BOUNDS.maxArrayItems} items in any array; patterns in RE2 syntax (no backreferences or lookaround).`,
+  );

@@ -5,7 +5,8 @@ import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOut
 import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
 import type { FinishReason } from '../shared/runLifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/toolSecrets.js';
-import { inputMismatch, type ToolDefinition } from '../shared/tools.js';
+import type { ToolDefinition } from '../shared/tools.js';
+import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/errors.js';
 import { chunksOfParts, toolChunks } from '../shared/partChunks.js';
 import { stepMessages } from './conversation.js';
@@ -106,7 +107,7 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
     const step: PersistedStep = {
       step: index,
       text: answer.text,
-      toolCalls: answer.toolCalls.map((call) => checkCall(offeredTools(ctx), call)),
+      toolCalls: await Promise.all(answer.toolCalls.map((call) => checkCall(ctx.deps.schemas, offeredTools(ctx), call))),
       results: {},
       approvals: {},
       usage: answer.usage,
@@ -196,7 +197,11 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
 }
 
 /** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
-function checkCall(tools: (ToolDefinition | McpTool)[], call: { toolCallId: string; toolName: string; rawInput: string }): StepToolCall {
+async function checkCall(
+  schemas: SchemaChecker,
+  tools: (ToolDefinition | McpTool)[],
+  call: { toolCallId: string; toolName: string; rawInput: string },
+): Promise<StepToolCall> {
   const tool = tools.find((candidate) => candidate.name === call.toolName);
   const runByServer = tool && ('server' in tool || tool.url !== undefined);
   const base = {
@@ -214,7 +219,7 @@ function checkCall(tools: (ToolDefinition | McpTool)[], call: { toolCallId: stri
     return { ...base, inputError: `The input of ${call.toolName} is not valid JSON.` };
   }
   if (!tool) return { ...base, input, inputError: `There is no tool named ${call.toolName}.` };
-  const mismatch = inputMismatch(tool.inputSchema, input);
+  const mismatch = await schemas.mismatch(tool.inputSchema, input);
   if (mismatch) return { ...base, input, inputError: `Invalid input for ${call.toolName}: ${mismatch}` };
   return { ...base, input };
 }

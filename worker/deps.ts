@@ -8,6 +8,7 @@ import type { ActiveRuns } from './activeRuns.js';
 import type { ProviderRegistry } from './providers/index.js';
 import type { RunStore } from './runStore.js';
 import type { StepStore } from './stepStore.js';
+import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 
 export type WorkerDeps = {
   config: Config;
@@ -26,4 +27,6 @@ export type WorkerDeps = {
   workerId: string;
   /** The base URL a run's tools use to call back into runyard with the run's key. */
   apiBaseUrl: string;
+  /** Checks tool inputs against their schemas off the event loop, within bounds. */
+  schemas: SchemaChecker;
 };

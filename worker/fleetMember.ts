@@ -5,6 +5,7 @@ import { createDatabase } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
 import { createMetrics } from '../shared/metrics.js';
 import { RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/queue.js';
+import { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 import { closeRedis, createRedis } from '../shared/redis.js';
 import { openMaintenanceQueue, RunQueues } from '../shared/runQueues.js';
 import { RunError } from '../shared/errors.js';
@@ -57,6 +58,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     active,
     workerId,
     apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
+    schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
   };
 
   const runWorkers = createRunWorkers(
@@ -138,6 +140,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => database.close()],
+        ['schema thread', () => deps.schemas.close()],
       ];
       for (const [name, step] of steps) {
         try {

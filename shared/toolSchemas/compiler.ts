@@ -1,0 +1,45 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { RE2JS } from 're2js';
+
+/**
+ * The JSON Schema engine of tool inputs: ajv, with every `pattern` and `patternProperties` key run by
+ * RE2 (re2js: linear time in the input, whatever the pattern) instead of the backtracking RegExp. RE2
+ * has no backreferences or lookaround: a schema using them does not compile, and says why.
+ * It runs inside the schema thread (schemaThread.ts), never on a process's main event loop.
+ */
+function re2(pattern: string) {
+  let compiled: RE2JS;
+  try {
+    compiled = RE2JS.compile(pattern);
+  } catch (err) {
+    throw new Error(
+      `the pattern ${JSON.stringify(pattern)} is not supported: patterns are matched with RE2 syntax (no backreferences or lookaround): ${(err as Error).message}`,
+    );
+  }
+  return { test: (input: string) => compiled.test(input) };
+}
+re2.code = 're2js';
+
+const ajv = new Ajv({ strict: false, allErrors: true, logger: false, code: { regExp: re2 } });
+const compiled = new Map<string, ValidateFunction>();
+const MAX_COMPILED = 1_000;
+
+/** The validator of a schema (by its JSON text), compiled once per thread; throws if the schema is invalid. */
+export function validatorOf(schemaJson: string): ValidateFunction {
+  let validate = compiled.get(schemaJson);
+  if (validate) {
+    compiled.delete(schemaJson);
+  } else {
+    validate = ajv.compile(JSON.parse(schemaJson) as object);
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+  }
+  compiled.set(schemaJson, validate);
+  return validate;
+}
+
+/** Why `input` does not match the schema, or null when it does. */
+export function mismatchOf(schemaJson: string, input: unknown): string | null {
+  const validate = validatorOf(schemaJson);
+  if (validate(input)) return null;
+  return ajv.errorsText(validate.errors, { dataVar: 'input' });
+}
