@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
-import { startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
+import { MCP_SECRET_BODY, startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -59,6 +59,24 @@ describe('agent runs: MCP servers as tool sources', function () {
       expect(run.attempt, 'retryable: retried before failing').to.equal(2);
     } finally {
       await allowed.close();
+    }
+  });
+
+  it('never follows an MCP server’s redirect (the run key stays under the allowed prefix) and never echoes its error body', async () => {
+    const prefixOnly = await startStack({ TOOL_URL_ALLOWLIST: `${mcp.origin}/public/`, RUN_MAX_ATTEMPTS: '1' });
+    try {
+      for (const path of ['/public/redirect', '/public/broken']) {
+        const runId = await startRunOk(prefixOnly.api.app, prefixOnly.alice.key, { prompt: 'hi', mcpServers: [{ name: 'm', url: `${mcp.origin}${path}` }] });
+        const run = await waitForRunStatus(prefixOnly.api.deps, runId, ['failed'], 20_000);
+        expect(run.errorCode, path).to.equal('mcp_unavailable');
+        expect(run.errorMessage, path).to.match(path.endsWith('redirect') ? /answered 307, a redirect/ : /answered HTTP 500/);
+        expect(run.errorMessage, path).not.to.include(MCP_SECRET_BODY);
+        const seen = (await request(prefixOnly.api.app).get(`/api/chat/runs/${runId}`).set({ authorization: `Bearer ${prefixOnly.alice.key}` })).body;
+        expect(JSON.stringify(seen), path).not.to.include(MCP_SECRET_BODY);
+      }
+      expect(mcp.privateHits, 'requests that reached the redirect’s target').to.deep.equal([]);
+    } finally {
+      await prefixOnly.close();
     }
   });
 

@@ -7,12 +7,24 @@ import { z } from 'zod';
 /**
  * A real MCP server over the streamable HTTP transport (stateless: a server per request, as the
  * SDK's examples do), for the tests. Tools: `add` { a, b } → structured { sum }; `explode` → an
- * error result. It records every request's headers and every tool call.
+ * error result. It records every request's headers and every tool call. Hostile paths for the
+ * hardening tests: `/public/redirect` answers 307 to `/private/secret` (same origin, another path),
+ * `/public/broken` a 500 whose body holds a secret; `privateHits` counts requests to `/private/`.
  */
-export type TestMcpServer = { url: string; requests: IncomingHttpHeaders[]; toolCalls: { name: string; args: unknown }[]; close: () => Promise<void> };
+export type TestMcpServer = {
+  url: string;
+  origin: string;
+  requests: IncomingHttpHeaders[];
+  privateHits: IncomingHttpHeaders[];
+  toolCalls: { name: string; args: unknown }[];
+  close: () => Promise<void>;
+};
+
+export const MCP_SECRET_BODY = 'TOP-SECRET-do-not-echo';
 
 export async function startMcpServer(callbackBase: () => string = () => ''): Promise<TestMcpServer> {
   const requests: IncomingHttpHeaders[] = [];
+  const privateHits: IncomingHttpHeaders[] = [];
   const toolCalls: { name: string; args: unknown }[] = [];
   const mcpServer = () => {
     const server = new McpServer({ name: 'runyard-test-mcp', version: '1.0.0' });
@@ -40,6 +52,12 @@ export async function startMcpServer(callbackBase: () => string = () => ''): Pro
     return server;
   };
   const http: Server = createServer(async (req, res) => {
+    if (req.url?.startsWith('/private/')) {
+      privateHits.push(req.headers);
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ secret: MCP_SECRET_BODY }));
+    }
+    if (req.url === '/public/redirect') return void res.writeHead(307, { location: '/private/secret' }).end();
+    if (req.url === '/public/broken') return void res.writeHead(500, { 'content-type': 'text/plain' }).end(`stack trace with ${MCP_SECRET_BODY}`);
     requests.push(req.headers);
     if (req.method !== 'POST') return void res.writeHead(405).end();
     const chunks: Buffer[] = [];
@@ -55,9 +73,12 @@ export async function startMcpServer(callbackBase: () => string = () => ''): Pro
     await transport.handleRequest(req, res, body);
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   return {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
+    url: `${origin}/mcp`,
+    origin,
     requests,
+    privateHits,
     toolCalls,
     close: () =>
       new Promise<void>((resolve) => {

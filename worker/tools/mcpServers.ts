@@ -1,5 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { RunError } from '../../shared/errors.js';
 import type { McpServerDefinition } from '../../shared/tools.js';
 import type { ToolOutcome } from '../../shared/steps.js';
@@ -8,6 +9,37 @@ import type { ToolOutcome } from '../../shared/steps.js';
 export type McpTool = { name: string; description?: string; inputSchema: Record<string, unknown>; server: string; toolName: string };
 
 export const MCP_SEPARATOR = '__';
+
+/** An MCP server's answer runyard does not use: a redirect, or an HTTP error whose body is the server's to keep. */
+class McpHttpRefusal extends Error {}
+
+/**
+ * The transport's fetch: a redirect is never followed (the run's key would go wherever it points, off
+ * the allowlist's prefix; the SDK would follow one within the origin) and a failed answer's body is
+ * dropped before the SDK reads it, so no remote text ends up in a run's error.
+ */
+const guardedFetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+  const response = await fetch(url, { ...init, redirect: 'manual' });
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel();
+    throw new McpHttpRefusal(`the MCP server answered ${response.status}, a redirect (redirects are not followed)`);
+  }
+  if (response.ok) return response;
+  await response.body?.cancel();
+  return new Response(null, { status: response.status, headers: response.headers });
+};
+
+/** What went wrong with an MCP server, in runyard's words (never the server's own text). */
+function mcpFailure(err: unknown): string {
+  if (err instanceof McpHttpRefusal) return err.message;
+  if (err instanceof McpError) return `the MCP server answered JSON-RPC error ${err.code}`;
+  if (err instanceof StreamableHTTPError && (err.code ?? 0) > 0) return `the MCP server answered HTTP ${err.code}`;
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = (err as { cause?: { code?: string } })?.cause?.code;
+  if (cause) return `the MCP server could not be reached (${cause})`;
+  if (/timed? ?out/i.test(message)) return 'the MCP server did not answer in time';
+  return 'the MCP server could not be reached or did not speak MCP';
+}
 
 /**
  * A run attempt's connections to its MCP servers (SPEC section 9): listed at the start of the
@@ -25,7 +57,10 @@ export class McpConnections {
     try {
       for (const server of servers) {
         const client = new Client({ name: 'runyard-worker', version: '1.0.0' });
-        const transport = new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { authorization: `Bearer ${apiKey}` } } });
+        const transport = new StreamableHTTPClientTransport(new URL(server.url), {
+          fetch: guardedFetch,
+          requestInit: { headers: { authorization: `Bearer ${apiKey}` } },
+        });
         await client.connect(transport, { signal, timeout: timeoutMs });
         connections.clients.set(server.name, client);
         for (let cursor: string | undefined, first = true; first || cursor; first = false) {
@@ -46,7 +81,7 @@ export class McpConnections {
     } catch (err) {
       await connections.close();
       signal.throwIfAborted();
-      throw new RunError('mcp_unavailable', `an MCP server could not be listed: ${(err as Error).message}`, true);
+      throw new RunError('mcp_unavailable', `an MCP server could not be listed: ${mcpFailure(err)}`, true);
     }
   }
 
@@ -70,7 +105,8 @@ export class McpConnections {
       return { output: result.structuredContent ?? (content.every((part) => part.type === 'text') ? text : content) };
     } catch (err) {
       signal.throwIfAborted();
-      return { error: `the MCP call failed: ${(err as Error).message}` };
+      // A JSON-RPC error of tools/call is the tool's answer to the model, as a server tool's error is.
+      return { error: err instanceof McpError ? err.message : `the MCP call failed: ${mcpFailure(err)}` };
     }
   }
 
