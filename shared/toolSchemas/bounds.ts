@@ -6,8 +6,8 @@
 export const SCHEMA_BOUNDS = {
   /** Serialized size of one schema. */
   maxBytes: 65_536,
-  /** Nesting of objects and arrays. */
-  maxDepth: 32,
+  /** Nesting of JSON objects and arrays (a subschema under `properties` is two levels down). */
+  maxDepth: 64,
   /** Objects and arrays in one schema (subschemas, property maps, keyword arrays). */
   maxNodes: 2_000,
   /** Items of any one array (`enum`, `anyOf`, `required`, ...). */

@@ -16,7 +16,8 @@ function re2(pattern: string) {
       `the pattern ${JSON.stringify(pattern)} is not supported: patterns are matched with RE2 syntax (no backreferences or lookaround): ${(err as Error).message}`,
     );
   }
-  return { test: (input: string) => compiled.test(input) };
+  // ajv keys its compiled patterns by the engine's toString(): it must name the pattern.
+  return { test: (input: string) => compiled.test(input), toString: () => `/${pattern}/` };
 }
 re2.code = 're2js';
 

@@ -173,6 +173,20 @@ describe('agent runs: the tool loop', function () {
     expect(run.steps).to.equal(2);
   });
 
+  it('checks a pattern with RE2: a backtracking pattern and a hostile input end as an input error at once, and a matching input runs', async () => {
+    const schema = objectSchema({ q: { type: 'string', pattern: '^(a+)+$' } }, ['q']);
+    const hostile = `call lookup {"q":"${'a'.repeat(5_000)}!"}`;
+    const started = Date.now();
+    const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt: `${hostile}\nthen\ncall lookup {"q":"aaaa"}`, tools: [tool('lookup', schema)] });
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    // A backtracking engine takes 2^5000 steps on this input; RE2 is linear. The bound is wide for a loaded machine.
+    expect(Date.now() - started, 'ms to complete').to.be.below(15_000);
+    expect(tools.calls.filter((c) => c.body.runId === runId).map((c) => c.body.input)).to.deep.equal([{ q: 'aaaa' }]);
+    const parts = await expectStreamEqualsHistory(runId);
+    expect(parts.find((p) => p.type === 'tool-lookup')!.errorText).to.match(/must match pattern/);
+    expect(run.steps).to.equal(3);
+  });
+
   it('ends a run that reaches maxSteps completed with finishReason max_steps', async () => {
     const prompt = 'loop [[call1:lookup:{"q":"a"}]] [[call2:lookup:{"q":"b"}]] [[call3:lookup:{"q":"c"}]]';
     const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, model: 'openai/gpt-4o', tools: [tool('lookup')], maxSteps: 2 });
@@ -220,7 +234,19 @@ describe('agent runs: the tool loop', function () {
       ['a bad tool name', { tools: [{ ...tool_('d'), name: 'has space' }] }, 400, 'validation_failed', /name/],
       ['maxSteps over 100', { maxSteps: 101, tools: [tool_('d')] }, 400, 'validation_failed', /maxSteps/],
       ['more than 64 tools', { tools: Array.from({ length: 65 }, (_, i) => tool_(`t${i}`)) }, 400, 'validation_failed', /tools/],
+      ['a 100,000-value enum', { tools: [schemaTool('big', { s: { enum: Array.from({ length: 100_000 }, (_, i) => `v${i}`) } })] }, 400, 'invalid_tool_schema', /"big".*100000 items/],
+      ['a schema nested 800 deep', { tools: [{ name: 'deep', inputSchema: nested(800), url: 'URL' }] }, 400, 'invalid_tool_schema', /"deep".*deeper than 64/],
+      ['a backreference (not RE2)', { tools: [schemaTool('br', { s: { type: 'string', pattern: '(a)\\1' } })] }, 400, 'invalid_tool_schema', /"br".*RE2/],
+      ['a lookahead (not RE2)', { tools: [schemaTool('la', { s: { type: 'string', pattern: '^(?=a)' } })] }, 400, 'invalid_tool_schema', /"la".*RE2/],
     ];
+    function schemaTool(name: string, properties: Record<string, unknown>) {
+      return { name, inputSchema: { type: 'object', properties }, url: 'URL' };
+    }
+    function nested(depth: number): Record<string, unknown> {
+      let schema: Record<string, unknown> = { type: 'object' };
+      for (let i = 0; i < depth; i++) schema = { type: 'object', properties: { a: schema } };
+      return schema;
+    }
     function tool_(name: string) {
       return { name, inputSchema: { type: 'object' }, url: 'URL' };
     }
