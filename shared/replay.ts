@@ -104,7 +104,7 @@ export async function requeueLostRun(deps: { db: Db; runQueues: RunQueues; confi
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL
-      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...TRANSITIONS.requeueLost.from]}::run_status[])
+      WHERE id = ${runId}::uuid AND attempt = ${seenAttempt} AND status = ANY(${[...TRANSITIONS.requeueLost.from]}::run_status[]) AND cancel_requested_at IS NULL
       RETURNING account_id::text`;
     const row = rows[0];
     if (!row) return null;

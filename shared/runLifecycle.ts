@@ -86,6 +86,7 @@ export const canTransition = (from: RunStatus, to: RunStatus): boolean =>
   Object.values(TRANSITIONS).some((move) => (move.from as readonly RunStatus[]).includes(from) && (move.to as readonly RunStatus[]).includes(to));
 
 /** Whether a run with this status has ended (completed, failed or cancelled). */
+export const isRunnableStatus = (status: string): status is (typeof RUNNABLE_STATUSES)[number] => (RUNNABLE_STATUSES as readonly string[]).includes(status);
 export const isTerminalStatus = (status: string): status is TerminalStatus => (TERMINAL_STATUSES as readonly string[]).includes(status);
 
 /** Why a run ended without a model answer, as the run shows it: `finishReason`. */

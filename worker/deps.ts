@@ -2,6 +2,7 @@ import type { RedisClient } from '../shared/redis.js';
 import type { RunQueues } from '../shared/runQueues.js';
 import type { Config } from '../shared/config.js';
 import type { Db } from '../shared/db.js';
+import type { Sql } from '../shared/sql.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { ActiveRuns } from './activeRuns.js';
@@ -13,6 +14,8 @@ import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 export type WorkerDeps = {
   config: Config;
   db: Db;
+  /** The same pool as `db`, for prepared statements outside the store (ending a run no attempt holds). */
+  sql: Sql;
   /** Run state reads and writes, batched across this worker's concurrent runs. */
   store: RunStore;
   /** The agent loop's durable steps. */

@@ -48,6 +48,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const deps: WorkerDeps = {
     config,
     db,
+    sql,
     store,
     steps: new StepStore(sql),
     redis,

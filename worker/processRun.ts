@@ -11,6 +11,8 @@ import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependency
 import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from './agentLoop.js';
 import type { PendingToolCall } from '../shared/steps.js';
 import type { WorkerDeps } from './deps.js';
+import { endRequestedCancel } from './requestedCancels.js';
+import { isRunnableStatus } from '../shared/runLifecycle.js';
 import type { AttemptRun, BegunAttempt } from './runStore.js';
 
 export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: boolean } => ({
@@ -32,8 +34,14 @@ export function createRunProcessor(deps: WorkerDeps) {
 async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: string): Promise<{ status: string }> {
   let begun = await deps.store.begin(data.runId).catch((err: unknown) => waitOutClaimFailure(deps, job, token, err));
   if (!begun) {
-    const status = await deps.store.status(data.runId);
-    if (!status) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
+    const state = await deps.store.state(data.runId);
+    if (!state) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
+    const { status } = state;
+    // Runnable but not claimable: a cancel was requested that no worker acted on. It ends here.
+    if (state.cancelRequested && isRunnableStatus(status)) {
+      const ended = await endRequestedCancel({ ...deps, streamOptions: streamOptions(deps) }, { id: data.runId, ...state });
+      return { status: ended ? 'cancelled' : 'skipped' };
+    }
     if (status !== 'failed') {
       deps.logger.info('run is finished or cancelled; nothing to do', { status });
       return { status };

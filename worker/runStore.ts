@@ -34,7 +34,7 @@ export type AttemptRun = {
   attempt: number;
 };
 
-const RUN_STATUS = statement('run_status', `SELECT status::text FROM runs WHERE id = $1::uuid`);
+const RUN_STATE = statement('run_state', `SELECT status::text, attempt, cancel_requested_at IS NOT NULL AS cancel_requested FROM runs WHERE id = $1::uuid`);
 
 export type BegunAttempt = {
   run: AttemptRun;
@@ -299,9 +299,10 @@ export class RunStore {
   }
 
   /** Why a run could not be claimed: its status, or null when it does not exist. */
-  async status(runId: string): Promise<RunStatus | null> {
-    const [row] = await this.sql.rows<{ status: RunStatus }>(RUN_STATUS, [runId]);
-    return row?.status ?? null;
+  /** The run's status, attempt and whether a cancel was requested; null if it is gone. */
+  async state(runId: string): Promise<{ status: RunStatus; attempt: number; cancelRequested: boolean } | null> {
+    const [row] = await this.sql.rows<{ status: RunStatus; attempt: number; cancel_requested: boolean }>(RUN_STATE, [runId]);
+    return row ? { status: row.status, attempt: row.attempt, cancelRequested: row.cancel_requested } : null;
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Sql } from '../shared/sql.js';
 import { cleanupRun, endRun, type CleanupReason } from '../shared/cleanup.js';
 import { requeueLostRun } from '../shared/replay.js';
 import { DEPENDENCY_UNAVAILABLE } from './dependencyWaits.js';
+import { endRequestedCancel } from './requestedCancels.js';
 import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runLifecycle.js';
 import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
@@ -22,7 +23,7 @@ export type SweepDeps = {
   redis: RedisClient;
   streamOptions: StreamOptions;
 };
-export type SweepReport = { requeued: number; failed: number; cleanedUp: number; expiredKeysDeleted: number; timedOut: number };
+export type SweepReport = { requeued: number; failed: number; cancelled: number; cleanedUp: number; expiredKeysDeleted: number; timedOut: number };
 
 const BATCH = 500;
 
@@ -31,21 +32,22 @@ const BATCH = 500;
 // a large open_runs): 5–15 ms of Postgres per sweep on a 30,000-run bench database, growing with
 // the history. LIMIT 1 keeps the subquery from being flattened into such a join, so the sweep's
 // cost follows the backlog.
-const OPEN_RUN = Prisma.sql`SELECT r.id, r.attempt, r.status, r.error_code, r.heartbeat_at, r.created_at, r.finished_at FROM runs r WHERE r.id = o.run_id LIMIT 1`;
+const OPEN_RUN = Prisma.sql`SELECT r.id, r.attempt, r.status, r.error_code, r.heartbeat_at, r.created_at, r.finished_at, r.cancel_requested_at FROM runs r WHERE r.id = o.run_id LIMIT 1`;
 const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delayed', 'prioritized', 'paused']);
 
 /**
  * The fleet-wide sweep (a BullMQ job scheduler runs it on one worker at a time). It looks only at
  * open runs (open_runs: provisioned and not yet cleaned up), so its cost follows the backlog, not
  * the history:
- * 1. queued or running runs with no heartbeat for RUN_STALE_AFTER_MS and no live job — their job
- *    vanished or died for good — are re-queued while attempts remain, else failed as stalled;
+ * 1. queued or running runs with no heartbeat for RUN_STALE_AFTER_MS: those with a cancel request
+ *    end cancelled (their worker never acted on it); those with no live job — it vanished or died
+ *    for good — are re-queued while attempts remain, else failed as stalled;
  * 2. ended runs whose compensating cleanup has not happened (ended by an older release, which
  *    cleaned up in a separate step) are cleaned up;
  * 3. expired ephemeral keys are deleted.
  */
 export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, failed: 0, cleanedUp: 0, expiredKeysDeleted: 0, timedOut: 0 };
+  const report: SweepReport = { requeued: 0, failed: 0, cancelled: 0, cleanedUp: 0, expiredKeysDeleted: 0, timedOut: 0 };
   await recoverStaleRuns(deps, report);
   await failExpiredWaits(deps, report);
   await finishMissedCleanups(deps, report);
@@ -55,20 +57,25 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   report.expiredKeysDeleted = await deps.db.apiKey
     .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
     .then((result) => result.count);
-  if (report.requeued || report.failed || report.cleanedUp || report.timedOut) deps.logger.info('sweep recovered runs', report);
+  if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut) deps.logger.info('sweep recovered runs', report);
   return report;
 }
 
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {
   const { db, sql, config, runQueues, logger, metrics } = deps;
   const staleBefore = new Date(Date.now() - config.RUN_STALE_AFTER_MS);
-  const stale = await db.$queryRaw<{ id: string; attempt: number }[]>`
-    SELECT r.id::text, r.attempt FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
+  const stale = await db.$queryRaw<{ id: string; attempt: number; status: string; cancel_requested: boolean }[]>`
+    SELECT r.id::text, r.attempt, r.status::text, r.cancel_requested_at IS NOT NULL AS cancel_requested FROM open_runs o CROSS JOIN LATERAL (${OPEN_RUN}) r
     WHERE r.status = ANY(${[...RUNNABLE_STATUSES]}::run_status[]) AND COALESCE(r.heartbeat_at, r.created_at) < ${staleBefore}
     ORDER BY COALESCE(r.heartbeat_at, r.created_at)
     LIMIT ${BATCH}`;
   for (const run of stale) {
     const runQueue = runQueues.forRun(run.id);
+    if (run.cancel_requested) {
+      // Its worker never acted on the cancel (frozen or dead): it ends cancelled, whatever its job's state.
+      if (await endRequestedCancel(deps, run)) report.cancelled++;
+      continue;
+    }
     const state = await runQueue.getJobState(run.id);
     if (LIVE_JOB_STATES.has(state)) continue;
     if (state !== 'failed' && run.attempt < config.RUN_MAX_ATTEMPTS) {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import request from 'supertest';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
@@ -90,6 +91,29 @@ describe('the worker fleet (spawned worker processes)', function () {
     expect(lateZombieEvents, 'no attempt-1 event after the takeover').to.deep.equal([]);
     expect(finalText(stream)).to.equal(words(25));
     expect(chunkTypes(stream).filter((t) => t === '[DONE]')).to.have.length(1);
+  });
+
+  it('ends a run cancelled when the cancel arrived while its worker was frozen: the next worker to meet it ends it, once', async () => {
+    const a = spawn({ WORKER_CONCURRENCY: '1' });
+    await workerReady(a);
+    const runId = await startRunOk(api.app, alice.key, { prompt: words(40) });
+    await runningOn(runId);
+    a.child.kill('SIGSTOP'); // frozen: it never hears the cancel
+    const cancel = await request(api.app).post(`/api/chat/runs/${runId}/cancel`).set('authorization', `Bearer ${alice.key}`);
+    expect(cancel.status).to.equal(202);
+    const b = spawn({ WORKER_CONCURRENCY: '1', RUN_STALE_AFTER_MS: '3000', RUN_SWEEP_EVERY_MS: '1000' });
+    await workerReady(b);
+    const ended = await waitForRunStatus(api.deps, runId, ['cancelled', 'completed', 'failed'], 30_000);
+    expect(ended.status).to.equal('cancelled');
+    a.child.kill('SIGCONT'); // the frozen worker wakes up: its late writes are refused
+    await waitFor(() => a.output().includes('lost ownership'), { what: 'the frozen worker to notice', timeoutMs: 20_000 });
+    expect((await api.deps.db.run.findUnique({ where: { id: runId } }))!.status).to.equal('cancelled');
+    await waitFor(() => api.deps.db.cleanupRecord.count({ where: { runId } }));
+    expect(await api.deps.db.cleanupRecord.count({ where: { runId } }), 'cleaned up once').to.equal(1);
+    expect(await api.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
+    expect(await api.deps.db.openRun.count({ where: { runId } }), 'no longer active').to.equal(0);
+    const stream = await storedEvents(api.deps.redis, api.prefix, runId);
+    expect(chunkTypes(stream).filter((t) => t === '[DONE]'), 'the stream ended once').to.have.length(1);
   });
 
   it('on SIGTERM lets a run go within the grace period and another worker completes it', async () => {

@@ -86,7 +86,7 @@ describe('the worker’s run store (batched statements)', () => {
     expect(first?.run.attempt).to.equal(1);
     expect([a, b]).to.deep.equal([null, null]);
     expect(c?.run.attempt).to.equal(2);
-    expect(await store.status(missing)).to.equal(null);
-    expect(await store.status(cancelled)).to.equal('cancelled');
+    expect(await store.state(missing)).to.equal(null);
+    expect(await store.state(cancelled)).to.deep.include({ status: "cancelled", cancelRequested: true });
   });
 });
