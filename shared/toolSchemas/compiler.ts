@@ -14,6 +14,7 @@ function re2(pattern: string) {
   } catch (err) {
     throw new Error(
       `the pattern ${JSON.stringify(pattern)} is not supported: patterns are matched with RE2 syntax (no backreferences or lookaround): ${(err as Error).message}`,
+      { cause: err },
     );
   }
   // ajv keys its compiled patterns by the engine's toString(): it must name the pattern.

@@ -113,7 +113,10 @@ describe('the worker fleet (spawned worker processes)', function () {
     expect(await api.deps.db.apiKey.count({ where: { runId, revokedAt: null } })).to.equal(0);
     expect(await api.deps.db.openRun.count({ where: { runId } }), 'no longer active').to.equal(0);
     const stream = await storedEvents(api.deps.redis, api.prefix, runId);
-    expect(chunkTypes(stream).filter((t) => t === '[DONE]'), 'the stream ended once').to.have.length(1);
+    expect(
+      chunkTypes(stream).filter((t) => t === '[DONE]'),
+      'the stream ended once',
+    ).to.have.length(1);
   });
 
   it('on SIGTERM lets a run go within the grace period and another worker completes it', async () => {

@@ -30,7 +30,11 @@ describe('fault: one tenant’s hostile tool schemas do not stall the others', f
   });
 
   const post = (key: string, body: unknown) =>
-    fetch(`${url}/api/chat/runs`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${url}/api/chat/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   /** Posts a plain run and waits for it to complete; its time from POST to completed. */
   async function timedRun(key: string): Promise<number> {
@@ -75,7 +79,10 @@ describe('fault: one tenant’s hostile tool schemas do not stall the others', f
     const answers = await attack;
     await pollHealth;
 
-    expect(answers.slice(0, 4).map((res) => res.status), 'the backtracking runs are accepted').to.deep.equal([202, 202, 202, 202]);
+    expect(
+      answers.slice(0, 4).map((res) => res.status),
+      'the backtracking runs are accepted',
+    ).to.deep.equal([202, 202, 202, 202]);
     const refused = await Promise.all(answers.slice(4).map(async (res) => [res.status, ((await res.json()) as { error: string }).error]));
     expect(refused, 'the huge enums are refused').to.deep.equal(Array(3).fill([400, 'invalid_tool_schema']));
     // Before the fix these took over 60 s; the margins are wide for a loaded 2-core machine.

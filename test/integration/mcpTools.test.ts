@@ -71,7 +71,11 @@ describe('agent runs: MCP servers as tool sources', function () {
         expect(run.errorCode, path).to.equal('mcp_unavailable');
         expect(run.errorMessage, path).to.match(path.endsWith('redirect') ? /answered 307, a redirect/ : /answered HTTP 500/);
         expect(run.errorMessage, path).not.to.include(MCP_SECRET_BODY);
-        const seen = (await request(prefixOnly.api.app).get(`/api/chat/runs/${runId}`).set({ authorization: `Bearer ${prefixOnly.alice.key}` })).body;
+        const seen = (
+          await request(prefixOnly.api.app)
+            .get(`/api/chat/runs/${runId}`)
+            .set({ authorization: `Bearer ${prefixOnly.alice.key}` })
+        ).body;
         expect(JSON.stringify(seen), path).not.to.include(MCP_SECRET_BODY);
       }
       expect(mcp.privateHits, 'requests that reached the redirect’s target').to.deep.equal([]);

@@ -33,10 +33,20 @@ export async function expectOneBudgetAcrossShards(env: Record<string, string>, s
     // other tests' abandoned runs (the database is shared) on these shards: count this test's jobs only.
     const ours = new Set(runIds);
     const completedPerShard = () =>
-      Promise.all(api.deps.runQueues.all.map(async (queue) => (await queue.getCompleted(0, -1)).filter((job) => ours.has(job.id!)).map((job) => job.id!).sort()));
+      Promise.all(
+        api.deps.runQueues.all.map(async (queue) =>
+          (await queue.getCompleted(0, -1))
+            .filter((job) => ours.has(job.id!))
+            .map((job) => job.id!)
+            .sort(),
+        ),
+      );
     const expected = Array.from({ length: shards }, (_, shard) => runIds.filter((id) => shardOfRun(id, shards) === shard).sort());
     let perShard: string[][] = [];
-    await waitFor(async () => (perShard = await completedPerShard()).flat().length === runIds.length, { what: 'every run’s job to be completed', timeoutMs: 15_000 });
+    await waitFor(async () => (perShard = await completedPerShard()).flat().length === runIds.length, {
+      what: 'every run’s job to be completed',
+      timeoutMs: 15_000,
+    });
     expect(perShard, 'completed jobs per shard').to.deep.equal(expected);
   } finally {
     await worker.close(1_000);

@@ -33,7 +33,9 @@ describe('tool input schemas: bounds and the schema thread', function () {
     expect(await checker.mismatch(schema, { s: `${'a'.repeat(100_000)}!` })).to.match(/must match pattern/);
     expect(Date.now() - started, 'ms').to.be.below(5_000);
     expect(await checker.mismatch(schema, { s: 'aaa' })).to.equal(null);
-    expect(await checker.mismatch({ patternProperties: { '^x(y+)+$': { type: 'number' } } }, { xyyy: 'no' }), 'each pattern its own').to.match(/must be number/);
+    expect(await checker.mismatch({ patternProperties: { '^x(y+)+$': { type: 'number' } } }, { xyyy: 'no' }), 'each pattern its own').to.match(
+      /must be number/,
+    );
     expect(await checker.mismatch({ properties: { a: { pattern: '^a$' }, b: { pattern: '^b$' } } }, { a: 'a', b: 'a' })).to.match(/input\/b must match/);
     expect((await checker.compile([{ type: 'object' }, { properties: { s: { pattern: '(a)\\1' } } }]))!).to.deep.include({ index: 1 });
     expect((await checker.compile([{ properties: { s: { pattern: '(?<=a)b' } } }]))!.reason).to.match(/RE2 syntax/);
