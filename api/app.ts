@@ -7,7 +7,7 @@ import { rateLimit } from './middleware/rateLimit.js';
 import { AuthFailureLimiter } from './middleware/authFailures.js';
 import { readCors } from './middleware/readCors.js';
 import { requestContext } from './middleware/requestContext.js';
-import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, requireAdmin } from './routes/admin.js';
+import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
 import { docsRoutes } from './routes/docs.js';
 import { runRoutes } from './routes/runs.js';
@@ -46,7 +46,11 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/api/chats', apiAuth, limit, chatRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
-  const adminAuth = [authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, optional: true, failures }), requireAdmin(deps.config.ADMIN_TOKEN)];
+  const adminAuth = [
+    authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, optional: true, basic: true, failures }),
+    requireAdmin(deps.config.ADMIN_TOKEN),
+    refuseCrossSiteWrites,
+  ];
   app.use('/api/admin', ...adminAuth, requireScope('admin'), json, adminApiRoutes(deps));
   app.use(BULL_BOARD_PATH, ...adminAuth, bullBoardRouter(deps));
 

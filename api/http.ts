@@ -7,8 +7,10 @@ export type Caller = {
   keyId: string | null;
   kind: KeyKind | 'admin_token';
   scopes: Scope[];
-  /** Set for ephemeral keys: the one run they may read. */
+  /** Set for run keys and stream tokens: the one run they may read. */
   runId: string | null;
+  /** When the key stops working (run keys and stream tokens); a stream it opened ends then. */
+  expiresAt: Date | null;
 };
 
 export type RequestWithCaller = Request & { caller?: Caller; requestId?: string };

@@ -6,6 +6,7 @@ import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { persistedRunEvents } from './persistedStream.js';
 import { getRunForCaller } from './readRuns.js';
+import { isKeyLive } from '../shared/apiKeys.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 // Notifications wake readers at once; this poll covers one lost during a Redis reconnect, and a
@@ -16,6 +17,9 @@ const SAFETY_POLL_MS = 5_000;
 const ENDED_RUN_GRACE_MS = 5_000;
 // The reconnect delay every stream suggests to its client (the SSE `retry:` field).
 const RECONNECT_AFTER_MS = 2_000;
+// How often a stream opened with a run key or stream token checks that the key still works (a
+// primary-key read); the stream ends when it does not, and at the key's expiry.
+const KEY_CHECK_MS = 5_000;
 // How often a reader without news asks Postgres whether its run ended (a primary-key read; 1,000
 // idle readers make ~70 a second).
 const ENDED_RUN_CHECK_MS = 15_000;
@@ -104,6 +108,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   res.write(`retry: ${RECONNECT_AFTER_MS}\n\n`);
   deps.metrics.activeStreams.inc();
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.config.SSE_KEEPALIVE_MS);
+  const keyEnds = keyLifetime(deps, caller, () => wakeup.notify());
 
   // A client that stops reading fills the socket; if it then goes away, 'drain' never comes: wait
   // for whichever of the two happens, so its watch, timer and gauge are released either way.
@@ -128,6 +133,8 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     let checkedAt = 0;
     while (!closed) {
       wakeup.clear();
+      // The key that opened the stream expired or was revoked: the stream ends (a reconnect gets 401).
+      if (await keyEnds.ended()) return;
       const entries = await deps.streams.read(runId, lastId);
       for (const entry of entries) {
         await write(entry.id, entry.data);
@@ -161,6 +168,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     if (!(err instanceof ClientGone)) deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
   } finally {
     clearInterval(keepAlive);
+    keyEnds.stop();
     res.off('close', onClose);
     unwatch();
     deps.metrics.activeStreams.dec();
@@ -173,4 +181,28 @@ async function hasNothingAfter(deps: ApiDeps, run: Awaited<ReturnType<typeof get
   if (await deps.streams.endsAtOrBefore(run.runId, lastId)) return true;
   if (!lastId.startsWith('0-') || (await deps.streams.exists(run.runId))) return false;
   return (await persistedRunEvents(deps.db, run, lastId)).length === 0;
+}
+
+/**
+ * A scoped key's hold on its stream (run keys and stream tokens: an account key's streams are not
+ * limited): ended at its expiry (`wake` is called then) or, checked every KEY_CHECK_MS, once it or
+ * the key that minted it is revoked.
+ */
+function keyLifetime(deps: ApiDeps, caller: Caller, wake: () => void): { ended: () => Promise<boolean>; stop: () => void } {
+  if (!caller.runId || !caller.keyId) return { ended: async () => false, stop: () => {} };
+  const keyId = caller.keyId;
+  const expiresAt = caller.expiresAt?.getTime() ?? Infinity;
+  // setTimeout takes at most 2^31-1 ms; a later expiry is caught by the periodic check.
+  const timer = Number.isFinite(expiresAt) ? setTimeout(wake, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1)) : undefined;
+  timer?.unref();
+  let checkedAt = Date.now();
+  return {
+    ended: async () => {
+      if (Date.now() >= expiresAt) return true;
+      if (Date.now() - checkedAt < KEY_CHECK_MS) return false;
+      checkedAt = Date.now();
+      return !(await isKeyLive(deps.db, keyId));
+    },
+    stop: () => clearTimeout(timer),
+  };
 }

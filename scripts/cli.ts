@@ -21,7 +21,7 @@ import { parseDuration, print, table, UsageError, type Output } from './cliSuppo
  * The operator CLI: `npm run cli -- <command>`. Every command takes --json; exit codes are
  * 0 ok, 1 failure, 2 usage (or auth) error.
  */
-const OPERATOR: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin', 'runs:read', 'runs:write'], runId: null };
+const OPERATOR: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin', 'runs:read', 'runs:write'], runId: null, expiresAt: null };
 
 let runtime: ApiRuntime | undefined;
 function connect(config: Config) {

@@ -116,3 +116,9 @@ export async function revokeEphemeralKeys(db: Db, accountId: string, runId: stri
   });
   return count;
 }
+
+/** Whether a key still works: not revoked, not expired, and (a stream token) its minting key not revoked. For a stream it opened. */
+export async function isKeyLive(db: Db, keyId: string, now = new Date()): Promise<boolean> {
+  const row = await db.apiKey.findUnique({ where: { id: keyId }, select: { revokedAt: true, expiresAt: true, mintedBy: { select: { revokedAt: true } } } });
+  return !!row && !row.revokedAt && !row.mintedBy?.revokedAt && !(row.expiresAt && row.expiresAt <= now);
+}

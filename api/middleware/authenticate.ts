@@ -9,30 +9,45 @@ import type { KeyResolver } from '../keyResolver.js';
 const digest = (value: string) => createHash('sha256').update(value).digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
-/** ADMIN_TOKEN as a Bearer token, or as the password of HTTP Basic auth (for browsers). */
-function presentsAdminToken(req: Request, adminToken: string | undefined): boolean {
-  if (!adminToken) return false;
+/** Where a request's credential came from: the header schemes, or `?token=` (stream tokens only). */
+type Presented = { scheme: 'bearer' | 'basic' | 'x-api-key' | 'query'; secret: string };
+
+/**
+ * The credential a request presents: `Authorization: Bearer`, `x-api-key`, on the admin surface
+ * `Authorization: Basic` (its password: ADMIN_TOKEN or an admin-scoped key, for browsers), and on
+ * the stream route `?token=`.
+ */
+function presentedCredential(req: Request, opts: { basic?: boolean; queryTokenPath?: RegExp }): Presented | undefined {
   const header = req.get('authorization') ?? '';
-  const bearer = /^bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return sameSecret(bearer[1]!, adminToken);
-  const basic = /^basic\s+(\S+)\s*$/i.exec(header);
+  const basic = opts.basic ? /^basic\s+(\S+)\s*$/i.exec(header) : null;
   if (basic) {
     const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-    return sameSecret(decoded.slice(decoded.indexOf(':') + 1), adminToken);
+    return { scheme: 'basic', secret: decoded.slice(decoded.indexOf(':') + 1) };
   }
-  return false;
+  const bearer = keyFromHeaders(req.get('authorization'), undefined);
+  if (bearer) return { scheme: 'bearer', secret: bearer };
+  const xApiKey = keyFromHeaders(undefined, req.get('x-api-key'));
+  if (xApiKey) return { scheme: 'x-api-key', secret: xApiKey };
+  if (opts.queryTokenPath?.test(req.path) && typeof req.query.token === 'string') return { scheme: 'query', secret: req.query.token };
+  return undefined;
 }
 
-const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null };
+const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null, expiresAt: null };
+const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="runyard admin", charset="UTF-8"' };
 
-/** With `optional`, a request without credentials passes on with no caller (the admin gate decides). */
+/**
+ * With `optional`, a request without credentials passes on with no caller (the admin gate decides).
+ * Every failed authentication counts towards the address's AUTH_FAILURES_PER_MINUTE, whatever the
+ * scheme (Bearer, x-api-key, Basic, ?token=).
+ */
 export function authenticate(
   keys: KeyResolver,
-  opts: { adminToken?: string; optional?: boolean; queryTokenPath?: RegExp; failures?: AuthFailureLimiter } = {},
+  opts: { adminToken?: string; optional?: boolean; basic?: boolean; queryTokenPath?: RegExp; failures?: AuthFailureLimiter } = {},
 ): RequestHandler {
-  const refuse = (req: Request, detail?: string) => {
+  const refuse = (req: Request, presented: Presented | undefined, detail?: string) => {
     opts.failures?.recordFailure(req.ip ?? 'unknown');
-    return unauthorized(detail);
+    const error = unauthorized(detail);
+    return presented?.scheme === 'basic' ? new AppError(error.code, error.status, error.message, error.fix, { headers: BASIC_CHALLENGE }) : error;
   };
   return async (req, _res, next) => {
     try {
@@ -48,24 +63,28 @@ export function authenticate(
           },
         );
       }
-      if (presentsAdminToken(req, opts.adminToken)) {
+      const presented = presentedCredential(req, opts);
+      if (!presented) {
+        if (opts.optional) return next();
+        throw refuse(req, presented, 'No API key was sent.');
+      }
+      if (opts.adminToken && (presented.scheme === 'bearer' || presented.scheme === 'basic') && sameSecret(presented.secret, opts.adminToken)) {
         (req as RequestWithCaller).caller = ADMIN_CALLER;
         return next();
       }
-      const queryToken = opts.queryTokenPath?.test(req.path) && typeof req.query.token === 'string' ? req.query.token : undefined;
-      const raw = keyFromHeaders(req.get('authorization'), req.get('x-api-key')) ?? queryToken;
-      if (!raw) {
-        if (opts.optional) return next();
-        throw refuse(req, 'No API key was sent.');
+      const row = await keys.resolve(presented.secret);
+      if (!row) throw refuse(req, presented);
+      if (presented.scheme === 'query' && row.kind !== 'stream') {
+        // URLs end up in logs, proxies and browser history: only a short-lived stream token belongs there.
+        throw refuse(req, presented, 'Only a stream token (ry_st_…) may be sent as ?token=; send other keys in the Authorization header.');
       }
-      const row = await keys.resolve(raw);
-      if (!row) throw refuse(req);
       (req as RequestWithCaller).caller = {
         accountId: row.accountId,
         keyId: row.id,
         kind: row.kind,
         scopes: row.scopes as Scope[],
         runId: row.runId,
+        expiresAt: row.expiresAt,
       };
       next();
     } catch (err) {

@@ -29,6 +29,49 @@ export function requireAdmin(adminToken: string | undefined): RequestHandler {
   };
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A browser that once logged in to the admin surface with HTTP Basic sends those credentials with
+ * any request to it, a cross-site form's included. A state-changing admin request is refused when
+ * the browser says it comes from another site (Sec-Fetch-Site, Origin), and a POST must be JSON: a
+ * cross-site page cannot send that without a CORS preflight, which runyard never grants.
+ */
+export const refuseCrossSiteWrites: RequestHandler = (req, _res, next) => {
+  if (SAFE_METHODS.has(req.method)) return next();
+  const site = req.get('sec-fetch-site');
+  const origin = req.get('origin');
+  let foreignOrigin = false;
+  if (origin !== undefined) {
+    try {
+      foreignOrigin = new URL(origin).host !== req.get('host');
+    } catch {
+      foreignOrigin = true;
+    }
+  }
+  if ((site !== undefined && site !== 'same-origin' && site !== 'none') || foreignOrigin) {
+    return next(
+      new AppError(
+        'cross_site_request',
+        403,
+        'A state-changing admin request came from another site.',
+        'Use the admin surface from its own origin (Bull Board) or from a client outside the browser (curl, the CLI).',
+      ),
+    );
+  }
+  if (req.method === 'POST' && !/^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '')) {
+    return next(
+      new AppError(
+        'unsupported_media_type',
+        415,
+        'A POST to the admin surface must be JSON (Content-Type: application/json), even without a body.',
+        'Send Content-Type: application/json.',
+      ),
+    );
+  }
+  next();
+};
+
 export function bullBoardRouter(deps: ApiDeps): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(BULL_BOARD_PATH);

@@ -68,7 +68,17 @@ export function runRoutes(deps: ApiDeps): Router {
   });
 
   router.get('/:runId/webhook-deliveries', requireScope('runs:read'), async (req, res) => {
-    const run = await getRunForCaller(deps, callerOf(req), runIdOf(req));
+    const caller = callerOf(req);
+    // A run key or stream token reads its run, stream and messages only (a webhook's log is the backend's).
+    if (caller.runId) {
+      throw new AppError(
+        'scope_denied',
+        403,
+        'A run key or stream token reads its run, its stream and its chat’s messages only.',
+        'Read webhook deliveries with an account key.',
+      );
+    }
+    const run = await getRunForCaller(deps, caller, runIdOf(req));
     res.json({ events: await webhookEventsOfRun(deps.db, run.runId) });
   });
 

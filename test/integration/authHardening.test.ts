@@ -56,4 +56,46 @@ describe('authentication before any work', () => {
     expect(bad.status).to.equal(400);
     expect(bad.body.error).to.equal('invalid_json');
   });
+
+  it('counts failed HTTP Basic guesses of the admin token like failed keys: 429 after the allowance', async () => {
+    api = startApi({ AUTH_FAILURES_PER_MINUTE: '5', ADMIN_TOKEN: 'admin-token-0123456789' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const guess = Buffer.from(`oncall:guess-${i}`).toString('base64');
+      statuses.push((await request(api.app).get('/admin/queues').set('authorization', `Basic ${guess}`)).status);
+    }
+    expect(statuses).to.deep.equal([401, 401, 401, 401, 401, 429, 429]);
+    const right = Buffer.from('oncall:admin-token-0123456789').toString('base64');
+    expect((await request(api.app).get('/admin/queues').set('authorization', `Basic ${right}`)).status, 'the address is limited, whatever it sends').to.equal(
+      429,
+    );
+  });
+
+  it('takes an admin-scoped key as the HTTP Basic password (a browser cannot send Bearer); a non-admin key there is 403', async () => {
+    api = startApi({ ADMIN_TOKEN: 'admin-token-0123456789' });
+    const admin = await createAccount(api.deps.db, ['admin']);
+    const user = await createAccount(api.deps.db);
+    const basic = (key: string) => ({ authorization: `Basic ${Buffer.from(`oncall:${key}`).toString('base64')}` });
+    expect((await request(api.app).get('/admin/queues').set(basic(admin.key))).status).to.equal(200);
+    expect((await request(api.app).get('/api/admin/runs').set(basic(admin.key))).status).to.equal(200);
+    expect((await request(api.app).get('/admin/queues').set(basic(user.key))).status).to.equal(403);
+    expect((await request(api.app).get('/api/chat/runs').set(basic(user.key))).status, 'Basic is for the admin surface only').to.equal(401);
+  });
+
+  it('refuses state-changing admin requests a cross-site page could send: non-JSON POSTs, and any write from another origin', async () => {
+    api = startApi({ ADMIN_TOKEN: 'admin-token-0123456789' });
+    const basic = { authorization: `Basic ${Buffer.from('oncall:admin-token-0123456789').toString('base64')}` };
+    const runId = crypto.randomUUID();
+    const path = `/api/admin/runs/${runId}/replay`;
+    const plain = await request(api.app).post(path).set(basic).set('content-type', 'text/plain');
+    expect([plain.status, plain.body.error]).to.deep.equal([415, 'unsupported_media_type']);
+    const bodiless = await request(api.app).post(path).set(basic);
+    expect(bodiless.status, 'no content type at all').to.equal(415);
+    const crossSite = await request(api.app).post(path).set(basic).set({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' });
+    expect([crossSite.status, crossSite.body.error]).to.deep.equal([403, 'cross_site_request']);
+    const foreign = await request(api.app).put('/admin/queues/api/queues/runs/pause').set(basic).set({ origin: 'https://evil.example' });
+    expect(foreign.status, 'a write to Bull Board from another origin').to.equal(403);
+    const json = await request(api.app).post(path).set(basic).set('content-type', 'application/json');
+    expect([json.status, json.body.error], 'a JSON POST goes through (this run does not exist)').to.deep.equal([404, 'run_not_found']);
+  });
 });

@@ -59,7 +59,7 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
     await check('get', '/api/auth/whoami', '/api/auth/whoami', { authorization: `Bearer ${runKey}` });
     await check('get', '/api/auth/whoami', '/api/auth/whoami', { authorization: `Bearer ${ADMIN_TOKEN}` });
     const admin = await createAccount(stack.api.deps.db, ['admin']);
-    const adminAuth = { authorization: `Bearer ${admin.key}` };
+    const adminAuth = { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' };
     await waitForRunStatus(stack.api.deps, runId, ['completed']);
     await check('post', '/api/admin/runs/{runId}/replay', `/api/admin/runs/${runId}/replay`, adminAuth);
     await check('post', '/api/admin/runs/replay', '/api/admin/runs/replay', adminAuth, { status: 'failed', dryRun: true });

@@ -23,7 +23,8 @@ describe('replay and the stale-run sweep', () => {
   });
   after(() => stack.close());
 
-  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  // Admin POSTs are JSON, even without a body (a cross-site form cannot send that).
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
   const db = () => api.deps.db;
 
   async function failedRun(prompt: string) {

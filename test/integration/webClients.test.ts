@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { EventSource } from 'eventsource';
 import { redactSecrets } from '../../shared/logger.js';
-import { createAccount, type TestAccount } from '../support/factories.js';
+import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { readSse } from '../support/sse.js';
@@ -99,6 +99,12 @@ describe('web clients: stream tokens and CORS', function () {
     expect((await request(api.app).post('/api/chat/runs').set(bearer).send({ prompt: 'x' })).status).to.equal(403);
     expect((await mint(runId, token)).status, 'a token cannot mint tokens').to.equal(403);
     expect((await request(api.app).get('/api/chat/runs').query({ token }).set({})).status, '?token= only on the stream route').to.equal(401);
+    const deliveries = await request(api.app).get(`/api/chat/runs/${runId}/webhook-deliveries`).set(bearer);
+    expect([deliveries.status, deliveries.body.error], 'no webhook log for a stream token').to.deep.equal([403, 'scope_denied']);
+    for (const key of [alice.key, await createEphemeralKey(api.deps.db, alice.accountId, runId)]) {
+      const inUrl = await readSse(`${base}/api/chat/runs/${runId}/stream?token=${key}`, {});
+      expect(inUrl.res.status, `${key.slice(0, 6)} in a URL`).to.equal(401);
+    }
 
     const expiring = (await mint(runId)).body.token as string;
     await api.deps.db.apiKey.updateMany({ where: { kind: 'stream', runId, prefix: expiring.slice(0, 12) }, data: { expiresAt: new Date(Date.now() - 1_000) } });
@@ -123,6 +129,50 @@ describe('web clients: stream tokens and CORS', function () {
     ).to.equal(401);
     await waitForRunStatus(api.deps, runId, ['completed']);
     expect((await request(api.app).get(`/api/chat/runs/${runId}`).set(bearer)).status, 'still readable after the run ended').to.equal(200);
+  });
+
+  it('ends a stream when the token that opened it expires or its minting key is revoked (a reconnect gets 401)', async function () {
+    this.timeout(60_000);
+    const slow = startApi({ STREAM_TOKEN_TTL_MS: '10000' });
+    const slowWorker = await startWorker(slow.prefix, { LOCAL_MODEL_DELAY_MS: '100' });
+    try {
+      const slowBase = await slow.url();
+      const carol = await createAccount(slow.deps.db);
+      const longRun = () => startRunOk(slow.app, carol.key, { prompt: Array.from({ length: 400 }, (_, i) => `w${i}`).join(' ') });
+      const mintFor = async (runId: string) =>
+        (await request(slow.app).post(`/api/chat/runs/${runId}/stream-token`).set('authorization', `Bearer ${carol.key}`)).body.token as string;
+
+      // Expiry: the token lives 10 s (the least allowed); the run streams for about 40 s. readSse gives up after 45 s: the server must end it first.
+      const expiring = await longRun();
+      const expiringToken = await mintFor(expiring);
+      let started = Date.now();
+      const read = await readSse(`${slowBase}/api/chat/runs/${expiring}/stream?token=${expiringToken}`, {}, { timeoutMs: 45_000 });
+      expect(Date.now() - started, 'ms until the server ended the stream').to.be.below(30_000);
+      expect(read.events.length, 'it streamed before').to.be.above(2);
+      expect(
+        read.events.map((e) => e.data),
+        'ended before the run',
+      ).not.to.include('[DONE]');
+      expect((await slow.deps.db.run.findUnique({ where: { id: expiring } }))!.status).to.equal('running');
+      expect((await readSse(`${slowBase}/api/chat/runs/${expiring}/stream?token=${expiringToken}`, {})).res.status).to.equal(401);
+
+      // Revocation of the key that minted it: the stream ends within the key check's period (5 s) and a poll.
+      const revoked = await longRun();
+      const token = await mintFor(revoked);
+      const reading = readSse(`${slowBase}/api/chat/runs/${revoked}/stream?token=${token}`, {}, { timeoutMs: 45_000 });
+      await waitFor(async () => (await slow.deps.db.run.findUnique({ where: { id: revoked } }))?.status === 'running');
+      await slow.deps.db.apiKey.updateMany({ where: { accountId: carol.accountId, kind: 'account' }, data: { revokedAt: new Date() } });
+      started = Date.now();
+      const cut = await reading;
+      expect(Date.now() - started, 'ms from revocation to the end of the stream').to.be.below(25_000);
+      expect(
+        cut.events.map((e) => e.data),
+        'ended before the run',
+      ).not.to.include('[DONE]');
+    } finally {
+      await slowWorker.close(1_000);
+      await slow.close();
+    }
   });
 
   it('opens the read routes to STREAM_CORS_ORIGINS only: preflight answered, nothing else opened', async () => {

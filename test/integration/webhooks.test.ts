@@ -164,7 +164,7 @@ describe('run webhooks', function () {
     const admin = await import('../support/factories.js').then((f) => f.createAccount(stack.api.deps.db, ['admin']));
     const res = await request(stack.api.app)
       .post(`/api/admin/webhook-events/${event!.id}/redeliver`)
-      .set({ authorization: `Bearer ${admin.key}` });
+      .set({ authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' });
     expect(res.status).to.equal(202);
     await waitFor(() => receiver.deliveries.filter((d) => d.body.runId === runId).length === 2, { what: 'the redelivery' });
     const both = receiver.deliveries.filter((d) => d.body.runId === runId);
