@@ -2,6 +2,7 @@ import express from 'express';
 import helmet from 'helmet';
 import type { ApiDeps } from './deps.js';
 import { authenticate, requireScope } from './middleware/authenticate.js';
+import { refuseUnstorableBody } from './middleware/storableBody.js';
 import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
 import { rateLimit } from './middleware/rateLimit.js';
 import { AuthFailureLimiter } from './middleware/authFailures.js';
@@ -32,7 +33,7 @@ export function createApp(deps: ApiDeps): express.Express {
   );
   // Bodies are parsed only once the caller is authenticated: the header alone decides, and an
   // unauthenticated request costs no JSON parsing.
-  const json = express.json({ limit: '1mb', strict: true });
+  const json = [express.json({ limit: '1mb', strict: true }), refuseUnstorableBody];
 
   app.use(healthRoutes(deps));
   app.use(docsRoutes(deps.config.PUBLIC_BASE_URL));

@@ -6,6 +6,7 @@ import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
 import type { FinishReason } from '../shared/runLifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/toolSecrets.js';
 import type { ToolDefinition } from '../shared/tools.js';
+import { findUnstorableText, storableJson, storableText, unstorableReason } from '../shared/storableText.js';
 import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/errors.js';
 import { chunksOfParts, toolChunks } from '../shared/partChunks.js';
@@ -165,7 +166,8 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   events.emit({ type: 'start-step' });
   progress.stepText = '';
   const sink: StepSink = {
-    text: (delta) => {
+    text: (raw) => {
+      const delta = storableText(raw);
       if (!progress.openTextId) events.emit({ type: 'text-start', id: textId });
       progress.openTextId = textId;
       progress.stepText += delta;
@@ -212,12 +214,16 @@ async function checkCall(
     kind: runByServer ? ('server' as const) : ('client' as const),
     ...(tool && 'url' in tool && tool.url && tool.requireApproval ? { needsApproval: true } : {}),
   };
+  const unstorable = unstorableReason(call.rawInput);
+  if (unstorable) return { ...base, rawInput: storableText(call.rawInput), inputError: `The input of ${call.toolName} contains ${unstorable}.` };
   let input: unknown;
   try {
     input = JSON.parse(call.rawInput || '{}');
   } catch {
     return { ...base, inputError: `The input of ${call.toolName} is not valid JSON.` };
   }
+  const unstorableInput = findUnstorableText(input);
+  if (unstorableInput) return { ...base, inputError: `The input of ${call.toolName} contains ${unstorableInput.reason} at ${unstorableInput.path}.` };
   if (!tool) return { ...base, input, inputError: `There is no tool named ${call.toolName}.` };
   const mismatch = await schemas.mismatch(tool.inputSchema, input);
   if (mismatch) return { ...base, input, inputError: `Invalid input for ${call.toolName}: ${mismatch}` };
@@ -252,7 +258,9 @@ async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepTool
   let outcome: ToolOutcome;
   if (mcpTool) {
     const started = Date.now();
-    outcome = await ctx.mcp!.call(mcpTool, call.input, { runId: run.id, idempotencyKey: call.idempotencyKey }, deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+    outcome = storableJson(
+      await ctx.mcp!.call(mcpTool, call.input, { runId: run.id, idempotencyKey: call.idempotencyKey }, deps.config.TOOL_TIMEOUT_MS, ctx.signal),
+    );
     deps.metrics.toolCalls.inc({ kind: 'mcp', outcome: 'error' in outcome ? 'error_result' : 'output' });
     deps.metrics.toolCallDuration.observe({ kind: 'mcp' }, (Date.now() - started) / 1000);
   } else if (!tool?.url) {
@@ -275,7 +283,7 @@ async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepTool
         retryBaseMs: deps.config.TOOL_RETRY_BASE_MS,
       },
     );
-    outcome = called.outcome;
+    outcome = storableJson(called.outcome);
     deps.metrics.toolCalls.inc({ kind: 'server', outcome: called.kind });
     deps.metrics.toolCallDuration.observe({ kind: 'server' }, (Date.now() - started) / 1000);
     deps.logger.info('tool called', { toolCallId: call.toolCallId, step: step.step, outcome: called.kind, tries: called.tries });

@@ -187,6 +187,18 @@ describe('agent runs: the tool loop', function () {
     expect(run.steps).to.equal(3);
   });
 
+  it('keeps text Postgres cannot store out of a run: a NUL in a tool input is an input error, a NUL in a tool output becomes U+FFFD', async () => {
+    tools.behave('nul_out', () => ({ body: { output: { text: 'x\u0000y' } } }));
+    const prompt = 'call lookup {"q":"a\\u0000b"}\nthen\ncall nul_out {"q":"z"}';
+    const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, tools: [tool('lookup'), tool('nul_out')] });
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed', 'failed']);
+    expect([run.status, run.attempt]).to.deep.equal(['completed', 1]);
+    expect(tools.calls.filter((c) => c.body.runId === runId).map((c) => c.tool)).to.deep.equal(['nul_out']);
+    const parts = await expectStreamEqualsHistory(runId);
+    expect(parts.find((p) => p.type === 'tool-lookup')!.errorText).to.match(/contains a NUL character/);
+    expect(parts.find((p) => p.type === 'tool-nul_out')!.output).to.deep.equal({ text: 'x\uFFFDy' });
+  });
+
   it('ends a run that reaches maxSteps completed with finishReason max_steps', async () => {
     const prompt = 'loop [[call1:lookup:{"q":"a"}]] [[call2:lookup:{"q":"b"}]] [[call3:lookup:{"q":"c"}]]';
     const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt, model: 'openai/gpt-4o', tools: [tool('lookup')], maxSteps: 2 });

@@ -130,6 +130,14 @@ describe('POST /api/chat/runs', () => {
       ['a non-string metadata value', { prompt: 'a', metadata: { a: 1 } }, 'validation_failed', /metadata/],
       ['a model of an unconfigured provider', { prompt: 'a', model: 'openai/gpt-4o' }, 'model_unavailable', /OpenAI/],
       ['an unknown provider', { prompt: 'a', model: 'acme/x' }, 'model_unavailable', /acme/],
+      ['a NUL in the prompt (Postgres cannot store it)', { prompt: 'a\u0000b' }, 'validation_failed', /^prompt contains a NUL character/],
+      ['a NUL in a metadata value', { prompt: 'a', metadata: { k: 'x\u0000' } }, 'validation_failed', /^metadata\.k contains a NUL/],
+      [
+        'a lone surrogate in a message',
+        { messages: [{ role: 'user', parts: [{ type: 'text', text: 'a\ud800' }] }] },
+        'validation_failed',
+        /^messages\[0\]\.parts\[0\]\.text contains an unpaired surrogate/,
+      ],
     ];
     for (const [what, body, code, detail] of cases) {
       it(`rejects ${what} with 400 ${code}`, async () => {
@@ -139,6 +147,16 @@ describe('POST /api/chat/runs', () => {
         expect(res.body.detail).to.match(detail);
       });
     }
+
+    it('rejects a __proto__ key (a schema would drop it silently) with 400 naming it, and creates nothing', async () => {
+      const account = await createAccount(api.deps.db);
+      const raw = '{"prompt":"a","metadata":{"__proto__":{"polluted":"yes"}}}';
+      const res = await request(api.app).post('/api/chat/runs').set(account.auth).set('content-type', 'application/json').send(raw);
+      expect(res.status).to.equal(400);
+      expectErrorShape(res.body, 'validation_failed');
+      expect(res.body.detail).to.match(/^metadata\.__proto__ contains a key named __proto__/);
+      expect(await api.deps.db.run.count({ where: { accountId: account.accountId } })).to.equal(0);
+    });
 
     it('rejects malformed JSON with 400 invalid_json', async () => {
       const res = await request(api.app).post('/api/chat/runs').set(alice.auth).set('content-type', 'application/json').send('{"prompt": ');
