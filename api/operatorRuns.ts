@@ -1,4 +1,5 @@
-import { findFailedRuns, replayRun, type FailedRunFilter } from '../shared/replay.js';
+import { findFailedRuns, ReplayNotQueued, replayRun, type FailedRunFilter } from '../shared/replay.js';
+import { isRunId, runNotFound } from './readRuns.js';
 import { AppError } from '../shared/errors.js';
 import type { RunStatus } from '../shared/runLifecycle.js';
 import { runsWithStatus } from '../shared/runsWithStatus.js';
@@ -23,8 +24,9 @@ export async function listRunsForOperator(deps: Pick<ApiDeps, 'db'>, filter: Ope
 }
 
 export async function replayOne(deps: ApiDeps, runId: string) {
+  if (!isRunId(runId)) throw runNotFound();
   const reopened = await replayRun(deps, runId).catch((err: unknown) => {
-    if (err instanceof AppError) throw err;
+    if (!(err instanceof ReplayNotQueued)) throw err;
     throw new AppError(
       'queue_unavailable',
       503,

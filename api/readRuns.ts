@@ -9,9 +9,13 @@ import { episodeSteps } from '../shared/waitingRuns.js';
 
 export const runNotFound = () => notFound('run_not_found', 'The run');
 
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Whether `value` can be a run id (a UUID): anything else names no run, for the API and the CLI alike. */
+export const isRunId = (value: string): boolean => RUN_ID.test(value);
+
 /** The run if the caller may see it: its own account's, or the one run of an ephemeral key. */
 export async function getRunForCaller(deps: ApiDeps, caller: Caller, runId: string): Promise<RunView> {
-  if (caller.runId && caller.runId !== runId) throw runNotFound();
+  if (!isRunId(runId) || (caller.runId && caller.runId !== runId)) throw runNotFound();
   const row = await deps.db.run.findFirst({ where: { id: runId, ...(caller.accountId ? { accountId: caller.accountId } : {}) }, select: runRowSelect });
   if (!row) throw runNotFound();
   const view = toRunView(row);

@@ -244,6 +244,13 @@ program
     );
   });
 
+/** An unexpected error in one line: a Prisma error's message carries a source excerpt, whose last line says what happened. */
+function plainMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  return (err instanceof Error && err.name.startsWith('PrismaClient') ? lines.at(-1) : lines[0]) ?? 'unknown error';
+}
+
 function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   if (err instanceof UsageError || err instanceof ConfigError) return 2;
@@ -256,7 +263,7 @@ try {
 } catch (err) {
   const code = exitCodeFor(err);
   if (!(err instanceof CommanderError)) {
-    const message = err instanceof AppError ? `${err.code}: ${err.message}` : (err as Error).message;
+    const message = err instanceof AppError ? `${err.code}: ${err.message}` : plainMessage(err);
     if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: err instanceof AppError ? err.code : 'error', detail: message })}\n`);
     else process.stderr.write(`runyard: ${message}\n`);
   }

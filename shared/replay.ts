@@ -81,17 +81,29 @@ export async function reopenRunForReplay(
  * Replays a terminal run: reopens it and queues a job under the same jobId (the old job, finished,
  * is replaced). A fresh event stream starts for the new episode.
  */
+/** The run was reopened for a replay but its job could not be queued (Redis): the sweep queues it. */
+export class ReplayNotQueued extends Error {
+  override name = 'ReplayNotQueued';
+  constructor(runId: string, cause: unknown) {
+    super(`run ${runId} was reopened but not queued`, { cause });
+  }
+}
+
 export async function replayRun(
   deps: { db: Db; redis: RedisClient; runQueues: RunQueues; config: Config },
   runId: string,
   opts: { accountId?: string; onlyStatus?: 'failed' } = {},
 ): Promise<ReopenedRun> {
   const reopened = await reopenRunForReplay(deps.db, deps.config, runId, opts);
-  const queue = deps.runQueues.forRun(runId);
-  const existing = await queue.getJob(runId);
-  if (existing) await existing.remove();
-  await deleteRunStream(deps.redis, deps.config.QUEUE_PREFIX, runId);
-  await queue.add(RUN_JOB_NAME, reopened.jobData, runJobOptions(deps.config, runId));
+  try {
+    const queue = deps.runQueues.forRun(runId);
+    const existing = await queue.getJob(runId);
+    if (existing) await existing.remove();
+    await deleteRunStream(deps.redis, deps.config.QUEUE_PREFIX, runId);
+    await queue.add(RUN_JOB_NAME, reopened.jobData, runJobOptions(deps.config, runId));
+  } catch (err) {
+    throw new ReplayNotQueued(runId, err);
+  }
   return reopened;
 }
 

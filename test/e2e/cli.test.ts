@@ -114,6 +114,16 @@ describe('the operator CLI', function () {
     expect(JSON.parse(missing.stdout).error).to.equal('run_not_found');
   });
 
+  it('says run_not_found for an id that is not a UUID, as the HTTP API does, for show, cancel and replay', async () => {
+    for (const command of ['show', 'cancel']) {
+      const result = await cli('runs', command, 'notauuid');
+      expect([result.code, result.stderr.trim()], command).to.deep.equal([1, 'runyard: run_not_found: The run was not found.']);
+    }
+    const replay = await cli('runs', 'replay', 'notauuid', '--json');
+    expect(replay.code).to.equal(1);
+    expect(JSON.parse(replay.stdout).runs).to.deep.equal([{ runId: 'notauuid', model: null, replayed: false, error: 'run_not_found: The run was not found.' }]);
+  });
+
   it('migrates, and a second migrate is harmless', async () => {
     const first = await cli('db', 'migrate', '--json');
     const second = await cli('db', 'migrate', '--json');
