@@ -11,7 +11,7 @@ import { AppError } from '../shared/errors.js';
 import { RUN_STATUSES, type RunStatus } from '../shared/runLifecycle.js';
 import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
-import { migrateDatabase } from '../shared/migrate.js';
+import { migrateOrExplain } from '../shared/startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/toolSecrets.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhookLog.js';
 import type { StepToolCall } from '../worker/stepStore.js';
@@ -236,7 +236,7 @@ program
   .command('migrate')
   .description('create the database if missing and apply pending migrations')
   .action(async (_opts: unknown, cmd: Command) => {
-    const result = await migrateDatabase(config().DATABASE_URL);
+    const result = await migrateOrExplain(config().DATABASE_URL);
     print(outputOf(cmd), result, () =>
       [result.databaseCreated ? 'created the database' : null, result.applied.length ? `applied: ${result.applied.join(', ')}` : 'no pending migrations']
         .filter(Boolean)

@@ -1,14 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { loadConfigOrExit } from '../shared/config.js';
-import { migrateDatabase } from '../shared/migrate.js';
+import { checkRedisOrExplain, migrateOrExplain, UnreachableDependency } from '../shared/startupChecks.js';
 
 /**
  * `npm start`, the quick start: migrate the database, then run the api and one worker as two
  * child processes (as they run in production), stopping both when either stops or on a signal.
  */
 const config = loadConfigOrExit();
-const result = await migrateDatabase(config.DATABASE_URL);
+let result;
+try {
+  result = await migrateOrExplain(config.DATABASE_URL);
+  await checkRedisOrExplain(config);
+} catch (err) {
+  if (!(err instanceof UnreachableDependency)) throw err;
+  console.error(`runyard: ${err.message}`);
+  process.exit(69); // EX_UNAVAILABLE
+}
 if (result.databaseCreated) console.log(`runyard: created database ${new URL(config.DATABASE_URL).pathname.slice(1)}`);
 if (result.applied.length) console.log(`runyard: applied migrations ${result.applied.join(', ')}`);
 
