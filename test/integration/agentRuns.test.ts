@@ -120,7 +120,9 @@ describe('agent runs: the tool loop', function () {
     let key = '';
     tools.behave('callback', async (call) => {
       key = String(call.headers.authorization);
-      const get = (path: string) => fetch(`${apiUrl}${path}`, { headers: { authorization: key } }).then((r) => r.status);
+      // Where runyard is, as the worker says (PUBLIC_BASE_URL): what scripts/toolServer.ts uses too.
+      seen.toldUrl = call.headers['x-runyard-api-url'] === apiUrl ? 1 : 0;
+      const get = (path: string) => fetch(`${call.headers['x-runyard-api-url']}${path}`, { headers: { authorization: key } }).then((r) => r.status);
       seen.ownRun = await get(`/api/chat/runs/${call.body.runId}`);
       seen.ownMessages = await get(`/api/chats/${call.body.chatId}/messages`);
       seen.otherRun = await get(`/api/chat/runs/${other}`);
@@ -131,7 +133,7 @@ describe('agent runs: the tool loop', function () {
     });
     const runId = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'call callback {}', tools: [tool('callback', objectSchema())] });
     await waitForRunStatus(stack.api.deps, runId, ['completed']);
-    expect(seen).to.deep.equal({ ownRun: 200, ownMessages: 200, otherRun: 404, startRun: 403 });
+    expect(seen).to.deep.equal({ toldUrl: 1, ownRun: 200, ownMessages: 200, otherRun: 404, startRun: 403 });
     await waitFor(async () => (await fetch(`${apiUrl}/api/chat/runs/${runId}`, { headers: { authorization: key } })).status === 401, {
       what: 'the run key to stop working once the run ended',
       timeoutMs: 10_000,

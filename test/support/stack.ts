@@ -17,7 +17,8 @@ export async function startStack(settings: Record<string, string> = {}): Promise
     ...settings,
   };
   const api = startApi(env);
-  const worker = await startWorker(api.prefix, env);
+  // The worker tells tools where runyard is (PUBLIC_BASE_URL): the api listening on its port-0 address.
+  const worker = await startWorker(api.prefix, { PUBLIC_BASE_URL: await api.url(), ...env });
   const alice = await createAccount(api.deps.db);
   return {
     fake,

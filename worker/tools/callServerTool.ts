@@ -16,9 +16,14 @@ export type ServerToolRequest = {
   idempotencyKey: string;
   /** The run's ephemeral key, sent as the Bearer token so the tool can call runyard back for this run. */
   apiKey: string;
+  /** Where the tool reaches runyard with that key (PUBLIC_BASE_URL): sent as `x-runyard-api-url`. */
+  apiUrl: string;
   secrets: ToolSecrets;
   signal: AbortSignal;
 };
+
+/** The header that tells a server tool or MCP server where to call runyard back with the run's key. */
+export const RUNYARD_API_URL_HEADER = 'x-runyard-api-url';
 
 export type ServerToolOptions = { timeoutMs: number; maxOutputBytes: number; maxTries: number; retryBaseMs: number };
 
@@ -60,6 +65,7 @@ async function callOnce(request: ServerToolRequest, payload: string, opts: Serve
   const headers = {
     'content-type': 'application/json',
     authorization: `Bearer ${request.apiKey}`,
+    [RUNYARD_API_URL_HEADER]: request.apiUrl,
     'idempotency-key': request.idempotencyKey,
     'user-agent': 'runyard-tools/1',
     ...signedHeaders(request.secrets, request.idempotencyKey, payload),

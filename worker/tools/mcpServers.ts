@@ -4,6 +4,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { RunError } from '../../shared/errors.js';
 import type { McpServerDefinition } from '../../shared/tools.js';
 import type { ToolOutcome } from '../../shared/steps.js';
+import { RUNYARD_API_URL_HEADER } from './callServerTool.js';
 
 /** A tool an MCP server offers, as the run offers it to the model: `<server>__<tool>`. */
 export type McpTool = { name: string; description?: string; inputSchema: Record<string, unknown>; server: string; toolName: string };
@@ -52,14 +53,19 @@ export class McpConnections {
 
   private constructor(readonly tools: McpTool[]) {}
 
-  static async open(servers: readonly McpServerDefinition[], apiKey: string, timeoutMs: number, signal: AbortSignal): Promise<McpConnections> {
+  static async open(
+    servers: readonly McpServerDefinition[],
+    run: { apiKey: string; apiUrl: string },
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<McpConnections> {
     const connections = new McpConnections([]);
     try {
       for (const server of servers) {
         const client = new Client({ name: 'runyard-worker', version: '1.0.0' });
         const transport = new StreamableHTTPClientTransport(new URL(server.url), {
           fetch: guardedFetch,
-          requestInit: { headers: { authorization: `Bearer ${apiKey}` } },
+          requestInit: { headers: { authorization: `Bearer ${run.apiKey}`, [RUNYARD_API_URL_HEADER]: run.apiUrl } },
         });
         await client.connect(transport, { signal, timeout: timeoutMs });
         connections.clients.set(server.name, client);
