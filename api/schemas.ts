@@ -1,6 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { FINISH_REASONS, RUN_STATUSES } from '../shared/runLifecycle.js';
+import { DURATION_PATTERN } from '../shared/durations.js';
 
 // The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.
 extendZodWithOpenApi(z);
@@ -225,9 +226,14 @@ export const streamQuerySchema = z.strictObject({
 
 export const streamTokenResponseSchema = z.object({ token: z.string(), expiresAt: z.iso.datetime() }).meta({ id: 'StreamToken' });
 
+/** since / until on the admin routes: an ISO timestamp, or a duration back from now (`2h`), as the CLI takes them. */
+const pointInTimeSchema = z
+  .union([z.iso.datetime({ offset: true }), z.string().regex(DURATION_PATTERN)], { error: 'must be an ISO timestamp or a duration such as 30m, 2h, 7d' })
+  .meta({ description: 'An ISO 8601 timestamp, or a duration back from now: 30s, 15m, 2h, 7d' });
+
 export const operatorRunListQuerySchema = z.strictObject({
   status: runStatusSchema.optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
+  since: pointInTimeSchema.optional(),
   limit: z.coerce.number().int().min(1).max(1_000).default(50),
 });
 
@@ -251,8 +257,8 @@ export const operatorRunListSchema = z
 export const replayBulkBodySchema = z
   .strictObject({
     status: z.literal('failed'),
-    since: z.iso.datetime({ offset: true }).optional(),
-    until: z.iso.datetime({ offset: true }).optional(),
+    since: pointInTimeSchema.optional(),
+    until: pointInTimeSchema.optional(),
     model: z.string().max(200).optional(),
     accountId: z.uuid().optional(),
     limit: z.number().int().min(1).max(1_000).default(100),
@@ -264,7 +270,7 @@ export type ReplayBulkBody = z.infer<typeof replayBulkBodySchema>;
 export const webhookRedeliverBodySchema = z
   .strictObject({
     status: z.literal('failed'),
-    since: z.iso.datetime({ offset: true }).optional(),
+    since: pointInTimeSchema.optional(),
     limit: z.number().int().min(1).max(10_000).default(1_000),
   })
   .meta({ id: 'WebhookRedeliverRequest' });

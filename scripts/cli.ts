@@ -247,7 +247,10 @@ program
 /** An unexpected error in one line: a Prisma error's message carries a source excerpt, whose last line says what happened. */
 function plainMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (err instanceof Error && err.name.startsWith('PrismaClient') ? lines.at(-1) : lines[0]) ?? 'unknown error';
 }
 

@@ -1,9 +1,9 @@
+import { durationMs } from '../shared/durations.js';
 /** Parses a duration like 30m, 2h, 1d, 90s into milliseconds. */
 export function parseDuration(text: string): number {
-  const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
-  if (!match) throw new UsageError(`"${text}" is not a duration (use e.g. 30m, 2h, 1d)`);
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
-  return Number(match[1]) * unit;
+  const ms = durationMs(text);
+  if (ms === null) throw new UsageError(`"${text}" is not a duration (use e.g. 30m, 2h, 1d)`);
+  return ms;
 }
 
 /** A mistake in how the command was called: exit code 2. */

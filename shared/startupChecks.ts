@@ -41,7 +41,10 @@ export async function checkRedisOrExplain(target: RedisTarget, waitMs = 5_000): 
   const redis = createRedis(target, 'producer', 'runyard-startup-check');
   try {
     if (await isRedisUsable(redis, waitMs)) return;
-    const where = target.REDIS_CLUSTER_NODES.length > 0 ? `the Redis Cluster at ${target.REDIS_CLUSTER_NODES.join(',')} (REDIS_CLUSTER_NODES)` : `Redis at ${hostOf(target.REDIS_URL)} (REDIS_URL)`;
+    const where =
+      target.REDIS_CLUSTER_NODES.length > 0
+        ? `the Redis Cluster at ${target.REDIS_CLUSTER_NODES.join(',')} (REDIS_CLUSTER_NODES)`
+        : `Redis at ${hostOf(target.REDIS_URL)} (REDIS_URL)`;
     throw new UnreachableDependency(
       `cannot reach ${where} within ${waitMs} ms. Check that Redis is running and listening there, and that the variable names the right host and port.`,
     );

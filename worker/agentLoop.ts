@@ -75,7 +75,8 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const { mcpServers } = ctx.run;
-  if (mcpServers.length) ctx.mcp = await McpConnections.open(mcpServers, { apiKey: ctx.apiKey, apiUrl: ctx.deps.apiBaseUrl }, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+  if (mcpServers.length)
+    ctx.mcp = await McpConnections.open(mcpServers, { apiKey: ctx.apiKey, apiUrl: ctx.deps.apiBaseUrl }, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
   try {
     return await loop(ctx, persisted, progress);
   } finally {

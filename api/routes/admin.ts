@@ -9,6 +9,7 @@ import type { RequestWithCaller } from '../http.js';
 import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
 import { operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhookLog.js';
+import { pointInTime } from '../../shared/durations.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -87,13 +88,15 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.get('/runs', async (req, res) => {
     const query = operatorRunListQuerySchema.parse(req.query);
-    res.json({ runs: await listRunsForOperator(deps, { status: query.status, since: query.since ? new Date(query.since) : undefined, limit: query.limit }) });
+    res.json({
+      runs: await listRunsForOperator(deps, { status: query.status, since: query.since ? pointInTime(query.since) : undefined, limit: query.limit }),
+    });
   });
   router.post('/runs/replay', async (req, res) => {
     const body = replayBulkBodySchema.parse(req.body ?? {});
     const failed = {
-      since: body.since ? new Date(body.since) : undefined,
-      until: body.until ? new Date(body.until) : undefined,
+      since: body.since ? pointInTime(body.since) : undefined,
+      until: body.until ? pointInTime(body.until) : undefined,
       model: body.model,
       accountId: body.accountId,
       limit: body.limit,
@@ -102,7 +105,7 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   });
   router.post('/webhook-events/redeliver', async (req, res) => {
     const body = webhookRedeliverBodySchema.parse(req.body ?? {});
-    const eventIds = await redeliverFailedWebhookEvents(deps.db, { since: body.since ? new Date(body.since) : undefined, limit: body.limit });
+    const eventIds = await redeliverFailedWebhookEvents(deps.db, { since: body.since ? pointInTime(body.since) : undefined, limit: body.limit });
     res.status(202).json({ eventIds });
   });
   router.post('/webhook-events/:eventId/redeliver', async (req, res) => {

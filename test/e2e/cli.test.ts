@@ -127,8 +127,11 @@ describe('the operator CLI', function () {
   it('says which dependency it cannot reach, and what to check, instead of a stack: npm start and db migrate', async () => {
     const run = (script: string, env: Record<string, string>, ...args: string[]) =>
       new Promise<CliResult>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args], { env: { PATH: process.env.PATH ?? '', ...testEnv(env) } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', path.join(ROOT, script), ...args],
+          { env: { PATH: process.env.PATH ?? '', ...testEnv(env) } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         );
       });
     const noPostgres = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/runyard' };
@@ -137,7 +140,9 @@ describe('the operator CLI', function () {
     expect(started.stderr).to.match(/^runyard: cannot reach Postgres at 127\.0\.0\.1:1 \(DATABASE_URL\) — .*ECONNREFUSED.*Check that Postgres is running/);
     expect(started.stderr, 'no stack').not.to.match(/\n\s+at /);
     const migrate = await run('scripts/cli.ts', noPostgres, 'db', 'migrate');
-    expect([migrate.code, migrate.stderr]).to.satisfy(([code, stderr]: [number, string]) => code === 1 && /cannot reach Postgres at 127\.0\.0\.1:1/.test(stderr));
+    expect([migrate.code, migrate.stderr]).to.satisfy(
+      ([code, stderr]: [number, string]) => code === 1 && /cannot reach Postgres at 127\.0\.0\.1:1/.test(stderr),
+    );
     const noRedis = await run('scripts/start-all.ts', { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(noRedis.code).to.equal(69);
     expect(noRedis.stderr).to.match(/^runyard: cannot reach Redis at 127\.0\.0\.1:1 \(REDIS_URL\)/);

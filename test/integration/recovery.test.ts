@@ -96,6 +96,22 @@ describe('replay and the stale-run sweep', () => {
     expect(dry.status).to.equal(200);
     expect(dry.body.dryRun).to.equal(true);
     expect(dry.body.runs.map((r: { runId: string }) => r.runId)).to.include.members(runIds);
+    // The same filters as the CLI: since/until as a duration back from now.
+    const asDurations = await request(api.app)
+      .post('/api/admin/runs/replay')
+      .set(admin)
+      .send({ ...body, since: '2h', dryRun: true });
+    expect(asDurations.status).to.equal(200);
+    expect(asDurations.body.runs.map((r: { runId: string }) => r.runId)).to.include.members(runIds);
+    const notYet = await request(api.app)
+      .post('/api/admin/runs/replay')
+      .set(admin)
+      .send({ ...body, since: '2h', until: '1h', dryRun: true });
+    expect(notYet.body.runs, 'none failed between 2 h and 1 h ago').to.deep.equal([]);
+    const listed = await request(api.app).get('/api/admin/runs').query({ since: '10m', status: 'failed' }).set(admin);
+    expect(listed.body.runs.map((r: { runId: string }) => r.runId)).to.include.members(runIds);
+    const bad = await request(api.app).post('/api/admin/runs/replay').set(admin).send({ status: 'failed', since: 'yesterday' });
+    expect([bad.status, bad.body.error]).to.deep.equal([400, 'validation_failed']);
     expect((await db().run.findUniqueOrThrow({ where: { id: runIds[0]! } })).status).to.equal('failed');
     const real = await request(api.app).post('/api/admin/runs/replay').set(admin).send(body);
     expect(real.body.runs.filter((r: { replayed: boolean }) => r.replayed).map((r: { runId: string }) => r.runId)).to.include.members(runIds);
