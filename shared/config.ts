@@ -58,7 +58,8 @@ export const configSchema = z
     RUNYARD_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     WORKER_ID: optionalString,
-    WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    // Empty is unset (no metrics server), not port 0.
+    WORKER_METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
     // Loopback unless the operator opens it: /metrics should not face the internet by accident.
     WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     // Which proxies in front of the api to trust for the client address (X-Forwarded-For): none by

@@ -73,7 +73,10 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
     const runQueue = runQueues.forRun(run.id);
     if (run.cancel_requested) {
       // Its worker never acted on the cancel (frozen or dead): it ends cancelled, whatever its job's state.
-      if (await endRequestedCancel(deps, run)) report.cancelled++;
+      if (await endRequestedCancel(deps, run)) {
+        report.cancelled++;
+        metrics.sweepRecovered.inc({ action: 'cancelled' });
+      }
       continue;
     }
     const state = await runQueue.getJobState(run.id);

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../../shared/config.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'dotenv';
+import { ConfigError, configSchema, loadConfig } from '../../shared/config.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('configuration', () => {
   it('gives the quick-start defaults when nothing is set', () => {
@@ -31,5 +36,21 @@ describe('configuration', () => {
 
   it('treats empty provider keys as unset', () => {
     expect(loadConfig({}, { OPENAI_API_KEY: '  ' }).OPENAI_API_KEY).to.equal(undefined);
+  });
+
+  it('.env.example and the README name every variable, and .env.example as it ships gives exactly the defaults', () => {
+    const variables = Object.keys((configSchema as unknown as { in: { shape: Record<string, unknown> } }).in.shape);
+    expect(variables.length).to.be.above(40);
+    const example = parse(readFileSync(path.join(ROOT, '.env.example')));
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(Object.keys(example).sort()).to.deep.equal([...variables].sort());
+    const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+    for (const variable of variables)
+      expect(
+        rows.some((row) => row.split('|')[1]!.includes(`\`${variable}\``)),
+        `README's table names ${variable}`,
+      ).to.equal(true);
+    const defined = (config: object) => JSON.parse(JSON.stringify(config)) as unknown; // an empty value is unset
+    expect(defined(loadConfig({}, example))).to.deep.equal(defined(loadConfig({}, {})));
   });
 });
