@@ -87,6 +87,6 @@ describe('the worker’s run store (batched statements)', () => {
     expect([a, b]).to.deep.equal([null, null]);
     expect(c?.run.attempt).to.equal(2);
     expect(await store.state(missing)).to.equal(null);
-    expect(await store.state(cancelled)).to.deep.include({ status: 'cancelled', cancelRequested: true });
+    expect((await store.state(cancelled))?.status).to.equal('cancelled');
   });
 });
