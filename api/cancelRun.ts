@@ -1,14 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { endRun } from '../shared/cleanup.js';
+import { endRun } from '../shared/runs/transitions/endUnheld.js';
+import { requestCancel } from '../shared/runs/transitions/requestCancel.js';
 import { cancelChannel, closingChunks } from '../shared/events.js';
-import { isTerminalStatus, TransitionRefused } from '../shared/runLifecycle.js';
+import { isTerminalStatus, TransitionRefused } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
 import { modelLabel } from '../shared/models.js';
 import { pubsub } from '../shared/redis.js';
-import { WAITING_STATUS } from '../shared/runLifecycle.js';
-import { closedCallChunks, endWaitingRun } from '../shared/waitingRuns.js';
+import { WAITING_STATUS } from '../shared/runs/lifecycle.js';
+import { closedCallChunks } from '../shared/runs/waitingRuns.js';
+import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';
 
 const CANCELLED_CALL = 'The run was cancelled before this tool call was answered.';
 
@@ -50,8 +52,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
       deps.logger.info('waiting run cancelled', { runId, closedCalls: pending.length });
       return { runId, status: 'cancelled' };
     }
-    const { count } = await deps.db.run.updateMany({ where: { id: runId, status: 'running' }, data: { cancelRequestedAt: new Date() } });
-    if (count === 0) continue;
+    if (!(await requestCancel(deps.sql, runId))) continue;
     await pubsub.publish(deps.redis, cancelChannel(deps.config.QUEUE_PREFIX), runId);
     deps.logger.info('cancel requested for a running run', { runId });
     const deadline = Date.now() + WAIT_FOR_WORKER_MS;

@@ -1,7 +1,7 @@
-import { findFailedRuns, ReplayNotQueued, replayRun, type FailedRunFilter } from '../shared/replay.js';
+import { findFailedRuns, ReplayNotQueued, replayRun, type FailedRunFilter } from '../shared/runs/replays.js';
 import { isRunId, runNotFound } from './readRuns.js';
 import { AppError } from '../shared/errors.js';
-import type { RunStatus } from '../shared/runLifecycle.js';
+import type { RunStatus } from '../shared/runs/lifecycle.js';
 import { runsWithStatus } from '../shared/runsWithStatus.js';
 import type { ApiDeps } from './deps.js';
 

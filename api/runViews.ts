@@ -1,5 +1,5 @@
 import type { Usage } from '../shared/models.js';
-import type { FinishReason, RunStatus } from '../shared/runLifecycle.js';
+import type { FinishReason, RunStatus } from '../shared/runs/lifecycle.js';
 import type { PendingToolCall } from '../shared/steps.js';
 
 /** A run as the API shows it (GET /api/chat/runs/{runId} and the list). */

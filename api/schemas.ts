@@ -1,6 +1,6 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { FINISH_REASONS, RUN_STATUSES } from '../shared/runLifecycle.js';
+import { FINISH_REASONS, RUN_STATUSES } from '../shared/runs/lifecycle.js';
 import { DURATION_PATTERN } from '../shared/durations.js';
 
 // The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.

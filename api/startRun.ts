@@ -3,7 +3,7 @@ import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
 import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/apiKeys.js';
-import { endRun } from '../shared/cleanup.js';
+import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { AppError, databaseUnavailable, queueUnavailable } from '../shared/errors.js';
 import { modelLabel, resolveModel } from '../shared/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/tools.js';

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../shared/errors.js';
 import { closingChunks, DONE } from '../shared/events.js';
-import { isTerminalStatus } from '../shared/runLifecycle.js';
+import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { persistedRunEvents } from './persistedStream.js';

@@ -3,13 +3,14 @@ import type { ApiDeps } from './deps.js';
 import type { ToolResultsBody } from './schemas.js';
 import { requestFingerprint } from './idempotency.js';
 import { runNotFound } from './readRuns.js';
-import { mintEphemeralKeyData } from '../shared/apiKeys.js';
 import { AppError, queueUnavailable } from '../shared/errors.js';
-import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
-import { sealSecret } from '../shared/secrets.js';
+import type { RunJobData } from '../shared/queue.js';
+import { requeueRunJob } from '../shared/runs/jobs.js';
+import { mintRunKey } from '../shared/runs/runKey.js';
+import { continueParkedRun } from '../shared/runs/transitions/continue.js';
 import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/steps.js';
-import { lockLastStep } from '../shared/waitingRuns.js';
-import { TRANSITIONS, TransitionRefused } from '../shared/runLifecycle.js';
+import { lockLastStep } from '../shared/runs/waitingRuns.js';
+import { TRANSITIONS, TransitionRefused } from '../shared/runs/lifecycle.js';
 
 export type ContinuedRun = { runId: string; status: 'queued' };
 
@@ -50,10 +51,8 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
       await tx.$executeRaw`
         UPDATE run_steps SET results = results || ${JSON.stringify(answer.results)}::jsonb, approvals = approvals || ${JSON.stringify(answer.approvals)}::jsonb
         WHERE run_id = ${runId}::uuid AND episode = ${run.episode} AND step = ${step.step}`;
-      await tx.$executeRaw`UPDATE runs SET status = 'queued', heartbeat_at = now(), worker_id = NULL WHERE id = ${runId}::uuid`;
-      const key = mintEphemeralKeyData(run.account_id, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
-      const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
-      return { runId, accountId: run.account_id, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, deps.config.RUNYARD_SECRET) } satisfies RunJobData;
+      if (!(await continueParkedRun(tx, runId))) throw new TransitionRefused('continue', runId, run.status, 'The run is no longer waiting for tool results.');
+      return mintRunKey(tx, deps.config, run.account_id, runId);
     });
     await enqueueContinuation(deps, jobData);
     const result: ContinuedRun = { runId, status: 'queued' };
@@ -69,9 +68,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
 /** The run's job again (the parked attempt's job completed; same jobId). If Redis fails here, the sweep re-queues the run. */
 async function enqueueContinuation(deps: ApiDeps, jobData: RunJobData): Promise<void> {
   try {
-    const queue = deps.runQueues.forRun(jobData.runId);
-    await (await queue.getJob(jobData.runId))?.remove();
-    await queue.add(RUN_JOB_NAME, jobData, runJobOptions(deps.config, jobData.runId));
+    await requeueRunJob(deps.runQueues, deps.config, jobData);
   } catch (err) {
     // The continuation is committed: the run is queued in Postgres and the sweep re-queues a queued
     // run without a job, so it is not lost; the caller is told to look again rather than to resend.

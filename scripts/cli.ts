@@ -8,7 +8,7 @@ import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
 import { AppError } from '../shared/errors.js';
-import { RUN_STATUSES, type RunStatus } from '../shared/runLifecycle.js';
+import { RUN_STATUSES, type RunStatus } from '../shared/runs/lifecycle.js';
 import { SCOPES, type Scope } from '../shared/keys.js';
 import { createLogger } from '../shared/logger.js';
 import { migrateOrExplain } from '../shared/startupChecks.js';

@@ -1,6 +1,6 @@
 import type { Prisma } from './db.js';
-import type { RunStatus } from './runLifecycle.js';
-import { isTerminalStatus } from './runLifecycle.js';
+import type { RunStatus } from './runs/lifecycle.js';
+import { isTerminalStatus } from './runs/lifecycle.js';
 
 /**
  * The filter for runs with `status`. runs has no index on status (so that its updates stay HOT):

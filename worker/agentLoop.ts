@@ -3,7 +3,7 @@ import { FencedError, type RunEventWriter } from '../shared/events.js';
 import type { MessagePart } from '../shared/messageParts.js';
 import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOutcome } from '../shared/steps.js';
 import { emptyUsage, parseModelId, type Usage } from '../shared/models.js';
-import type { FinishReason } from '../shared/runLifecycle.js';
+import type { FinishReason } from '../shared/runs/lifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/toolSecrets.js';
 import type { ToolDefinition } from '../shared/tools.js';
 import { findUnstorableText, storableJson, storableText, unstorableReason } from '../shared/storableText.js';

@@ -4,7 +4,7 @@ import { RunError } from '../shared/errors.js';
 import { attemptChunk, closingChunks, FencedError, RunEventWriter, runStatusChunk, type StreamOptions } from '../shared/events.js';
 import { costMicros, modelLabel } from '../shared/models.js';
 import { runJobSchema, type RunJobData } from '../shared/queue.js';
-import { reopenRunForReplay } from '../shared/replay.js';
+import { reopenRunForReplay } from '../shared/runs/transitions/replay.js';
 import { openSecret } from '../shared/secrets.js';
 import { RunStopped } from './activeRuns.js';
 import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependencyWaits.js';
@@ -12,7 +12,7 @@ import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from '
 import type { PendingToolCall } from '../shared/steps.js';
 import type { WorkerDeps } from './deps.js';
 import { endRequestedCancel } from './requestedCancels.js';
-import { isRunnableStatus } from '../shared/runLifecycle.js';
+import { isRunnableStatus } from '../shared/runs/lifecycle.js';
 import type { AttemptRun, BegunAttempt } from './runStore.js';
 
 export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: boolean } => ({

@@ -1,9 +1,9 @@
-import { endRun } from '../shared/cleanup.js';
+import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { RedisClient } from '../shared/redis.js';
-import { RUNNABLE_STATUSES } from '../shared/runLifecycle.js';
+import { RUNNABLE_STATUSES } from '../shared/runs/lifecycle.js';
 import type { Sql } from '../shared/sql.js';
 
 /**

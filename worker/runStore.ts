@@ -1,7 +1,11 @@
-import { cleanupCtes } from '../shared/cleanup.js';
+import { BEGIN_ATTEMPTS } from '../shared/runs/transitions/claim.js';
+import { FINISH_ATTEMPTS_WITH_MESSAGES } from '../shared/runs/transitions/finish.js';
+import { FAIL_ATTEMPT } from '../shared/runs/transitions/failAttempt.js';
+import { PARK_RUN } from '../shared/runs/transitions/park.js';
+import { HEARTBEAT_RUNS } from '../shared/runs/progress.js';
 import type { Usage } from '../shared/models.js';
 import { Batcher } from '../shared/batcher.js';
-import { sqlList, TRANSITIONS, type RunStatus } from '../shared/runLifecycle.js';
+import type { RunStatus } from '../shared/runs/lifecycle.js';
 import type { MessagePart } from '../shared/messageParts.js';
 import { statement, type Sql } from '../shared/sql.js';
 import type { McpServerDefinition, ToolDefinition } from '../shared/tools.js';
@@ -46,38 +50,6 @@ export type BegunAttempt = {
   /** The account's tool-signing secrets as stored (sealed), read with the claim for runs with tools. */
   sealedToolSecrets: SecretRow | null;
 };
-
-// For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
-// dead worker left running) and reads the conversation. Runs that are not runnable have no row.
-const BEGIN_ATTEMPTS = statement(
-  'begin_attempts',
-  `WITH r AS (
-     UPDATE runs SET attempt = attempt + 1, status = 'running', worker_id = $2, heartbeat_at = now(),
-       started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
-     FROM unnest($1::uuid[]) AS i(run_id)
-     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(TRANSITIONS.claim.from)}) AND runs.cancel_requested_at IS NULL
-     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps
-   ), previous AS (
-     UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
-     FROM r
-     WHERE a.run_id = r.id AND a.status = 'running'
-   ), a AS (
-     INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
-     RETURNING run_id, started_at
-   )
-   SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.mcp_servers, r.max_steps, a.started_at,
-     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
-       (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
-          'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
-        FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
-     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN NULL ELSE
-       (SELECT json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until)
-        FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
-     (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
-        FROM messages m
-       WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
-   FROM r JOIN a ON a.run_id = r.id`,
-);
 
 type BegunRow = {
   id: string;
@@ -144,32 +116,6 @@ export type AssistantOutput = {
 
 export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelled'; output: AssistantOutput };
 
-// For each run still owned by the attempt: its terminal state, its assistant message, the attempt's
-// end and the run's cleanup. `status` is the run's new status, the attempt's, and the cleanup's reason.
-const FINISH_ATTEMPTS_WITH_MESSAGES = statement(
-  'finish_attempts_with_messages',
-  `WITH input AS (
-     SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::bigint[], $6::jsonb[], $7::text[], $8::int[], $9::text[], $10::boolean[], $11::int[], $12::text[])
-       AS i(run_id, attempt, status, usage, cost_micros, parts, model, runtime_ms, provider_response_id, interrupted, steps, finish_reason)
-   ), ended AS (
-     UPDATE runs SET status = i.status::run_status, finished_at = now(), heartbeat_at = now(), usage = i.usage, cost_micros = i.cost_micros,
-       steps = i.steps, finish_reason = i.finish_reason
-     FROM input i
-     WHERE runs.id = i.run_id AND runs.attempt = i.attempt AND runs.status IN (${sqlList(TRANSITIONS.finish.from)})
-     RETURNING runs.id, runs.chat_id, runs.account_id, runs.session_id, runs.episode, i.*
-   ), message AS (
-     INSERT INTO messages (id, chat_id, run_id, role, parts, model, attempt, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, cost_micros, runtime_ms, provider_response_id, interrupted)
-     SELECT gen_random_uuid()::text, e.chat_id, e.id, 'assistant', e.parts, e.model, e.attempt, (e.usage->>'inputTokens')::int, (e.usage->>'outputTokens')::int,
-       (e.usage->>'cachedInputTokens')::int, (e.usage->>'reasoningTokens')::int, e.cost_micros, e.runtime_ms, e.provider_response_id, e.interrupted
-     FROM ended e
-     RETURNING run_id
-   ), attempt AS (
-     UPDATE run_attempts a SET status = e.status::attempt_status, finished_at = now() FROM ended e
-     WHERE a.run_id = e.id AND a.attempt = e.attempt
-   ), ${cleanupCtes('ended', 't.status')}
-   SELECT m.run_id::text FROM message m`,
-);
-
 /**
  * Persists each run's assistant message, terminal state and cleanup in one statement, fenced on the
  * attempt: false (and nothing written) for a run its attempt no longer owns.
@@ -193,48 +139,6 @@ async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[])
   const saved = new Set(rows.map((row) => row.run_id));
   return finished.map((f) => saved.has(f.run.id));
 }
-
-// $6: the failure is final — the run becomes failed and is cleaned up; otherwise it goes back to queued.
-const FAIL_ATTEMPT = statement(
-  'fail_attempt',
-  `WITH r AS (
-     UPDATE runs SET status = CASE WHEN $6::boolean THEN 'failed' ELSE 'queued' END::run_status, finished_at = CASE WHEN $6::boolean THEN now() END,
-       heartbeat_at = now(), error_code = $3, error_message = $4, error_retryable = $5::boolean
-     WHERE id = $1::uuid AND attempt = $2::int AND status IN (${sqlList(TRANSITIONS.failAttempt.from)})
-     RETURNING id, account_id, session_id, episode, status
-   ), attempt AS (
-     UPDATE run_attempts a SET status = $7::text::attempt_status, finished_at = now(), error_code = $3, error_message = $4 FROM r
-     WHERE a.run_id = r.id AND a.attempt = $2::int
-   ), ended AS (
-     SELECT id, account_id, session_id, episode FROM r WHERE r.status = 'failed'
-   ), ${cleanupCtes('ended', "'failed'")}
-   SELECT (SELECT count(*) FROM r)::int AS recorded`,
-);
-
-// The attempt ends by parking the run for the caller: requires_action, no worker, its run key revoked
-// (a continuation mints a fresh one). Fenced like every worker write.
-const PARK_RUN = statement(
-  'park_run',
-  `WITH r AS (
-     UPDATE runs SET status = 'requires_action', heartbeat_at = now(), worker_id = NULL, steps = $3::int, usage = $4::jsonb, cost_micros = $5::bigint
-     WHERE id = $1::uuid AND attempt = $2::int AND status IN (${sqlList(TRANSITIONS.park.from)})
-     RETURNING id, account_id
-   ), attempt AS (
-     UPDATE run_attempts a SET status = 'requires_action', finished_at = now() FROM r WHERE a.run_id = r.id AND a.attempt = $2::int
-   ), revoked AS (
-     UPDATE api_keys k SET revoked_at = now() FROM r
-     WHERE k.run_id = r.id AND k.account_id = r.account_id AND k.kind = 'ephemeral' AND k.revoked_at IS NULL
-   )
-   SELECT count(*)::int AS parked FROM r`,
-);
-
-const HEARTBEAT_RUNS = statement(
-  'heartbeat_runs',
-  `UPDATE runs SET heartbeat_at = now()
-   FROM unnest($1::uuid[], $2::int[]) AS mine(run_id, attempt)
-   WHERE runs.id = mine.run_id AND runs.attempt = mine.attempt AND runs.status = 'running'
-   RETURNING runs.id::text AS id, runs.cancel_requested_at IS NOT NULL AS cancel_requested`,
-);
 
 /**
  * The run state one worker process reads and writes. Claims and completions of concurrent runs are

@@ -1,4 +1,5 @@
 import { statement, type Sql } from '../shared/sql.js';
+import { RECORD_STEP } from '../shared/runs/progress.js';
 import type { PersistedStep, ToolOutcome } from '../shared/steps.js';
 
 export type { PersistedStep, StepToolCall } from '../shared/steps.js';
@@ -9,19 +10,6 @@ export type { PersistedStep, StepToolCall } from '../shared/steps.js';
  * every worker write. A new attempt reads them back (runStore's begin) and resumes: no model call
  * for a persisted step, no tool call with a persisted result executed again.
  */
-
-// The step's row, only while the attempt still owns the run; the run's step count follows.
-const RECORD_STEP = statement(
-  'record_step',
-  `WITH r AS (
-     UPDATE runs SET steps = $3::int + 1 WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
-     RETURNING id, episode, attempt
-   )
-   INSERT INTO run_steps (run_id, episode, step, attempt, text, tool_calls, results, usage, provider_response_id)
-   SELECT r.id, r.episode, $3::int, r.attempt, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8 FROM r
-   ON CONFLICT (run_id, episode, step) DO NOTHING
-   RETURNING step`,
-);
 
 const RECORD_RESULT = statement(
   'record_tool_result',

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 import { CURRENT_STATE_FILE, renderCurrentState } from '../../scripts/dbCurrentState.js';
-import { ACTIVE_STATUSES } from '../../shared/runLifecycle.js';
+import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
 import { TEST_DATABASE_URL } from '../support/testConfig.js';
 
 describe('the database’s current state in one file (prisma/current-state.sql)', () => {

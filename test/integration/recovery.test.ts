@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { sweepStaleRuns, type SweepDeps } from '../../worker/sweep.js';
-import { cleanupRun } from '../../shared/cleanup.js';
+import { cleanupRun } from '../../shared/runs/compensations.js';
 import { createMetrics } from '../../shared/metrics.js';
 import { createLogger } from '../../shared/logger.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';

@@ -3,7 +3,7 @@ import { textOfParts } from '../../shared/messageParts.js';
 import request from 'supertest';
 import type { FleetMember } from '../../worker/fleetMember.js';
 import { RunEventWriter, runEventKeys } from '../../shared/events.js';
-import { endRun } from '../../shared/cleanup.js';
+import { endRun } from '../../shared/runs/transitions/endUnheld.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';

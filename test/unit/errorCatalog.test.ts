@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { ERROR_CATALOG } from '../../api/errorCatalog.js';
-import { TRANSITION_REFUSALS } from '../../shared/runLifecycle.js';
+import { TRANSITION_REFUSALS } from '../../shared/runs/lifecycle.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -10,7 +10,7 @@ import {
   TransitionRefused,
   TRANSITIONS,
   type RunStatus,
-} from '../../shared/runLifecycle.js';
+} from '../../shared/runs/lifecycle.js';
 
 describe('the run lifecycle (shared/runLifecycle.ts)', () => {
   const moves = Object.values(TRANSITIONS).flatMap((move) => move.from.flatMap((from) => move.to.map((to) => [from, to] as [RunStatus, RunStatus])));

@@ -1,42 +1,9 @@
-import { cleanupCtes, type CleanupReason } from './cleanup.js';
-import type { Db } from './db.js';
-import type { UiChunk } from './events.js';
-import { sqlList, TRANSITIONS } from './runLifecycle.js';
-import { statement, type Sql } from './sql.js';
-import { pendingCalls, stepParts, type PendingToolCall, type PersistedStep } from './steps.js';
-
-type StepRow = { step: number; text: string; tool_calls: PersistedStep['toolCalls']; results: PersistedStep['results']; approvals: PersistedStep['approvals'] };
-
-const toStep = (row: StepRow): PersistedStep => ({
-  step: row.step,
-  text: row.text,
-  toolCalls: row.tool_calls,
-  results: row.results,
-  approvals: row.approvals,
-  usage: null,
-  providerResponseId: null,
-});
-
-/**
- * Runs parked in requires_action, as the api and the sweep see them: their persisted steps, the
- * calls they wait on, and the transition that ends one without a worker.
- */
-
-/** The persisted steps of a run's current episode, in order. */
-export async function episodeSteps(db: Pick<Db, '$queryRaw'>, runId: string): Promise<PersistedStep[]> {
-  const rows = await db.$queryRaw<StepRow[]>`
-    SELECT s.step, s.text, s.tool_calls, s.results, s.approvals FROM runs r JOIN run_steps s ON s.run_id = r.id AND s.episode = r.episode
-    WHERE r.id = ${runId}::uuid ORDER BY s.step`;
-  return rows.map(toStep);
-}
-
-/** The last step of a run's current episode, locked for the transaction that answers it. */
-export async function lockLastStep(tx: Pick<Db, '$queryRaw'>, runId: string, episode: number): Promise<PersistedStep | null> {
-  const [row] = await tx.$queryRaw<StepRow[]>`
-    SELECT step, text, tool_calls, results, approvals FROM run_steps WHERE run_id = ${runId}::uuid AND episode = ${episode}
-    ORDER BY step DESC LIMIT 1 FOR UPDATE`;
-  return row ? toStep(row) : null;
-}
+import { cleanupCtes, type CleanupReason } from '../compensations.js';
+import type { Db } from '../../db.js';
+import { sqlList, TRANSITIONS } from '../lifecycle.js';
+import { statement, type Sql } from '../../sql.js';
+import { pendingCalls, stepParts, type PendingToolCall } from '../../steps.js';
+import { episodeSteps } from '../waitingRuns.js';
 
 // Ends a parked run (cancelled by its caller, or failed by the sweep after RUN_ACTION_TIMEOUT_MS)
 // in one statement: its pending calls closed with a result ($4, into the last step $5), the
@@ -49,7 +16,7 @@ const END_WAITING_RUN = statement(
        finish_reason = CASE WHEN $2::text = 'cancelled' THEN 'cancelled' ELSE NULL END,
        cancel_requested_at = CASE WHEN $2::text = 'cancelled' THEN now() ELSE cancel_requested_at END,
        error_code = $7, error_message = $8, error_retryable = CASE WHEN $7::text IS NULL THEN NULL ELSE false END
-     WHERE id = $1::uuid AND status IN (${sqlList(TRANSITIONS.endWaiting.from)}) AND attempt = $3::int
+     WHERE id = $1::uuid AND status IN (${sqlList(TRANSITIONS.endWaiting.from)}) AND attempt = $3::int AND $2::text IN (${sqlList(TRANSITIONS.endWaiting.to)})
      RETURNING id, account_id, session_id, episode, chat_id, attempt, model
    ), closed_calls AS (
      UPDATE run_steps s SET results = s.results || $4::jsonb FROM ended e WHERE s.run_id = e.id AND s.episode = e.episode AND s.step = $5::int
@@ -61,7 +28,12 @@ const END_WAITING_RUN = statement(
    SELECT (SELECT count(*) FROM ended)::int AS ended`,
 );
 
-export type WaitingRunEnd = { status: 'cancelled' | 'failed'; reason: CleanupReason; closedWith: string; error?: { code: string; message: string } };
+export type WaitingRunEnd = {
+  status: (typeof TRANSITIONS.endWaiting.to)[number];
+  reason: CleanupReason;
+  closedWith: string;
+  error?: { code: string; message: string };
+};
 
 /**
  * Ends a run parked in requires_action: the calls it waits on get `closedWith` as their error result,
@@ -93,7 +65,3 @@ export async function endWaitingRun(
   ]);
   return { ended: row?.ended === 1, pending };
 }
-
-/** The stream events that close a parked run's pending calls (their error results), before its closing chunks. */
-export const closedCallChunks = (pending: PendingToolCall[], errorText: string): UiChunk[] =>
-  pending.map((call) => ({ type: 'tool-output-error', toolCallId: call.toolCallId, errorText }));

@@ -1,4 +1,4 @@
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 /**
  * The run's lifecycle, named once: every status, which of them are active (count towards the
@@ -25,29 +25,33 @@ export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const s
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 /**
- * Every move a run's status may make, named once. Each is one SQL statement elsewhere that checks
- * the state it starts from in its WHERE clause (taking the `from` list from here) and changes
- * nothing otherwise — its caller is told (false, or a 409 for an api caller), never a silent no-op.
+ * Every move a run's status may make, named once. Each is one statement in
+ * shared/runs/transitions/<name>.ts that checks the state it starts from in its WHERE clause and
+ * writes a status it may end in, both taken from here, and changes nothing otherwise — its caller is
+ * told (false, or a 409 for an api caller), never a silent no-op. No other file changes a run's row
+ * (test/unit/runWriters.test.ts).
  */
 export const TRANSITIONS = {
-  /** A worker claims the run's next attempt (running: it takes over a dead worker's attempt). worker/runStore.ts */
+  /** A worker claims the run's next attempt (running: it takes over a dead worker's attempt). */
   claim: { from: RUNNABLE_STATUSES, to: ['running'] },
-  /** The attempt answered (or was cancelled while running): the run ends with its message and cleanup. worker/runStore.ts */
+  /** The attempt answered (or was cancelled while running): the run ends with its message and cleanup. */
   finish: { from: ['running'], to: ['completed', 'cancelled'] },
-  /** The attempt failed: queued again for a retry (or handed back on shutdown), or failed for good with cleanup. worker/runStore.ts */
+  /** The attempt failed: queued again for a retry (or handed back on shutdown), or failed for good with cleanup. */
   failAttempt: { from: ['running'], to: ['queued', 'failed'] },
-  /** The step waits for the caller's tool results or approvals. worker/runStore.ts */
+  /** The step waits for the caller's tool results or approvals. */
   park: { from: ['running'], to: ['requires_action'] },
-  /** The caller answered every pending call. api/submitToolResults.ts */
+  /** The caller answered every pending call. */
   continue: { from: ['requires_action'], to: ['queued'] },
-  /** Ended with no worker holding it: a queued run cancelled, a stalled or unqueueable run failed. shared/cleanup.ts endRun */
+  /** Ended with no worker holding it: a queued run cancelled, a stalled or unqueueable run failed. */
   endUnheld: { from: RUNNABLE_STATUSES, to: ['cancelled', 'failed'] },
-  /** A parked run cancelled, or failed after RUN_ACTION_TIMEOUT_MS. shared/waitingRuns.ts */
+  /** A parked run cancelled, or failed after RUN_ACTION_TIMEOUT_MS. */
   endWaiting: { from: ['requires_action'], to: ['cancelled', 'failed'] },
-  /** A run whose job vanished is queued again. shared/replay.ts */
+  /** A run whose job vanished is queued again. */
   requeueLost: { from: RUNNABLE_STATUSES, to: ['queued'] },
-  /** An ended run starts a new episode. shared/replay.ts */
+  /** An ended run starts a new episode. */
   replay: { from: TERMINAL_STATUSES, to: ['queued'] },
+  /** A running run is asked to stop: its status stays, the request is a flag its worker acts on. */
+  requestCancel: { from: ['running'], to: ['running'] },
 } as const satisfies Record<string, { from: readonly RunStatus[]; to: readonly RunStatus[] }>;
 
 export type TransitionName = keyof typeof TRANSITIONS;

@@ -1,6 +1,6 @@
-import type { Logger } from './logger.js';
-import { sqlList, TERMINAL_STATUSES } from './runLifecycle.js';
-import { statement, type Sql } from './sql.js';
+import type { Logger } from '../logger.js';
+import { sqlList, TERMINAL_STATUSES } from './lifecycle.js';
+import { statement, type Sql } from '../sql.js';
 
 export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled' | 'action_timeout';
 export type CleanupOutcome = { performed: boolean; keysRevoked: number; sessionClosed: boolean };
@@ -49,48 +49,6 @@ const CLEANUP_RUN = statement(
    ), ${cleanupCtes('target', '$2')}
    SELECT keys_revoked::int, session_closed FROM cleanup`,
 );
-
-// Ends a run that no worker is running (a queued run cancelled, a stalled run failed by the sweep,
-// a run that could not be queued) together with its cleanup; running attempts become interrupted.
-// $6: the statuses it may end from; $7: the attempt it must still be on (null: any).
-const END_RUN = statement(
-  'end_run',
-  `WITH ended AS (
-     UPDATE runs SET status = $2::text::run_status, finished_at = now(), heartbeat_at = now(),
-       error_code = COALESCE($3, error_code), error_message = COALESCE($4, error_message), error_retryable = COALESCE($5::boolean, error_retryable),
-       cancel_requested_at = CASE WHEN $2::text = 'cancelled' THEN COALESCE(cancel_requested_at, now()) ELSE cancel_requested_at END
-     WHERE id = $1::uuid AND status::text = ANY($6::text[]) AND ($7::int IS NULL OR attempt = $7::int)
-     RETURNING id, account_id, session_id, episode
-   ), interrupted AS (
-     UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = COALESCE($3, a.error_code) FROM ended e
-     WHERE a.run_id = e.id AND a.status = 'running'
-   ), ${cleanupCtes('ended', '$8')}
-   SELECT (SELECT count(*) FROM ended)::int AS ended`,
-);
-
-export type EndRun = {
-  status: 'failed' | 'cancelled';
-  reason: CleanupReason;
-  /** Only from these statuses (and, with `attempt`, only while the run is still on that attempt). */
-  from: ('queued' | 'running')[];
-  attempt?: number;
-  error?: { code: string; message: string; retryable: boolean };
-};
-
-/** Ends a run no worker is running, and cleans it up, in one statement. False if it was not in a status it may end from. */
-export async function endRun(sql: Sql, runId: string, end: EndRun): Promise<boolean> {
-  const [row] = await sql.rows<{ ended: number }>(END_RUN, [
-    runId,
-    end.status,
-    end.error?.code ?? null,
-    end.error?.message ?? null,
-    end.error?.retryable ?? null,
-    end.from,
-    end.attempt ?? null,
-    end.reason,
-  ]);
-  return row?.ended === 1;
-}
 
 export type CleanupHooks = { onFailure?: () => void };
 

@@ -1,0 +1,23 @@
+import { mintEphemeralKeyData } from '../apiKeys.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db.js';
+import type { RunJobData } from '../queue.js';
+import { sealSecret } from '../secrets.js';
+
+type Tx = Pick<Db, 'apiKey'>;
+
+/**
+ * A fresh run key for the run's next job, in the caller's transaction: the key's row (hashed) and the
+ * job data carrying the raw key sealed with RUNYARD_SECRET (it is stored nowhere else). Every way a
+ * run is queued again — a continuation, a replay, a re-queue of a lost job — mints one this way.
+ */
+export async function mintRunKey(
+  tx: Tx,
+  config: Pick<Config, 'EPHEMERAL_KEY_TTL_MS' | 'RUNYARD_SECRET'>,
+  accountId: string,
+  runId: string,
+): Promise<RunJobData> {
+  const key = mintEphemeralKeyData(accountId, runId, config.EPHEMERAL_KEY_TTL_MS);
+  const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
+  return { runId, accountId, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, config.RUNYARD_SECRET) };
+}

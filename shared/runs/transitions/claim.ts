@@ -1,0 +1,37 @@
+import { statement } from '../../sql.js';
+import { sqlList, TRANSITIONS } from '../lifecycle.js';
+
+/**
+ * claim: a worker takes the run's next attempt (the statement RunStore batches across runs).
+ * For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
+ * dead worker left running) and reads the conversation. Runs that are not runnable have no row.
+ */
+export const BEGIN_ATTEMPTS = statement(
+  'begin_attempts',
+  `WITH r AS (
+     UPDATE runs SET attempt = attempt + 1, status = '${TRANSITIONS.claim.to[0]}', worker_id = $2, heartbeat_at = now(),
+       started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
+     FROM unnest($1::uuid[]) AS i(run_id)
+     WHERE runs.id = i.run_id AND runs.status IN (${sqlList(TRANSITIONS.claim.from)}) AND runs.cancel_requested_at IS NULL
+     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps
+   ), previous AS (
+     UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
+     FROM r
+     WHERE a.run_id = r.id AND a.status = 'running'
+   ), a AS (
+     INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
+     RETURNING run_id, started_at
+   )
+   SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.mcp_servers, r.max_steps, a.started_at,
+     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
+       (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
+          'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
+        FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
+     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN NULL ELSE
+       (SELECT json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until)
+        FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
+     (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
+        FROM messages m
+       WHERE m.chat_id = r.chat_id AND NOT m.interrupted AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
+   FROM r JOIN a ON a.run_id = r.id`,
+);
