@@ -44,7 +44,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/, failures });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
-  app.use('/api/chats', apiAuth, limit, chatRoutes(deps));
+  app.use('/api/chats', apiAuth, limit, json, chatRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
   const adminAuth = [

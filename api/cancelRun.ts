@@ -17,11 +17,13 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call was answered
 const WAIT_FOR_WORKER_MS = 1_500;
 
 /**
+ * POST /api/chat/runs/{runId}/cancel, and a chat's interrupt (with the result its parked calls get).
  * A queued run is cancelled here and now (with its cleanup, in one statement; its job removed). A running one is
  * flagged and its worker told over pub/sub; the worker stops the model stream, keeps the partial
  * answer marked interrupted and ends the run cancelled. The answer waits briefly for that.
  */
-export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): Promise<{ runId: string; status: string }> {
+export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string, opts: { closedWith?: string } = {}): Promise<{ runId: string; status: string }> {
+  const closedWith = opts.closedWith ?? CANCELLED_CALL;
   for (;;) {
     const run = await getRunForCaller(deps, caller, runId);
     if (isTerminalStatus(run.status)) throw new TransitionRefused('endUnheld', runId, run.status, `The run already finished (${run.status}).`);
@@ -42,11 +44,11 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string): P
       const { ended, pending } = await endWaitingRun(deps.db, deps.sql, runId, run.attempt, {
         status: 'cancelled',
         reason: 'cancelled',
-        closedWith: CANCELLED_CALL,
+        closedWith,
       });
       if (!ended) continue;
       await deps.streams
-        .end(runId, [...closedCallChunks(pending, CANCELLED_CALL), ...closingChunks({ status: 'cancelled' })])
+        .end(runId, [...closedCallChunks(pending, closedWith), ...closingChunks({ status: 'cancelled' })])
         .catch((err: Error) => deps.logger.warn('could not announce the cancellation on the stream', { error: err.message }));
       deps.metrics.runsFinished.inc({ status: 'cancelled', model: modelLabel(run.model) });
       deps.logger.info('waiting run cancelled', { runId, closedCalls: pending.length });

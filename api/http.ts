@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { AppError } from '../shared/errors.js';
 import type { KeyKind, Scope } from '../shared/keys.js';
 
 /** Who is calling, from the key alone. */
@@ -23,4 +24,22 @@ export function callerOf(req: Request): Caller {
 
 export function requestIdOf(req: Request): string {
   return (req as RequestWithCaller).requestId ?? 'unknown';
+}
+
+/** A JSON request body (415 otherwise). */
+export function jsonBody(req: Request): unknown {
+  if (!req.is('application/json')) {
+    throw new AppError('unsupported_media_type', 415, 'The request body must be JSON.', 'Send Content-Type: application/json with a JSON object.');
+  }
+  return req.body;
+}
+
+/** The Idempotency-Key header, checked (1 to 255 characters). */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > 255) {
+    throw new AppError('invalid_idempotency_key', 400, 'Idempotency-Key must be 1 to 255 characters.', 'Send a shorter key, such as a UUID.');
+  }
+  return key;
 }

@@ -54,6 +54,49 @@ export const toolDefinitionSchema = z
   })
   .meta({ id: 'ToolDefinition' });
 
+const metadataSchema = z
+  .record(z.string().min(1).max(100), z.string().max(1_000))
+  .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs');
+
+const webhookSchema = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/ }).max(2_000),
+    events: z
+      .array(z.string().max(100))
+      .max(10)
+      .optional()
+      .meta({ description: `A subset of ${'run.started, run.requires_action, run.completed, run.failed, run.cancelled'}; default all but run.started` }),
+  })
+  .meta({ id: 'RunWebhook', description: 'Where runyard POSTs this run’s events (signed per Standard Webhooks)' });
+
+const mcpServersSchema = z
+  .array(
+    z
+      .strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1 to 32 letters, digits, _ or -'),
+        url: z.url({ protocol: /^https?$/ }).max(2_000),
+      })
+      .meta({ id: 'McpServer' }),
+  )
+  .max(8)
+  .meta({ description: 'MCP servers (streamable HTTP) whose tools the model is offered as <name>__<tool>' });
+
+const maxStepsSchema = z.number().int().min(1).max(100).meta({ description: 'Model calls the agent loop may make (default 20)' });
+
+/** Tool names and MCP server names are unique in a request. */
+function checkNamesUnique(body: { tools?: { name: string }[]; mcpServers?: { name: string }[] }, ctx: z.RefinementCtx): void {
+  const names = new Set<string>();
+  body.tools?.forEach((tool, index) => {
+    if (names.has(tool.name)) ctx.addIssue({ code: 'custom', path: ['tools', index, 'name'], message: `"${tool.name}" is declared twice` });
+    names.add(tool.name);
+  });
+  const servers = new Set<string>();
+  body.mcpServers?.forEach((server, index) => {
+    if (servers.has(server.name)) ctx.addIssue({ code: 'custom', path: ['mcpServers', index, 'name'], message: `"${server.name}" is declared twice` });
+    servers.add(server.name);
+  });
+}
+
 export const startRunBodySchema = z
   .strictObject({
     prompt: z.string().trim().min(1).max(100_000).optional(),
@@ -62,47 +105,14 @@ export const startRunBodySchema = z
     system: z.string().max(100_000).optional(),
     maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
     title: z.string().min(1).max(200).optional(),
-    metadata: z
-      .record(z.string().min(1).max(100), z.string().max(1_000))
-      .refine((value) => Object.keys(value).length <= 20, 'at most 20 metadata pairs')
-      .optional(),
+    metadata: metadataSchema.optional(),
     tools: z.array(toolDefinitionSchema).max(64).optional(),
-    webhook: z
-      .strictObject({
-        url: z.url({ protocol: /^https?$/ }).max(2_000),
-        events: z
-          .array(z.string().max(100))
-          .max(10)
-          .optional()
-          .meta({ description: `A subset of ${'run.started, run.requires_action, run.completed, run.failed, run.cancelled'}; default all but run.started` }),
-      })
-      .optional()
-      .meta({ id: 'RunWebhook', description: 'Where runyard POSTs this run’s events (signed per Standard Webhooks)' }),
-    mcpServers: z
-      .array(
-        z
-          .strictObject({
-            name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1 to 32 letters, digits, _ or -'),
-            url: z.url({ protocol: /^https?$/ }).max(2_000),
-          })
-          .meta({ id: 'McpServer' }),
-      )
-      .max(8)
-      .optional()
-      .meta({ description: 'MCP servers (streamable HTTP) whose tools the model is offered as <name>__<tool>' }),
-    maxSteps: z.number().int().min(1).max(100).optional().meta({ description: 'Model calls the agent loop may make (default 20)' }),
+    webhook: webhookSchema.optional(),
+    mcpServers: mcpServersSchema.optional(),
+    maxSteps: maxStepsSchema.optional(),
   })
   .superRefine((body, ctx) => {
-    const names = new Set<string>();
-    body.tools?.forEach((tool, index) => {
-      if (names.has(tool.name)) ctx.addIssue({ code: 'custom', path: ['tools', index, 'name'], message: `"${tool.name}" is declared twice` });
-      names.add(tool.name);
-    });
-    const servers = new Set<string>();
-    body.mcpServers?.forEach((server, index) => {
-      if (servers.has(server.name)) ctx.addIssue({ code: 'custom', path: ['mcpServers', index, 'name'], message: `"${server.name}" is declared twice` });
-      servers.add(server.name);
-    });
+    checkNamesUnique(body, ctx);
     if ((body.prompt === undefined) === (body.messages === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of "prompt" or "messages"' });
     }
@@ -114,6 +124,93 @@ export const startRunBodySchema = z
 export type StartRunBody = z.infer<typeof startRunBodySchema>;
 
 export const runStatusSchema = z.enum(RUN_STATUSES);
+
+export const ON_BUSY = ['queue', 'interrupt', 'reject'] as const;
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+
+/** POST /api/chats/{chatId}/messages (SPEC section 12). */
+export const sendMessageBodySchema = z
+  .strictObject({
+    prompt: z.string().trim().min(1).max(100_000).optional(),
+    message: uiMessageSchema.optional().meta({ description: 'One UI message from the user (text parts)' }),
+    model: z.string().min(3).max(200).optional(),
+    system: z.string().max(100_000).optional(),
+    maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
+    metadata: metadataSchema.optional(),
+    tools: z.array(toolDefinitionSchema).max(64).optional(),
+    webhook: webhookSchema.optional(),
+    mcpServers: mcpServersSchema.optional(),
+    maxSteps: maxStepsSchema.optional(),
+    priority: z.enum(PRIORITIES).optional().meta({ description: 'Recorded with the run (default normal)' }),
+    onBusy: z.enum(ON_BUSY).optional().meta({ description: 'When the chat has an active run: queue (default), interrupt, or reject (409 chat_busy)' }),
+  })
+  .superRefine((body, ctx) => {
+    checkNamesUnique(body, ctx);
+    if ((body.prompt === undefined) === (body.message === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of "prompt" or "message"' });
+    }
+    if (body.message && body.message.role !== 'user') ctx.addIssue({ code: 'custom', path: ['message', 'role'], message: 'the message must be from the user' });
+  })
+  .meta({ id: 'SendMessageRequest' });
+export type SendMessageBody = z.infer<typeof sendMessageBodySchema>;
+
+export const sendMessageResponseSchema = z
+  .union([
+    z.object({ runId: z.uuid(), chatId: z.uuid(), sessionId: z.uuid(), status: z.literal('queued'), messageId: z.string() }),
+    z.object({ chatId: z.uuid(), queued: z.literal(true), queuedMessageId: z.uuid(), position: z.number().int().min(1) }),
+  ])
+  .meta({ id: 'SendMessageResponse' });
+
+export const chatSettingsSchema = z
+  .object({
+    model: z.string(),
+    system: z.string().nullable(),
+    maxOutputTokens: z.number().int().nullable(),
+    maxSteps: z.number().int(),
+    tools: z.array(z.unknown()).nullable(),
+    mcpServers: z.array(z.unknown()).nullable(),
+    webhook: z.unknown().nullable(),
+  })
+  .meta({ id: 'ChatSettings' });
+
+export const queuedMessageSchema = z
+  .object({
+    queuedMessageId: z.uuid(),
+    position: z.number().int().min(1),
+    parts: z.array(z.unknown()),
+    metadata: z.record(z.string(), z.string()).nullable(),
+    priority: z.enum(PRIORITIES),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'QueuedMessage' });
+
+export const queuedMessageListSchema = z.object({ queuedMessages: z.array(queuedMessageSchema) }).meta({ id: 'QueuedMessageList' });
+
+export const chatSchema = z
+  .object({
+    chatId: z.uuid(),
+    title: z.string().nullable(),
+    status: z.enum(['idle', 'busy']),
+    activeRunId: z.uuid().nullable(),
+    queuedMessages: z.number().int(),
+    settings: chatSettingsSchema,
+    archived: z.boolean(),
+    createdAt: z.iso.datetime(),
+    lastActivityAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Chat' });
+
+export const chatListSchema = z.object({ chats: z.array(chatSchema), nextCursor: z.string().nullable() }).meta({ id: 'ChatList' });
+
+export const chatListQuerySchema = z.strictObject({
+  archived: z.enum(['true', 'false']).default('false'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const interruptResponseSchema = z.object({ chatId: z.uuid(), runId: z.uuid(), status: runStatusSchema }).meta({ id: 'InterruptResponse' });
+
+export const queuedMessageParamsSchema = z.object({ chatId: z.uuid(), queuedMessageId: z.uuid() });
 
 export const startRunResponseSchema = z
   .object({ runId: z.uuid(), chatId: z.uuid(), sessionId: z.uuid(), status: z.literal('queued') })
@@ -317,7 +414,14 @@ export const whoamiSchema = z
   .meta({ id: 'WhoAmI' });
 
 export const errorSchema = z
-  .object({ error: z.string(), detail: z.string(), fix: z.string(), docUrl: z.string(), requestId: z.string() })
+  .object({
+    error: z.string(),
+    detail: z.string(),
+    fix: z.string(),
+    docUrl: z.string(),
+    requestId: z.string(),
+    details: z.record(z.string(), z.unknown()).optional().meta({ description: 'Facts of the error, e.g. chat_busy: { activeRunId }' }),
+  })
   .meta({ id: 'Error' });
 
 export const runIdParamsSchema = z.object({ runId: z.uuid() });

@@ -27,12 +27,38 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.runyard_count_queued_messages()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO account_active_runs (account_id, slot, active) VALUES (NEW.account_id, pg_backend_pid() % 16, 1)
+    ON CONFLICT (account_id, slot) DO UPDATE SET active = account_active_runs.active + 1;
+  ELSIF EXISTS (SELECT 1 FROM accounts WHERE id = OLD.account_id) THEN
+    INSERT INTO account_active_runs (account_id, slot, active) VALUES (OLD.account_id, pg_backend_pid() % 16, -1)
+    ON CONFLICT (account_id, slot) DO UPDATE SET active = account_active_runs.active - 1;
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION public.runyard_open_run()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 BEGIN
   INSERT INTO open_runs (run_id) VALUES (NEW.id) ON CONFLICT (run_id) DO NOTHING;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_promote_queued_message()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM runyard_start_next_queued_message(NEW.chat_id);
   RETURN NULL;
 END
 $function$;
@@ -102,6 +128,40 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.runyard_start_next_queued_message(p_chat_id uuid)
+ RETURNS uuid
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  chat record;
+  next record;
+  new_session uuid := gen_random_uuid();
+  new_run uuid := gen_random_uuid();
+BEGIN
+  SELECT id, account_id, archived_at INTO chat FROM chats WHERE id = p_chat_id FOR UPDATE;
+  IF chat.id IS NULL OR chat.archived_at IS NOT NULL THEN
+    RETURN NULL;
+  END IF;
+  IF EXISTS (SELECT 1 FROM runs WHERE chat_id = p_chat_id AND status IN ('queued', 'running', 'requires_action')) THEN
+    RETURN NULL;
+  END IF;
+  SELECT q.id, q.parts, q.run INTO next FROM queued_messages q WHERE q.chat_id = p_chat_id ORDER BY q.position, q.seq LIMIT 1;
+  IF next.id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  DELETE FROM queued_messages WHERE id = next.id;
+  INSERT INTO sessions (id, account_id) VALUES (new_session, chat.account_id);
+  INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, queued_message_id, metadata, priority)
+  VALUES (new_run, chat.account_id, new_session, p_chat_id, next.run->>'model', next.run->>'system', (next.run->>'maxOutputTokens')::int,
+    NULLIF(next.run->'tools', 'null'::jsonb), COALESCE((next.run->>'maxSteps')::int, 20), NULLIF(next.run->'mcpServers', 'null'::jsonb),
+    NULLIF(next.run->'webhook', 'null'::jsonb), next.id, NULLIF(next.run->'metadata', 'null'::jsonb), COALESCE(next.run->>'priority', 'normal'));
+  INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, p_chat_id, new_run, 'user', next.parts);
+  INSERT INTO pending_run_jobs (run_id) VALUES (new_run);
+  UPDATE chats SET last_activity_at = now() WHERE id = p_chat_id;
+  RETURN new_run;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION public.runyard_webhook_event()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -143,8 +203,10 @@ END
 $function$;
 
 -- Triggers
+CREATE TRIGGER queued_messages_count_active AFTER INSERT OR DELETE ON queued_messages FOR EACH ROW EXECUTE FUNCTION runyard_count_queued_messages();
 CREATE TRIGGER runs_count_active_delete AFTER DELETE ON runs FOR EACH ROW WHEN (old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) EXECUTE FUNCTION runyard_count_active_runs();
 CREATE TRIGGER runs_count_active_update AFTER UPDATE OF status, account_id ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) IS DISTINCT FROM (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) OR old.account_id IS DISTINCT FROM new.account_id) EXECUTE FUNCTION runyard_count_active_runs();
 CREATE TRIGGER runs_inserted AFTER INSERT ON runs REFERENCING NEW TABLE AS inserted_runs FOR EACH STATEMENT EXECUTE FUNCTION runyard_runs_inserted();
 CREATE TRIGGER runs_open_reopen AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status <> ALL (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status]))) EXECUTE FUNCTION runyard_open_run();
+CREATE TRIGGER runs_promote_queued_message AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['completed'::run_status, 'failed'::run_status, 'cancelled'::run_status]))) EXECUTE FUNCTION runyard_promote_queued_message();
 CREATE TRIGGER runs_webhook_event AFTER UPDATE OF status ON runs FOR EACH ROW WHEN (new.webhook IS NOT NULL AND old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION runyard_webhook_event();

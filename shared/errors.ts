@@ -9,7 +9,7 @@ export class AppError extends Error {
     readonly status: number,
     message: string,
     readonly fix: string,
-    readonly extra: { retryAfterSeconds?: number; retryable?: boolean; headers?: Record<string, string> } = {},
+    readonly extra: { retryAfterSeconds?: number; retryable?: boolean; headers?: Record<string, string>; details?: Record<string, unknown> } = {},
   ) {
     super(message);
     this.name = 'AppError';

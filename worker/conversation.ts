@@ -4,6 +4,8 @@ import type { ModelMessage, ToolCall, ToolResult } from './providers/types.js';
 export type StoredMessage = { role: 'user' | 'assistant' | 'system'; parts: MessagePart[] };
 
 const DENIED = 'The user denied this tool call.';
+/** The result a call of an earlier run gets when that run ended before it was answered: every provider wants each call answered. */
+export const UNANSWERED_CALL = 'The run was interrupted before this tool call was answered.';
 
 export const toolCallOfPart = (part: ToolPart): ToolCall => {
   const input = part.input ?? (typeof part.rawInput === 'string' ? undefined : part.rawInput);
@@ -50,7 +52,9 @@ export function stepMessages(parts: readonly MessagePart[]): ModelMessage[] {
   const tools = parts.filter(isToolPart);
   const content = textOfParts(parts);
   if (!content && tools.length === 0) return [];
-  const results = tools.map(toolResultOfPart).filter((result): result is ToolResult => result !== null);
+  const results = tools.map(
+    (part) => toolResultOfPart(part) ?? { toolCallId: part.toolCallId, toolName: toolNameOf(part), output: UNANSWERED_CALL, isError: true },
+  );
   return [{ role: 'assistant', content, toolCalls: tools.map(toolCallOfPart) }, ...(results.length ? [{ role: 'tool' as const, results }] : [])];
 }
 

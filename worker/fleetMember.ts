@@ -17,6 +17,7 @@ import { WebhookDispatcher } from './webhookDispatcher.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
+import { PromotionDispatcher } from './promotionDispatcher.js';
 import { createRunWorkers } from './shardWorkers.js';
 
 export type FleetMember = {
@@ -125,6 +126,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
   const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
   webhooks.start();
+  const promotions = new PromotionDispatcher({ db, config, runQueues, logger });
+  promotions.start();
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, shards: runWorkers.length, lockMs: config.RUN_LOCK_MS });
 
   let closing: Promise<void> | undefined;
@@ -136,6 +139,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
       const steps: [string, () => Promise<unknown>][] = [
         ['sweep worker', () => sweepWorker.close()],
         ['webhook dispatcher', () => webhooks.stop()],
+        ['promotion dispatcher', () => promotions.stop()],
         ['run worker', () => Promise.all(runWorkers.map((runWorker) => runWorker.close()))],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],

@@ -6,7 +6,7 @@ import { requestIdOf } from '../http.js';
 
 export const docUrlFor = (code: string) => `/docs#error-${code}`;
 
-type ErrorBody = { error: string; detail: string; fix: string; docUrl: string; requestId: string };
+type ErrorBody = { error: string; detail: string; fix: string; docUrl: string; requestId: string; details?: Record<string, unknown> };
 
 function describeZodError(err: ZodError): AppError {
   const unknown = err.issues.find((issue) => issue.code === 'unrecognized_keys');
@@ -48,7 +48,14 @@ export function toAppError(err: unknown): AppError | undefined {
 }
 
 export function errorBody(err: AppError, requestId: string): ErrorBody {
-  return { error: err.code, detail: err.message, fix: err.fix, docUrl: docUrlFor(err.code), requestId };
+  return {
+    error: err.code,
+    detail: err.message,
+    fix: err.fix,
+    docUrl: docUrlFor(err.code),
+    requestId,
+    ...(err.extra.details ? { details: err.extra.details } : {}),
+  };
 }
 
 /** The one place errors become responses: known errors keep their status, anything else is an opaque 500. */

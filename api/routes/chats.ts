@@ -1,17 +1,82 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { notFound } from '../../shared/errors.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf } from '../http.js';
+import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
 import { listMessages } from '../listMessages.js';
 import { requireScope } from '../middleware/authenticate.js';
-import { chatIdParamsSchema, messageListQuerySchema } from '../schemas.js';
+import {
+  chatIdParamsSchema,
+  chatListQuerySchema,
+  messageListQuerySchema,
+  queuedMessageParamsSchema,
+  sendMessageBodySchema,
+  streamQuerySchema,
+} from '../schemas.js';
+import { archiveChat, unarchiveChat } from '../chats/archiveChat.js';
+import { queuedMessageNotFound } from '../chats/chatErrors.js';
+import { interruptChat } from '../chats/interruptChat.js';
+import { deleteQueuedMessage, listQueuedMessages, promoteQueuedMessage } from '../chats/queuedMessages.js';
+import { getChat, listChats } from '../chats/readChats.js';
+import { sendMessage } from '../chats/sendMessage.js';
+import { streamChat } from '../chats/streamChat.js';
 
+/** A malformed id can never name a chat: answer exactly as for an unknown one. */
+function chatIdOf(req: Request): string {
+  const params = chatIdParamsSchema.safeParse(req.params);
+  if (!params.success) throw notFound('chat_not_found', 'The chat');
+  return params.data.chatId;
+}
+
+function queuedMessageOf(req: Request): { chatId: string; queuedMessageId: string } {
+  const chatId = chatIdOf(req);
+  const params = queuedMessageParamsSchema.safeParse(req.params);
+  if (!params.success) throw queuedMessageNotFound();
+  return { chatId, queuedMessageId: params.data.queuedMessageId };
+}
+
+/** Conversations (SPEC section 12): a chat goes on across runs. */
 export function chatRoutes(deps: ApiDeps): Router {
   const router = Router();
+  router.get('/', requireScope('runs:read'), async (req, res) => {
+    res.json(await listChats(deps, callerOf(req), chatListQuerySchema.parse(req.query)));
+  });
+  router.get('/:chatId', requireScope('runs:read'), async (req, res) => {
+    res.json(await getChat(deps, callerOf(req), chatIdOf(req)));
+  });
   router.get('/:chatId/messages', requireScope('runs:read'), async (req, res) => {
-    const params = chatIdParamsSchema.safeParse(req.params);
-    if (!params.success) throw notFound('chat_not_found', 'The chat');
-    res.json(await listMessages(deps, callerOf(req), params.data.chatId, messageListQuerySchema.parse(req.query)));
+    res.json(await listMessages(deps, callerOf(req), chatIdOf(req), messageListQuerySchema.parse(req.query)));
+  });
+  router.post('/:chatId/messages', requireScope('runs:write'), async (req, res) => {
+    const chatId = chatIdOf(req);
+    const body = sendMessageBodySchema.parse(jsonBody(req));
+    const sent = await sendMessage(deps, callerOf(req), chatId, body, idempotencyKeyOf(req));
+    if ('runId' in sent) res.location(`/api/chat/runs/${sent.runId}`);
+    res.status(202).json(sent);
+  });
+  router.get('/:chatId/stream', requireScope('runs:read'), async (req, res) => {
+    const { after } = streamQuerySchema.parse(req.query);
+    await streamChat(deps, req, res, callerOf(req), chatIdOf(req), after);
+  });
+  router.post('/:chatId/interrupt', requireScope('runs:write'), async (req, res) => {
+    res.status(202).json(await interruptChat(deps, callerOf(req), chatIdOf(req)));
+  });
+  router.get('/:chatId/queued-messages', requireScope('runs:read'), async (req, res) => {
+    res.json(await listQueuedMessages(deps, callerOf(req), chatIdOf(req)));
+  });
+  router.delete('/:chatId/queued-messages/:queuedMessageId', requireScope('runs:write'), async (req, res) => {
+    const { chatId, queuedMessageId } = queuedMessageOf(req);
+    await deleteQueuedMessage(deps, callerOf(req), chatId, queuedMessageId);
+    res.status(204).end();
+  });
+  router.post('/:chatId/queued-messages/:queuedMessageId/promote', requireScope('runs:write'), async (req, res) => {
+    const { chatId, queuedMessageId } = queuedMessageOf(req);
+    res.status(202).json(await promoteQueuedMessage(deps, callerOf(req), chatId, queuedMessageId));
+  });
+  router.post('/:chatId/archive', requireScope('runs:write'), async (req, res) => {
+    res.json(await archiveChat(deps, callerOf(req), chatIdOf(req)));
+  });
+  router.post('/:chatId/unarchive', requireScope('runs:write'), async (req, res) => {
+    res.json(await unarchiveChat(deps, callerOf(req), chatIdOf(req)));
   });
   return router;
 }

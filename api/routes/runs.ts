@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { AppError } from '../../shared/errors.js';
 import { cancelRun } from '../cancelRun.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf } from '../http.js';
+import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
 import { requireScope } from '../middleware/authenticate.js';
 import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js';
 import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
@@ -11,22 +11,6 @@ import { mintRunStreamToken } from '../streamTokens.js';
 import { webhookEventsOfRun } from '../../shared/webhookLog.js';
 import { startRun } from '../startRun.js';
 import { streamRun } from '../streamRun.js';
-
-function jsonBody(req: Request): unknown {
-  if (!req.is('application/json')) {
-    throw new AppError('unsupported_media_type', 415, 'The request body must be JSON.', 'Send Content-Type: application/json with a JSON object.');
-  }
-  return req.body;
-}
-
-function idempotencyKeyOf(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  if (key.length === 0 || key.length > 255) {
-    throw new AppError('invalid_idempotency_key', 400, 'Idempotency-Key must be 1 to 255 characters.', 'Send a shorter key, such as a UUID.');
-  }
-  return key;
-}
 
 /** A malformed id can never name a run: answer exactly as for an unknown one. */
 function runIdOf(req: Request): string {

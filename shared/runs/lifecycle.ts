@@ -57,6 +57,16 @@ export const TRANSITIONS = {
 export type TransitionName = keyof typeof TRANSITIONS;
 
 /**
+ * The hand-over from one run of a chat to the next (SPEC section 12): when a chat's active run ends
+ * (enters a TERMINAL status from an ACTIVE one, by any transition), the chat's first queued message
+ * becomes a new run in `queued`, in the same transaction — a trigger on runs
+ * (prisma/migrations/*_conversations, runyard_promote_queued_message) — and waits in
+ * pending_run_jobs until a worker mints its run key and queues its job (worker/promotedRuns.ts); the
+ * sweep re-queues one whose job never came. A chat has at most one ACTIVE run (a unique index).
+ */
+export const PROMOTION = { after: TERMINAL_STATUSES, starts: 'queued' } as const satisfies { after: readonly RunStatus[]; starts: RunStatus };
+
+/**
  * The transitions an API caller asks for, and how the API names their refusal: the error code
  * (api/errorCatalog.ts) and what to do about it. (A worker's transitions — claim, finish,
  * failAttempt, park, requeueLost — are refused by answering false: the attempt lost the run, and its

@@ -1,0 +1,27 @@
+import type { ApiDeps } from '../deps.js';
+import type { Caller } from '../http.js';
+import { chatNotFound } from './chatErrors.js';
+import { interruptActiveRun } from './interruptChat.js';
+import { getChat, requireAccountCaller, type ChatView } from './readChats.js';
+
+/** POST /api/chats/{chatId}/archive: the chat takes no message; its queued messages are dropped and its active run interrupted. */
+export async function archiveChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
+  requireAccountCaller(caller);
+  await deps.db.$transaction(async (tx) => {
+    const updated = await tx.$executeRaw`
+      UPDATE chats SET archived_at = COALESCE(archived_at, now()) WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
+    if (updated === 0) throw chatNotFound();
+    await tx.$executeRaw`DELETE FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
+  });
+  await interruptActiveRun(deps, caller, chatId);
+  deps.logger.info('chat archived', { chatId });
+  return getChat(deps, caller, chatId);
+}
+
+/** POST /api/chats/{chatId}/unarchive: it takes messages again. */
+export async function unarchiveChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
+  requireAccountCaller(caller);
+  const updated = await deps.db.$executeRaw`UPDATE chats SET archived_at = NULL WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
+  if (updated === 0) throw chatNotFound();
+  return getChat(deps, caller, chatId);
+}

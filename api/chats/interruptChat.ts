@@ -1,0 +1,39 @@
+import { ACTIVE_STATUSES, TransitionRefused } from '../../shared/runs/lifecycle.js';
+import { cancelRun } from '../cancelRun.js';
+import type { ApiDeps } from '../deps.js';
+import type { Caller } from '../http.js';
+import { chatIdle, chatNotFound } from './chatErrors.js';
+
+/** The error result each call a parked run waits on gets when the chat interrupts it: every provider wants each call answered. */
+export const INTERRUPTED_CALL = 'interrupted';
+
+export type Interrupted = { chatId: string; runId: string; status: string };
+
+/**
+ * Stops a chat's active run, if it has one, as a cancel does (SPEC section 12): a running run stops
+ * its model stream, keeps its partial answer marked interrupted and ends cancelled; a queued one
+ * ends at once; a parked one ends with each pending call closed by an `interrupted` error result.
+ * Null when the chat has no active run (or it ended meanwhile).
+ */
+export async function interruptActiveRun(deps: ApiDeps, caller: Caller, chatId: string): Promise<Interrupted | null> {
+  const [active] = await deps.db.$queryRaw<{ id: string }[]>`
+    SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
+  if (!active) return null;
+  try {
+    const { status } = await cancelRun(deps, caller, active.id, { closedWith: INTERRUPTED_CALL });
+    deps.logger.info('chat interrupted', { chatId, runId: active.id });
+    return { chatId, runId: active.id, status };
+  } catch (err) {
+    if (err instanceof TransitionRefused) return null;
+    throw err;
+  }
+}
+
+/** POST /api/chats/{chatId}/interrupt: 409 chat_idle when there is nothing to interrupt. */
+export async function interruptChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<Interrupted> {
+  const chat = await deps.db.chat.findFirst({ where: { id: chatId, accountId: caller.accountId! }, select: { id: true } });
+  if (!chat) throw chatNotFound();
+  const interrupted = await interruptActiveRun(deps, caller, chatId);
+  if (!interrupted) throw chatIdle();
+  return interrupted;
+}

@@ -1,0 +1,93 @@
+import { AppError } from '../../shared/errors.js';
+import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import type { ApiDeps } from '../deps.js';
+import type { Caller } from '../http.js';
+import { currentSettings, type ChatSettings } from './chatSettings.js';
+import { chatNotFound } from './chatErrors.js';
+
+export type ChatView = {
+  chatId: string;
+  title: string | null;
+  status: 'idle' | 'busy';
+  activeRunId: string | null;
+  queuedMessages: number;
+  settings: ChatSettings;
+  archived: boolean;
+  createdAt: string;
+  lastActivityAt: string;
+};
+
+type ChatRow = {
+  id: string;
+  title: string | null;
+  settings: unknown;
+  archived_at: Date | null;
+  created_at: Date;
+  last_activity_at: Date;
+  active_run_id: string | null;
+  queued: number;
+};
+
+/** A run key or stream token reads its run, its stream and its chat's messages only. */
+export function requireAccountCaller(caller: Caller): void {
+  if (caller.runId) {
+    throw new AppError('scope_denied', 403, 'A run key or stream token reads its run, its stream and its chat’s messages only.', 'Use an account key.');
+  }
+}
+
+async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
+  return {
+    chatId: row.id,
+    title: row.title,
+    status: row.active_run_id ? 'busy' : 'idle',
+    activeRunId: row.active_run_id,
+    queuedMessages: row.queued,
+    settings: await currentSettings(deps.db, row.id, row.settings),
+    archived: row.archived_at !== null,
+    createdAt: row.created_at.toISOString(),
+    lastActivityAt: row.last_activity_at.toISOString(),
+  };
+}
+
+/** GET /api/chats/{chatId}. */
+export async function getChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
+  requireAccountCaller(caller);
+  const [row] = await deps.db.$queryRaw<ChatRow[]>`
+    SELECT c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
+      (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id,
+      (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued
+    FROM chats c WHERE c.id = ${chatId}::uuid AND c.account_id = ${caller.accountId}::uuid`;
+  if (!row) throw chatNotFound();
+  return toView(deps, row);
+}
+
+const invalidCursor = () => new AppError('invalid_cursor', 400, 'The cursor does not belong to this list.', 'Use the nextCursor of the previous page.');
+
+function decodeCursor(cursor: string): { at: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at ?? '');
+  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime())) throw invalidCursor();
+  return { at: date, id };
+}
+
+/** GET /api/chats: the caller's chats, most recent activity first, in cursor pages. */
+export async function listChats(deps: ApiDeps, caller: Caller, query: { archived: 'true' | 'false'; limit: number; cursor?: string }) {
+  requireAccountCaller(caller);
+  const after = query.cursor ? decodeCursor(query.cursor) : null;
+  const archived = query.archived === 'true';
+  const rows = await deps.db.$queryRaw<ChatRow[]>`
+    SELECT c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
+      (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id,
+      (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued
+    FROM chats c
+    WHERE c.account_id = ${caller.accountId}::uuid AND (c.archived_at IS NOT NULL) = ${archived}
+      AND (${after?.at ?? null}::timestamptz IS NULL OR (c.last_activity_at, c.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+    ORDER BY c.last_activity_at DESC, c.id DESC
+    LIMIT ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    chats: await Promise.all(page.map((row) => toView(deps, row))),
+    nextCursor: rows.length > query.limit && last ? Buffer.from(`${last.last_activity_at.toISOString()}|${last.id}`).toString('base64url') : null,
+  };
+}

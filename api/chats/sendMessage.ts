@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { queueUnavailable } from '../../shared/errors.js';
+import { modelLabel, resolveModel } from '../../shared/models.js';
+import type { RunJobData } from '../../shared/queue.js';
+import { isRedisUsable } from '../../shared/redis.js';
+import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import { mintRunKey } from '../../shared/runs/runKey.js';
+import { checkMcpServers, checkToolDefinitions } from '../../shared/tools.js';
+import { checkWebhook } from '../../shared/webhooks.js';
+import type { ApiDeps } from '../deps.js';
+import type { Caller } from '../http.js';
+import { requestFingerprint } from '../idempotency.js';
+import type { SendMessageBody } from '../schemas.js';
+import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
+import { chatArchived, chatBusy, chatNotFound, chatQueueFull, tooManyActiveRuns } from './chatErrors.js';
+import { interruptActiveRun } from './interruptChat.js';
+
+export type MessageStartedRun = { runId: string; chatId: string; sessionId: string; status: 'queued'; messageId: string };
+export type MessageQueued = { chatId: string; queued: true; queuedMessageId: string; position: number };
+export type SentMessage = MessageStartedRun | MessageQueued;
+
+const ENQUEUE_TIMEOUT_MS = 3_000;
+const REDIS_CONNECT_WAIT_MS = 1_000;
+
+/**
+ * POST /api/chats/{chatId}/messages (SPEC section 12). Under the chat's row lock: the settings the
+ * message names become the chat's; an idle chat starts a run at once (its session, run, user message
+ * and run key, then its job); a busy one keeps the message queued (at the back, or at the front with
+ * an interrupt of the active run), or refuses it. A queued message becomes a run in the transaction
+ * that ends the active run (shared/runs/lifecycle.ts PROMOTION).
+ */
+export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string, body: SendMessageBody, idempotencyKey?: string): Promise<SentMessage> {
+  const accountId = caller.accountId!;
+  const overrides: SettingsOverrides = {
+    model: body.model === undefined ? undefined : resolveModel(body.model, deps.config).id,
+    system: body.system,
+    maxOutputTokens: body.maxOutputTokens,
+    maxSteps: body.maxSteps,
+    tools: body.tools,
+    mcpServers: body.mcpServers,
+    webhook: body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : undefined,
+  };
+  if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
+  if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+  if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
+
+  const claim = idempotencyKey
+    ? await deps.idempotency.claim<SentMessage>(accountId, `chat-message:${chatId}:${idempotencyKey}`, requestFingerprint(body))
+    : undefined;
+  if (claim?.kind === 'replay') return claim.response;
+  try {
+    const accepted = await accept(deps, accountId, chatId, body, overrides);
+    let result: SentMessage;
+    if ('jobData' in accepted) {
+      await enqueueOrUndo(deps, accepted.jobData, accepted.sessionId);
+      deps.metrics.runsStarted.inc({ model: modelLabel(accepted.model) });
+      result = { runId: accepted.jobData.runId, chatId, sessionId: accepted.sessionId, status: 'queued', messageId: accepted.messageId };
+    } else {
+      result = accepted.queued;
+      if (accepted.interrupt)
+        await interruptActiveRun(deps, caller, chatId).catch((err: Error) =>
+          deps.logger.warn('could not interrupt the active run', { chatId, error: err.message }),
+        );
+    }
+    await claim?.complete(result).catch(() => {});
+    deps.logger.info('queued' in result ? 'message queued' : 'message started a run', { chatId, ...('runId' in result ? { runId: result.runId } : {}) });
+    return result;
+  } catch (err) {
+    await claim?.release().catch(() => {});
+    throw err;
+  }
+}
+
+type Accepted = { jobData: RunJobData; sessionId: string; messageId: string; model: string } | { queued: MessageQueued; interrupt: boolean };
+
+async function accept(deps: ApiDeps, accountId: string, chatId: string, body: SendMessageBody, overrides: SettingsOverrides): Promise<Accepted> {
+  const parts = body.prompt !== undefined ? [{ type: 'text', text: body.prompt }] : body.message!.parts;
+  const onBusy = body.onBusy ?? 'queue';
+  return deps.db.$transaction(async (tx) => {
+    const [chat] = await tx.$queryRaw<{ settings: unknown; archived_at: Date | null }[]>`
+      SELECT settings, archived_at FROM chats WHERE id = ${chatId}::uuid AND account_id = ${accountId}::uuid FOR UPDATE`;
+    if (!chat) throw chatNotFound();
+    if (chat.archived_at) throw chatArchived();
+    const [active] = await tx.$queryRaw<{ id: string }[]>`
+      SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
+    if (active && onBusy === 'reject') throw chatBusy(active.id);
+    const [room] = await tx.$queryRaw<{ active: number }[]>`
+      SELECT COALESCE(sum(active), 0)::int AS active FROM account_active_runs WHERE account_id = ${accountId}::uuid`;
+    if ((room?.active ?? 0) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
+    const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
+    await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
+    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal' };
+
+    if (active) {
+      const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
+        SELECT count(*)::int AS count, min(position) AS first, max(position) AS last FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
+      if ((queue?.count ?? 0) >= deps.config.CHAT_MAX_QUEUED_MESSAGES) throw chatQueueFull(deps.config.CHAT_MAX_QUEUED_MESSAGES);
+      const interrupt = onBusy === 'interrupt';
+      const position = interrupt ? (queue?.first ?? 1n) - 1n : (queue?.last ?? 0n) + 1n;
+      const queuedMessageId = randomUUID();
+      await tx.$executeRaw`
+        INSERT INTO queued_messages (id, chat_id, account_id, position, parts, run)
+        VALUES (${queuedMessageId}::uuid, ${chatId}::uuid, ${accountId}::uuid, ${position}, ${JSON.stringify(parts)}::jsonb, ${JSON.stringify(run)}::jsonb)`;
+      return { queued: { chatId, queued: true as const, queuedMessageId, position: interrupt ? 1 : (queue?.count ?? 0) + 1 }, interrupt };
+    }
+
+    const sessionId = randomUUID();
+    const runId = randomUUID();
+    await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${sessionId}::uuid, ${accountId}::uuid)`;
+    await tx.$executeRaw`
+      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority)
+      VALUES (${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, ${chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
+        ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
+        ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
+        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority})`;
+    const [message] = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${chatId}::uuid, ${runId}::uuid, 'user', ${JSON.stringify(parts)}::jsonb)
+      RETURNING id`;
+    const jobData = await mintRunKey(tx, deps.config, accountId, runId);
+    return { jobData, sessionId, messageId: message!.id, model: settings.model };
+  });
+}
+
+/** Queues the new run's job; if Redis fails, the run and its message are removed (its session with them) and the caller gets 503. */
+async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      deps.enqueuer.enqueue(jobData),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
+    deps.logger.error('enqueue failed, undoing the message’s run', { runId: jobData.runId, error: (err as Error).message });
+    await deps.runQueues
+      .forRun(jobData.runId)
+      .remove(jobData.runId)
+      .catch(() => {});
+    await deps.db.session
+      .delete({ where: { id: sessionId } })
+      .catch((undoErr: Error) => deps.logger.error('could not undo the message’s run', { error: undoErr.message }));
+    throw queueUnavailable();
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,249 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { readSse } from '../support/sse.js';
+import { startToolServer, type ToolServer } from '../support/toolServer.js';
+import { createAccount } from '../support/factories.js';
+import { waitFor } from '../support/harness.js';
+import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { startStack, type Stack } from '../support/stack.js';
+
+type Sent = { status: number; body: Record<string, unknown> & { runId?: string; queuedMessageId?: string; position?: number; error?: string } };
+
+describe('conversations: a chat goes on across runs (SPEC section 12)', function () {
+  this.timeout(120_000);
+  let tools: ToolServer;
+  let stack: Stack;
+
+  before(async () => {
+    tools = await startToolServer();
+    tools.behave('lookup', (call) => ({ body: { output: { found: (call.body.input as { q: string }).q } } }));
+    stack = await startStack({
+      TOOL_URL_ALLOWLIST: tools.url,
+      CHAT_MAX_QUEUED_MESSAGES: '25',
+      ACCOUNT_MAX_ACTIVE_RUNS: '200',
+      RATE_LIMIT_PER_MINUTE: '100000',
+    });
+  });
+  after(async () => {
+    await stack.close();
+    await tools.close();
+  });
+
+  const auth = (key = stack.alice.key) => ({ authorization: `Bearer ${key}` });
+  const send = async (chatId: string, body: Record<string, unknown>, key = stack.alice.key): Promise<Sent> => {
+    const res = await request(stack.api.app).post(`/api/chats/${chatId}/messages`).set(auth(key)).send(body);
+    return { status: res.status, body: res.body };
+  };
+  const messagesOf = async (chatId: string) =>
+    (await request(stack.api.app).get(`/api/chats/${chatId}/messages?limit=200`).set(auth())).body.messages as {
+      role: string;
+      parts: { type: string; text?: string; state?: string; errorText?: string }[];
+      metadata: { runId: string | null; interrupted: boolean };
+    }[];
+  const textOf = (message: { parts: { type: string; text?: string }[] }) =>
+    message.parts
+      .filter((p) => p.type === 'text')
+      .map((p) => p.text)
+      .join('');
+  const lookup = { name: 'lookup', inputSchema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] }, url: '' };
+  const firstRun = async (body: Record<string, unknown>) => {
+    const runId = await startRunOk(stack.api.app, stack.alice.key, body);
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    return { runId, chatId: run.chatId };
+  };
+
+  for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5']) {
+    it(`three turns on ${model}: each request holds every earlier turn, tool calls and results in the provider's format, and is accepted`, async () => {
+      const tool = { ...lookup, url: tools.toolUrl('lookup') };
+      const { chatId } = await firstRun({ prompt: 'turn one [[call1:lookup:{"q":"paris"}]]', model, tools: [tool] });
+      const second = await send(chatId, { prompt: 'turn two' });
+      expect(second.status).to.equal(202);
+      expect(second.body).to.include({ chatId, status: 'queued' });
+      expect(second.body.messageId).to.be.a('string');
+      await waitForRunStatus(stack.api.deps, second.body.runId!, ['completed']);
+      const before = stack.fake.requests.length;
+      const third = await send(chatId, { prompt: 'turn three' });
+      const run = await waitForRunStatus(stack.api.deps, third.body.runId!, ['completed']);
+      expect(run.model, 'the chat’s model, carried').to.equal(model);
+      const sent = stack.fake.requests.slice(before)[0]!.body.messages as Record<string, unknown>[];
+      const flat = JSON.stringify(sent);
+      for (const piece of ['turn one', 'paris', 'turn two', 'turn three']) expect(flat).to.include(piece);
+      expect(flat.indexOf('turn one')).to.be.below(flat.indexOf('turn two'));
+      expect(flat.indexOf('turn two')).to.be.below(flat.indexOf('turn three'));
+      if (model.startsWith('openai')) {
+        expect(sent.map((m) => m.role)).to.deep.equal(['user', 'assistant', 'tool', 'assistant', 'user', 'assistant', 'user']);
+      } else {
+        const kinds = sent.map((m) => (Array.isArray(m.content) ? (m.content as { type: string }[]).map((b) => b.type).join('+') : `${m.role}`));
+        expect(kinds.join(' ')).to.match(/tool_use.*tool_result/);
+      }
+      const transcript = await messagesOf(chatId);
+      expect(transcript.map((m) => m.role)).to.deep.equal(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    });
+  }
+
+  it('carries settings from message to message: a message’s model stays the chat’s until another names one', async () => {
+    const { chatId } = await firstRun({ prompt: 'hello', model: 'local/echo', system: 'be brief' });
+    const switched = await send(chatId, { prompt: 'now openai', model: 'openai/gpt-4o-mini' });
+    await waitForRunStatus(stack.api.deps, switched.body.runId!, ['completed']);
+    const kept = await send(chatId, { prompt: 'still openai' });
+    const run = await waitForRunStatus(stack.api.deps, kept.body.runId!, ['completed']);
+    expect([run.model, run.system]).to.deep.equal(['openai/gpt-4o-mini', 'be brief']);
+    const chat = (await request(stack.api.app).get(`/api/chats/${chatId}`).set(auth())).body;
+    expect(chat).to.include({ chatId, status: 'idle', activeRunId: null, queuedMessages: 0, archived: false });
+    expect(chat.settings).to.include({ model: 'openai/gpt-4o-mini', system: 'be brief' });
+  });
+
+  it('20 concurrent sends to an idle chat: exactly one run, 19 queued, and all 20 run in the order they were accepted', async () => {
+    const { chatId } = await firstRun({ prompt: 'start', model: 'openai/gpt-4o-mini' });
+    // Each run streams for a while, so all 20 are accepted while the first is still running.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => send(chatId, { prompt: `burst ${i} [[slow:60]]` })));
+    expect(answers.every((a) => a.status === 202)).to.equal(true);
+    const started = answers.filter((a) => a.body.runId);
+    const queued = answers.filter((a) => a.body.queued);
+    expect([started.length, queued.length]).to.deep.equal([1, 19]);
+    expect(queued.map((a) => a.body.position).sort((x, y) => x! - y!)).to.deep.equal(Array.from({ length: 19 }, (_, i) => i + 1));
+    const listed = (await request(stack.api.app).get(`/api/chats/${chatId}/queued-messages`).set(auth())).body.queuedMessages as { queuedMessageId: string }[];
+    const byPosition = [...queued].sort((x, y) => x.body.position! - y.body.position!);
+    expect(listed.map((q) => q.queuedMessageId)).to.deep.equal(byPosition.map((a) => a.body.queuedMessageId));
+    await waitFor(async () => (await stack.api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 21, {
+      what: 'all 21 runs',
+      timeoutMs: 90_000,
+    });
+    const users = (await messagesOf(chatId)).filter((m) => m.role === 'user').map(textOf);
+    expect(users.slice(1)).to.deep.equal([started[0]!, ...byPosition].map((a) => `burst ${answers.indexOf(a)} [[slow:60]]`));
+    const runs = await stack.api.deps.db.run.findMany({ where: { chatId }, orderBy: { seq: 'asc' } });
+    expect(new Set(runs.map((r) => r.id)).size).to.equal(21);
+    expect(await stack.api.deps.db.queuedMessage.count({ where: { chatId } })).to.equal(0);
+  });
+
+  it('interrupt while a run streams: its partial answer is kept and marked, and the interrupting message’s run follows it', async () => {
+    const { chatId } = await firstRun({ prompt: 'first', model: 'openai/gpt-4o-mini' });
+    const long = await send(chatId, { prompt: `a long answer ${'word '.repeat(200)} [[slow:30]]` });
+    await waitFor(async () => (await stack.api.deps.db.run.findUnique({ where: { id: long.body.runId! } }))?.status === 'running');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cut = await send(chatId, { prompt: 'stop, answer this instead', onBusy: 'interrupt' });
+    expect(cut.status).to.equal(202);
+    expect(cut.body).to.include({ queued: true, position: 1 });
+    expect((await waitForRunStatus(stack.api.deps, long.body.runId!, ['cancelled'])).status).to.equal('cancelled');
+    await waitFor(async () => (await stack.api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 2, { what: 'the next run' });
+    const transcript = await messagesOf(chatId);
+    expect(transcript.map((m) => [m.role, m.metadata.interrupted])).to.deep.equal([
+      ['user', false],
+      ['assistant', false],
+      ['user', false],
+      ['assistant', true],
+      ['user', false],
+      ['assistant', false],
+    ]);
+    expect(textOf(transcript[4]!)).to.equal('stop, answer this instead');
+  });
+
+  for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5']) {
+    it(`interrupt while parked on a client tool (${model}): the pending call gets an interrupted result, and the next request is accepted`, async () => {
+      const clientTool = { name: 'pick_color', inputSchema: { type: 'object' } };
+      const { chatId } = await firstRun({ prompt: 'hi', model });
+      const parked = await send(chatId, { prompt: 'pick one [[call1:pick_color:{}]]', tools: [clientTool] });
+      await waitForRunStatus(stack.api.deps, parked.body.runId!, ['requires_action']);
+      const interrupted = await request(stack.api.app).post(`/api/chats/${chatId}/interrupt`).set(auth());
+      expect([interrupted.status, interrupted.body.runId, interrupted.body.status]).to.deep.equal([202, parked.body.runId, 'cancelled']);
+      const parts = (await messagesOf(chatId)).at(-1)!.parts;
+      expect(parts.find((p) => p.type === 'tool-pick_color')).to.include({ state: 'output-error', errorText: 'interrupted' });
+      const before = stack.fake.requests.length;
+      const next = await send(chatId, { prompt: 'never mind' });
+      const run = await waitForRunStatus(stack.api.deps, next.body.runId!, ['completed', 'failed']);
+      expect(run.status, `${run.errorCode}: ${run.errorMessage}`).to.equal('completed');
+      expect(JSON.stringify(stack.fake.requests.slice(before)[0]!.body.messages)).to.include('interrupted');
+      expect((await request(stack.api.app).post(`/api/chats/${chatId}/interrupt`).set(auth())).body.error, 'nothing to interrupt now').to.equal('chat_idle');
+    });
+  }
+
+  it('refuses with reject (chat_busy, naming the run), past CHAT_MAX_QUEUED_MESSAGES, for an archived chat, and hides another account’s chat', async () => {
+    const small = await startStack({ CHAT_MAX_QUEUED_MESSAGES: '2' });
+    try {
+      const runId = await startRunOk(small.api.app, small.alice.key, { prompt: 'slow [[slow:50]] '.repeat(30), model: 'openai/gpt-4o-mini' });
+      const { chatId } = (await small.api.deps.db.run.findUnique({ where: { id: runId } }))!;
+      const post = (body: Record<string, unknown>, key = small.alice.key) =>
+        request(small.api.app)
+          .post(`/api/chats/${chatId}/messages`)
+          .set({ authorization: `Bearer ${key}` })
+          .send(body);
+      const rejected = await post({ prompt: 'now?', onBusy: 'reject' });
+      expect([rejected.status, rejected.body.error, rejected.body.details]).to.deep.equal([409, 'chat_busy', { activeRunId: runId }]);
+      expect((await post({ prompt: 'one' })).body).to.include({ queued: true, position: 1 });
+      expect((await post({ prompt: 'two' })).body).to.include({ queued: true, position: 2 });
+      const full = await post({ prompt: 'three' });
+      expect([full.status, full.body.error]).to.deep.equal([429, 'chat_queue_full']);
+      const bob = await createAccount(small.api.deps.db);
+      expect((await post({ prompt: 'mine?' }, bob.key)).status).to.equal(404);
+      expect(
+        (
+          await request(small.api.app)
+            .get(`/api/chats/${chatId}`)
+            .set({ authorization: `Bearer ${bob.key}` })
+        ).status,
+      ).to.equal(404);
+
+      const archived = await request(small.api.app)
+        .post(`/api/chats/${chatId}/archive`)
+        .set({ authorization: `Bearer ${small.alice.key}` });
+      expect(archived.body).to.include({ archived: true, queuedMessages: 0 });
+      await waitForRunStatus(small.api.deps, runId, ['cancelled']);
+      expect((await post({ prompt: 'hello?' })).body.error).to.equal('chat_archived');
+      const list = (archivedFlag: string) =>
+        request(small.api.app)
+          .get(`/api/chats?archived=${archivedFlag}`)
+          .set({ authorization: `Bearer ${small.alice.key}` });
+      expect((await list('true')).body.chats.map((c: { chatId: string }) => c.chatId)).to.include(chatId);
+      expect((await list('false')).body.chats.map((c: { chatId: string }) => c.chatId)).not.to.include(chatId);
+      await request(small.api.app)
+        .post(`/api/chats/${chatId}/unarchive`)
+        .set({ authorization: `Bearer ${small.alice.key}` });
+      const again = await post({ prompt: 'back' });
+      expect(again.status).to.equal(202);
+      expect(again.body.runId, 'an idle chat starts a run at once').to.be.a('string');
+      expect(await small.api.deps.db.run.count({ where: { chatId } }), 'the dropped messages never ran').to.equal(2);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('lists, deletes and promotes queued messages; the chat’s stream is its active run’s, 204 when idle', async () => {
+    const { chatId } = await firstRun({ prompt: 'first', model: 'openai/gpt-4o-mini' });
+    const base = await stack.api.url();
+    expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth())).res.status, 'idle').to.equal(204);
+    const busy = await send(chatId, { prompt: `busy ${'w '.repeat(60)} [[slow:40]]` });
+    const a = await send(chatId, { prompt: 'a' });
+    const b = await send(chatId, { prompt: 'b' });
+    const c = await send(chatId, { prompt: 'c', metadata: { ticket: 'T-1' }, priority: 'high' });
+    const queue = async () =>
+      (
+        (await request(stack.api.app).get(`/api/chats/${chatId}/queued-messages`).set(auth())).body.queuedMessages as {
+          queuedMessageId: string;
+          metadata: unknown;
+        }[]
+      ).map((q) => q.queuedMessageId);
+    expect(await queue()).to.deep.equal([a.body.queuedMessageId, b.body.queuedMessageId, c.body.queuedMessageId]);
+    expect((await request(stack.api.app).delete(`/api/chats/${chatId}/queued-messages/${b.body.queuedMessageId}`).set(auth())).status).to.equal(204);
+    const streamed = await readSse(`${base}/api/chats/${chatId}/stream`, auth(), { until: (e) => e.data.includes('text-delta') });
+    expect(streamed.res.status).to.equal(200);
+    const promoted = await request(stack.api.app).post(`/api/chats/${chatId}/queued-messages/${c.body.queuedMessageId}/promote`).set(auth());
+    expect(promoted.status).to.equal(202);
+    await waitForRunStatus(stack.api.deps, busy.body.runId!, ['cancelled']);
+    await waitFor(
+      async () =>
+        (await stack.api.deps.db.queuedMessage.count({ where: { chatId } })) === 0 &&
+        (await stack.api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 3,
+      {
+        what: 'c then a to run',
+      },
+    );
+    const users = (await messagesOf(chatId)).filter((m) => m.role === 'user').map(textOf);
+    expect(users).to.deep.equal(['first', `busy ${'w '.repeat(60)} [[slow:40]]`.trim(), 'c', 'a']);
+    expect(
+      (await request(stack.api.app).delete(`/api/chats/${chatId}/queued-messages/${a.body.queuedMessageId}`).set(auth())).body.error,
+      'became a run',
+    ).to.equal('queued_message_not_found');
+    const cRun = await stack.api.deps.db.run.findFirst({ where: { queuedMessageId: c.body.queuedMessageId } });
+    expect([cRun?.priority, cRun?.metadata]).to.deep.equal(['high', { ticket: 'T-1' }]);
+  });
+});
