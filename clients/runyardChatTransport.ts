@@ -5,12 +5,16 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
  * A `ChatTransport` for the `ai` package's Chat classes (`AbstractChat`, `@ai-sdk/react`'s
  * `useChat`, ...) that talks to runyard, for a web UI. runyard's protocol is REST + SSE rather
  * than one streaming POST, so this adapter:
- * - starts a run (`POST /api/chat/runs` with the chat's messages and your tools) and streams it;
+ * - starts the conversation with a run (`POST /api/chat/runs` with the Chat's messages and your
+ *   run settings) and afterwards sends only each new user message to the same runyard chat
+ *   (`POST /api/chats/{chatId}/messages`): runyard keeps the history, tool calls included;
  * - ends its stream when the run parks in `requires_action`, so the Chat runs `onToolCall`, takes
  *   `addToolOutput`, and sends again (`sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls`);
  * - answers the pending calls from the last assistant message (`POST .../tool-results`) and
  *   streams the continuation from the last event it had, skipping what the Chat already has (the
- *   new attempt's `start` and its re-sent steps), so the same assistant message simply grows.
+ *   new attempt's `start` and its re-sent steps), so the same assistant message simply grows;
+ * - resumes through the chat's stream (`GET /api/chats/{chatId}/stream`, 204 when idle): what
+ *   `chat.resumeStream()` calls, e.g. after a page reload (give the runyard chat as `chatId`).
  * Copy it into your frontend; in the page, pass a stream token's `Authorization` instead of a key.
  */
 export type RunyardTransportOptions = {
@@ -18,16 +22,32 @@ export type RunyardTransportOptions = {
   baseUrl: string;
   /** Headers of every request: `Authorization: Bearer <key or stream token>`. */
   headers: Record<string, string>;
-  /** Extra fields of POST /api/chat/runs: `tools`, `model`, `system`, `maxSteps`, ... */
+  /** Extra fields of the first POST /api/chat/runs (`tools`, `model`, `system`, `maxSteps`, `title`, ...); later messages keep them (the chat's settings). */
   run?: Record<string, unknown>;
+  /** The runyard chat this Chat continues (after a page reload); otherwise its first message starts one. */
+  chatId?: string;
+  /** What a message to a busy runyard chat does: `interrupt` (default: the UI's latest message wins) or `queue`. */
+  onBusy?: 'interrupt' | 'queue';
 };
 
 type RunState = { runId: string; lastEventId: string | null; pending: string[] };
 
-export class RunyardChatTransport implements ChatTransport<UIMessage> {
-  private run: RunState | null = null;
+const RUN_SETTINGS = ['model', 'system', 'tools', 'mcpServers', 'maxSteps', 'maxOutputTokens', 'webhook'];
 
-  constructor(private readonly options: RunyardTransportOptions) {}
+export class RunyardChatTransport implements ChatTransport<UIMessage> {
+  /** A resumed stream replays the active run from its start: the Chat starts its message over. */
+  readonly resumeStreamIsReplay = true;
+  private run: RunState | null = null;
+  private chatId: string | undefined;
+
+  constructor(private readonly options: RunyardTransportOptions) {
+    this.chatId = options.chatId;
+  }
+
+  /** The runyard chat this transport talks to (known after the first message). */
+  get runyardChatId(): string | undefined {
+    return this.chatId;
+  }
 
   async sendMessages({ messages, abortSignal }: Parameters<ChatTransport<UIMessage>['sendMessages']>[0]): Promise<ReadableStream<UIMessageChunk>> {
     const last = messages[messages.length - 1];
@@ -43,13 +63,48 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
       const stepsAlready = last.parts.filter((part) => part.type === 'step-start').length;
       return this.stream(this.run, abortSignal, stepsAlready);
     }
-    const started = (await this.post('/api/chat/runs', { ...this.options.run, messages: messages.map(toRunyardMessage) }, abortSignal)) as { runId: string };
-    this.run = { runId: started.runId, lastEventId: null, pending: [] };
+    if (!this.chatId) {
+      const started = (await this.post('/api/chat/runs', { ...this.options.run, messages: messages.map(toRunyardMessage) }, abortSignal)) as {
+        runId: string;
+        chatId: string;
+      };
+      this.chatId = started.chatId;
+      this.run = { runId: started.runId, lastEventId: null, pending: [] };
+      return this.stream(this.run, abortSignal, 0);
+    }
+    // A conversation going on: only the new message; the chat's settings carry (yours, if you change them).
+    const settings = Object.fromEntries(Object.entries(this.options.run ?? {}).filter(([name]) => RUN_SETTINGS.includes(name)));
+    const previousRunId = this.run?.runId;
+    const sent = (await this.post(
+      `/api/chats/${this.chatId}/messages`,
+      { ...settings, message: toRunyardMessage(last!), onBusy: this.options.onBusy ?? 'interrupt' },
+      abortSignal,
+    )) as { runId?: string; queued?: boolean };
+    const runId = sent.runId ?? (await this.nextActiveRun(previousRunId, abortSignal));
+    this.run = { runId, lastEventId: null, pending: [] };
     return this.stream(this.run, abortSignal, 0);
   }
 
-  async reconnectToStream(): Promise<ReadableStream<UIMessageChunk> | null> {
-    return this.run ? this.stream(this.run, undefined, 0) : null;
+  async reconnectToStream({ abortSignal }: Parameters<ChatTransport<UIMessage>['reconnectToStream']>[0]): Promise<ReadableStream<UIMessageChunk> | null> {
+    if (!this.chatId) return null;
+    const res = await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}/stream`, { headers: this.options.headers, signal: abortSignal });
+    if (res.status === 204) return null;
+    const chat = (await (await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}`, { headers: this.options.headers, signal: abortSignal })).json()) as {
+      activeRunId?: string | null;
+    };
+    this.run = { runId: chat.activeRunId ?? '', lastEventId: null, pending: [] };
+    return this.chunks(res, this.run, 0);
+  }
+
+  /** A queued message becomes a run once the active one has ended: wait for the chat's next active run. */
+  private async nextActiveRun(previousRunId: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const res = await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}`, { headers: this.options.headers, signal });
+      const chat = (await res.json()) as { activeRunId: string | null; queuedMessages: number };
+      if (chat.activeRunId && chat.activeRunId !== previousRunId) return chat.activeRunId;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   private async post(path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
@@ -70,6 +125,10 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
       headers: { ...this.options.headers, ...(run.lastEventId ? { 'last-event-id': run.lastEventId } : {}) },
       signal,
     });
+    return this.chunks(res, run, skipSteps);
+  }
+
+  private chunks(res: Response, run: RunState, skipSteps: number): ReadableStream<UIMessageChunk> {
     if (!res.ok || !res.body) throw new Error(`runyard's stream answered ${res.status}`);
     let resent = skipSteps;
     let skipping = false;

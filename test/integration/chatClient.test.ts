@@ -4,13 +4,14 @@ import { AbstractChat, lastAssistantMessageIsCompleteWithToolCalls, type ChatSta
 import { RunyardChatTransport } from '../../clients/runyardChatTransport.js';
 import { comparableParts } from '../support/aiSdkClient.js';
 import { waitFor } from '../support/harness.js';
+import { waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /** The framework-free Chat: what `useChat` is in React, with its state in a plain array. */
 class ArrayChatState implements ChatState<UIMessage> {
   status: ChatStatus = 'ready';
   error: Error | undefined = undefined;
-  messages: UIMessage[] = [];
+  constructor(public messages: UIMessage[] = []) {}
   pushMessage = (message: UIMessage) => {
     this.messages = [...this.messages, message];
   };
@@ -25,7 +26,7 @@ class ArrayChatState implements ChatState<UIMessage> {
 
 class Chat extends AbstractChat<UIMessage> {
   constructor(init: Omit<ConstructorParameters<typeof AbstractChat<UIMessage>>[0], 'state'>) {
-    super({ ...init, state: new ArrayChatState() });
+    super({ ...init, state: new ArrayChatState(init.messages) });
   }
 }
 
@@ -79,5 +80,81 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
     ).body.messages;
     const persisted = history.find((m: { role: string }) => m.role === 'assistant');
     expect(comparableParts(answer.parts)).to.deep.equal(comparableParts(persisted.parts));
+  });
+
+  it('holds a three-turn conversation in one runyard chat, a client tool in the second turn, sending only each new message; resumeStream picks up an answer mid-way', async () => {
+    const base = await stack.api.url();
+    const pickColor = { name: 'pick_color', description: 'asks the user for a color', inputSchema: { type: 'object', properties: { q: { type: 'string' } } } };
+    const transport = new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` }, run: { tools: [pickColor] } });
+    const errors: unknown[] = [];
+    const chat: Chat = new Chat({
+      transport,
+      onError: (error) => errors.push(error),
+      sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls,
+      onToolCall: ({ toolCall }) => {
+        void chat.addToolOutput({ tool: 'pick_color', toolCallId: toolCall.toolCallId, output: { color: 'teal' } });
+      },
+    });
+    const answered = (turns: number) =>
+      waitFor(
+        () =>
+          chat.status === 'ready' &&
+          chat.messages.filter((m) => m.role === 'assistant').length === turns &&
+          chat.lastMessage?.parts.some((p) => p.type === 'text'),
+        {
+          what: `turn ${turns} to finish`,
+          timeoutMs: 20_000,
+        },
+      );
+    await chat.sendMessage({ text: 'hello there' });
+    await answered(1);
+    await chat.sendMessage({ text: 'call pick_color {"q":"cool"}' });
+    await answered(2);
+    await chat.sendMessage({ text: 'thanks' });
+    await answered(3);
+    expect(errors).to.deep.equal([]);
+    const chatId = transport.runyardChatId!;
+    const runs = await stack.api.deps.db.run.findMany({ where: { chatId }, orderBy: { seq: 'asc' } });
+    expect(runs.map((r) => r.status)).to.deep.equal(['completed', 'completed', 'completed']);
+    const history = (
+      await request(stack.api.app)
+        .get(`/api/chats/${chatId}/messages`)
+        .set({ authorization: `Bearer ${stack.alice.key}` })
+    ).body.messages as {
+      role: string;
+      parts: { type: string; text?: string }[];
+    }[];
+    const userTexts = history.filter((m) => m.role === 'user').map((m) => m.parts.map((p) => p.text).join(''));
+    expect(userTexts, 'each message sent once').to.deep.equal(['hello there', 'call pick_color {"q":"cool"}', 'thanks']);
+    expect(comparableParts(chat.messages.filter((m) => m.role === 'assistant')[1]!.parts)).to.deep.equal(comparableParts(history[3]!.parts));
+
+    // A page reload mid-answer: a new Chat with the messages so far resumes through the chat's stream.
+    const slow = await request(stack.api.app)
+      .post(`/api/chats/${chatId}/messages`)
+      .set({ authorization: `Bearer ${stack.alice.key}` })
+      .send({ prompt: `tell me more ${'about this '.repeat(20)} [[slow:40]]`, model: 'openai/gpt-4o-mini' });
+    await waitFor(async () => (await stack.api.deps.db.run.findUnique({ where: { id: slow.body.runId } }))?.status === 'running');
+    const reloaded = new Chat({
+      transport: new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` }, chatId }),
+      messages: chat.messages,
+    });
+    await reloaded.resumeStream();
+    await waitFor(() => reloaded.status === 'ready' && reloaded.messages.length === chat.messages.length + 1, {
+      what: 'the resumed answer',
+      timeoutMs: 20_000,
+    });
+    await waitForRunStatus(stack.api.deps, slow.body.runId, ['completed']);
+    const persisted = (
+      await request(stack.api.app)
+        .get(`/api/chats/${chatId}/messages`)
+        .set({ authorization: `Bearer ${stack.alice.key}` })
+    ).body.messages.at(-1);
+    expect(comparableParts(reloaded.lastMessage!.parts)).to.deep.equal(comparableParts(persisted.parts));
+    const idle = new Chat({
+      transport: new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` }, chatId }),
+      messages: reloaded.messages,
+    });
+    await idle.resumeStream();
+    expect(idle.messages.length, 'nothing to resume once idle (204)').to.equal(reloaded.messages.length);
   });
 });
