@@ -23,7 +23,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
       ['403', 'scope_denied, or cross_site_request (a state-changing admin request from another origin)'],
       ['404', 'Not found, or another account’s'],
       ['415', 'unsupported_media_type (a POST that is not JSON; admin POSTs must say application/json even without a body)'],
-      ['429', 'rate_limited or too_many_active_runs'],
+      ['429', 'rate_limited, too_many_active_runs or chat_queue_full'],
       ['503', 'queue_unavailable or database_unavailable'],
     ].map(([status, description]) => [status, json(s.errorSchema, description!)]),
   );
@@ -138,6 +138,91 @@ export function buildOpenApiDocument(serverUrl?: string) {
     request: { params: s.chatIdParamsSchema, query: s.messageListQuerySchema },
     responses: { 200: json(s.messageListSchema, 'A page of messages'), ...errors },
   });
+  const chatId = s.chatIdParamsSchema;
+  const busy = json(s.errorSchema, 'chat_busy (details.activeRunId), chat_archived, chat_idle');
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chats/{chatId}/messages',
+    summary: 'Send the chat’s next user message: it starts a run, or waits behind the active one (onBusy)',
+    security,
+    request: {
+      params: chatId,
+      headers: z.object({ 'Idempotency-Key': z.string().max(255).optional() }),
+      body: { content: { 'application/json': { schema: s.sendMessageBodySchema } } },
+    },
+    responses: { 202: json(s.sendMessageResponseSchema, 'A run started, or the message queued'), 409: busy, ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats',
+    summary: 'Your chats, most recent activity first',
+    security,
+    request: { query: s.chatListQuerySchema },
+    responses: { 200: json(s.chatListSchema, 'A page of chats'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/{chatId}',
+    summary: 'A chat: idle or busy, its active run, queued messages and settings',
+    security,
+    request: { params: chatId },
+    responses: { 200: json(s.chatSchema, 'The chat'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/{chatId}/stream',
+    summary: 'The stream of the chat’s active run (as the run’s stream); 204 when it has none (the AI SDK’s resumeStream)',
+    security,
+    request: { params: chatId, query: s.streamQuerySchema, headers: z.object({ 'Last-Event-ID': z.string().optional() }) },
+    responses: {
+      200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } },
+      204: { description: 'The chat has no active run' },
+      ...errors,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chats/{chatId}/interrupt',
+    summary: 'Stop the chat’s active run (partial answer kept; a parked run’s calls closed with an interrupted result)',
+    security,
+    request: { params: chatId },
+    responses: { 202: json(s.interruptResponseSchema, 'Interrupted'), 409: busy, ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/{chatId}/queued-messages',
+    summary: 'The chat’s queued messages, in the order they will run',
+    security,
+    request: { params: chatId },
+    responses: { 200: json(s.queuedMessageListSchema, 'The queue'), ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/chats/{chatId}/queued-messages/{queuedMessageId}',
+    summary: 'Drop a queued message (404 once it has become a run)',
+    security,
+    request: { params: s.queuedMessageParamsSchema },
+    responses: { 204: { description: 'Dropped' }, ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chats/{chatId}/queued-messages/{queuedMessageId}/promote',
+    summary: 'Move a queued message to the front; the active run is interrupted',
+    security,
+    request: { params: s.queuedMessageParamsSchema },
+    responses: { 202: json(s.promoteResponseSchema, 'Promoted'), ...errors },
+  });
+  for (const action of ['archive', 'unarchive'] as const) {
+    registry.registerPath({
+      method: 'post',
+      path: `/api/chats/{chatId}/${action}`,
+      summary:
+        action === 'archive' ? 'Archive a chat: no more messages; its queue dropped, its active run interrupted' : 'Let an archived chat take messages again',
+      security,
+      request: { params: chatId },
+      responses: { 200: json(s.chatSchema, 'The chat'), ...errors },
+    });
+  }
   registry.registerPath({
     method: 'post',
     path: '/api/admin/runs/{runId}/replay',

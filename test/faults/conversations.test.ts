@@ -50,7 +50,10 @@ describe('fault: workers killed while chats hand over to their queued messages',
     const second = spawnWorker(api.prefix, env);
     workers.push(second);
     await workerReady(second);
-    await waitFor(async () => (await api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 2, { what: 'the queued message’s run', timeoutMs: 60_000 });
+    await waitFor(async () => (await api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 2, {
+      what: 'the queued message’s run',
+      timeoutMs: 60_000,
+    });
     expect(await api.deps.db.run.count({ where: { queuedMessageId: queued.body.queuedMessageId } })).to.equal(1);
   });
 

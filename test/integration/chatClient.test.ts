@@ -25,8 +25,8 @@ class ArrayChatState implements ChatState<UIMessage> {
 }
 
 class Chat extends AbstractChat<UIMessage> {
-  constructor(init: Omit<ConstructorParameters<typeof AbstractChat<UIMessage>>[0], 'state'>) {
-    super({ ...init, state: new ArrayChatState(init.messages) });
+  constructor({ messages, ...init }: Omit<ConstructorParameters<typeof AbstractChat<UIMessage>>[0], 'state'> & { messages?: UIMessage[] }) {
+    super({ ...init, state: new ArrayChatState(messages) });
   }
 }
 

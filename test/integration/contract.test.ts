@@ -1,7 +1,9 @@
+import { expect } from 'chai';
 import request from 'supertest';
 import { createAccount, createEphemeralKey } from '../support/factories.js';
 import { expectMatchesContract } from '../support/contract.js';
 import { waitForRunStatus } from '../support/runs.js';
+import { waitFor } from '../support/harness.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /** Every route's answers, success and error, against the OpenAPI document the api serves. */
@@ -16,7 +18,7 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
 
   const app = () => stack.api.app;
   const auth = () => ({ authorization: `Bearer ${stack.alice.key}` });
-  const check = async (method: 'get' | 'post', template: string, path: string, headers: Record<string, string>, body?: object) => {
+  const check = async (method: 'get' | 'post' | 'delete', template: string, path: string, headers: Record<string, string>, body?: object) => {
     const req = request(app())[method](path).set(headers);
     const res = body ? await req.send(body) : await req;
     expectMatchesContract(method, template, res);
@@ -64,5 +66,40 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
     await check('post', '/api/admin/runs/{runId}/replay', `/api/admin/runs/${runId}/replay`, adminAuth);
     await check('post', '/api/admin/runs/replay', '/api/admin/runs/replay', adminAuth, { status: 'failed', dryRun: true });
     await check('post', '/api/admin/webhook-events/redeliver', '/api/admin/webhook-events/redeliver', adminAuth, { status: 'failed' });
+  });
+
+  it('chats: send (started and queued), get, list, queue, promote, delete, interrupt, archive — and their errors', async () => {
+    const started = await check('post', '/api/chat/runs', '/api/chat/runs', auth(), { prompt: 'a chat' });
+    const { chatId } = started.body;
+    await waitForRunStatus(stack.api.deps, started.body.runId, ['completed']);
+    const sent = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), {
+      prompt: 'long [[slow:50]] '.repeat(20),
+      model: 'openai/gpt-4o-mini',
+    });
+    const queued = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'then this' });
+    const other = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'and this' });
+    expect([sent.status, queued.body.queued]).to.deep.equal([202, true]);
+    await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'no', onBusy: 'reject' });
+    await check('get', '/api/chats/{chatId}', `/api/chats/${chatId}`, auth());
+    await check('get', '/api/chats', '/api/chats?limit=2', auth());
+    await check('get', '/api/chats/{chatId}/queued-messages', `/api/chats/${chatId}/queued-messages`, auth());
+    await check(
+      'delete',
+      '/api/chats/{chatId}/queued-messages/{queuedMessageId}',
+      `/api/chats/${chatId}/queued-messages/${other.body.queuedMessageId}`,
+      auth(),
+    );
+    await check(
+      'post',
+      '/api/chats/{chatId}/queued-messages/{queuedMessageId}/promote',
+      `/api/chats/${chatId}/queued-messages/${queued.body.queuedMessageId}/promote`,
+      auth(),
+    );
+    await waitFor(async () => (await stack.api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 2);
+    await check('post', '/api/chats/{chatId}/interrupt', `/api/chats/${chatId}/interrupt`, auth());
+    await check('post', '/api/chats/{chatId}/archive', `/api/chats/${chatId}/archive`, auth());
+    await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'archived' });
+    await check('post', '/api/chats/{chatId}/unarchive', `/api/chats/${chatId}/unarchive`, auth());
+    await check('get', '/api/chats/{chatId}', '/api/chats/00000000-0000-4000-8000-000000000000', auth());
   });
 });

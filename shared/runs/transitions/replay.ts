@@ -2,7 +2,7 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db.js';
 import { notFound } from '../../errors.js';
 import type { RunJobData } from '../../queue.js';
-import { TRANSITIONS, TransitionRefused } from '../lifecycle.js';
+import { ACTIVE_STATUSES, isTerminalStatus, TRANSITIONS, TransitionRefused } from '../lifecycle.js';
 import { mintRunKey } from '../runKey.js';
 
 export type ReopenedRun = { runId: string; accountId: string; episode: number; attempt: number; jobData: RunJobData };
@@ -26,6 +26,8 @@ export async function reopenRunForReplay(
         AND status = ANY(${[...TRANSITIONS.replay.from]}::run_status[])
         AND (${opts.onlyStatus ?? null}::run_status IS NULL OR status = ${opts.onlyStatus ?? null}::run_status)
         AND (${opts.accountId ?? null}::uuid IS NULL OR account_id = ${opts.accountId ?? null}::uuid)
+        -- A chat has one active run at a time (SPEC section 12): not while another of its runs is active.
+        AND NOT EXISTS (SELECT 1 FROM runs other WHERE other.chat_id = runs.chat_id AND other.id <> runs.id AND other.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]))
       RETURNING account_id::text, session_id::text, episode, attempt`;
     const row = rows[0];
     if (!row) {
@@ -35,7 +37,9 @@ export async function reopenRunForReplay(
         'replay',
         runId,
         existing.status,
-        `The run is ${existing.status}; only a completed, failed or cancelled run can be replayed.`,
+        isTerminalStatus(existing.status)
+          ? 'The run’s chat has another active run; a chat runs one at a time.'
+          : `The run is ${existing.status}; only a completed, failed or cancelled run can be replayed.`,
       );
     }
     await tx.session.updateMany({ where: { id: row.session_id }, data: { status: 'open', closedAt: null } });
