@@ -212,6 +212,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
     request: { params: s.queuedMessageParamsSchema },
     responses: { 202: json(s.promoteResponseSchema, 'Promoted'), ...errors },
   });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/chats/{chatId}',
+    summary: 'Any account’s chat and its queued messages (admin)',
+    security,
+    request: { params: chatId },
+    responses: { 200: json(s.chatSchema.extend({ queue: z.array(s.queuedMessageSchema) }), 'The chat and its queue'), ...errors },
+  });
   for (const action of ['archive', 'unarchive'] as const) {
     registry.registerPath({
       method: 'post',

@@ -197,7 +197,8 @@ BEGIN
     'error', CASE WHEN NEW.error_code IS NULL THEN NULL
              ELSE jsonb_build_object('code', NEW.error_code, 'message', COALESCE(NEW.error_message, ''), 'retryable', COALESCE(NEW.error_retryable, false)) END,
     'occurredAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-  ) || CASE WHEN pending IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('pendingToolCalls', pending) END);
+  ) || CASE WHEN pending IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('pendingToolCalls', pending) END
+    || CASE WHEN NEW.queued_message_id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('queuedMessageId', NEW.queued_message_id) END);
   RETURN NULL;
 END
 $function$;

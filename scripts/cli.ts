@@ -3,7 +3,9 @@ import cliProgress from 'cli-progress';
 import { buildApiDeps, type ApiRuntime } from '../api/buildDeps.js';
 import { cancelRun } from '../api/cancelRun.js';
 import type { Caller } from '../api/http.js';
-import { getRunForCaller } from '../api/readRuns.js';
+import { getRunForCaller, isRunId } from '../api/readRuns.js';
+import { getChat } from '../api/chats/readChats.js';
+import { listQueuedMessages } from '../api/chats/queuedMessages.js';
 import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/config.js';
@@ -130,6 +132,24 @@ webhooks
     const since = opts.since ? new Date(Date.now() - parseDuration(opts.since)) : undefined;
     const eventIds = await redeliverFailedWebhookEvents(deps.db, { since, limit });
     print(outputOf(cmd), { eventIds }, () => `queued ${eventIds.length} failed event(s) for delivery`);
+  });
+
+const chats = program.command('chats').description('conversations');
+chats
+  .command('show <chatId>')
+  .description('a chat: idle or busy, its active run, settings, and its queued messages in order')
+  .action(async (chatId: string, _opts: unknown, cmd: Command) => {
+    if (!isRunId(chatId)) throw new AppError('chat_not_found', 404, 'The chat was not found.', 'Check the id.');
+    const deps = connect(config());
+    const chat = await getChat(deps, OPERATOR, chatId);
+    const { queuedMessages } = await listQueuedMessages(deps, OPERATOR, chatId);
+    print(outputOf(cmd), { ...chat, queue: queuedMessages }, () =>
+      [
+        `${chat.chatId}  ${chat.status}${chat.archived ? ' (archived)' : ''}  active run: ${chat.activeRunId ?? '-'}  model: ${chat.settings.model}`,
+        `queued messages: ${queuedMessages.length}`,
+        ...queuedMessages.map((q) => `  ${q.position}. ${q.queuedMessageId}  ${JSON.stringify(q.parts).slice(0, 80)}`),
+      ].join('\n'),
+    );
   });
 
 const runs = program.command('runs').description('runs');

@@ -9,6 +9,12 @@ export function createMetrics(process: 'api' | 'worker') {
   return {
     registry,
     runsStarted: new client.Counter({ name: 'runyard_runs_started_total', help: 'Runs accepted by the api (202)', labelNames: ['model'], registers }),
+    chatMessages: new client.Counter({
+      name: 'runyard_chat_messages_total',
+      help: 'Messages sent to chats, by what became of them: started (a run at once), queued, interrupting (queued at the front), rejected (chat_busy)',
+      labelNames: ['outcome'],
+      registers,
+    }),
     runsFinished: new client.Counter({
       name: 'runyard_runs_finished_total',
       help: 'Runs that reached a terminal state, by status',

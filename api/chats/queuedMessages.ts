@@ -13,10 +13,10 @@ async function lockChat(tx: Pick<ApiDeps['db'], '$queryRaw'>, caller: Caller, ch
   if (!chat) throw chatNotFound();
 }
 
-/** GET /api/chats/{chatId}/queued-messages: in the order they will run. */
+/** GET /api/chats/{chatId}/queued-messages: in the order they will run (an operator sees any chat's). */
 export async function listQueuedMessages(deps: ApiDeps, caller: Caller, chatId: string) {
   requireAccountCaller(caller);
-  const chat = await deps.db.chat.findFirst({ where: { id: chatId, accountId: caller.accountId! }, select: { id: true } });
+  const chat = await deps.db.chat.findFirst({ where: { id: chatId, ...(caller.accountId ? { accountId: caller.accountId } : {}) }, select: { id: true } });
   if (!chat) throw chatNotFound();
   const rows = await deps.db.$queryRaw<QueuedRow[]>`
     SELECT id::text, parts, run, created_at FROM queued_messages WHERE chat_id = ${chatId}::uuid ORDER BY position, seq`;

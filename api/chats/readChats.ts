@@ -49,14 +49,14 @@ async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
   };
 }
 
-/** GET /api/chats/{chatId}. */
+/** GET /api/chats/{chatId} (an operator, with no account, sees any chat: the admin route and the CLI). */
 export async function getChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
   requireAccountCaller(caller);
   const [row] = await deps.db.$queryRaw<ChatRow[]>`
     SELECT c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
       (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id,
       (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued
-    FROM chats c WHERE c.id = ${chatId}::uuid AND c.account_id = ${caller.accountId}::uuid`;
+    FROM chats c WHERE c.id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR c.account_id = ${caller.accountId}::uuid)`;
   if (!row) throw chatNotFound();
   return toView(deps, row);
 }

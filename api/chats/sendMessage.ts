@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { queueUnavailable } from '../../shared/errors.js';
+import { AppError, queueUnavailable } from '../../shared/errors.js';
 import { modelLabel, resolveModel } from '../../shared/models.js';
 import type { RunJobData } from '../../shared/queue.js';
 import { isRedisUsable } from '../../shared/redis.js';
@@ -54,9 +54,11 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
     if ('jobData' in accepted) {
       await enqueueOrUndo(deps, accepted.jobData, accepted.sessionId);
       deps.metrics.runsStarted.inc({ model: modelLabel(accepted.model) });
+      deps.metrics.chatMessages.inc({ outcome: 'started' });
       result = { runId: accepted.jobData.runId, chatId, sessionId: accepted.sessionId, status: 'queued', messageId: accepted.messageId };
     } else {
       result = accepted.queued;
+      deps.metrics.chatMessages.inc({ outcome: accepted.interrupt ? 'interrupting' : 'queued' });
       if (accepted.interrupt)
         await interruptActiveRun(deps, caller, chatId).catch((err: Error) =>
           deps.logger.warn('could not interrupt the active run', { chatId, error: err.message }),
@@ -67,6 +69,7 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
     return result;
   } catch (err) {
     await claim?.release().catch(() => {});
+    if (err instanceof AppError && err.code === 'chat_busy') deps.metrics.chatMessages.inc({ outcome: 'rejected' });
     throw err;
   }
 }

@@ -2,12 +2,14 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
-import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
+import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/errors.js';
+import { listQueuedMessages } from '../chats/queuedMessages.js';
+import { getChat } from '../chats/readChats.js';
 import { routeNotFound } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
-import type { RequestWithCaller } from '../http.js';
+import { callerOf, type RequestWithCaller } from '../http.js';
 import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
-import { operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
+import { chatIdParamsSchema, operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhookLog.js';
 import { pointInTime } from '../../shared/durations.js';
 
@@ -112,6 +114,13 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     const eventId = String(req.params.eventId);
     if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new AppError('webhook_event_not_found', 404, 'The webhook event was not found.', 'Check the id.');
     res.status(202).json(await redeliverWebhookEvent(deps.db, eventId));
+  });
+  router.get('/chats/:chatId', async (req, res) => {
+    const params = chatIdParamsSchema.safeParse(req.params);
+    if (!params.success) throw notFound('chat_not_found', 'The chat');
+    // The admin surface sees every account's chats, whichever admin credential asked.
+    const operator = { ...callerOf(req), accountId: null, runId: null };
+    res.json({ ...(await getChat(deps, operator, params.data.chatId)), queue: (await listQueuedMessages(deps, operator, params.data.chatId)).queuedMessages });
   });
   router.post('/runs/:runId/replay', async (req, res) => {
     const params = runIdParamsSchema.safeParse(req.params);

@@ -69,6 +69,18 @@ describe('the operator CLI', function () {
     expect(JSON.parse(refused.stdout).runs[0].error).to.match(/^run_not_terminal/);
   });
 
+  it('shows a chat and its queue (chats show), as the admin API does', async () => {
+    const alice = await createAccount(api.deps.db);
+    const runId = await startRunOk(api.app, alice.key, { prompt: 'a chat' });
+    const { chatId } = await api.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+    // No worker here: the first run stays queued, so the next message waits behind it.
+    const queued = await request(api.app).post(`/api/chats/${chatId}/messages`).set(alice.auth).send({ prompt: 'next' });
+    const shown = JSON.parse((await cli('chats', 'show', chatId, '--json')).stdout);
+    expect(shown).to.include({ chatId, status: 'busy', activeRunId: runId, queuedMessages: 1 });
+    expect(shown.queue.map((q: { queuedMessageId: string }) => q.queuedMessageId)).to.deep.equal([queued.body.queuedMessageId]);
+    expect((await cli('chats', 'show', 'notauuid')).stderr.trim()).to.equal('runyard: chat_not_found: The chat was not found.');
+  });
+
   it('shows and rotates an account’s tool secret; during the grace period both secrets sign', async () => {
     const account = `tools-${Date.now()}`;
     expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);

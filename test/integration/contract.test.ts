@@ -66,6 +66,13 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
     await check('post', '/api/admin/runs/{runId}/replay', `/api/admin/runs/${runId}/replay`, adminAuth);
     await check('post', '/api/admin/runs/replay', '/api/admin/runs/replay', adminAuth, { status: 'failed', dryRun: true });
     await check('post', '/api/admin/webhook-events/redeliver', '/api/admin/webhook-events/redeliver', adminAuth, { status: 'failed' });
+    const chat = await check(
+      'get',
+      '/api/admin/chats/{chatId}',
+      `/api/admin/chats/${(await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: runId } })).chatId}`,
+      adminAuth,
+    );
+    expect(chat.body.queue).to.deep.equal([]);
   });
 
   it('chats: send (started and queued), get, list, queue, promote, delete, interrupt, archive — and their errors', async () => {

@@ -201,6 +201,9 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
       const again = await post({ prompt: 'back' });
       expect(again.status).to.equal(202);
       expect(again.body.runId, 'an idle chat starts a run at once').to.be.a('string');
+      const metrics = (await request(small.api.app).get('/metrics')).text;
+      for (const outcome of ['started', 'queued', 'rejected'])
+        expect(metrics).to.match(new RegExp(`runyard_chat_messages_total\\{outcome="${outcome}",process="api"\\} [1-9]`));
       expect(await small.api.deps.db.run.count({ where: { chatId } }), 'the dropped messages never ran').to.equal(2);
     } finally {
       await small.close();

@@ -179,4 +179,21 @@ describe('run webhooks', function () {
     expect(unknown.status).to.equal(400);
     expect(unknown.body.detail).to.include('run.exploded');
   });
+
+  it('tells which queued message a chat’s run came from: its run.started carries queuedMessageId', async () => {
+    const webhook = { url: receiver.url, events: ['run.started', 'run.completed'] };
+    const first = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'busy [[slow:30]] '.repeat(10), model: 'openai/gpt-4o-mini', webhook });
+    const { chatId } = await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: first } });
+    const queued = await request(stack.api.app).post(`/api/chats/${chatId}/messages`).set(auth()).send({ prompt: 'after you' });
+    expect(queued.body.queued).to.equal(true);
+    const next = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { queuedMessageId: queued.body.queuedMessageId } }), {
+      what: 'the queued message’s run',
+    });
+    await waitForEvents(next.id, ['run.started', 'run.completed']);
+    expect(deliveredFor(next.id).map((d) => d.body.queuedMessageId)).to.deep.equal([queued.body.queuedMessageId, queued.body.queuedMessageId]);
+    expect(
+      deliveredFor(first).every((d) => !('queuedMessageId' in d.body)),
+      'a run started by a POST has none',
+    ).to.equal(true);
+  });
 });
