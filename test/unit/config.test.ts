@@ -38,17 +38,17 @@ describe('configuration', () => {
     expect(loadConfig({}, { OPENAI_API_KEY: '  ' }).OPENAI_API_KEY).to.equal(undefined);
   });
 
-  it('.env.example and the README name every variable, and .env.example as it ships gives exactly the defaults', () => {
+  it('.env.example and docs/configuration.md name every variable, and .env.example as it ships gives exactly the defaults', () => {
     const variables = Object.keys((configSchema as unknown as { in: { shape: Record<string, unknown> } }).in.shape);
     expect(variables.length).to.be.above(40);
     const example = parse(readFileSync(path.join(ROOT, '.env.example')));
-    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(path.join(ROOT, 'docs/configuration.md'), 'utf8');
     expect(Object.keys(example).sort()).to.deep.equal([...variables].sort());
     const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
     for (const variable of variables)
       expect(
         rows.some((row) => row.split('|')[1]!.includes(`\`${variable}\``)),
-        `README's table names ${variable}`,
+        `docs/configuration.md's table names ${variable}`,
       ).to.equal(true);
     const defined = (config: object) => JSON.parse(JSON.stringify(config)) as unknown; // an empty value is unset
     expect(defined(loadConfig({}, example))).to.deep.equal(defined(loadConfig({}, {})));
