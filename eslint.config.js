@@ -9,12 +9,12 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through shared/config.ts.' }],
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through shared/infra/config.ts.' }],
     },
   },
   {
     // The config loader and the processes that launch others are where the environment is read.
-    files: ['shared/config.ts', 'scripts/start-all.ts', 'scripts/bench.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
+    files: ['shared/infra/config.ts', 'scripts/start-all.ts', 'scripts/bench.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -1,8 +1,8 @@
-import type { Config } from '../shared/config.js';
-import { createDatabase } from '../shared/db.js';
-import type { Logger } from '../shared/logger.js';
-import { closeRedis, createRedis } from '../shared/redis.js';
-import { openMaintenanceQueue, RunQueues } from '../shared/runQueues.js';
+import type { Config } from '../shared/infra/config.js';
+import { createDatabase } from '../shared/infra/db.js';
+import type { Logger } from '../shared/infra/logger.js';
+import { closeRedis, createRedis } from '../shared/infra/redis.js';
+import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
@@ -10,7 +10,7 @@ import { RunProvisioner } from './runProvisioner.js';
 import { RunEnqueuer } from './runEnqueuer.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
-import { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
+import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
 

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { requestCancel } from '../shared/runs/transitions/requestCancel.js';
-import { cancelChannel, closingChunks } from '../shared/events.js';
+import { cancelChannel, closingChunks } from '../shared/stream/events.js';
 import { isTerminalStatus, TransitionRefused } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
-import { modelLabel } from '../shared/models.js';
-import { pubsub } from '../shared/redis.js';
+import { modelLabel } from '../shared/agent/models.js';
+import { pubsub } from '../shared/infra/redis.js';
 import { WAITING_STATUS } from '../shared/runs/lifecycle.js';
 import { closedCallChunks } from '../shared/runs/waitingRuns.js';
 import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';

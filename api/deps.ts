@@ -1,17 +1,17 @@
 import type { Queue } from 'bullmq';
-import type { RedisClient } from '../shared/redis.js';
-import type { RunQueues } from '../shared/runQueues.js';
-import type { Config } from '../shared/config.js';
-import type { Db } from '../shared/db.js';
-import type { Sql } from '../shared/sql.js';
-import type { Logger } from '../shared/logger.js';
+import type { RedisClient } from '../shared/infra/redis.js';
+import type { RunQueues } from '../shared/infra/runQueues.js';
+import type { Config } from '../shared/infra/config.js';
+import type { Db } from '../shared/infra/db.js';
+import type { Sql } from '../shared/infra/sql.js';
+import type { Logger } from '../shared/infra/logger.js';
 import type { ApiMetrics } from './metrics.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { KeyResolver } from './keyResolver.js';
 import type { RunProvisioner } from './runProvisioner.js';
 import type { RunEnqueuer } from './runEnqueuer.js';
 import type { StreamHub } from './streamHub.js';
-import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
+import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
 export type ApiDeps = {

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
-import { AppError } from '../shared/errors.js';
-import type { KeyKind, Scope } from '../shared/keys.js';
+import { AppError } from '../shared/infra/errors.js';
+import type { KeyKind, Scope } from '../shared/accounts/keys.js';
 
 /** Who is calling, from the key alone. */
 export type Caller = {

@@ -1,7 +1,7 @@
-import { findKeyByRaw, type ApiKeyRow } from '../shared/apiKeys.js';
-import type { Db } from '../shared/db.js';
-import { hashesEqual, hashKey, looksLikeKey } from '../shared/keys.js';
-import type { Logger } from '../shared/logger.js';
+import { findKeyByRaw, type ApiKeyRow } from '../shared/accounts/apiKeys.js';
+import type { Db } from '../shared/infra/db.js';
+import { hashesEqual, hashKey, looksLikeKey } from '../shared/accounts/keys.js';
+import type { Logger } from '../shared/infra/logger.js';
 
 const MAX_CACHED = 10_000;
 const MAX_UNKNOWN_CACHED = 1_000;

@@ -1,5 +1,5 @@
-import { AppError, notFound } from '../shared/errors.js';
-import type { Usage } from '../shared/models.js';
+import { AppError, notFound } from '../shared/infra/errors.js';
+import type { Usage } from '../shared/agent/models.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
-import { loadConfigOrExit } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { loadConfigOrExit } from '../shared/infra/config.js';
+import { createLogger } from '../shared/infra/logger.js';
 import { createApp } from './app.js';
 import { buildApiDeps } from './buildDeps.js';
 

@@ -1,6 +1,6 @@
 import client from 'prom-client';
 import type { Queue } from 'bullmq';
-import { createMetrics } from '../shared/metrics.js';
+import { createMetrics } from '../shared/infra/metrics.js';
 
 export type ApiMetrics = ReturnType<typeof createMetrics>;
 

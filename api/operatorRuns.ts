@@ -1,8 +1,8 @@
 import { findFailedRuns, ReplayNotQueued, replayRun, type FailedRunFilter } from '../shared/runs/replays.js';
 import { isRunId, runNotFound } from './readRuns.js';
-import { AppError } from '../shared/errors.js';
+import { AppError } from '../shared/infra/errors.js';
 import type { RunStatus } from '../shared/runs/lifecycle.js';
-import { runsWithStatus } from '../shared/runsWithStatus.js';
+import { runsWithStatus } from './runsWithStatus.js';
 import type { ApiDeps } from './deps.js';
 
 /**

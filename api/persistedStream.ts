@@ -1,7 +1,7 @@
-import type { Db } from '../shared/db.js';
-import { closingChunks, DONE, type UiChunk } from '../shared/events.js';
-import type { MessagePart } from '../shared/messageParts.js';
-import { chunksOfParts } from '../shared/partChunks.js';
+import type { Db } from '../shared/infra/db.js';
+import { closingChunks, DONE, type UiChunk } from '../shared/stream/events.js';
+import type { MessagePart } from '../shared/stream/messageParts.js';
+import { chunksOfParts } from '../shared/stream/partChunks.js';
 import { isAfter, type StreamEntry } from './streamIds.js';
 
 type FinishedRun = Parameters<typeof closingChunks>[0] & { runId: string; attempt: number };

@@ -1,10 +1,10 @@
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { runRowSelect, toRunView, type RunView } from './runViews.js';
-import { notFound } from '../shared/errors.js';
-import { runsWithStatus } from '../shared/runsWithStatus.js';
+import { notFound } from '../shared/infra/errors.js';
+import { runsWithStatus } from './runsWithStatus.js';
 import { WAITING_STATUS } from '../shared/runs/lifecycle.js';
-import { pendingCalls } from '../shared/steps.js';
+import { pendingCalls } from '../shared/agent/steps.js';
 import { episodeSteps } from '../shared/runs/waitingRuns.js';
 
 export const runNotFound = () => notFound('run_not_found', 'The run');

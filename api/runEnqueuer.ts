@@ -1,7 +1,7 @@
-import type { RunQueues } from '../shared/runQueues.js';
-import { Batcher } from '../shared/batcher.js';
-import type { Config } from '../shared/config.js';
-import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/queue.js';
+import type { RunQueues } from '../shared/infra/runQueues.js';
+import { Batcher } from '../shared/infra/batcher.js';
+import type { Config } from '../shared/infra/config.js';
+import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../shared/infra/queue.js';
 
 /**
  * Puts run jobs on the queue. The POSTs that were provisioned together (one provisioning statement)

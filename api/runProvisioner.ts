@@ -1,5 +1,5 @@
-import { Batcher } from '../shared/batcher.js';
-import { statement, type Sql } from '../shared/sql.js';
+import { Batcher } from '../shared/infra/batcher.js';
+import { statement, type Sql } from '../shared/infra/sql.js';
 
 /** Everything one run needs in Postgres before it is queued. */
 export type ProvisionRequest = {

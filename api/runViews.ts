@@ -1,6 +1,6 @@
-import type { Usage } from '../shared/models.js';
+import type { Usage } from '../shared/agent/models.js';
 import type { FinishReason, RunStatus } from '../shared/runs/lifecycle.js';
-import type { PendingToolCall } from '../shared/steps.js';
+import type { PendingToolCall } from '../shared/agent/steps.js';
 
 /** A run as the API shows it (GET /api/chat/runs/{runId} and the list). */
 export type RunView = {

@@ -1,7 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { FINISH_REASONS, RUN_STATUSES } from '../shared/runs/lifecycle.js';
-import { DURATION_PATTERN } from '../shared/durations.js';
+import { DURATION_PATTERN } from '../shared/infra/durations.js';
 
 // The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.
 extendZodWithOpenApi(z);

@@ -1,6 +1,6 @@
-import type { Logger } from '../shared/logger.js';
-import { pubsub, type RedisClient } from '../shared/redis.js';
-import { appendClosing, DONE, runEventKeys, type StreamOptions, type UiChunk } from '../shared/events.js';
+import type { Logger } from '../shared/infra/logger.js';
+import { pubsub, type RedisClient } from '../shared/infra/redis.js';
+import { appendClosing, DONE, runEventKeys, type StreamOptions, type UiChunk } from '../shared/stream/events.js';
 import { isAfter, type StreamEntry } from './streamIds.js';
 
 /**

@@ -1,12 +1,12 @@
 import type { Request, Response } from 'express';
-import { AppError } from '../shared/errors.js';
-import { closingChunks, DONE } from '../shared/events.js';
+import { AppError } from '../shared/infra/errors.js';
+import { closingChunks, DONE } from '../shared/stream/events.js';
 import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { persistedRunEvents } from './persistedStream.js';
 import { getRunForCaller } from './readRuns.js';
-import { isKeyLive } from '../shared/apiKeys.js';
+import { isKeyLive } from '../shared/accounts/apiKeys.js';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 // Notifications wake readers at once; this poll covers one lost during a Redis reconnect, and a

@@ -1,8 +1,8 @@
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { getRunForCaller } from './readRuns.js';
-import { mintStreamToken } from '../shared/apiKeys.js';
-import { AppError } from '../shared/errors.js';
+import { mintStreamToken } from '../shared/accounts/apiKeys.js';
+import { AppError } from '../shared/infra/errors.js';
 
 /**
  * POST /api/chat/runs/{runId}/stream-token: a backend holding an account key mints a short-lived,

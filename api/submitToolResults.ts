@@ -3,12 +3,12 @@ import type { ApiDeps } from './deps.js';
 import type { ToolResultsBody } from './schemas.js';
 import { requestFingerprint } from './idempotency.js';
 import { runNotFound } from './readRuns.js';
-import { AppError, queueUnavailable } from '../shared/errors.js';
-import type { RunJobData } from '../shared/queue.js';
+import { AppError, queueUnavailable } from '../shared/infra/errors.js';
+import type { RunJobData } from '../shared/infra/queue.js';
 import { requeueRunJob } from '../shared/runs/jobs.js';
 import { mintRunKey } from '../shared/runs/runKey.js';
 import { continueParkedRun } from '../shared/runs/transitions/continue.js';
-import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/steps.js';
+import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/agent/steps.js';
 import { lockLastStep } from '../shared/runs/waitingRuns.js';
 import { TRANSITIONS, TransitionRefused } from '../shared/runs/lifecycle.js';
 

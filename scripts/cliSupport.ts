@@ -1,4 +1,4 @@
-import { durationMs } from '../shared/durations.js';
+import { durationMs } from '../shared/infra/durations.js';
 /** Parses a duration like 30m, 2h, 1d, 90s into milliseconds. */
 export function parseDuration(text: string): number {
   const ms = durationMs(text);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { loadConfigOrExit } from '../shared/config.js';
-import { checkRedisOrExplain, migrateOrExplain, UnreachableDependency } from '../shared/startupChecks.js';
+import { loadConfigOrExit } from '../shared/infra/config.js';
+import { checkRedisOrExplain, migrateOrExplain, UnreachableDependency } from './startupChecks.js';
 
 /**
  * `npm start`, the quick start: migrate the database, then run the api and one worker as two

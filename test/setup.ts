@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { dropDatabaseIfExists, migrateDatabase } from '../shared/migrate.js';
+import { dropDatabaseIfExists, migrateDatabase } from '../shared/infra/migrate.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_RUN_TAG } from './support/testConfig.js';
 
 /**

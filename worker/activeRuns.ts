@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
-import type { Logger } from '../shared/logger.js';
-import { cancelChannel } from '../shared/events.js';
-import { pubsub, type RedisClient } from '../shared/redis.js';
+import type { Logger } from '../shared/infra/logger.js';
+import { cancelChannel } from '../shared/stream/events.js';
+import { pubsub, type RedisClient } from '../shared/infra/redis.js';
 import type { RunStore } from './runStore.js';
 
 export type StopReason = 'cancelled' | 'lost' | 'shutdown';

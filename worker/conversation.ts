@@ -1,4 +1,4 @@
-import { isToolPart, textOfParts, toolNameOf, type MessagePart, type ToolPart } from '../shared/messageParts.js';
+import { isToolPart, textOfParts, toolNameOf, type MessagePart, type ToolPart } from '../shared/stream/messageParts.js';
 import type { ModelMessage, ToolCall, ToolResult } from './providers/types.js';
 
 export type StoredMessage = { role: 'user' | 'assistant' | 'system'; parts: MessagePart[] };

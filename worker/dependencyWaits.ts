@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDatabaseUnreachable } from '../shared/errors.js';
+import { isDatabaseUnreachable } from '../shared/infra/errors.js';
 import type { WorkerDeps } from './deps.js';
 
 /**

@@ -1,15 +1,15 @@
-import type { RedisClient } from '../shared/redis.js';
-import type { RunQueues } from '../shared/runQueues.js';
-import type { Config } from '../shared/config.js';
-import type { Db } from '../shared/db.js';
-import type { Sql } from '../shared/sql.js';
-import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
+import type { RedisClient } from '../shared/infra/redis.js';
+import type { RunQueues } from '../shared/infra/runQueues.js';
+import type { Config } from '../shared/infra/config.js';
+import type { Db } from '../shared/infra/db.js';
+import type { Sql } from '../shared/infra/sql.js';
+import type { Logger } from '../shared/infra/logger.js';
+import type { Metrics } from '../shared/infra/metrics.js';
 import type { ActiveRuns } from './activeRuns.js';
 import type { ProviderRegistry } from './providers/index.js';
 import type { RunStore } from './runStore.js';
 import type { StepStore } from './stepStore.js';
-import type { SchemaChecker } from '../shared/toolSchemas/schemaChecker.js';
+import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 export type WorkerDeps = {
   config: Config;

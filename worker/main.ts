@@ -1,5 +1,5 @@
-import { loadConfigOrExit } from '../shared/config.js';
-import { createLogger } from '../shared/logger.js';
+import { loadConfigOrExit } from '../shared/infra/config.js';
+import { createLogger } from '../shared/infra/logger.js';
 import { startFleetMember } from './fleetMember.js';
 import { startMetricsServer } from './metricsServer.js';
 

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../shared/config.js';
-import type { Db } from '../shared/db.js';
-import type { Logger } from '../shared/logger.js';
-import { RUN_JOB_NAME, runJobOptions } from '../shared/queue.js';
-import type { RunQueues } from '../shared/runQueues.js';
+import type { Config } from '../shared/infra/config.js';
+import type { Db } from '../shared/infra/db.js';
+import type { Logger } from '../shared/infra/logger.js';
+import { RUN_JOB_NAME, runJobOptions } from '../shared/infra/queue.js';
+import type { RunQueues } from '../shared/infra/runQueues.js';
 import { takePromotedRuns } from '../shared/runs/promotedRuns.js';
 
 const BATCH = 20;

@@ -1,10 +1,10 @@
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
-import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
-import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
-import type { RedisClient } from '../shared/redis.js';
+import { appendClosing, closingChunks, type StreamOptions } from '../shared/stream/events.js';
+import type { Logger } from '../shared/infra/logger.js';
+import type { Metrics } from '../shared/infra/metrics.js';
+import type { RedisClient } from '../shared/infra/redis.js';
 import { RUNNABLE_STATUSES } from '../shared/runs/lifecycle.js';
-import type { Sql } from '../shared/sql.js';
+import type { Sql } from '../shared/infra/sql.js';
 
 /**
  * A cancel whose run's worker never acted on it (frozen or dead before its heartbeat saw the

@@ -3,16 +3,16 @@ import { FINISH_ATTEMPTS_WITH_MESSAGES } from '../shared/runs/transitions/finish
 import { FAIL_ATTEMPT } from '../shared/runs/transitions/failAttempt.js';
 import { PARK_RUN } from '../shared/runs/transitions/park.js';
 import { HEARTBEAT_RUNS } from '../shared/runs/progress.js';
-import type { Usage } from '../shared/models.js';
-import { Batcher } from '../shared/batcher.js';
+import type { Usage } from '../shared/agent/models.js';
+import { Batcher } from '../shared/infra/batcher.js';
 import type { RunStatus } from '../shared/runs/lifecycle.js';
-import type { MessagePart } from '../shared/messageParts.js';
-import { statement, type Sql } from '../shared/sql.js';
-import type { McpServerDefinition, ToolDefinition } from '../shared/tools.js';
+import type { MessagePart } from '../shared/stream/messageParts.js';
+import { statement, type Sql } from '../shared/infra/sql.js';
+import type { McpServerDefinition, ToolDefinition } from '../shared/agent/tools.js';
 import { toModelMessages, type StoredMessage } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import type { PersistedStep } from './stepStore.js';
-import type { SecretRow } from '../shared/toolSecrets.js';
+import type { SecretRow } from '../shared/accounts/toolSecrets.js';
 
 /**
  * The worker's reads and writes of run state: prepared statements on `pg` directly (this is the hot
@@ -142,7 +142,7 @@ async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[])
 
 /**
  * The run state one worker process reads and writes. Claims and completions of concurrent runs are
- * batched (see shared/batcher.ts): under load, the runs that start or finish together share one
+ * batched (see shared/infra/batcher.ts): under load, the runs that start or finish together share one
  * statement and one commit. Completions are batched per account, because ending a run updates its
  * account's active-run count.
  */

@@ -1,8 +1,8 @@
-import { statement, type Sql } from '../shared/sql.js';
+import { statement, type Sql } from '../shared/infra/sql.js';
 import { RECORD_STEP } from '../shared/runs/progress.js';
-import type { PersistedStep, ToolOutcome } from '../shared/steps.js';
+import type { PersistedStep, ToolOutcome } from '../shared/agent/steps.js';
 
-export type { PersistedStep, StepToolCall } from '../shared/steps.js';
+export type { PersistedStep, StepToolCall } from '../shared/agent/steps.js';
 
 /**
  * Durable steps (SPEC section 9): a step's model output is persisted before any of its tools runs,

@@ -1,8 +1,8 @@
-import type { Config } from '../shared/config.js';
-import { Prisma, type Db } from '../shared/db.js';
-import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
-import type { Sql } from '../shared/sql.js';
+import type { Config } from '../shared/infra/config.js';
+import { Prisma, type Db } from '../shared/infra/db.js';
+import type { Logger } from '../shared/infra/logger.js';
+import type { Metrics } from '../shared/infra/metrics.js';
+import type { Sql } from '../shared/infra/sql.js';
 import { cleanupRun, type CleanupReason } from '../shared/runs/compensations.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { requeueLostRun } from '../shared/runs/transitions/requeueLost.js';
@@ -11,9 +11,9 @@ import { endRequestedCancel } from './requestedCancels.js';
 import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runs/lifecycle.js';
 import { closedCallChunks } from '../shared/runs/waitingRuns.js';
 import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';
-import { appendClosing, closingChunks, type StreamOptions } from '../shared/events.js';
-import type { RedisClient } from '../shared/redis.js';
-import type { RunQueues } from '../shared/runQueues.js';
+import { appendClosing, closingChunks, type StreamOptions } from '../shared/stream/events.js';
+import type { RedisClient } from '../shared/infra/redis.js';
+import type { RunQueues } from '../shared/infra/runQueues.js';
 
 export type SweepDeps = {
   config: Config;

@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../shared/config.js';
-import type { Db } from '../shared/db.js';
-import type { Logger } from '../shared/logger.js';
-import type { Metrics } from '../shared/metrics.js';
-import { statement, type Sql } from '../shared/sql.js';
-import { accountToolSecrets, signedHeaders, type ToolSecrets } from '../shared/toolSecrets.js';
+import type { Config } from '../shared/infra/config.js';
+import type { Db } from '../shared/infra/db.js';
+import type { Logger } from '../shared/infra/logger.js';
+import type { Metrics } from '../shared/infra/metrics.js';
+import { statement, type Sql } from '../shared/infra/sql.js';
+import { accountToolSecrets, signedHeaders, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
 import { postJson, PostTimeout } from './httpPost.js';
 
 /**

@@ -1,4 +1,4 @@
-import { AppError, notFound } from '../../shared/errors.js';
+import { AppError, notFound } from '../../shared/infra/errors.js';
 
 export const chatNotFound = () => notFound('chat_not_found', 'The chat');
 

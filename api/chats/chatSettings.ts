@@ -1,6 +1,6 @@
-import type { Db } from '../../shared/db.js';
-import type { McpServerDefinition, ToolDefinition } from '../../shared/tools.js';
-import type { RunWebhook } from '../../shared/webhooks.js';
+import type { Db } from '../../shared/infra/db.js';
+import type { McpServerDefinition, ToolDefinition } from '../../shared/agent/tools.js';
+import type { RunWebhook } from '../../shared/webhooks/runWebhooks.js';
 
 /** What a chat's next run is started with (SPEC section 12): its last message's settings, carried from run to run. */
 export type ChatSettings = {

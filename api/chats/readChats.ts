@@ -1,4 +1,4 @@
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/infra/errors.js';
 import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';

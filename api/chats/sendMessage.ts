@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, queueUnavailable } from '../../shared/errors.js';
-import { modelLabel, resolveModel } from '../../shared/models.js';
-import type { RunJobData } from '../../shared/queue.js';
-import { isRedisUsable } from '../../shared/redis.js';
+import { AppError, queueUnavailable } from '../../shared/infra/errors.js';
+import { modelLabel, resolveModel } from '../../shared/agent/models.js';
+import type { RunJobData } from '../../shared/infra/queue.js';
+import { isRedisUsable } from '../../shared/infra/redis.js';
 import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
-import { checkMcpServers, checkToolDefinitions } from '../../shared/tools.js';
-import { checkWebhook } from '../../shared/webhooks.js';
+import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
+import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { requestFingerprint } from '../idempotency.js';

@@ -1,8 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
-import { AppError, scopeDenied, unauthorized } from '../../shared/errors.js';
+import { AppError, scopeDenied, unauthorized } from '../../shared/infra/errors.js';
 import type { AuthFailureLimiter } from './authFailures.js';
-import { keyFromHeaders, type Scope } from '../../shared/keys.js';
+import { keyFromHeaders, type Scope } from '../../shared/accounts/keys.js';
 import type { Caller, RequestWithCaller } from '../http.js';
 import type { KeyResolver } from '../keyResolver.js';
 

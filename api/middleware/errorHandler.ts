@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { AppError, databaseUnavailable, isDatabaseUnreachable } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
+import { AppError, databaseUnavailable, isDatabaseUnreachable } from '../../shared/infra/errors.js';
+import type { Logger } from '../../shared/infra/logger.js';
 import { requestIdOf } from '../http.js';
 
 export const docUrlFor = (code: string) => `/docs#error-${code}`;

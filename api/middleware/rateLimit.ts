@@ -1,9 +1,9 @@
 import type { RequestHandler } from 'express';
-import type { RedisClient } from '../../shared/redis.js';
-import { AppError } from '../../shared/errors.js';
-import { Batcher } from '../../shared/batcher.js';
-import { withScript } from '../../shared/redis.js';
-import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from '../../shared/infra/redis.js';
+import { AppError } from '../../shared/infra/errors.js';
+import { Batcher } from '../../shared/infra/batcher.js';
+import { withScript } from '../../shared/infra/redis.js';
+import type { Logger } from '../../shared/infra/logger.js';
 import type { RequestWithCaller } from '../http.js';
 
 // Counts ARGV[2] requests in their window; the window's key expires a little after the window ends.

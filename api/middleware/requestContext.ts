@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { withLogContext } from '../../shared/context.js';
+import { withLogContext } from '../../shared/infra/context.js';
 import type { RequestWithCaller } from '../http.js';
 
 const ACCEPTABLE_ID = /^[\w.:-]{1,128}$/;

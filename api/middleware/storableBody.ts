@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import { validationFailed } from '../../shared/errors.js';
-import { findUnstorableText } from '../../shared/storableText.js';
+import { validationFailed } from '../../shared/infra/errors.js';
+import { findUnstorableText } from '../../shared/infra/storableText.js';
 
 /**
  * After the JSON parser: a body holding text Postgres cannot store (a NUL, an unpaired surrogate)

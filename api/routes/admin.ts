@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type RequestHandler } from 'express';
-import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/errors.js';
+import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/infra/errors.js';
 import { listQueuedMessages } from '../chats/queuedMessages.js';
 import { getChat } from '../chats/readChats.js';
 import { routeNotFound } from '../middleware/errorHandler.js';
@@ -10,8 +10,8 @@ import type { ApiDeps } from '../deps.js';
 import { callerOf, type RequestWithCaller } from '../http.js';
 import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
 import { chatIdParamsSchema, operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
-import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhookLog.js';
-import { pointInTime } from '../../shared/durations.js';
+import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
+import { pointInTime } from '../../shared/infra/durations.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 

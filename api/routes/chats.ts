@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { notFound } from '../../shared/errors.js';
+import { notFound } from '../../shared/infra/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
 import { listMessages } from '../listMessages.js';

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/infra/errors.js';
 import { cancelRun } from '../cancelRun.js';
 import type { ApiDeps } from '../deps.js';
 import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
@@ -8,7 +8,7 @@ import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js'
 import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
 import { submitToolResults } from '../submitToolResults.js';
 import { mintRunStreamToken } from '../streamTokens.js';
-import { webhookEventsOfRun } from '../../shared/webhookLog.js';
+import { webhookEventsOfRun } from '../../shared/webhooks/deliveryLog.js';
 import { startRun } from '../startRun.js';
 import { streamRun } from '../streamRun.js';
 

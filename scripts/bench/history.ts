@@ -1,4 +1,4 @@
-import type { Db } from '../../shared/db.js';
+import type { Db } from '../../shared/infra/db.js';
 
 /**
  * Gives the bench's fresh database the history of a deployment that has been running for a while:

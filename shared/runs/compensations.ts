@@ -1,6 +1,6 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../infra/logger.js';
 import { sqlList, TERMINAL_STATUSES } from './lifecycle.js';
-import { statement, type Sql } from '../sql.js';
+import { statement, type Sql } from '../infra/sql.js';
 
 export type CleanupReason = 'completed' | 'failed' | 'cancelled' | 'stalled' | 'action_timeout';
 export type CleanupOutcome = { performed: boolean; keysRevoked: number; sessionClosed: boolean };

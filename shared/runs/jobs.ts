@@ -1,6 +1,6 @@
-import type { Config } from '../config.js';
-import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../queue.js';
-import type { RunQueues } from '../runQueues.js';
+import type { Config } from '../infra/config.js';
+import { RUN_JOB_NAME, runJobOptions, type RunJobData } from '../infra/queue.js';
+import type { RunQueues } from '../infra/runQueues.js';
 
 /**
  * Queues a run's job again under its one job id (the run id), on the run's shard: the job of its

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError } from '../infra/errors.js';
 
 /**
  * The run's lifecycle, named once: every status, which of them are active (count towards the

@@ -1,4 +1,4 @@
-import { statement } from '../sql.js';
+import { statement } from '../infra/sql.js';
 
 /**
  * A running attempt's own marks on its run that change no status: its heartbeat and its step count.

@@ -1,8 +1,8 @@
-import type { RedisClient } from '../redis.js';
-import type { RunQueues } from '../runQueues.js';
-import type { Config } from '../config.js';
-import type { Db } from '../db.js';
-import { deleteRunStream } from '../events.js';
+import type { RedisClient } from '../infra/redis.js';
+import type { RunQueues } from '../infra/runQueues.js';
+import type { Config } from '../infra/config.js';
+import type { Db } from '../infra/db.js';
+import { deleteRunStream } from '../stream/events.js';
 import { requeueRunJob } from './jobs.js';
 import { reopenRunForReplay, type ReopenedRun } from './transitions/replay.js';
 

@@ -1,8 +1,8 @@
-import { mintEphemeralKeyData } from '../apiKeys.js';
-import type { Config } from '../config.js';
-import type { Db } from '../db.js';
-import type { RunJobData } from '../queue.js';
-import { sealSecret } from '../secrets.js';
+import { mintEphemeralKeyData } from '../accounts/apiKeys.js';
+import type { Config } from '../infra/config.js';
+import type { Db } from '../infra/db.js';
+import type { RunJobData } from '../infra/queue.js';
+import { sealSecret } from '../accounts/secrets.js';
 
 type Tx = Pick<Db, 'apiKey'>;
 

@@ -1,6 +1,6 @@
-import type { Db } from '../db.js';
-import type { UiChunk } from '../events.js';
-import type { PendingToolCall, PersistedStep } from '../steps.js';
+import type { Db } from '../infra/db.js';
+import type { UiChunk } from '../stream/events.js';
+import type { PendingToolCall, PersistedStep } from '../agent/steps.js';
 
 type StepRow = { step: number; text: string; tool_calls: PersistedStep['toolCalls']; results: PersistedStep['results']; approvals: PersistedStep['approvals'] };
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { signedHeaders } from '../../shared/toolSecrets.js';
+import { signedHeaders } from '../../shared/accounts/toolSecrets.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
 import { testEnv } from '../support/testConfig.js';
 import { createAccount } from '../support/factories.js';

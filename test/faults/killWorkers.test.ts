@@ -1,5 +1,5 @@
 import { startApi, spawnWorker, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
-import { textOfParts } from '../../shared/messageParts.js';
+import { textOfParts } from '../../shared/stream/messageParts.js';
 import { createAccount } from '../support/factories.js';
 import { expect } from 'chai';
 import { startRunOk } from '../support/runs.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { textOfParts } from '../../shared/messageParts.js';
+import { textOfParts } from '../../shared/stream/messageParts.js';
 import { startWorker } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';

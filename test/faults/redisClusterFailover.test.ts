@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { runQueueName } from '../../shared/queue.js';
+import { runQueueName } from '../../shared/infra/queue.js';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
 import { masterServing, startRedisCluster, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';

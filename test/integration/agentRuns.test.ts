@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { accountToolSecrets } from '../../shared/toolSecrets.js';
+import { accountToolSecrets } from '../../shared/accounts/toolSecrets.js';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
 import { createAccount } from '../support/factories.js';
 import { waitFor } from '../support/harness.js';

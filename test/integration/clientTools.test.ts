@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { createLogger } from '../../shared/logger.js';
-import { createMetrics } from '../../shared/metrics.js';
+import { createLogger } from '../../shared/infra/logger.js';
+import { createMetrics } from '../../shared/infra/metrics.js';
 import { sweepStaleRuns } from '../../worker/sweep.js';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
 import { createAccount, type TestAccount } from '../support/factories.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { runQueueName, shardOfRun } from '../../shared/queue.js';
+import { runQueueName, shardOfRun } from '../../shared/infra/queue.js';
 import { expectOneBudgetAcrossShards } from '../support/queueShards.js';
 import calculateSlot from 'cluster-key-slot';
 

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { expect } from 'chai';
 import request from 'supertest';
-import { runQueueName } from '../../shared/queue.js';
+import { runQueueName } from '../../shared/infra/queue.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { masterServing, startRedisCluster, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { closeRedis, createRedis, isRedisUsable } from '../../shared/redis.js';
+import { closeRedis, createRedis, isRedisUsable } from '../../shared/infra/redis.js';
 import { testConfig } from '../support/testConfig.js';
 
 describe('the api’s Redis connection', () => {

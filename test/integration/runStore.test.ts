@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { emptyUsage } from '../../shared/models.js';
+import { emptyUsage } from '../../shared/agent/models.js';
 import { RunStore, type BegunAttempt } from '../../worker/runStore.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { Redis } from 'ioredis';
-import { RunQueues } from '../../shared/runQueues.js';
+import { RunQueues } from '../../shared/infra/runQueues.js';
 import { RunEnqueuer } from '../../api/runEnqueuer.js';
-import { hashKey } from '../../shared/keys.js';
+import { hashKey } from '../../shared/accounts/keys.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { postRun } from '../support/runs.js';

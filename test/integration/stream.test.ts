@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { textOfParts } from '../../shared/messageParts.js';
+import { textOfParts } from '../../shared/stream/messageParts.js';
 import request from 'supertest';
 import type { FleetMember } from '../../worker/fleetMember.js';
-import { RunEventWriter, runEventKeys } from '../../shared/events.js';
+import { RunEventWriter, runEventKeys } from '../../shared/stream/events.js';
 import { endRun } from '../../shared/runs/transitions/endUnheld.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';

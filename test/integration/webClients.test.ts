@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { EventSource } from 'eventsource';
-import { redactSecrets } from '../../shared/logger.js';
+import { redactSecrets } from '../../shared/infra/logger.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
-import { accountToolSecrets } from '../../shared/toolSecrets.js';
+import { accountToolSecrets } from '../../shared/accounts/toolSecrets.js';
 import { startWorker, waitFor } from '../support/harness.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { hashKey } from '../../shared/keys.js';
+import { hashKey } from '../../shared/accounts/keys.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../../shared/db.js';
-import { createAccountKey, mintEphemeralKeyData } from '../../shared/apiKeys.js';
-import type { Scope } from '../../shared/keys.js';
+import type { Db } from '../../shared/infra/db.js';
+import { createAccountKey, mintEphemeralKeyData } from '../../shared/accounts/apiKeys.js';
+import type { Scope } from '../../shared/accounts/keys.js';
 
 export type TestAccount = { accountId: string; key: string; auth: { authorization: string } };
 

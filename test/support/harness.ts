@@ -6,7 +6,7 @@ import type { Express } from 'express';
 import { createApp } from '../../api/app.js';
 import { buildApiDeps } from '../../api/buildDeps.js';
 import type { ApiDeps } from '../../api/deps.js';
-import { createLogger } from '../../shared/logger.js';
+import { createLogger } from '../../shared/infra/logger.js';
 import { startFleetMember, type FleetMember } from '../../worker/fleetMember.js';
 import { testConfig, testEnv, uniquePrefix } from './testConfig.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { shardOfRun } from '../../shared/queue.js';
+import { shardOfRun } from '../../shared/infra/queue.js';
 import { createAccount } from './factories.js';
 import { startApi, startWorker, waitFor } from './harness.js';
 import { startRunOk } from './runs.js';

@@ -1,5 +1,5 @@
-import type { RedisClient } from '../../shared/redis.js';
-import { runEventKeys } from '../../shared/events.js';
+import type { RedisClient } from '../../shared/infra/redis.js';
+import { runEventKeys } from '../../shared/stream/events.js';
 
 export type StoredEvent = { id: string; data: string; chunk: { type: string; [key: string]: unknown } | null };
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Batcher } from '../../shared/batcher.js';
+import { Batcher } from '../../shared/infra/batcher.js';
 
 type Call = { group: string; key: string; value: number };
 

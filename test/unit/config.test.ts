@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'dotenv';
-import { ConfigError, configSchema, loadConfig } from '../../shared/config.js';
+import { ConfigError, configSchema, loadConfig } from '../../shared/infra/config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

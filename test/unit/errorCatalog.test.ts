@@ -22,7 +22,7 @@ describe('the error catalogue', () => {
       const text = readFileSync(file, 'utf8');
       for (const [, code] of text.matchAll(/(?:AppError|notFound|conflict|badResults|urlNotAllowed)\(\s*'([a-z_]+)'/g)) raised.add(code!);
     }
-    // A refused transition answers with its own code (shared/runLifecycle.ts).
+    // A refused transition answers with its own code (shared/runs/lifecycle.ts).
     for (const { code } of Object.values(TRANSITION_REFUSALS)) raised.add(code);
     const catalogued = new Set(ERROR_CATALOG.map(([code]) => code));
     expect([...raised].filter((code) => !catalogued.has(code)).sort()).to.deep.equal([]);

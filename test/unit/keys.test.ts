@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { generateKey, hashesEqual, hashKey, keyFromHeaders, looksLikeKey } from '../../shared/keys.js';
-import { openSecret, sealSecret } from '../../shared/secrets.js';
-import { redactSecrets } from '../../shared/logger.js';
+import { generateKey, hashesEqual, hashKey, keyFromHeaders, looksLikeKey } from '../../shared/accounts/keys.js';
+import { openSecret, sealSecret } from '../../shared/accounts/secrets.js';
+import { redactSecrets } from '../../shared/infra/logger.js';
 
 describe('API keys', () => {
   it('makes account and ephemeral keys with 32 random bytes and stores only a hash and a prefix', () => {

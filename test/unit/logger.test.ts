@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { redactDeep } from '../../shared/logger.js';
+import { redactDeep } from '../../shared/infra/logger.js';
 
 describe('key masking in logs', () => {
   const key = `ry_sk_${'k'.repeat(43)}`;

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AppError } from '../../shared/errors.js';
+import { AppError } from '../../shared/infra/errors.js';
 import {
   ACTIVE_STATUSES,
   canTransition,
@@ -12,7 +12,7 @@ import {
   type RunStatus,
 } from '../../shared/runs/lifecycle.js';
 
-describe('the run lifecycle (shared/runLifecycle.ts)', () => {
+describe('the run lifecycle (shared/runs/lifecycle.ts)', () => {
   const moves = Object.values(TRANSITIONS).flatMap((move) => move.from.flatMap((from) => move.to.map((to) => [from, to] as [RunStatus, RunStatus])));
 
   it('lets every status reach a terminal one', () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { SCHEMA_BOUNDS, schemaOutOfBounds } from '../../shared/toolSchemas/bounds.js';
-import { SchemaChecker } from '../../shared/toolSchemas/schemaChecker.js';
+import { SCHEMA_BOUNDS, schemaOutOfBounds } from '../../shared/agent/toolSchemas/bounds.js';
+import { SchemaChecker } from '../../shared/agent/toolSchemas/schemaChecker.js';
 
 /** A schema `depth` JSON levels deep (each subschema under `properties` is two levels down). */
 const nested = (depth: number) => {

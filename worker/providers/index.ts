@@ -1,6 +1,6 @@
-import type { Config } from '../../shared/config.js';
-import { RunError } from '../../shared/errors.js';
-import type { ProviderName } from '../../shared/models.js';
+import type { Config } from '../../shared/infra/config.js';
+import { RunError } from '../../shared/infra/errors.js';
+import type { ProviderName } from '../../shared/agent/models.js';
 import { AnthropicProvider } from './anthropic.js';
 import { LocalEchoProvider } from './localEcho.js';
 import { OpenAIProvider } from './openai.js';

@@ -1,4 +1,4 @@
-import { RunError } from '../../shared/errors.js';
+import { RunError } from '../../shared/infra/errors.js';
 
 /** Parses Retry-After (seconds or an HTTP date) into milliseconds. */
 export function retryAfterMs(value: string | null | undefined): number | undefined {

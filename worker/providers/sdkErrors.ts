@@ -1,4 +1,4 @@
-import { RunError } from '../../shared/errors.js';
+import { RunError } from '../../shared/infra/errors.js';
 import { providerConnectionError, providerHttpError, providerStreamIncomplete } from './providerErrors.js';
 
 type SdkApiError = Error & { status?: number; headers?: Headers | Record<string, string> };

@@ -1,4 +1,4 @@
-import type { ModelRef, Usage } from '../../shared/models.js';
+import type { ModelRef, Usage } from '../../shared/agent/models.js';
 
 /** A tool call as the model made it: `input` is the parsed JSON (undefined when `rawInput` is not JSON). */
 export type ToolCall = { toolCallId: string; toolName: string; input: unknown; rawInput: string };

@@ -1,9 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { RunError } from '../../shared/errors.js';
-import type { McpServerDefinition } from '../../shared/tools.js';
-import type { ToolOutcome } from '../../shared/steps.js';
+import { RunError } from '../../shared/infra/errors.js';
+import type { McpServerDefinition } from '../../shared/agent/tools.js';
+import type { ToolOutcome } from '../../shared/agent/steps.js';
 import { RUNYARD_API_URL_HEADER } from './callServerTool.js';
 
 /** A tool an MCP server offers, as the run offers it to the model: `<server>__<tool>`. */

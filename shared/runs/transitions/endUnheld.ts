@@ -1,6 +1,6 @@
 import { cleanupCtes, type CleanupReason } from '../compensations.js';
 import { sqlList, TRANSITIONS } from '../lifecycle.js';
-import { statement, type Sql } from '../../sql.js';
+import { statement, type Sql } from '../../infra/sql.js';
 
 /**
  * endUnheld: a run no worker holds ends — a queued run cancelled, a stalled run failed by the sweep,

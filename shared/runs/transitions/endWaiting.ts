@@ -1,8 +1,8 @@
 import { cleanupCtes, type CleanupReason } from '../compensations.js';
-import type { Db } from '../../db.js';
+import type { Db } from '../../infra/db.js';
 import { sqlList, TRANSITIONS } from '../lifecycle.js';
-import { statement, type Sql } from '../../sql.js';
-import { pendingCalls, stepParts, type PendingToolCall } from '../../steps.js';
+import { statement, type Sql } from '../../infra/sql.js';
+import { pendingCalls, stepParts, type PendingToolCall } from '../../agent/steps.js';
 import { episodeSteps } from '../waitingRuns.js';
 
 // Ends a parked run (cancelled by its caller, or failed by the sweep after RUN_ACTION_TIMEOUT_MS)

@@ -1,4 +1,4 @@
-import { statement } from '../../sql.js';
+import { statement } from '../../infra/sql.js';
 import { cleanupCtes } from '../compensations.js';
 import { sqlList, TRANSITIONS } from '../lifecycle.js';
 

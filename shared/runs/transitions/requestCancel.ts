@@ -1,4 +1,4 @@
-import { statement, type Sql } from '../../sql.js';
+import { statement, type Sql } from '../../infra/sql.js';
 import { sqlList, TRANSITIONS } from '../lifecycle.js';
 
 // The status stays (to = from): the request is a flag the run's worker acts on (its heartbeat or the

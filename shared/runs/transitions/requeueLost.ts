@@ -1,6 +1,6 @@
-import type { Config } from '../../config.js';
-import type { Db } from '../../db.js';
-import type { RunQueues } from '../../runQueues.js';
+import type { Config } from '../../infra/config.js';
+import type { Db } from '../../infra/db.js';
+import type { RunQueues } from '../../infra/runQueues.js';
 import { requeueRunJob } from '../jobs.js';
 import { TRANSITIONS } from '../lifecycle.js';
 import { mintRunKey } from '../runKey.js';

@@ -1,4 +1,4 @@
-import type { MessagePart, ToolPart } from './messageParts.js';
+import type { MessagePart, ToolPart } from '../stream/messageParts.js';
 import type { Usage } from './models.js';
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import type { Db } from './db.js';
+import type { Db } from '../infra/db.js';
 import { openSecret, sealSecret, type SealedSecret } from './secrets.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { Config } from './config.js';
-import { AppError } from './errors.js';
+import type { Config } from '../infra/config.js';
+import { AppError } from '../infra/errors.js';
 
 export type ProviderName = 'local' | 'openai' | 'anthropic';
 export type ModelRef = { id: string; provider: ProviderName; name: string };

@@ -1,5 +1,5 @@
-import { AppError } from './errors.js';
-import { isToolUrlAllowed, urlNotAllowed } from './tools.js';
+import { AppError } from '../infra/errors.js';
+import { isToolUrlAllowed, urlNotAllowed } from '../agent/tools.js';
 
 /** The run events a webhook can ask for (SPEC section 11); the outbox trigger writes the same names. */
 export const WEBHOOK_EVENTS = ['run.started', 'run.requires_action', 'run.completed', 'run.failed', 'run.cancelled'] as const;

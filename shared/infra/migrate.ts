@@ -8,7 +8,7 @@ import pg from 'pg';
  * them in the same `_prisma_migrations` table with the same checksums, so either tool can take over
  * from the other. It exists because Prisma's native schema engine cannot be downloaded offline.
  */
-export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../prisma/migrations');
+export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../prisma/migrations');
 
 export type MigrateResult = { databaseCreated: boolean; applied: string[]; alreadyApplied: string[] };
 

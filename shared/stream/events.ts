@@ -1,4 +1,4 @@
-import { pubsub, withScript, type RedisClient } from './redis.js';
+import { pubsub, withScript, type RedisClient } from '../infra/redis.js';
 
 /**
  * The run event stream: one Redis Stream per run holding AI SDK UI-message-stream chunks as JSON,

@@ -1,5 +1,5 @@
-import { migrateDatabase, type MigrateResult } from './migrate.js';
-import { closeRedis, createRedis, isRedisUsable, type RedisTarget } from './redis.js';
+import { migrateDatabase, type MigrateResult } from '../shared/infra/migrate.js';
+import { closeRedis, createRedis, isRedisUsable, type RedisTarget } from '../shared/infra/redis.js';
 
 /** A dependency that could not be reached at start-up, said so a newcomer knows what to check. */
 export class UnreachableDependency extends Error {

@@ -1,5 +1,5 @@
-import type { Db } from './db.js';
-import { notFound } from './errors.js';
+import type { Db } from '../infra/db.js';
+import { notFound } from '../infra/errors.js';
 
 /**
  * The webhook delivery log and its repair: what the api's routes and the operator CLI share. Reads

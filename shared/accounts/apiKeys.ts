@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import type { Db } from '../infra/db.js';
 import { DEFAULT_ACCOUNT_SCOPES, EPHEMERAL_SCOPES, generateKey, hashKey, type KeyKind, type Scope } from './keys.js';
 
 export type ApiKeyRow = {

@@ -1,6 +1,6 @@
-import type { Prisma } from './db.js';
-import type { RunStatus } from './runs/lifecycle.js';
-import { isTerminalStatus } from './runs/lifecycle.js';
+import type { Prisma } from '../shared/infra/db.js';
+import type { RunStatus } from '../shared/runs/lifecycle.js';
+import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 
 /**
  * The filter for runs with `status`. runs has no index on status (so that its updates stay HOT):

@@ -1,4 +1,4 @@
-import { AppError } from './errors.js';
+import { AppError } from '../infra/errors.js';
 import { SCHEMA_BOUNDS } from './toolSchemas/bounds.js';
 import type { SchemaChecker } from './toolSchemas/schemaChecker.js';
 

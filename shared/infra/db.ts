@@ -1,9 +1,9 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from './generated/prisma/client.js';
+import { PrismaClient } from '../generated/prisma/client.js';
 import { createPool, Sql } from './sql.js';
 
 export type Db = PrismaClient;
-export { Prisma } from './generated/prisma/client.js';
+export { Prisma } from '../generated/prisma/client.js';
 
 /** Prisma for most queries and `sql` for the hot path, on one connection pool. */
 export type Database = { db: Db; sql: Sql; close: () => Promise<void> };
