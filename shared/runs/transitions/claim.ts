@@ -5,8 +5,9 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * claim: a worker takes the run's next attempt (the statement RunStore batches across runs).
  * For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
  * dead worker left running) and reads the conversation: every message of the chat but this run's own
- * answers (an earlier run's interrupted answer included: the transcript stays in order). Runs that
- * are not runnable have no row.
+ * answers (attempt set; an earlier run's interrupted answer is included: the transcript stays in
+ * order; assistant messages the caller sent with the run have no attempt). Runs that are not runnable
+ * have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -34,6 +35,6 @@ export const BEGIN_ATTEMPTS = statement(
         FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
      (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
         FROM messages m
-       WHERE m.chat_id = r.chat_id AND NOT (m.run_id = r.id AND m.role = 'assistant')) AS conversation
+       WHERE m.chat_id = r.chat_id AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
    FROM r JOIN a ON a.run_id = r.id`,
 );
