@@ -132,7 +132,7 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
     const slow = await request(stack.api.app)
       .post(`/api/chats/${chatId}/messages`)
       .set({ authorization: `Bearer ${stack.alice.key}` })
-      .send({ prompt: `tell me more ${'about this '.repeat(20)} [[slow:40]]`, model: 'openai/gpt-4o-mini' });
+      .send({ prompt: `tell me more ${'about this '.repeat(20)} [[slow:100]]`, model: 'openai/gpt-4o-mini' });
     await waitFor(async () => (await stack.api.deps.db.run.findUnique({ where: { id: slow.body.runId } }))?.status === 'running');
     const reloaded = new Chat({
       transport: new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` }, chatId }),

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { createAccount, createEphemeralKey } from '../support/factories.js';
 import { expectMatchesContract } from '../support/contract.js';
-import { waitForRunStatus } from '../support/runs.js';
+import { HOLD_TOOL, waitForRunStatus } from '../support/runs.js';
 import { waitFor } from '../support/harness.js';
 import { startStack, type Stack } from '../support/stack.js';
 

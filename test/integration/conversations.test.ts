@@ -4,7 +4,7 @@ import { readSse } from '../support/sse.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
 import { createAccount } from '../support/factories.js';
 import { waitFor } from '../support/harness.js';
-import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { HOLD_TOOL, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 type Sent = { status: number; body: Record<string, unknown> & { runId?: string; queuedMessageId?: string; position?: number; error?: string } };
@@ -94,25 +94,31 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
   });
 
   it('20 concurrent sends to an idle chat: exactly one run, 19 queued, and all 20 run in the order they were accepted', async () => {
+    // Every run parks on a client tool until the test answers it, so all 20 are accepted while the first is active.
+    const pick = { name: 'pick', inputSchema: { type: 'object' } };
     const { chatId } = await firstRun({ prompt: 'start', model: 'openai/gpt-4o-mini' });
-    // Each run streams for a while, so all 20 are accepted while the first is still running.
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => send(chatId, { prompt: `burst ${i} [[slow:60]]` })));
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => send(chatId, { prompt: `burst ${i} [[call1:pick:{}]]`, tools: [pick] })));
     expect(answers.every((a) => a.status === 202)).to.equal(true);
     const started = answers.filter((a) => a.body.runId);
     const queued = answers.filter((a) => a.body.queued);
     expect([started.length, queued.length]).to.deep.equal([1, 19]);
     expect(queued.map((a) => a.body.position).sort((x, y) => x! - y!)).to.deep.equal(Array.from({ length: 19 }, (_, i) => i + 1));
-    const listed = (await request(stack.api.app).get(`/api/chats/${chatId}/queued-messages`).set(auth())).body.queuedMessages as { queuedMessageId: string }[];
     const byPosition = [...queued].sort((x, y) => x.body.position! - y.body.position!);
+    const listed = (await request(stack.api.app).get(`/api/chats/${chatId}/queued-messages`).set(auth())).body.queuedMessages as { queuedMessageId: string }[];
     expect(listed.map((q) => q.queuedMessageId)).to.deep.equal(byPosition.map((a) => a.body.queuedMessageId));
-    await waitFor(async () => (await stack.api.deps.db.run.count({ where: { chatId, status: 'completed' } })) === 21, {
-      what: 'all 21 runs',
-      timeoutMs: 90_000,
-    });
+    for (let turn = 0; turn < 20; turn++) {
+      const parked = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { chatId, status: 'requires_action' } }), { what: `turn ${turn} to park` });
+      const pending = (await request(stack.api.app).get(`/api/chat/runs/${parked.id}`).set(auth())).body.pendingToolCalls as { toolCallId: string }[];
+      await request(stack.api.app)
+        .post(`/api/chat/runs/${parked.id}/tool-results`)
+        .set(auth())
+        .send({ results: pending.map((call) => ({ toolCallId: call.toolCallId, output: 'ok' })) });
+      await waitForRunStatus(stack.api.deps, parked.id, ['completed']);
+    }
     const users = (await messagesOf(chatId)).filter((m) => m.role === 'user').map(textOf);
-    expect(users.slice(1)).to.deep.equal([started[0]!, ...byPosition].map((a) => `burst ${answers.indexOf(a)} [[slow:60]]`));
+    expect(users.slice(1)).to.deep.equal([started[0]!, ...byPosition].map((a) => `burst ${answers.indexOf(a)} [[call1:pick:{}]]`));
     const runs = await stack.api.deps.db.run.findMany({ where: { chatId }, orderBy: { seq: 'asc' } });
-    expect(new Set(runs.map((r) => r.id)).size).to.equal(21);
+    expect(runs.map((r) => r.status)).to.deep.equal(Array(21).fill('completed'));
     expect(await stack.api.deps.db.queuedMessage.count({ where: { chatId } })).to.equal(0);
   });
 
@@ -160,8 +166,7 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
   it('refuses with reject (chat_busy, naming the run), past CHAT_MAX_QUEUED_MESSAGES, for an archived chat, and hides another account’s chat', async () => {
     const small = await startStack({ CHAT_MAX_QUEUED_MESSAGES: '2' });
     try {
-      const runId = await startRunOk(small.api.app, small.alice.key, { prompt: 'slow [[slow:50]] '.repeat(30), model: 'openai/gpt-4o-mini' });
-      const { chatId } = (await small.api.deps.db.run.findUnique({ where: { id: runId } }))!;
+      const { runId, chatId } = await startParkedRun(small.api.app, small.api.deps, small.alice.key);
       const post = (body: Record<string, unknown>, key = small.alice.key) =>
         request(small.api.app)
           .post(`/api/chats/${chatId}/messages`)
@@ -214,7 +219,8 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
     const { chatId } = await firstRun({ prompt: 'first', model: 'openai/gpt-4o-mini' });
     const base = await stack.api.url();
     expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth())).res.status, 'idle').to.equal(204);
-    const busy = await send(chatId, { prompt: `busy ${'w '.repeat(60)} [[slow:40]]` });
+    const busy = await send(chatId, { prompt: 'busy [[call1:hold:{}]]', tools: [HOLD_TOOL] });
+    await waitForRunStatus(stack.api.deps, busy.body.runId!, ['requires_action']);
     const a = await send(chatId, { prompt: 'a' });
     const b = await send(chatId, { prompt: 'b' });
     const c = await send(chatId, { prompt: 'c', metadata: { ticket: 'T-1' }, priority: 'high' });
@@ -227,7 +233,7 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
       ).map((q) => q.queuedMessageId);
     expect(await queue()).to.deep.equal([a.body.queuedMessageId, b.body.queuedMessageId, c.body.queuedMessageId]);
     expect((await request(stack.api.app).delete(`/api/chats/${chatId}/queued-messages/${b.body.queuedMessageId}`).set(auth())).status).to.equal(204);
-    const streamed = await readSse(`${base}/api/chats/${chatId}/stream`, auth(), { until: (e) => e.data.includes('text-delta') });
+    const streamed = await readSse(`${base}/api/chats/${chatId}/stream`, auth(), { until: (e) => e.data.includes('tool-input-available') });
     expect(streamed.res.status).to.equal(200);
     const promoted = await request(stack.api.app).post(`/api/chats/${chatId}/queued-messages/${c.body.queuedMessageId}/promote`).set(auth());
     expect(promoted.status).to.equal(202);
@@ -241,7 +247,7 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
       },
     );
     const users = (await messagesOf(chatId)).filter((m) => m.role === 'user').map(textOf);
-    expect(users).to.deep.equal(['first', `busy ${'w '.repeat(60)} [[slow:40]]`.trim(), 'c', 'a']);
+    expect(users).to.deep.equal(['first', 'busy [[call1:hold:{}]]', 'c', 'a']);
     expect(
       (await request(stack.api.app).delete(`/api/chats/${chatId}/queued-messages/${a.body.queuedMessageId}`).set(auth())).body.error,
       'became a run',

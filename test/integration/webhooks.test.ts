@@ -3,7 +3,7 @@ import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { accountToolSecrets } from '../../shared/accounts/toolSecrets.js';
 import { startWorker, waitFor } from '../support/harness.js';
-import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { answerPendingCalls, postRun, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver.js';
 
@@ -182,10 +182,10 @@ describe('run webhooks', function () {
 
   it('tells which queued message a chat’s run came from: its run.started carries queuedMessageId', async () => {
     const webhook = { url: receiver.url, events: ['run.started', 'run.completed'] };
-    const first = await startRunOk(stack.api.app, stack.alice.key, { prompt: 'busy [[slow:30]] '.repeat(10), model: 'openai/gpt-4o-mini', webhook });
-    const { chatId } = await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: first } });
+    const { runId: first, chatId } = await startParkedRun(stack.api.app, stack.api.deps, stack.alice.key, { webhook });
     const queued = await request(stack.api.app).post(`/api/chats/${chatId}/messages`).set(auth()).send({ prompt: 'after you' });
     expect(queued.body.queued).to.equal(true);
+    await answerPendingCalls(stack.api.app, stack.alice.key, first);
     const next = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { queuedMessageId: queued.body.queuedMessageId } }), {
       what: 'the queued message’s run',
     });

@@ -23,3 +23,27 @@ export async function waitForRunStatus(deps: ApiDeps, runId: string, statuses: s
     { timeoutMs, what: `run ${runId} to become ${statuses.join('/')}` },
   );
 }
+
+/** A client tool the fake models call with `[[call1:hold:{}]]`: a run that calls it parks until answerPendingCalls. */
+export const HOLD_TOOL = { name: 'hold', description: 'waits for the test', inputSchema: { type: 'object' } };
+
+/**
+ * Starts a run (on the fake OpenAI model) that parks in requires_action on HOLD_TOOL and stays
+ * active until answered: a busy chat that does not depend on timing.
+ */
+export async function startParkedRun(app: Express, deps: ApiDeps, key: string, extra: Record<string, unknown> = {}) {
+  const runId = await startRunOk(app, key, { prompt: 'hold on [[call1:hold:{}]]', model: 'openai/gpt-4o-mini', tools: [HOLD_TOOL], ...extra });
+  const run = await waitForRunStatus(deps, runId, ['requires_action']);
+  return { runId, chatId: run.chatId };
+}
+
+/** Answers every pending call of a parked run (it then goes on to the end). */
+export async function answerPendingCalls(app: Express, key: string, runId: string) {
+  const auth = { authorization: `Bearer ${key}` };
+  const pending = (await request(app).get(`/api/chat/runs/${runId}`).set(auth)).body.pendingToolCalls as { toolCallId: string }[];
+  const res = await request(app)
+    .post(`/api/chat/runs/${runId}/tool-results`)
+    .set(auth)
+    .send({ results: pending.map((call) => ({ toolCallId: call.toolCallId, output: 'ok' })) });
+  if (res.status !== 202) throw new Error(`expected 202, got ${res.status} ${JSON.stringify(res.body)}`);
+}
