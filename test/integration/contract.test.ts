@@ -80,9 +80,11 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
     const { chatId } = started.body;
     await waitForRunStatus(stack.api.deps, started.body.runId, ['completed']);
     const sent = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), {
-      prompt: 'long [[slow:50]] '.repeat(20),
+      prompt: 'hold on [[call1:hold:{}]]',
       model: 'openai/gpt-4o-mini',
+      tools: [HOLD_TOOL],
     });
+    await waitForRunStatus(stack.api.deps, sent.body.runId, ['requires_action']);
     const queued = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'then this' });
     const other = await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'and this' });
     expect([sent.status, queued.body.queued]).to.deep.equal([202, true]);
