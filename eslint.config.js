@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // The config loader and the processes that launch others are where the environment is read.
-    files: ['shared/infra/config.ts', 'scripts/start-all.ts', 'scripts/bench.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
+    files: ['shared/infra/config.ts', 'scripts/start-all.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -1,0 +1,216 @@
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { createDatabase } from '../../shared/infra/db.js';
+import { createAccountKey } from '../../shared/accounts/apiKeys.js';
+import { dropDatabaseIfExists, migrateDatabase } from '../../shared/infra/migrate.js';
+import { percentile, round, rssMiB, summary } from './stats.js';
+import { spawnTs, type Spawned } from './processes.js';
+import { cpuMsPerItem, cpuSnapshot } from './cpu.js';
+import { seedHistory } from './history.js';
+import { measureWebhooks, startBenchWebhookReceiver, webhookRunBody } from './webhookPhase.js';
+import { startAgentToolServer } from './agentPhase.js';
+import {
+  N,
+  WORKERS,
+  CONCURRENCY,
+  RATE,
+  RATE_SECONDS,
+  STREAM_CLIENTS,
+  IDLE_STREAMS,
+  HISTORY,
+  WARMUP,
+  AGENT_RUNS,
+  AGENT_IN_FLIGHT,
+  WEBHOOK_RUNS,
+  DATABASE_URL,
+  REDIS_URL,
+  PREFIX,
+  log,
+  TARGETS,
+  opts,
+} from './options.js';
+import { freePort, writeJson, lastRunSeq, waitForCompletedRuns } from './support.js';
+import { rawBullmqThroughput } from './rawBullmq.js';
+import { httpFloor } from './httpFloorPhase.js';
+import { apiClient, postAsFastAsTheyGo } from './apiClient.js';
+import { rejectedRequestCpu } from './rejectedRequests.js';
+import { streamOverhead, idleStreamCost } from './streamPhases.js';
+import { runyardEnv, startWorkers, warmUp } from './runyardProcesses.js';
+import { clusterMain } from './clusterMain.js';
+import { agentPhase } from './agentRunsPhase.js';
+import { printTable } from './report.js';
+
+/**
+ * `npm run bench`: runyard against raw BullMQ on this machine, phase by phase (each phase in its
+ * own file here), on a database and queue prefix of its own. docs/performance.md says what each
+ * figure means.
+ */
+
+async function main() {
+  if (opts.cluster) return clusterMain();
+  log(`database ${new URL(DATABASE_URL).pathname.slice(1)}, queue prefix ${PREFIX}, ${N} runs, ${WORKERS} workers × ${CONCURRENCY}`);
+  await dropDatabaseIfExists(DATABASE_URL);
+  await migrateDatabase(DATABASE_URL);
+  const database = createDatabase(DATABASE_URL, 4);
+  const { db } = database;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const processes: Spawned[] = [];
+  try {
+    log('phase 1: raw BullMQ no-op throughput');
+    const raw = await rawBullmqThroughput(redis);
+    const rawJobsPerSecond = raw.median;
+    log('phase 1b: the HTTP floor (express, helmet and JSON parsing alone)');
+    const floorCpuMsPerPost = await httpFloor();
+
+    const agentTools = await startAgentToolServer();
+    const webhookReceiver = await startBenchWebhookReceiver();
+    const port = await freePort();
+    const env = runyardEnv(port, { REDIS_URL, RUNYARD_STREAM_TIMINGS: 'true', TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}` });
+    // --perf-map: node writes /tmp/perf-<pid>.map, so a system-wide `perf` names the JavaScript functions.
+    const profileArgs = (name: string) => [
+      ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+      ...(opts['perf-map'] ? ['--perf-basic-prof', '--interpreted-frames-native-stack'] : []),
+    ];
+    const apiProcess = spawnTs('api/main.ts', [], env, `http://127.0.0.1:${port}/healthz`, profileArgs('api'));
+    processes.push(apiProcess);
+    await apiProcess.ready;
+    const { rawKey, accountId } = await createAccountKey(db, 'bench');
+    log(`seeding ${HISTORY} finished runs of history`);
+    await seedHistory(db, accountId, HISTORY);
+    const api = apiClient(`http://127.0.0.1:${port}`, rawKey);
+
+    log(`phase 2: ${IDLE_STREAMS} idle SSE streams`);
+    const idle = IDLE_STREAMS > 0 ? await idleStreamCost(api, apiProcess.child.pid!, redis, db) : null;
+
+    const workers = await startWorkers(env, processes, profileArgs);
+    const ownProcesses = [
+      { pid: process.pid, kind: 'bench' },
+      { pid: apiProcess.child.pid!, kind: 'api' },
+      ...workers.map((w) => ({ pid: w.child.pid!, kind: 'workers' })),
+    ];
+    if (idle) await waitForCompletedRuns(db, idle.afterSeq, IDLE_STREAMS, 'the idle-stream runs');
+    const workerRssBefore = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
+    await warmUp(api, db);
+
+    // At light load a client connects before the worker emits, so live deltas can be timed.
+    log(`phase 3: streaming overhead, ${STREAM_CLIENTS} runs one at a time, each watched over SSE`);
+    const overheads: number[] = [];
+    for (let i = 0; i < STREAM_CLIENTS; i++) overheads.push(...(await streamOverhead(api, (await api.post()).runId)));
+
+    log(`phase 4: POST at ${RATE}/s for ${RATE_SECONDS}s`);
+    const postLatencies: number[] = [];
+    const rateRunIds: string[] = [];
+    const rateAfterSeq = await lastRunSeq(db);
+    const rateCpuBefore = await cpuSnapshot(ownProcesses);
+    const inFlight: Promise<unknown>[] = [];
+    const total = RATE * RATE_SECONDS;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      inFlight.push(
+        api.post().then(({ ms, runId }) => {
+          postLatencies.push(ms);
+          rateRunIds.push(runId);
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    await waitForCompletedRuns(db, rateAfterSeq, rateRunIds.length, 'the fixed-rate runs');
+    const rateCpu = cpuMsPerItem(rateCpuBefore, await cpuSnapshot(ownProcesses), rateRunIds.length);
+    const queueToStart = (
+      await db.$queryRaw<
+        { ms: number }[]
+      >`SELECT EXTRACT(EPOCH FROM (a.started_at - r.created_at)) * 1000 AS ms FROM runs r JOIN run_attempts a ON a.run_id = r.id AND a.attempt = 1 WHERE r.id = ANY(${rateRunIds}::uuid[])`
+    ).map((row) => Number(row.ms));
+
+    log(`phase 5: ${N} runs end to end, as fast as they go`);
+    const throughputStart = Date.now();
+    const throughputAfterSeq = await lastRunSeq(db);
+    const throughputCpuBefore = await cpuSnapshot(ownProcesses);
+    const runIds = await postAsFastAsTheyGo(api, N);
+    await waitForCompletedRuns(db, throughputAfterSeq, N, 'the throughput runs', 200);
+    const throughputCpu = cpuMsPerItem(throughputCpuBefore, await cpuSnapshot(ownProcesses), N);
+    const [{ last }] = (await db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`) as [{ last: Date }];
+    const persisted = await db.message.count({ where: { runId: { in: runIds }, role: 'assistant' } });
+    const e2eRunsPerSecond = N / ((last.getTime() - throughputStart) / 1000);
+    const workerRssAfter = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
+
+    log(`phase 6: ${AGENT_RUNS} agent runs (3 steps: tool call, tool call, answer), ${AGENT_IN_FLIGHT} in flight`);
+    const agent = AGENT_RUNS > 0 ? await agentPhase(`http://127.0.0.1:${port}`, rawKey, agentTools, db) : null;
+    await agentTools.close();
+
+    log(`phase 7: ${WEBHOOK_RUNS} runs with a webhook, as fast as they go`);
+    let webhooks = null;
+    if (WEBHOOK_RUNS > 0) {
+      const hookClient = apiClient(`http://127.0.0.1:${port}`, rawKey, webhookRunBody(webhookReceiver.url));
+      webhooks = await measureWebhooks(async () => (await hookClient.post()).runId, webhookReceiver, WEBHOOK_RUNS);
+      hookClient.close();
+    }
+    await webhookReceiver.close();
+
+    // Last: past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
+    log('phase 8: rejected requests (unknown keys)');
+    const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
+
+    const results = {
+      machine: { cores: os.cpus().length, node: process.version },
+      settings: {
+        historyRuns: HISTORY,
+        warmupRuns: WARMUP,
+        runs: N,
+        workers: WORKERS,
+        concurrencyPerWorker: CONCURRENCY,
+        model: 'local/echo',
+        localModelDelayMs: 0,
+        promptTokens: 20,
+      },
+      rawBullmqJobsPerSecond: round(rawJobsPerSecond, 0),
+      rawBullmqRoundsJobsPerSecond: raw.rounds,
+      endToEndRunsPerSecond: round(e2eRunsPerSecond, 1),
+      ratio: round(e2eRunsPerSecond / rawJobsPerSecond, 3),
+      assistantMessagesPersisted: persisted,
+      postLatencyMs: { offeredRatePerSecond: RATE, ...summary(postLatencies) },
+      queueToStartMs: summary(queueToStart),
+      streamingOverheadMs: summary(overheads),
+      workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
+      agent,
+      webhooks,
+      rejectedRequests: rejected,
+      cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
+      // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.
+      cpuBudgetMsPerRunAtTargetRatio: round((os.cpus().length * 1000) / (TARGETS.ratioAtLeast * rawJobsPerSecond), 3),
+      floors: { rawBullmqCpuMsPerJob: raw.cpuMsPerJob, httpCpuMsPerPost: floorCpuMsPerPost },
+      idleStreams: idle
+        ? {
+            streams: idle.streams,
+            apiRedisConnections: idle.apiRedisConnections,
+            apiRssBeforeMiB: idle.apiRssBeforeMiB,
+            apiRssWithStreamsMiB: idle.apiRssWithStreamsMiB,
+          }
+        : null,
+      targets: {
+        ...TARGETS,
+        met: {
+          ratio: e2eRunsPerSecond / rawJobsPerSecond >= TARGETS.ratioAtLeast,
+          postP99: percentile(postLatencies, 99) < TARGETS.postP99UnderMs,
+          streamingOverheadP99: percentile(overheads, 99) < TARGETS.streamingOverheadP99UnderMs,
+          agentStepOverheadP99: agent ? agent.stepOverheadMs.p99 < TARGETS.agentStepOverheadP99UnderMs : null,
+        },
+      },
+    };
+    printTable(results);
+    await writeJson(results);
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    // In slices: a long run leaves more keys than one call's arguments can spread.
+    const leftovers = await redis.keys(`${PREFIX}:*`);
+    for (let i = 0; i < leftovers.length; i += 1000) await redis.unlink(...leftovers.slice(i, i + 1000));
+    await database.close();
+    redis.disconnect();
+  }
+}
+
+await main();

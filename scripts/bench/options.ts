@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util';
+
+/**
+ * `npm run bench`'s command line and the settings every phase shares: runyard against raw BullMQ on
+ * this machine, on a database and queue prefix of its own. docs/performance.md says what each
+ * figure means.
+ */
+export const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5000' },
+    workers: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '16' },
+    rate: { type: 'string', default: '200' },
+    'rate-seconds': { type: 'string', default: '10' },
+    'stream-clients': { type: 'string', default: '100' },
+    'idle-streams': { type: 'string', default: '1000' },
+    history: { type: 'string', default: '50000' },
+    warmup: { type: 'string', default: '10000' },
+    json: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'perf-map': { type: 'boolean', default: false },
+    'agent-runs': { type: 'string', default: '2000' },
+    'agent-in-flight': { type: 'string', default: '50' },
+    'webhook-runs': { type: 'string', default: '2000' },
+    // On a local Redis Cluster (3 masters + 3 replicas, started by the bench): end-to-end runs only.
+    cluster: { type: 'boolean', default: false },
+    shards: { type: 'string', default: '3' },
+  },
+});
+export const N = Number(opts.runs);
+export const WORKERS = Number(opts.workers);
+export const CONCURRENCY = Number(opts.concurrency);
+export const RATE = Number(opts.rate);
+export const RATE_SECONDS = Number(opts['rate-seconds']);
+export const STREAM_CLIENTS = Number(opts['stream-clients']);
+export const IDLE_STREAMS = Number(opts['idle-streams']);
+export const HISTORY = Number(opts.history);
+export const WARMUP = Number(opts.warmup);
+export const AGENT_RUNS = Number(opts['agent-runs']);
+export const AGENT_IN_FLIGHT = Number(opts['agent-in-flight']);
+export const WEBHOOK_RUNS = Number(opts['webhook-runs']);
+
+export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const PREFIX = `runyard-bench-${process.pid}`;
+export const PROMPT = Array.from({ length: 20 }, (_, i) => `token${i}`).join(' ');
+export const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+/** The issue's targets for this machine. */
+export const TARGETS = { ratioAtLeast: 0.15, postP99UnderMs: 25, streamingOverheadP99UnderMs: 10, agentStepOverheadP99UnderMs: 10 };

@@ -1,0 +1,71 @@
+import { TARGETS } from './options.js';
+
+/** The bench's report: the table it prints, CPU per item by kind. */
+
+export const CPU_KINDS = ['api', 'workers', 'postgres', 'redis', 'bench'];
+export const cpuRow = (cpu: Record<string, number>) =>
+  CPU_KINDS.filter((kind) => cpu[kind] !== undefined)
+    .map((kind) => `${kind} ${cpu[kind]!.toFixed(3)}`)
+    .join(', ');
+
+export function printTable(r: {
+  rawBullmqJobsPerSecond: number;
+  rawBullmqRoundsJobsPerSecond: number[];
+  endToEndRunsPerSecond: number;
+  ratio: number;
+  postLatencyMs: { offeredRatePerSecond: number; p50: number; p99: number };
+  queueToStartMs: { p50: number; p99: number };
+  streamingOverheadMs: { n: number; p50: number; p99: number };
+  workerRssMiB: { before: number[]; after: number[] };
+  cpuMsPerRun: { endToEnd: Record<string, number>; atFixedRate: Record<string, number> };
+  cpuBudgetMsPerRunAtTargetRatio: number;
+  floors: { rawBullmqCpuMsPerJob: Record<string, number>; httpCpuMsPerPost: Record<string, number> };
+  idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
+  agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
+  webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
+  rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
+}) {
+  const rows: [string, string][] = [
+    ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
+    ['end-to-end runs/s (POST → completed + persisted)', String(r.endToEndRunsPerSecond)],
+    [`ratio (target ≥ ${TARGETS.ratioAtLeast})`, String(r.ratio)],
+    [
+      `POST latency p50 / p99 at ${r.postLatencyMs.offeredRatePerSecond}/s (target p99 < ${TARGETS.postP99UnderMs} ms)`,
+      `${r.postLatencyMs.p50} / ${r.postLatencyMs.p99} ms`,
+    ],
+    ['queue-to-start p50 / p99', `${r.queueToStartMs.p50} / ${r.queueToStartMs.p99} ms`],
+    [
+      `streaming overhead p50 / p99 (${r.streamingOverheadMs.n} deltas; target p99 < ${TARGETS.streamingOverheadP99UnderMs} ms)`,
+      `${r.streamingOverheadMs.p50} / ${r.streamingOverheadMs.p99} ms`,
+    ],
+    ['CPU ms per run, end to end', cpuRow(r.cpuMsPerRun.endToEnd)],
+    [`CPU ms per run, at ${r.postLatencyMs.offeredRatePerSecond}/s`, cpuRow(r.cpuMsPerRun.atFixedRate)],
+    ['CPU ms per run the ratio target leaves (all processes)', String(r.cpuBudgetMsPerRunAtTargetRatio)],
+    ['floor: CPU ms per raw BullMQ no-op job', cpuRow(r.floors.rawBullmqCpuMsPerJob)],
+    ['floor: CPU ms per POST to bare express + helmet', cpuRow(r.floors.httpCpuMsPerPost)],
+    [
+      `rejected requests (${Object.entries(r.rejectedRequests.statuses)
+        .map(([status, count]) => `${count}× ${status}`)
+        .join(', ')}): CPU ms each`,
+      cpuRow(r.rejectedRequests.cpuMsPerRequest),
+    ],
+    ['worker RSS before → after', r.workerRssMiB.before.map((b, i) => `${b} → ${r.workerRssMiB.after[i]} MiB`).join(', ')],
+  ];
+  if (r.idleStreams) {
+    rows.push([`${r.idleStreams.streams} idle SSE streams: api Redis connections`, String(r.idleStreams.apiRedisConnections)]);
+    rows.push([`${r.idleStreams.streams} idle SSE streams: api RSS`, `${r.idleStreams.apiRssBeforeMiB} → ${r.idleStreams.apiRssWithStreamsMiB} MiB`]);
+  }
+  if (r.agent) {
+    rows.push([`agent runs/s (3 steps, ${r.agent.inFlight} in flight)`, String(r.agent.runsPerSecond)]);
+    rows.push([
+      `agent per-step overhead p50 / p90 / p99 (tool answer → next step's call; target p99 < ${TARGETS.agentStepOverheadP99UnderMs} ms)`,
+      `${r.agent.stepOverheadMs.p50} / ${r.agent.stepOverheadMs.p90} / ${r.agent.stepOverheadMs.p99} ms (${r.agent.stepOverheadMs.n} steps)`,
+    ]);
+  }
+  if (r.webhooks) {
+    rows.push([`webhooks: ${r.webhooks.delivered} of ${r.webhooks.runs} delivered once, deliveries/s`, String(r.webhooks.deliveriesPerSecond)]);
+    rows.push(['webhook delivery latency p50 / p99 (transition → receiver)', `${r.webhooks.latencyMs.p50} / ${r.webhooks.latencyMs.p99} ms`]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);
+}
