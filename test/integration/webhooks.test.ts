@@ -196,4 +196,20 @@ describe('run webhooks', function () {
       'a run started by a POST has none',
     ).to.equal(true);
   });
+
+  it('lists the same pending calls in run.requires_action (computed in SQL by the outbox trigger) as GET run (computed in TypeScript)', async () => {
+    const approveMe = { name: 'approve_me', inputSchema: { type: 'object' }, url: `${receiver.origin}/tools/approve_me`, requireApproval: true };
+    const strict = { name: 'strict', inputSchema: { type: 'object', properties: { x: { type: 'string' } }, required: ['x'] } };
+    const runId = await startRunOk(stack.api.app, stack.alice.key, {
+      prompt: 'call ask_user {"q":1}\ncall approve_me {"y":2}\ncall strict {"x":3}',
+      tools: [clientTool, approveMe, strict],
+      webhook: { url: receiver.url, events: ['run.requires_action', 'run.cancelled'] },
+    });
+    await waitForEvents(runId, ['run.requires_action']);
+    const fromTrigger = deliveredFor(runId).find((d) => d.body.type === 'run.requires_action')!.body.pendingToolCalls as { toolName: string }[];
+    const fromApi = (await request(stack.api.app).get(`/api/chat/runs/${runId}`).set(auth())).body.pendingToolCalls as { toolName: string }[];
+    expect(fromApi.map((call) => call.toolName)).to.deep.equal(['ask_user', 'approve_me']);
+    expect(fromTrigger).to.deep.equal(fromApi);
+    await request(stack.api.app).post(`/api/chat/runs/${runId}/cancel`).set(auth());
+  });
 });
