@@ -28,4 +28,19 @@ export class RunEnqueuer {
   enqueue(job: RunJobData): Promise<undefined> {
     return this.batcher.submit(job);
   }
+
+  /** Enqueues within `timeoutMs`, or rejects (the caller undoes what it provisioned: the add may still land, and a worker then finds no run). */
+  async enqueueWithin(job: RunJobData, timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.enqueue(job),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('enqueue timed out')), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }

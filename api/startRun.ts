@@ -120,20 +120,12 @@ async function provisionRun(
 
 async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
   const data: RunJobData = { runId: run.runId, accountId: run.accountId, keyId: run.keyId, ephemeralKey: sealSecret(run.rawKey, deps.config.RUNYARD_SECRET) };
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      deps.enqueuer.enqueue(data),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
-      }),
-    ]);
+    await deps.enqueuer.enqueueWithin(data, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
     deps.logger.error('enqueue failed, undoing the provisioned run', { error: (err as Error).message });
     await undoProvisioning(deps, run);
     throw queueUnavailable();
-  } finally {
-    clearTimeout(timer);
   }
 }
 

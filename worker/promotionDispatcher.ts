@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
 import { RUN_JOB_NAME, runJobOptions } from '../shared/infra/queue.js';
 import type { RunQueues } from '../shared/infra/runQueues.js';
 import { takePromotedRuns } from '../shared/runs/promotedRuns.js';
+import { OutboxPoller } from './outboxPoller.js';
 
 const BATCH = 20;
 
@@ -16,40 +16,37 @@ const BATCH = 20;
  * run has one job id.
  */
 export class PromotionDispatcher {
-  private stopping = false;
-  private running: Promise<void> | undefined;
-  private readonly abort = new AbortController();
+  private readonly poller: OutboxPoller;
 
-  constructor(private readonly deps: { db: Db; config: Config; runQueues: RunQueues; logger: Logger }) {}
+  constructor(private readonly deps: { db: Db; config: Config; runQueues: RunQueues; logger: Logger }) {
+    this.poller = new OutboxPoller({
+      what: 'taking promoted runs',
+      batch: BATCH,
+      intervalMs: deps.config.CHAT_PROMOTION_POLL_MS,
+      logger: deps.logger,
+      takeBatch: () => this.queuePromotedRuns(),
+    });
+  }
 
   start(): void {
-    this.running ??= this.loop();
+    this.poller.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.abort.abort();
-    await this.running;
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 
-  private async loop(): Promise<void> {
+  /** Takes a batch of promoted runs and queues their jobs; how many it took. */
+  async queuePromotedRuns(): Promise<number> {
     const { db, config, runQueues, logger } = this.deps;
-    while (!this.stopping) {
-      let taken = 0;
-      try {
-        const jobs = await takePromotedRuns(db, config, BATCH);
-        taken = jobs.length;
-        for (const job of jobs) {
-          await runQueues
-            .forRun(job.runId)
-            .add(RUN_JOB_NAME, job, runJobOptions(config, job.runId))
-            .then(() => logger.info('queued the run a queued message became', { runId: job.runId }))
-            .catch((err: Error) => logger.error('could not queue a promoted run; the sweep will', { runId: job.runId, error: err.message }));
-        }
-      } catch (err) {
-        if (!this.stopping) logger.warn('could not take promoted runs', { error: (err as Error).message });
-      }
-      if (taken < BATCH) await sleep(config.CHAT_PROMOTION_POLL_MS, undefined, { signal: this.abort.signal }).catch(() => {});
+    const jobs = await takePromotedRuns(db, config, BATCH);
+    for (const job of jobs) {
+      await runQueues
+        .forRun(job.runId)
+        .add(RUN_JOB_NAME, job, runJobOptions(config, job.runId))
+        .then(() => logger.info('queued the run a queued message became', { runId: job.runId }))
+        .catch((err: Error) => logger.error('could not queue a promoted run; the sweep will', { runId: job.runId, error: err.message }));
     }
+    return jobs.length;
   }
 }

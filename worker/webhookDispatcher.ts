@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { OutboxPoller } from './outboxPoller.js';
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
@@ -61,36 +61,27 @@ const MAX_BACKOFF_MS = 3_600_000;
 const SECRETS_CACHE_MS = 30_000;
 
 export class WebhookDispatcher {
-  private stopping = false;
-  private running: Promise<void> | undefined;
-  private readonly abort = new AbortController();
+  private readonly poller: OutboxPoller;
   private readonly secrets = new Map<string, { secrets: ToolSecrets; at: number }>();
 
   constructor(private readonly deps: { sql: Sql; db: Db; config: Config; logger: Logger; metrics: Metrics }) {
+    this.poller = new OutboxPoller({
+      what: 'webhook dispatch',
+      batch: BATCH,
+      intervalMs: deps.config.WEBHOOK_POLL_MS,
+      logger: deps.logger,
+      takeBatch: () => this.deliverDue(),
+    });
     // Every delivery in flight listens on it: a batch is BATCH of them.
-    setMaxListeners(BATCH * 2, this.abort.signal);
+    setMaxListeners(BATCH * 2, this.poller.signal);
   }
 
   start(): void {
-    this.running ??= this.loop();
+    this.poller.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.abort.abort();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopping) {
-      let claimed = 0;
-      try {
-        claimed = await this.deliverDue();
-      } catch (err) {
-        if (!this.stopping) this.deps.logger.warn('webhook dispatch failed; trying again', { error: (err as Error).message });
-      }
-      if (claimed < BATCH && !this.stopping) await sleep(this.deps.config.WEBHOOK_POLL_MS, undefined, { signal: this.abort.signal }).catch(() => {});
-    }
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 
   /** Claims and delivers the events that are due; how many it claimed. */
@@ -115,7 +106,7 @@ export class WebhookDispatcher {
         'user-agent': 'runyard-webhooks/1',
         ...signedHeaders(await this.secretsOf(event.account_id), messageId, payload),
       };
-      const answer = await postJson(new URL(event.url), headers, payload, this.abort.signal, config.WEBHOOK_TIMEOUT_MS, 65_536);
+      const answer = await postJson(new URL(event.url), headers, payload, this.poller.signal, config.WEBHOOK_TIMEOUT_MS, 65_536);
       statusCode = answer.status;
       if (statusCode >= 200 && statusCode < 300) outcome = 'delivered';
       else {
@@ -123,7 +114,7 @@ export class WebhookDispatcher {
         outcome = statusCode >= 400 && statusCode < 500 && statusCode !== 408 && statusCode !== 429 ? 'failed' : 'retry';
       }
     } catch (err) {
-      if (this.stopping) {
+      if (this.poller.signal.aborted) {
         await this.deps.sql.rows(RELEASE_CLAIM, [event.id]);
         return;
       }

@@ -126,14 +126,8 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
 
 /** Queues the new run's job; if Redis fails, the run and its message are removed (its session with them) and the caller gets 503. */
 async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      deps.enqueuer.enqueue(jobData),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
-      }),
-    ]);
+    await deps.enqueuer.enqueueWithin(jobData, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
     deps.logger.error('enqueue failed, undoing the message’s run', { runId: jobData.runId, error: (err as Error).message });
     await deps.runQueues
@@ -144,7 +138,5 @@ async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: stri
       .delete({ where: { id: sessionId } })
       .catch((undoErr: Error) => deps.logger.error('could not undo the message’s run', { error: undoErr.message }));
     throw queueUnavailable();
-  } finally {
-    clearTimeout(timer);
   }
 }

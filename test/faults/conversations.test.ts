@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createAccount } from '../support/factories.js';
 import { startApi, spawnWorker, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
+import { killRandomWorkers } from './support.js';
 
 const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}w${i}`).join(' ');
 
@@ -76,17 +77,8 @@ describe('fault: workers killed while chats hand over to their queued messages',
       }
       chats.push({ chatId, sent });
     }
-    let kills = 0;
     const done = async () => (await api.deps.db.queuedMessage.count({ where: { chatId: { in: chats.map((c) => c.chatId) } } })) === 0;
-    const chaosUntil = Date.now() + 12_000;
-    while (Date.now() < chaosUntil && !(await done())) {
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const index = Math.floor(Math.random() * workers.length);
-      workers[index]!.child.kill('SIGKILL');
-      await workers[index]!.stopped;
-      kills++;
-      workers[index] = spawnWorker(api.prefix, env);
-    }
+    const kills = await killRandomWorkers(workers, () => spawnWorker(api.prefix, env), { everyMs: 1_000, forMs: 12_000, done });
     await Promise.all(workers.map((w) => workerReady(w)));
     for (const { chatId, sent } of chats) {
       await waitFor(

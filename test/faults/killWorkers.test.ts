@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { startRunOk } from '../support/runs.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
-import { expectEveryRunSettled } from './support.js';
+import { expectEveryRunSettled, killRandomWorkers } from './support.js';
 
 const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(' ');
 
@@ -51,16 +51,7 @@ describe('fault: workers killed with kill -9 under load', function () {
     const base = await api.url();
     const watched = runIds.filter((_, i) => i % 5 === 0);
     const streams = watched.map((runId) => readSse(`${base}/api/chat/runs/${runId}/stream`, { authorization: `Bearer ${alice.key}` }, { timeoutMs: 200_000 }));
-    let kills = 0;
-    const chaosUntil = Date.now() + 16_000;
-    while (Date.now() < chaosUntil) {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      const index = Math.floor(Math.random() * workers.length);
-      workers[index]!.child.kill('SIGKILL');
-      await workers[index]!.stopped;
-      kills++;
-      workers[index] = spawnWorker(api.prefix, env);
-    }
+    const kills = await killRandomWorkers(workers, () => spawnWorker(api.prefix, env), { everyMs: 2_000, forMs: 16_000 });
     await Promise.all(workers.map((w) => workerReady(w)));
     await expectEveryRunSettled(api.deps, runIds, 150_000);
     for (const [i, { events }] of (await Promise.all(streams)).entries()) {

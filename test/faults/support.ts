@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { ApiDeps } from '../../api/deps.js';
-import { waitFor, type ApiHarness } from '../support/harness.js';
+import { waitFor, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { postRun } from '../support/runs.js';
 
 /** The fault suite's end state: every run terminal, one answer per completed run, nothing left provisioned. */
@@ -53,4 +53,26 @@ export async function postFor(api: ApiHarness, key: string, ms: number, accepted
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/**
+ * Chaos: every `everyMs`, one worker at random is killed with SIGKILL and a new one started in its
+ * place (`spawn`), for `forMs` or until `done` says so. The number of kills.
+ */
+export async function killRandomWorkers(
+  workers: WorkerProcess[],
+  spawn: () => WorkerProcess,
+  opts: { everyMs: number; forMs: number; done?: () => Promise<boolean> },
+): Promise<number> {
+  let kills = 0;
+  const until = Date.now() + opts.forMs;
+  while (Date.now() < until && !(await opts.done?.())) {
+    await new Promise((resolve) => setTimeout(resolve, opts.everyMs));
+    const index = Math.floor(Math.random() * workers.length);
+    workers[index]!.child.kill('SIGKILL');
+    await workers[index]!.stopped;
+    kills++;
+    workers[index] = spawn();
+  }
+  return kills;
 }

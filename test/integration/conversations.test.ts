@@ -164,7 +164,7 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
   }
 
   it('refuses with reject (chat_busy, naming the run), past CHAT_MAX_QUEUED_MESSAGES, for an archived chat, and hides another account’s chat', async () => {
-    const small = await startStack({ CHAT_MAX_QUEUED_MESSAGES: '2' });
+    const small = await startStack({ CHAT_MAX_QUEUED_MESSAGES: '2', ACCOUNT_MAX_ACTIVE_RUNS: '4' });
     try {
       const { runId, chatId } = await startParkedRun(small.api.app, small.api.deps, small.alice.key);
       const post = (body: Record<string, unknown>, key = small.alice.key) =>
@@ -178,6 +178,15 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
       expect((await post({ prompt: 'two' })).body).to.include({ queued: true, position: 2 });
       const full = await post({ prompt: 'three' });
       expect([full.status, full.body.error]).to.deep.equal([429, 'chat_queue_full']);
+      // The parked run, the two queued messages and one more run are the account's 4 active runs (ACCOUNT_MAX_ACTIVE_RUNS).
+      const newRun = () =>
+        request(small.api.app)
+          .post('/api/chat/runs')
+          .set({ authorization: `Bearer ${small.alice.key}` })
+          .send({ prompt: 'another chat' });
+      expect((await newRun()).status).to.equal(202);
+      const over = await newRun();
+      expect([over.status, over.body.error], 'queued messages count towards ACCOUNT_MAX_ACTIVE_RUNS').to.deep.equal([429, 'too_many_active_runs']);
       const bob = await createAccount(small.api.deps.db);
       expect((await post({ prompt: 'mine?' }, bob.key)).status).to.equal(404);
       expect(
