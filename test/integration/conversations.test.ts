@@ -264,4 +264,22 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
     const cRun = await stack.api.deps.db.run.findFirst({ where: { queuedMessageId: c.body.queuedMessageId } });
     expect([cRun?.priority, cRun?.metadata]).to.deep.equal(['high', { ticket: 'T-1' }]);
   });
+
+  it('lets a stream token of the active run read the chat’s stream (?token=), and answers 204 to one of an earlier run', async () => {
+    const base = await stack.api.url();
+    const { runId: earlier, chatId } = await firstRun({ prompt: 'earlier', model: 'openai/gpt-4o-mini' });
+    const active = await send(chatId, { prompt: 'hold on [[call1:hold:{}]]', tools: [HOLD_TOOL] });
+    await waitForRunStatus(stack.api.deps, active.body.runId!, ['requires_action']);
+    const mint = async (runId: string) => (await request(stack.api.app).post(`/api/chat/runs/${runId}/stream-token`).set(auth())).body.token as string;
+    const reading = await readSse(
+      `${base}/api/chats/${chatId}/stream?token=${await mint(active.body.runId!)}`,
+      {},
+      { until: (e) => e.data.includes('requires_action') },
+    );
+    expect(reading.res.status).to.equal(200);
+    expect(reading.events.some((e) => e.data.includes('requires_action'))).to.equal(true);
+    expect((await readSse(`${base}/api/chats/${chatId}/stream?token=${await mint(earlier)}`, {})).res.status, 'not the active run').to.equal(204);
+    const bob = await createAccount(stack.api.deps.db);
+    expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth(bob.key))).res.status, 'another account').to.equal(404);
+  });
 });
