@@ -220,6 +220,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
     request: { params: chatId },
     responses: { 200: json(s.chatSchema.extend({ queue: z.array(s.queuedMessageSchema) }), 'The chat and its queue'), ...errors },
   });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/chats/{chatId}',
+    summary: 'Erase a chat now: its active run interrupted, then everything of it gone from Postgres and Redis',
+    security,
+    request: { params: chatId },
+    responses: { 202: json(s.deleteChatResponseSchema, 'Erased'), ...errors },
+  });
   for (const action of ['archive', 'unarchive'] as const) {
     registry.registerPath({
       method: 'post',

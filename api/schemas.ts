@@ -210,6 +210,8 @@ export const chatListQuerySchema = z.strictObject({
 
 export const interruptResponseSchema = z.object({ chatId: z.uuid(), runId: z.uuid(), status: runStatusSchema }).meta({ id: 'InterruptResponse' });
 
+export const deleteChatResponseSchema = z.object({ chatId: z.uuid(), deleted: z.literal(true), runs: z.number().int() }).meta({ id: 'DeleteChatResponse' });
+
 export const promoteResponseSchema = z.object({ chatId: z.uuid(), queuedMessageId: z.uuid(), position: z.literal(1) }).meta({ id: 'PromoteResponse' });
 
 export const queuedMessageParamsSchema = z.object({ chatId: z.uuid(), queuedMessageId: z.uuid() });

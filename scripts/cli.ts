@@ -5,6 +5,7 @@ import { cancelRun } from '../api/cancelRun.js';
 import type { Caller } from '../api/http.js';
 import { getRunForCaller, isRunId } from '../api/readRuns.js';
 import { getChat } from '../api/chats/readChats.js';
+import { deleteChat } from '../api/chats/deleteChat.js';
 import { listQueuedMessages } from '../api/chats/queuedMessages.js';
 import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/accounts/apiKeys.js';
@@ -150,6 +151,15 @@ chats
         ...queuedMessages.map((q) => `  ${q.position}. ${q.queuedMessageId}  ${JSON.stringify(q.parts).slice(0, 80)}`),
       ].join('\n'),
     );
+  });
+
+chats
+  .command('delete <chatId>')
+  .description('erase a chat now: its active run interrupted, then everything of it gone from Postgres and Redis')
+  .action(async (chatId: string, _opts: unknown, cmd: Command) => {
+    if (!isRunId(chatId)) throw new AppError('chat_not_found', 404, 'The chat was not found.', 'Check the id.');
+    const result = await deleteChat(connect(config()), OPERATOR, chatId);
+    print(outputOf(cmd), result, () => `${result.chatId}: erased (${result.runs} runs)`);
   });
 
 const runs = program.command('runs').description('runs');

@@ -17,7 +17,8 @@ export type Interrupted = { chatId: string; runId: string; status: string };
  */
 export async function interruptActiveRun(deps: ApiDeps, caller: Caller, chatId: string): Promise<Interrupted | null> {
   const [active] = await deps.db.$queryRaw<{ id: string }[]>`
-    SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
+    SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)
+      AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
   if (!active) return null;
   try {
     const { status } = await cancelRun(deps, caller, active.id, { closedWith: INTERRUPTED_CALL });

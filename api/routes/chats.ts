@@ -13,6 +13,7 @@ import {
   streamQuerySchema,
 } from '../schemas.js';
 import { archiveChat, unarchiveChat } from '../chats/archiveChat.js';
+import { deleteChat } from '../chats/deleteChat.js';
 import { queuedMessageNotFound } from '../chats/chatErrors.js';
 import { interruptChat } from '../chats/interruptChat.js';
 import { deleteQueuedMessage, listQueuedMessages, promoteQueuedMessage } from '../chats/queuedMessages.js';
@@ -71,6 +72,9 @@ export function chatRoutes(deps: ApiDeps): Router {
   router.post('/:chatId/queued-messages/:queuedMessageId/promote', requireScope('runs:write'), async (req, res) => {
     const { chatId, queuedMessageId } = queuedMessageOf(req);
     res.status(202).json(await promoteQueuedMessage(deps, callerOf(req), chatId, queuedMessageId));
+  });
+  router.delete('/:chatId', requireScope('runs:write'), async (req, res) => {
+    res.status(202).json(await deleteChat(deps, callerOf(req), chatIdOf(req)));
   });
   router.post('/:chatId/archive', requireScope('runs:write'), async (req, res) => {
     res.json(await archiveChat(deps, callerOf(req), chatIdOf(req)));

@@ -79,6 +79,9 @@ describe('the operator CLI', function () {
     expect(shown).to.include({ chatId, status: 'busy', activeRunId: runId, queuedMessages: 1 });
     expect(shown.queue.map((q: { queuedMessageId: string }) => q.queuedMessageId)).to.deep.equal([queued.body.queuedMessageId]);
     expect((await cli('chats', 'show', 'notauuid')).stderr.trim()).to.equal('runyard: chat_not_found: The chat was not found.');
+    const erased = await cli('chats', 'delete', chatId, '--json');
+    expect(JSON.parse(erased.stdout)).to.deep.equal({ chatId, deleted: true, runs: 1 });
+    expect(await api.deps.db.chat.count({ where: { id: chatId } })).to.equal(0);
   });
 
   it('shows and rotates an account’s tool secret; during the grace period both secrets sign', async () => {

@@ -95,6 +95,7 @@ describe('fault: random bodies and headers (fast-check)', function () {
       ['delete', (id) => `/api/chats/${id}/queued-messages/${id}`],
       ['post', (id) => `/api/chats/${id}/queued-messages/${id}/promote`],
       ['post', (id) => `/api/chats/${id}/archive`],
+      ['delete', (id) => `/api/chats/${id}`],
       ['get', () => '/api/auth/whoami'],
       ['post', () => '/api/admin/runs/replay'],
       ['post', (id) => `/api/admin/runs/${id}/replay`],

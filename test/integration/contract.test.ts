@@ -110,5 +110,7 @@ describe('the API contract (/openapi.json) holds for what the routes answer', fu
     await check('post', '/api/chats/{chatId}/messages', `/api/chats/${chatId}/messages`, auth(), { prompt: 'archived' });
     await check('post', '/api/chats/{chatId}/unarchive', `/api/chats/${chatId}/unarchive`, auth());
     await check('get', '/api/chats/{chatId}', '/api/chats/00000000-0000-4000-8000-000000000000', auth());
+    await check('delete', '/api/chats/{chatId}', `/api/chats/${chatId}`, auth());
+    await check('delete', '/api/chats/{chatId}', `/api/chats/${chatId}`, auth());
   });
 });

@@ -282,4 +282,41 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
     const bob = await createAccount(stack.api.deps.db);
     expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth(bob.key))).res.status, 'another account').to.equal(404);
   });
+
+  it('erases a chat now (DELETE): its active run interrupted, then nothing of it left in Postgres or Redis, 404 everywhere', async () => {
+    const { runId: done, chatId } = await firstRun({ prompt: 'remember me', model: 'openai/gpt-4o-mini' });
+    const active = await send(chatId, { prompt: 'hold on [[call1:hold:{}]]', tools: [HOLD_TOOL] });
+    await waitForRunStatus(stack.api.deps, active.body.runId!, ['requires_action']);
+    await send(chatId, { prompt: 'queued' });
+    const token = (await request(stack.api.app).post(`/api/chat/runs/${done}/stream-token`).set(auth())).body.token as string;
+    const runIds = [done, active.body.runId!];
+    const bob = await createAccount(stack.api.deps.db);
+    expect((await request(stack.api.app).delete(`/api/chats/${chatId}`).set(auth(bob.key))).status, 'another account’s').to.equal(404);
+    const erased = await request(stack.api.app).delete(`/api/chats/${chatId}`).set(auth());
+    expect([erased.status, erased.body]).to.deep.equal([202, { chatId, deleted: true, runs: 2 }]);
+    for (const path of [`/api/chats/${chatId}`, `/api/chats/${chatId}/messages`, `/api/chat/runs/${done}`, `/api/chat/runs/${active.body.runId}`]) {
+      expect((await request(stack.api.app).get(path).set(auth())).status, path).to.equal(404);
+    }
+    expect(
+      (
+        await request(stack.api.app)
+          .get(`/api/chat/runs/${done}`)
+          .set({ authorization: `Bearer ${token}` })
+      ).status,
+      'its stream token',
+    ).to.equal(401);
+    const { db } = stack.api.deps;
+    const left = {
+      chats: await db.chat.count({ where: { id: chatId } }),
+      runs: await db.run.count({ where: { id: { in: runIds } } }),
+      messages: await db.message.count({ where: { chatId } }),
+      queued: await db.queuedMessage.count({ where: { chatId } }),
+      keys: await db.apiKey.count({ where: { runId: { in: runIds } } }),
+      steps: await db.runStep.count({ where: { runId: { in: runIds } } }),
+      attempts: await db.runAttempt.count({ where: { runId: { in: runIds } } }),
+    };
+    expect(left).to.deep.equal({ chats: 0, runs: 0, messages: 0, queued: 0, keys: 0, steps: 0, attempts: 0 });
+    const redisKeys = (await Promise.all(runIds.map((id) => stack.api.deps.redis.keys(`${stack.api.prefix}*${id}*`)))).flat();
+    expect(redisKeys).to.deep.equal([]);
+  });
 });
