@@ -6,6 +6,7 @@ import type { Caller } from '../api/http.js';
 import { getRunForCaller, isRunId } from '../api/readRuns.js';
 import { getChat } from '../api/chats/readChats.js';
 import { deleteChat } from '../api/chats/deleteChat.js';
+import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { listQueuedMessages } from '../api/chats/queuedMessages.js';
 import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/accounts/apiKeys.js';
@@ -89,6 +90,46 @@ accounts
     print(outputOf(cmd), { account: opts.account, accountId: account.id, secret: secrets.current, previous: secrets.previous }, () =>
       [secrets.current, ...(secrets.previous ? ['', `the previous secret still signs too, until the grace period ends: ${secrets.previous}`] : [])].join('\n'),
     );
+  });
+
+accounts
+  .command('settings')
+  .description("show an account's settings; --retention-days sets how long its idle chats are kept (--retention-days default: back to RETENTION_DAYS)")
+  .requiredOption('--account <name>', 'account name')
+  .option('--retention-days <days>', 'days, at least 1, or "default"')
+  .action(async (opts: { account: string; retentionDays?: string }, cmd: Command) => {
+    const deps = connect(config());
+    const account = await deps.db.account.findUnique({ where: { name: opts.account }, select: { id: true } });
+    if (!account) throw new AppError('account_not_found', 404, `No account "${opts.account}".`, 'Create one with `keys create --account NAME`.');
+    if (opts.retentionDays !== undefined) {
+      const days = opts.retentionDays === 'default' ? null : Number(opts.retentionDays);
+      if (days !== null && (!Number.isInteger(days) || days < 1))
+        throw new UsageError('--retention-days must be a whole number of days, at least 1, or "default"');
+      await deps.db.account.update({ where: { id: account.id }, data: { retentionDays: days } });
+    }
+    const row = await deps.db.account.findUniqueOrThrow({ where: { id: account.id }, select: { retentionDays: true } });
+    const settings = {
+      account: opts.account,
+      accountId: account.id,
+      retentionDays: row.retentionDays ?? deps.config.RETENTION_DAYS,
+      retentionDaysIsDefault: row.retentionDays === null,
+    };
+    print(
+      outputOf(cmd),
+      settings,
+      () => `${opts.account}: idle chats kept ${settings.retentionDays} days${settings.retentionDaysIsDefault ? ' (RETENTION_DAYS)' : ''}`,
+    );
+  });
+
+program
+  .command('retention')
+  .description('history retention')
+  .command('run')
+  .description('one retention pass now: erase every idle chat older than its account’s retention; reports what it deleted')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const deps = connect(config());
+    const report = await pruneExpiredChats({ db: deps.db, redis: deps.redis, runQueues: deps.runQueues, config: deps.config });
+    print(outputOf(cmd), report, () => `erased ${report.chatsDeleted} chats (${report.runsDeleted} runs)`);
   });
 
 const webhooks = program.command('webhooks').description('run webhooks: the delivery log and redelivery');

@@ -4,7 +4,7 @@ import type { Config } from '../shared/infra/config.js';
 import { createDatabase } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
 import { createMetrics } from '../shared/infra/metrics.js';
-import { RUN_BACKOFF_TYPE, runBackoffDelay, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/infra/queue.js';
+import { RUN_BACKOFF_TYPE, runBackoffDelay, RETENTION_JOB_NAME, RETENTION_SCHEDULER_ID, SWEEP_JOB_NAME, SWEEP_SCHEDULER_ID } from '../shared/infra/queue.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import { closeRedis, createRedis } from '../shared/infra/redis.js';
 import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
@@ -18,6 +18,7 @@ import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
 import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
+import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
 
 export type FleetMember = {
@@ -101,7 +102,15 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
 
   const sweepWorker = new Worker(
     maintenanceQueue.name,
-    async () => sweepStaleRuns({ config, db, sql, runQueues, logger, metrics, redis, streamOptions: streamOptions(deps) }),
+    // The fleet-wide maintenance jobs, one at a time on one worker: the sweep, and retention.
+    async (job) => {
+      if (job.name === RETENTION_JOB_NAME) {
+        const report = await pruneExpiredChats({ db, redis, runQueues, config });
+        if (report.chatsDeleted) logger.info('retention erased expired chats', report);
+        return report;
+      }
+      return sweepStaleRuns({ config, db, sql, runQueues, logger, metrics, redis, streamOptions: streamOptions(deps) });
+    },
     {
       connection: redis,
       prefix,
@@ -112,11 +121,18 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   // Every worker keeps the one fleet-wide schedule in place (upsert is idempotent), so the sweep
   // comes back by itself after Redis lost its data — which is exactly when it is needed most.
   const ensureSweepScheduled = () =>
-    maintenanceQueue.upsertJobScheduler(
-      SWEEP_SCHEDULER_ID,
-      { every: config.RUN_SWEEP_EVERY_MS },
-      { name: SWEEP_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
-    );
+    Promise.all([
+      maintenanceQueue.upsertJobScheduler(
+        SWEEP_SCHEDULER_ID,
+        { every: config.RUN_SWEEP_EVERY_MS },
+        { name: SWEEP_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
+      ),
+      maintenanceQueue.upsertJobScheduler(
+        RETENTION_SCHEDULER_ID,
+        { every: config.RETENTION_EVERY_MS },
+        { name: RETENTION_JOB_NAME, opts: { removeOnComplete: 50, removeOnFail: 50 } },
+      ),
+    ]);
   await ensureSweepScheduled();
   const scheduleKeeper = setInterval(() => {
     ensureSweepScheduled().catch((err: Error) => logger.warn('could not ensure the sweep schedule', { error: err.message }));

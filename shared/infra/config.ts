@@ -86,6 +86,9 @@ export const configSchema = z
     RUN_STREAM_TTL_MS: ms(3_600_000, 60_000),
     RUN_STREAM_MAX_EVENTS: z.coerce.number().int().min(100).default(10_000),
     EPHEMERAL_KEY_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(900_000),
+    // History kept (SPEC section 17): an idle chat whose last activity is older is erased (per account: accounts settings --retention-days).
+    RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+    RETENTION_EVERY_MS: ms(3_600_000, 1_000),
     // Messages waiting behind a chat's active run (SPEC section 12): past it, 429 chat_queue_full.
     CHAT_MAX_QUEUED_MESSAGES: z.coerce.number().int().min(0).max(1_000).default(20),
     // How often an idle worker looks for runs that queued messages became (pending_run_jobs).

@@ -8,6 +8,8 @@ export const QUEUES = { runs: 'runs', maintenance: 'maintenance' } as const;
 export const RUN_JOB_NAME = 'run';
 export const SWEEP_JOB_NAME = 'sweep';
 export const SWEEP_SCHEDULER_ID = 'stale-run-sweep';
+export const RETENTION_JOB_NAME = 'retention';
+export const RETENTION_SCHEDULER_ID = 'retention';
 
 /** On a cluster every key of a BullMQ queue must share a slot: the queue's name is its hash tag. */
 export const maintenanceQueueName = (cluster: boolean): string => (cluster ? `{${QUEUES.maintenance}}` : QUEUES.maintenance);

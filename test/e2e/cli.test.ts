@@ -79,6 +79,20 @@ describe('the operator CLI', function () {
     expect(shown).to.include({ chatId, status: 'busy', activeRunId: runId, queuedMessages: 1 });
     expect(shown.queue.map((q: { queuedMessageId: string }) => q.queuedMessageId)).to.deep.equal([queued.body.queuedMessageId]);
     expect((await cli('chats', 'show', 'notauuid')).stderr.trim()).to.equal('runyard: chat_not_found: The chat was not found.');
+    const settings = await cli(
+      'accounts',
+      'settings',
+      '--account',
+      (await api.deps.db.account.findUniqueOrThrow({ where: { id: alice.accountId } })).name,
+      '--retention-days',
+      '7',
+      '--json',
+    );
+    expect(JSON.parse(settings.stdout)).to.include({ retentionDays: 7, retentionDaysIsDefault: false });
+    const pass = await cli('retention', 'run', '--json');
+    expect(pass.code).to.equal(0);
+    expect(JSON.parse(pass.stdout)).to.have.keys('chatsDeleted', 'runsDeleted');
+    expect(await api.deps.db.chat.count({ where: { id: chatId } }), 'a busy, recent chat is kept').to.equal(1);
     const erased = await cli('chats', 'delete', chatId, '--json');
     expect(JSON.parse(erased.stdout)).to.deep.equal({ chatId, deleted: true, runs: 1 });
     expect(await api.deps.db.chat.count({ where: { id: chatId } })).to.equal(0);
