@@ -4,16 +4,25 @@ import { chatNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 import { getChat, requireAccountCaller, type ChatView } from './readChats.js';
 
-/** POST /api/chats/{chatId}/archive: the chat takes no message; its queued messages are dropped and its active run interrupted. */
-export async function archiveChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
-  requireAccountCaller(caller);
+/**
+ * Archives a chat (an operator, with no account, any chat): it takes no more messages, its queued
+ * messages are dropped and its active run interrupted. 404 when there is no such chat.
+ */
+export async function closeChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<void> {
   await deps.db.$transaction(async (tx) => {
     const updated = await tx.$executeRaw`
-      UPDATE chats SET archived_at = COALESCE(archived_at, now()) WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
+      UPDATE chats SET archived_at = COALESCE(archived_at, now())
+      WHERE id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)`;
     if (updated === 0) throw chatNotFound();
     await tx.$executeRaw`DELETE FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
   });
   await interruptActiveRun(deps, caller, chatId);
+}
+
+/** POST /api/chats/{chatId}/archive. */
+export async function archiveChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
+  requireAccountCaller(caller);
+  await closeChat(deps, caller, chatId);
   deps.logger.info('chat archived', { chatId });
   return getChat(deps, caller, chatId);
 }
