@@ -1,4 +1,6 @@
-import { ACTIVE_STATUSES, TransitionRefused } from '../../shared/runs/lifecycle.js';
+import { Prisma } from '../../shared/infra/db.js';
+import { activeRunIdOf } from '../../shared/runs/activeRun.js';
+import { TransitionRefused } from '../../shared/runs/lifecycle.js';
 import { cancelRun } from '../cancelRun.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
@@ -16,10 +18,10 @@ export type Interrupted = { chatId: string; runId: string; status: string };
  * Null when the chat has no active run (or it ended meanwhile).
  */
 export async function interruptActiveRun(deps: ApiDeps, caller: Caller, chatId: string): Promise<Interrupted | null> {
-  const [active] = await deps.db.$queryRaw<{ id: string }[]>`
-    SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)
-      AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
-  if (!active) return null;
+  const [active] = await deps.db.$queryRaw<{ id: string | null }[]>`
+    SELECT ${activeRunIdOf(Prisma.sql`c.id`)} AS id FROM chats c
+    WHERE c.id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR c.account_id = ${caller.accountId}::uuid)`;
+  if (!active?.id) return null;
   try {
     const { status } = await cancelRun(deps, caller, active.id, { closedWith: INTERRUPTED_CALL });
     deps.logger.info('chat interrupted', { chatId, runId: active.id });

@@ -1,5 +1,6 @@
 import { AppError } from '../../shared/infra/errors.js';
-import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import { Prisma } from '../../shared/infra/db.js';
+import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { currentSettings, type ChatSettings } from './chatSettings.js';
@@ -35,6 +36,10 @@ export function requireAccountCaller(caller: Caller): void {
   }
 }
 
+/** What a chat's view reads of a chat `c`. */
+const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
+  ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued`;
+
 async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
   return {
     chatId: row.id,
@@ -53,9 +58,7 @@ async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
 export async function getChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
   requireAccountCaller(caller);
   const [row] = await deps.db.$queryRaw<ChatRow[]>`
-    SELECT c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
-      (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id,
-      (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued
+    SELECT ${CHAT_VIEW_COLUMNS}
     FROM chats c WHERE c.id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR c.account_id = ${caller.accountId}::uuid)`;
   if (!row) throw chatNotFound();
   return toView(deps, row);
@@ -76,9 +79,7 @@ export async function listChats(deps: ApiDeps, caller: Caller, query: { archived
   const after = query.cursor ? decodeCursor(query.cursor) : null;
   const archived = query.archived === 'true';
   const rows = await deps.db.$queryRaw<ChatRow[]>`
-    SELECT c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
-      (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id,
-      (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued
+    SELECT ${CHAT_VIEW_COLUMNS}
     FROM chats c
     WHERE c.account_id = ${caller.accountId}::uuid AND (c.archived_at IS NOT NULL) = ${archived}
       AND (${after?.at ?? null}::timestamptz IS NULL OR (c.last_activity_at, c.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))

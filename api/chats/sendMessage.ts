@@ -3,7 +3,8 @@ import { AppError, queueUnavailable } from '../../shared/infra/errors.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
-import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import { Prisma } from '../../shared/infra/db.js';
+import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
@@ -84,9 +85,10 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
       SELECT settings, archived_at FROM chats WHERE id = ${chatId}::uuid AND account_id = ${accountId}::uuid FOR UPDATE`;
     if (!chat) throw chatNotFound();
     if (chat.archived_at) throw chatArchived();
-    const [active] = await tx.$queryRaw<{ id: string }[]>`
-      SELECT id::text FROM runs WHERE chat_id = ${chatId}::uuid AND status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1`;
-    if (active && onBusy === 'reject') throw chatBusy(active.id);
+    const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
+      { id: string | null },
+    ];
+    if (activeRunId && onBusy === 'reject') throw chatBusy(activeRunId);
     const [room] = await tx.$queryRaw<{ active: number }[]>`
       SELECT COALESCE(sum(active), 0)::int AS active FROM account_active_runs WHERE account_id = ${accountId}::uuid`;
     if ((room?.active ?? 0) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
@@ -94,7 +96,7 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
     const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal' };
 
-    if (active) {
+    if (activeRunId) {
       const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
         SELECT count(*)::int AS count, min(position) AS first, max(position) AS last FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
       if ((queue?.count ?? 0) >= deps.config.CHAT_MAX_QUEUED_MESSAGES) throw chatQueueFull(deps.config.CHAT_MAX_QUEUED_MESSAGES);

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
-import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import { Prisma } from '../../shared/infra/db.js';
+import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { streamRun } from '../streamRun.js';
@@ -13,7 +14,7 @@ import { chatNotFound } from './chatErrors.js';
  */
 export async function streamChat(deps: ApiDeps, req: Request, res: Response, caller: Caller, chatId: string, after?: string): Promise<void> {
   const [chat] = await deps.db.$queryRaw<{ active_run_id: string | null }[]>`
-    SELECT (SELECT r.id::text FROM runs r WHERE r.chat_id = c.id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) LIMIT 1) AS active_run_id
+    SELECT ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id
     FROM chats c WHERE c.id = ${chatId}::uuid AND c.account_id = ${caller.accountId}::uuid`;
   if (!chat) throw chatNotFound();
   if (caller.runId) {
