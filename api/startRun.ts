@@ -4,7 +4,7 @@ import type { ApiDeps } from './deps.js';
 import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
-import { AppError, databaseUnavailable, queueUnavailable } from '../shared/infra/errors.js';
+import { AppError, databaseUnavailable, queueUnavailable, tooManyActiveRuns } from '../shared/infra/errors.js';
 import { modelLabel, resolveModel } from '../shared/agent/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks/runWebhooks.js';
@@ -106,15 +106,7 @@ async function provisionRun(
     deps.logger.error('provisioning failed', { error: (err as Error).message });
     throw databaseUnavailable();
   }
-  if (!provisioned) {
-    throw new AppError(
-      'too_many_active_runs',
-      429,
-      `This account already has ${deps.config.ACCOUNT_MAX_ACTIVE_RUNS} queued or running runs.`,
-      'Wait for some runs to finish (or cancel some), then retry.',
-      { retryAfterSeconds: 5 },
-    );
-  }
+  if (!provisioned) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
   return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey };
 }
 

@@ -32,14 +32,3 @@ export const chatQueueFull = (max: number) =>
       retryAfterSeconds: 5,
     },
   );
-
-export const tooManyActiveRuns = (max: number) =>
-  new AppError(
-    'too_many_active_runs',
-    429,
-    `This account already has ${max} queued or running runs (queued messages count too).`,
-    'Wait for some runs to finish (or cancel some), then retry.',
-    {
-      retryAfterSeconds: 5,
-    },
-  );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AppError, queueUnavailable } from '../../shared/infra/errors.js';
+import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infra/errors.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
@@ -13,7 +13,7 @@ import type { Caller } from '../http.js';
 import { requestFingerprint } from '../idempotency.js';
 import type { SendMessageBody } from '../schemas.js';
 import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
-import { chatArchived, chatBusy, chatNotFound, chatQueueFull, tooManyActiveRuns } from './chatErrors.js';
+import { chatArchived, chatBusy, chatNotFound, chatQueueFull } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 
 export type MessageStartedRun = { runId: string; chatId: string; sessionId: string; status: 'queued'; messageId: string };

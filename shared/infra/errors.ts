@@ -70,3 +70,13 @@ export function isDatabaseUnreachable(err: unknown): boolean {
     /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|connect|connection|terminat|timeout|reach/i.test(`${err.message} ${name} ${String(err.cause ?? '')}`)
   );
 }
+
+/** ACCOUNT_MAX_ACTIVE_RUNS reached: for a new run, and for a chat message (queued messages count as runs). */
+export const tooManyActiveRuns = (max: number) =>
+  new AppError(
+    'too_many_active_runs',
+    429,
+    `This account already has ${max} active runs (queued, running or waiting for tool results) and queued messages.`,
+    'Wait for some runs to finish (or cancel some), then retry.',
+    { retryAfterSeconds: 5 },
+  );
