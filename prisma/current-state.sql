@@ -72,7 +72,7 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtextextended(p_account_id::text, 0));
   SELECT p_max_active - COALESCE(sum(c.active), 0) INTO room FROM account_active_runs c WHERE c.account_id = p_account_id;
-  IF room <= 0 THEN
+  IF room <= 0 OR runyard_usage_limit_reached(p_account_id) IS NOT NULL THEN
     RETURN;
   END IF;
   RETURN QUERY
@@ -146,7 +146,7 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT q.id, q.parts, q.run INTO next FROM queued_messages q WHERE q.chat_id = p_chat_id ORDER BY q.position, q.seq LIMIT 1;
-  IF next.id IS NULL THEN
+  IF next.id IS NULL OR runyard_usage_limit_reached(chat.account_id) IS NOT NULL THEN
     RETURN NULL;
   END IF;
   DELETE FROM queued_messages WHERE id = next.id;
@@ -159,6 +159,36 @@ BEGIN
   INSERT INTO pending_run_jobs (run_id) VALUES (new_run);
   UPDATE chats SET last_activity_at = now() WHERE id = p_chat_id;
   RETURN new_run;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_usage_limit_reached(p_account_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+DECLARE
+  acct record;
+  period_start date;
+  used_tokens bigint;
+  used_spend bigint;
+BEGIN
+  SELECT limit_period, limit_spend_micros, limit_tokens INTO acct FROM accounts WHERE id = p_account_id;
+  IF acct.limit_period IS NULL OR (acct.limit_spend_micros IS NULL AND acct.limit_tokens IS NULL) THEN
+    RETURN NULL;
+  END IF;
+  period_start := date_trunc(acct.limit_period, now() AT TIME ZONE 'UTC')::date;
+  SELECT COALESCE(sum(u.tokens), 0), COALESCE(sum(u.spend_micros), 0) INTO used_tokens, used_spend
+    FROM account_usage u WHERE u.account_id = p_account_id AND u.day >= period_start;
+  IF acct.limit_tokens IS NOT NULL AND used_tokens >= acct.limit_tokens THEN
+    RETURN jsonb_build_object('kind', 'tokens', 'limit', acct.limit_tokens, 'consumed', used_tokens, 'period', acct.limit_period,
+      'resetsAt', to_char((period_start + ('1 ' || acct.limit_period)::interval) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+  END IF;
+  IF acct.limit_spend_micros IS NOT NULL AND used_spend >= acct.limit_spend_micros THEN
+    RETURN jsonb_build_object('kind', 'spendMicros', 'limit', acct.limit_spend_micros, 'consumed', used_spend, 'period', acct.limit_period,
+      'resetsAt', to_char((period_start + ('1 ' || acct.limit_period)::interval) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+  END IF;
+  RETURN NULL;
 END
 $function$;
 

@@ -3,6 +3,7 @@ import { FencedError, type RunEventWriter } from '../shared/stream/events.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
 import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOutcome } from '../shared/agent/steps.js';
 import { emptyUsage, parseModelId, type Usage } from '../shared/agent/models.js';
+import { LIMIT_REACHED, type LimitReached } from '../shared/accounts/usageLimits.js';
 import type { FinishReason } from '../shared/runs/lifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
 import type { ToolDefinition } from '../shared/agent/tools.js';
@@ -10,7 +11,8 @@ import { findUnstorableText, storableJson, storableText, unstorableReason } from
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/infra/errors.js';
 import { chunksOfParts, toolChunks } from '../shared/stream/partChunks.js';
-import { stepMessages } from './conversation.js';
+import { stepMessages, toModelMessages, type ChatContext } from './conversation.js';
+import { assertOwnMessageFits, compact, compactedInThisEpisode, compactionDue, recordSaving, showCompaction, systemWithSummary } from './compaction.js';
 import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, StepSink } from './providers/types.js';
 import type { AttemptRun } from './runStore.js';
@@ -32,8 +34,10 @@ export type LoopContext = {
   /** The run's ephemeral key: the Bearer token of every server-tool call. */
   apiKey: string;
   signal: AbortSignal;
-  /** The chat before this run's answer, as the model reads it. */
-  conversation: ModelMessage[];
+  /** The chat before this run's answer: its latest compaction and the messages after it. A compaction replaces it. */
+  chat: ChatContext;
+  /** The account's compaction threshold (null: the default) and whether it has spend limits to check before each model call. */
+  accountSettings: { compactionThresholdPercent: number | null; hasLimits: boolean };
   onText: (delta: string) => void;
   /** The account's signing secrets as the claim read them (sealed; null if it has none yet). */
   sealedToolSecrets: SecretRow | null;
@@ -52,7 +56,14 @@ export type LoopProgress = {
   /** The id of the text part the step has open on the stream, if any. */
   openTextId: string | null;
   step: PersistedStep | null;
+  /** The run's usage this episode: every model call's, compactions included. */
   usage: Usage;
+  /** The model calls not yet charged to the account (a step's call is charged when the step is persisted). */
+  uncharged: Usage;
+  /** The input tokens of the attempt's last model call (null before its first): when to compact. */
+  lastInputTokens: number | null;
+  /** The input tokens before a compaction, until the next call shows how many it saved. */
+  savingFrom: number | null;
   steps: number;
   providerResponseId: string | null;
 };
@@ -67,6 +78,9 @@ export const newProgress = (): LoopProgress => ({
   openTextId: null,
   step: null,
   usage: emptyUsage(),
+  uncharged: emptyUsage(),
+  lastInputTokens: null,
+  savingFrom: null,
   steps: 0,
   providerResponseId: null,
 });
@@ -88,8 +102,18 @@ export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[],
 const offeredTools = (ctx: LoopContext): (ToolDefinition | McpTool)[] => [...ctx.run.tools, ...(ctx.mcp?.tools ?? [])];
 
 async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
-  const history = [...ctx.conversation];
+  const history = toModelMessages(ctx.chat.current);
+  if (persisted.length === 0 && !compactedInThisEpisode(ctx)) assertOwnMessageFits(ctx);
+  // A compaction an earlier attempt of this episode made is shown again where it happened, never made again.
+  let compactionShown = !compactedInThisEpisode(ctx);
+  const showPersistedCompaction = (step: number) => {
+    if (compactionShown || ctx.chat.compaction!.beforeStep !== step) return;
+    showCompaction(ctx, progress, ctx.chat.compaction!);
+    addUsage(progress.usage, ctx.chat.compaction!.usage);
+    compactionShown = true;
+  };
   for (const step of persisted) {
+    showPersistedCompaction(step.step);
     if (step.usage) addUsage(progress.usage, step.usage);
     for (const chunk of chunksOfParts(stepParts(step), `text-${ctx.run.attempt}-${step.step}`, { openLastStep: true })) ctx.events.emit(chunk);
     progress.steps = step.step + 1;
@@ -99,6 +123,12 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
   }
   for (let index = persisted.length; ; index++) {
     if (index >= ctx.run.maxSteps) return { ...progress, outcome: 'finished', finishReason: 'max_steps' };
+    showPersistedCompaction(index);
+    if (compactionDue(ctx, progress)) {
+      await checkSpendLimits(ctx);
+      addUsage(progress.usage, await compact(ctx, progress, index));
+    }
+    await checkSpendLimits(ctx);
     const answer = await callModel(ctx, progress, history, index);
     if (answer.toolCalls.length === 0) {
       ctx.events.emit({ type: 'finish-step' });
@@ -122,7 +152,8 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
       }
       ctx.events.emit(inputChunk(call));
     }
-    if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, step))) throw new FencedError(ctx.run.id, ctx.run.attempt);
+    if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, ctx.run.model, step))) throw new FencedError(ctx.run.id, ctx.run.attempt);
+    progress.uncharged = emptyUsage();
     const parked = await runStepCalls(ctx, progress, step);
     if (parked) return parked;
     closeStep(ctx, progress, history, step);
@@ -181,9 +212,9 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   const result = await deps.providers(model.provider).stream(
     {
       model,
-      messages: history,
+      messages: [...ctx.chat.earlierModelMessages, ...history],
       tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
-      system: run.system ?? undefined,
+      system: systemWithSummary(run.system, ctx.chat),
       maxOutputTokens: run.maxOutputTokens ?? undefined,
       signal: ctx.signal,
     },
@@ -193,6 +224,9 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   if (progress.openTextId) events.emit({ type: 'text-end', id: textId });
   progress.openTextId = null;
   addUsage(progress.usage, result.usage);
+  addUsage(progress.uncharged, result.usage);
+  progress.lastInputTokens = result.usage.inputTokens;
+  recordSaving(ctx, progress, result.usage.inputTokens);
   progress.steps = index + 1;
   progress.providerResponseId = result.providerResponseId;
   const finishReason: FinishReason = result.finishReason === 'length' || result.finishReason === 'max_tokens' ? 'length' : 'stop';
@@ -315,6 +349,22 @@ export function interruptedParts(ctx: Pick<LoopContext, 'events'>, progress: Loo
     return [...progress.parts, ...stepParts(progress.step, CANCELLED_CALL)];
   }
   return [...progress.parts, ...(progress.stepText ? [{ type: 'step-start' as const }, { type: 'text' as const, text: progress.stepText }] : [])];
+}
+
+/** The account reached a spend limit: the run ends failed, its output kept (not retried: the next attempt would be refused too). */
+export class UsageLimitReached extends RunError {
+  constructor(readonly reached: LimitReached) {
+    super('usage_limit_exceeded', `the account has used ${reached.consumed} of its ${reached.limit} ${reached.kind === 'tokens' ? 'tokens' : 'micro-dollars'} for this ${reached.period}`, false);
+  }
+}
+
+/** Before each model call: a run of an account with spend limits stops once a limit is reached (SPEC section 14). */
+async function checkSpendLimits(ctx: LoopContext): Promise<void> {
+  if (!ctx.accountSettings.hasLimits) return;
+  const [row] = await ctx.deps.sql.rows<{ reached: LimitReached | null }>(LIMIT_REACHED, [ctx.run.accountId]);
+  if (!row?.reached) return;
+  ctx.deps.metrics.usageLimitRefusals.inc({ kind: row.reached.kind, where: 'model_call' });
+  throw new UsageLimitReached(row.reached);
 }
 
 function addUsage(total: Usage, more: Usage): void {

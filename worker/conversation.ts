@@ -1,7 +1,54 @@
 import { isToolPart, textOfParts, toolNameOf, type MessagePart, type ToolPart } from '../shared/stream/messageParts.js';
+import type { PersistedStep } from '../shared/agent/steps.js';
+import type { Usage } from '../shared/agent/models.js';
 import type { ModelMessage, ToolCall, ToolResult } from './providers/types.js';
 
 export type StoredMessage = { role: 'user' | 'assistant' | 'system'; parts: MessagePart[] };
+
+/** A message of the chat as the claim reads it: its place (seq), its run, and (an answer's) last model call's input tokens. */
+export type ChatMessage = StoredMessage & { id: string; seq: number; runId: string | null; contextTokens: number | null };
+
+/** A compaction as persisted (chat_compactions): the summary stands in for the chat's messages up to throughSeq. */
+export type PersistedCompaction = {
+  runId: string;
+  episode: number;
+  beforeStep: number;
+  summary: string;
+  throughMessageId: string;
+  throughSeq: number;
+  inputTokensBefore: number;
+  usage: Usage;
+};
+
+/**
+ * The chat as a run's attempt reads it (SPEC section 13): the latest compaction, then the messages
+ * after it split at this run's user message — what precedes it is what a compaction may summarise,
+ * the run's own message and steps are kept as they are (so a tool call and its result are never
+ * cut apart) — and how full the window was at the chat's last model call.
+ */
+export type ChatContext = {
+  compaction: PersistedCompaction | null;
+  earlier: ChatMessage[];
+  /** `earlier` as the model reads it. */
+  earlierModelMessages: ModelMessage[];
+  current: ChatMessage[];
+  lastInputTokens: number | null;
+};
+
+export function chatContextOf(runId: string, messages: ChatMessage[], compaction: PersistedCompaction | null, steps: PersistedStep[]): ChatContext {
+  const runMessage = messages.findLastIndex((message) => message.runId === runId && message.role === 'user');
+  const split = Math.max(0, runMessage);
+  const lastAnswer = messages.findLast((message) => message.contextTokens !== null);
+  const lastStep = steps.at(-1);
+  const earlier = messages.slice(0, split);
+  return {
+    compaction,
+    earlier,
+    earlierModelMessages: toModelMessages(earlier),
+    current: messages.slice(split),
+    lastInputTokens: lastStep?.usage?.inputTokens ?? lastAnswer?.contextTokens ?? null,
+  };
+}
 
 const DENIED = 'The user denied this tool call.';
 /** The result a call of an earlier run gets when that run ended before it was answered: every provider wants each call answered. */

@@ -10,6 +10,7 @@ import type { ProviderRegistry } from './providers/index.js';
 import type { RunStore } from './runStore.js';
 import type { StepStore } from './stepStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
+import type { ContextWindows } from '../shared/agent/contextWindows.js';
 
 export type WorkerDeps = {
   config: Config;
@@ -32,4 +33,6 @@ export type WorkerDeps = {
   apiBaseUrl: string;
   /** Checks tool inputs against their schemas off the event loop, within bounds. */
   schemas: SchemaChecker;
+  /** Each model's context window (null: unknown), for compaction. */
+  contextWindows: ContextWindows;
 };

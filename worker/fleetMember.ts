@@ -16,6 +16,7 @@ import { StepStore } from './stepStore.js';
 import { WebhookDispatcher } from './webhookDispatcher.js';
 import { RunStore } from './runStore.js';
 import { createProviderRegistry } from './providers/index.js';
+import { contextWindows } from '../shared/agent/contextWindows.js';
 import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
@@ -62,6 +63,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     workerId,
     apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
+    contextWindows: contextWindows(config),
   };
 
   const runWorkers = createRunWorkers(

@@ -2,13 +2,13 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withLogContext } from '../shared/infra/context.js';
 import { RunError } from '../shared/infra/errors.js';
 import { attemptChunk, closingChunks, FencedError, RunEventWriter, runStatusChunk, type StreamOptions } from '../shared/stream/events.js';
-import { costMicros, modelLabel } from '../shared/agent/models.js';
+import { chargeOf, costMicros, modelLabel } from '../shared/agent/models.js';
 import { runJobSchema, type RunJobData } from '../shared/infra/queue.js';
 import { reopenRunForReplay } from '../shared/runs/transitions/replay.js';
 import { openSecret } from '../shared/accounts/secrets.js';
 import { RunStopped } from './activeRuns.js';
 import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependencyWaits.js';
-import { interruptedParts, newProgress, runAgentLoop, type LoopProgress } from './agentLoop.js';
+import { interruptedParts, newProgress, runAgentLoop, UsageLimitReached, type LoopProgress } from './agentLoop.js';
 import type { PendingToolCall } from '../shared/agent/steps.js';
 import type { WorkerDeps } from './deps.js';
 import { endRequestedCancel } from './requestedCancels.js';
@@ -84,7 +84,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         events,
         apiKey: openSecret(data.ephemeralKey, config.RUNYARD_SECRET),
         signal: controller.signal,
-        conversation: begun.conversation,
+        chat: begun.chat,
+        accountSettings: begun.account,
         sealedToolSecrets: begun.sealedToolSecrets,
         onText: () => {
           if (!firstTokenAt) {
@@ -114,6 +115,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
           runtimeMs: Date.now() - startMs,
           providerResponseId: result.providerResponseId,
           interrupted: false,
+          uncharged: chargeOf(run.model, result.uncharged),
+          contextTokens: result.lastInputTokens,
         },
       }),
     );
@@ -126,6 +129,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
     if (stop === 'lost' || err instanceof FencedError || events.isFenced) return lostOwnership(attemptCtx);
     if (stop === 'cancelled') return endCancelled(attemptCtx);
     if (stop === 'shutdown') return handBackOnShutdown(attemptCtx);
+    if (err instanceof UsageLimitReached) return endOverLimit(attemptCtx, err);
     return recordFailure(attemptCtx, err);
   } finally {
     deps.active.remove(run.id, controller);
@@ -167,29 +171,47 @@ function lostOwnership({ deps, run }: AttemptContext): never {
 
 /** Cancelled while running: keep what was generated (marked interrupted) and end the run cancelled. */
 async function endCancelled(ctx: AttemptContext): Promise<{ status: string }> {
+  await endWithOutputSoFar(ctx, 'cancelled');
+  await finishStream(ctx.events, { status: 'cancelled' });
+  recordRunFinished(ctx.deps, ctx.run, 'cancelled', ctx.startMs);
+  return { status: 'cancelled' };
+}
+
+/** The account reached a spend limit before a model call: the run ends failed (not retried), what it generated kept. */
+async function endOverLimit(ctx: AttemptContext, err: UsageLimitReached): Promise<{ status: string }> {
+  const error = { code: err.code, message: err.message };
+  ctx.deps.logger.warn('run stopped by its account’s spend limit', { limit: err.reached });
+  await endWithOutputSoFar(ctx, 'failed', error);
+  await finishStream(ctx.events, { status: 'failed', error: { ...error, retryable: false } });
+  recordRunFinished(ctx.deps, ctx.run, 'failed', ctx.startMs);
+  throw new UnrecoverableError(`${error.code}: ${error.message}`);
+}
+
+/** Ends the run with the steps and text it has so far as its message (an unfinished step's calls closed). */
+async function endWithOutputSoFar(ctx: AttemptContext, status: 'cancelled' | 'failed', error?: { code: string; message: string }): Promise<void> {
   const { deps, run, events, progress, startMs } = ctx;
   const parts = interruptedParts({ events }, progress);
   events.emit({ type: 'finish-step' });
   await events.flush().catch(() => {});
   const saved = await deps.store.finish({
     run,
-    status: 'cancelled',
+    status,
     output: {
       parts,
       steps: progress.steps,
-      finishReason: 'cancelled',
+      finishReason: status === 'cancelled' ? 'cancelled' : 'error',
       model: run.model,
       usage: progress.usage,
       costMicros: progress.steps > 0 ? costMicros(run.model, progress.usage) : null,
       runtimeMs: Date.now() - startMs,
       providerResponseId: progress.providerResponseId,
-      interrupted: true,
+      interrupted: status === 'cancelled',
+      uncharged: chargeOf(run.model, progress.uncharged),
+      contextTokens: progress.lastInputTokens,
+      ...(error ? { error } : {}),
     },
   });
-  if (!saved) return lostOwnership(ctx);
-  await finishStream(events, { status: 'cancelled' });
-  recordRunFinished(deps, run, 'cancelled', startMs);
-  return { status: 'cancelled' };
+  if (!saved) lostOwnership(ctx);
 }
 
 /** The worker is shutting down: hand the run back at once instead of waiting for the lock to expire; not counted as an attempt. */

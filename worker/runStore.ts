@@ -9,8 +9,7 @@ import type { RunStatus } from '../shared/runs/lifecycle.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
 import { statement, type Sql } from '../shared/infra/sql.js';
 import type { McpServerDefinition, ToolDefinition } from '../shared/agent/tools.js';
-import { toModelMessages, type StoredMessage } from './conversation.js';
-import type { ModelMessage } from './providers/types.js';
+import { chatContextOf, type ChatContext, type ChatMessage, type PersistedCompaction } from './conversation.js';
 import type { PersistedStep } from './stepStore.js';
 import type { SecretRow } from '../shared/accounts/toolSecrets.js';
 
@@ -43,8 +42,10 @@ const RUN_STATE = statement('run_state', `SELECT status::text, attempt, cancel_r
 export type BegunAttempt = {
   run: AttemptRun;
   startedAt: Date;
-  /** The turns the model answers: the chat's messages without this run's own earlier answers. */
-  conversation: ModelMessage[];
+  /** The chat as the model reads it: its latest compaction, the messages after it (without this run's own earlier answers). */
+  chat: ChatContext;
+  /** The account's compaction threshold (null: COMPACTION_THRESHOLD_PERCENT) and whether it has spend limits to check. */
+  account: { compactionThresholdPercent: number | null; hasLimits: boolean };
   /** The steps this episode has persisted (earlier attempts'): the loop resumes after them. */
   steps: PersistedStep[];
   /** The account's tool-signing secrets as stored (sealed), read with the claim for runs with tools. */
@@ -66,7 +67,10 @@ type BegunRow = {
   max_output_tokens: number | null;
   attempt: number;
   started_at: Date;
-  conversation: StoredMessage[];
+  conversation: ChatMessage[];
+  compaction: PersistedCompaction | null;
+  compaction_threshold_percent: number | null;
+  has_limits: boolean;
 };
 
 const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
@@ -84,7 +88,8 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     attempt: row.attempt,
   },
   startedAt: row.started_at,
-  conversation: toModelMessages(row.conversation),
+  chat: chatContextOf(row.id, row.conversation, row.compaction, row.steps),
+  account: { compactionThresholdPercent: row.compaction_threshold_percent, hasLimits: row.has_limits },
   steps: row.steps,
   sealedToolSecrets: row.tool_secrets
     ? { ...row.tool_secrets, toolSecretPreviousUntil: row.tool_secrets.toolSecretPreviousUntil ? new Date(row.tool_secrets.toolSecretPreviousUntil) : null }
@@ -112,9 +117,15 @@ export type AssistantOutput = {
   runtimeMs: number;
   providerResponseId: string | null;
   interrupted: boolean;
+  /** The model calls of the attempt not charged to the account yet (the last answer's): charged with the run's end. */
+  uncharged: { tokens: number; spendMicros: bigint | null };
+  /** The input tokens of the last model call: how full the window is for the chat's next run. */
+  contextTokens: number | null;
+  /** A run stopped by its account's spend limit ends failed with this error, its output kept. */
+  error?: { code: string; message: string };
 };
 
-export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelled'; output: AssistantOutput };
+export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelled' | 'failed'; output: AssistantOutput };
 
 /**
  * Persists each run's assistant message, terminal state and cleanup in one statement, fenced on the
@@ -135,6 +146,11 @@ async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[])
     column((f) => f.output.interrupted),
     column((f) => f.output.steps),
     column((f) => f.output.finishReason),
+    column((f) => f.output.uncharged.tokens),
+    column((f) => f.output.uncharged.spendMicros?.toString() ?? null),
+    column((f) => f.output.contextTokens),
+    column((f) => f.output.error?.code ?? null),
+    column((f) => f.output.error?.message ?? null),
   ]);
   const saved = new Set(rows.map((row) => row.run_id));
   return finished.map((f) => saved.has(f.run.id));
@@ -174,7 +190,7 @@ export class RunStore {
     return this.begins.submit(runId);
   }
 
-  /** Ends the run completed or cancelled with its answer; false if the attempt no longer owns the run. */
+  /** Ends the run completed, cancelled or failed (over its spend limit) with its answer; false if the attempt no longer owns the run. */
   finish(finished: FinishedAttempt): Promise<boolean> {
     return this.finishes.submit(finished);
   }

@@ -1,6 +1,7 @@
 import { statement, type Sql } from '../shared/infra/sql.js';
-import { RECORD_STEP } from '../shared/runs/progress.js';
+import { RECORD_COMPACTION, RECORD_STEP } from '../shared/runs/progress.js';
 import type { PersistedStep, ToolOutcome } from '../shared/agent/steps.js';
+import { chargeOf, emptyUsage, type Usage } from '../shared/agent/models.js';
 
 export type { PersistedStep, StepToolCall } from '../shared/agent/steps.js';
 
@@ -22,8 +23,12 @@ const RECORD_RESULT = statement(
 export class StepStore {
   constructor(private readonly sql: Sql) {}
 
-  /** Persists a step's model output (and the results already known: input errors); false if the attempt no longer owns the run. */
-  async recordStep(runId: string, attempt: number, step: PersistedStep): Promise<boolean> {
+  /**
+   * Persists a step's model output (and the results already known: input errors) and charges its
+   * model call to the account; false if the attempt no longer owns the run.
+   */
+  async recordStep(runId: string, attempt: number, model: string, step: PersistedStep): Promise<boolean> {
+    const charge = chargeOf(model, step.usage ?? emptyUsage());
     const rows = await this.sql.rows(RECORD_STEP, [
       runId,
       attempt,
@@ -33,6 +38,31 @@ export class StepStore {
       JSON.stringify(step.results),
       JSON.stringify(step.usage),
       step.providerResponseId,
+      charge.tokens,
+      charge.spendMicros?.toString() ?? null,
+    ]);
+    return rows.length === 1;
+  }
+
+  /** Persists a compaction made before `beforeStep` and charges its model call; false if the attempt no longer owns the run. */
+  async recordCompaction(
+    runId: string,
+    attempt: number,
+    compaction: { beforeStep: number; throughMessageId: string; throughSeq: number; summary: string; inputTokensBefore: number; model: string; usage: Usage },
+  ): Promise<boolean> {
+    const charge = chargeOf(compaction.model, compaction.usage);
+    const rows = await this.sql.rows(RECORD_COMPACTION, [
+      runId,
+      attempt,
+      compaction.beforeStep,
+      compaction.throughMessageId,
+      compaction.throughSeq,
+      compaction.summary,
+      compaction.inputTokensBefore,
+      compaction.model,
+      JSON.stringify(compaction.usage),
+      charge.spendMicros?.toString() ?? null,
+      charge.tokens,
     ]);
     return rows.length === 1;
   }

@@ -87,3 +87,9 @@ export function costMicros(modelId: string, usage: Usage): bigint | null {
 export const modelLabel = (modelId: string): string => (modelId in PRICES_USD_PER_MTOK ? modelId : 'other');
 
 export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: 0 });
+
+/** What a model call costs its account (SPEC section 14): its input + output tokens, and its price (null: unpriced). */
+export const chargeOf = (modelId: string, usage: Usage): { tokens: number; spendMicros: bigint | null } => ({
+  tokens: usage.inputTokens + usage.outputTokens,
+  spendMicros: costMicros(modelId, usage),
+});

@@ -51,6 +51,11 @@ export const configSchema = z
     PROVIDER_TIMEOUT_MS: ms(120_000, 100),
     PROVIDER_IDLE_TIMEOUT_MS: ms(30_000, 100),
     LOCAL_MODEL_DELAY_MS: ms(20),
+    // Context windows (SPEC section 13): local/echo's (a token per word), and overrides or additions to the built-in table.
+    LOCAL_MODEL_CONTEXT_TOKENS: z.coerce.number().int().min(16).default(8192),
+    MODEL_CONTEXT_TOKENS: commaList(/^[a-z0-9-]+\/[\w.:*-]+=\d+$/, 'is not provider/model=tokens (or provider/*=tokens)'),
+    // A chat is compacted once a model call's input reaches this percentage of the window (per account: accounts settings).
+    COMPACTION_THRESHOLD_PERCENT: z.coerce.number().int().min(1).max(100).default(70),
     // Adds the worker's emit time to each text delta (providerMetadata.runyard.emittedAt): the benchmark's streaming-overhead probe.
     RUNYARD_STREAM_TIMINGS: booleanFromEnv.default(false),
     ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),

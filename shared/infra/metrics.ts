@@ -15,6 +15,24 @@ export function createMetrics(process: 'api' | 'worker') {
       labelNames: ['outcome'],
       registers,
     }),
+    compactions: new client.Counter({
+      name: 'runyard_compactions_total',
+      help: 'Chat compactions made (SPEC section 13), by model',
+      labelNames: ['model'],
+      registers,
+    }),
+    compactionTokensSaved: new client.Counter({
+      name: 'runyard_compaction_tokens_saved_total',
+      help: 'Input tokens the first model call after a compaction did not send: the input before it minus the input after it, by model',
+      labelNames: ['model'],
+      registers,
+    }),
+    usageLimitRefusals: new client.Counter({
+      name: 'runyard_usage_limit_refusals_total',
+      help: 'Work refused because the account reached a spend limit (SPEC section 14), by limit kind (tokens, spendMicros) and where: start, message, tool_results, model_call',
+      labelNames: ['kind', 'where'],
+      registers,
+    }),
     runsFinished: new client.Counter({
       name: 'runyard_runs_finished_total',
       help: 'Runs that reached a terminal state, by status',

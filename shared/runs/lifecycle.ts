@@ -34,8 +34,11 @@ export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 export const TRANSITIONS = {
   /** A worker claims the run's next attempt (running: it takes over a dead worker's attempt). */
   claim: { from: RUNNABLE_STATUSES, to: ['running'] },
-  /** The attempt answered (or was cancelled while running): the run ends with its message and cleanup. */
-  finish: { from: ['running'], to: ['completed', 'cancelled'] },
+  /**
+   * The attempt answered (or was cancelled while running, or stopped by its account's spend limit:
+   * failed, its output kept): the run ends with its message and cleanup.
+   */
+  finish: { from: ['running'], to: ['completed', 'cancelled', 'failed'] },
   /** The attempt failed: queued again for a retry (or handed back on shutdown), or failed for good with cleanup. */
   failAttempt: { from: ['running'], to: ['queued', 'failed'] },
   /** The step waits for the caller's tool results or approvals. */

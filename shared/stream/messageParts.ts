@@ -16,7 +16,13 @@ export type ToolPart = {
   output?: unknown;
   errorText?: string;
 };
-export type MessagePart = TextPart | StepStartPart | ToolPart;
+/** A compaction (SPEC section 13): the summary that replaced the chat's messages up to `throughMessageId` in later model calls. */
+export type CompactionPart = {
+  type: 'data-compaction';
+  id: string;
+  data: { summary: string; throughMessageId: string; inputTokensBefore: number };
+};
+export type MessagePart = TextPart | StepStartPart | ToolPart | CompactionPart;
 
 export const isToolPart = (part: { type: string }): part is ToolPart => part.type.startsWith('tool-');
 export const toolNameOf = (part: ToolPart): string => part.type.slice('tool-'.length);

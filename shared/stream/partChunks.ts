@@ -20,6 +20,10 @@ export function chunksOfParts(parts: readonly MessagePart[], textIdPrefix: strin
       startStep();
       continue;
     }
+    if (part.type === 'data-compaction') {
+      chunks.push({ type: part.type, id: part.id, data: part.data });
+      continue;
+    }
     if (step < 0) startStep();
     if (part.type === 'text') {
       const id = `${textIdPrefix}-${step}-${index}`;

@@ -24,6 +24,8 @@ describe('the worker’s run store (batched statements)', () => {
     runtimeMs: 3,
     providerResponseId: `r-${text}`,
     interrupted: false,
+    uncharged: { tokens: 0, spendMicros: null },
+    contextTokens: null,
   });
 
   it('claims and completes many runs of several accounts at once, each with its own answer and cleanup', async () => {
@@ -38,7 +40,8 @@ describe('the worker’s run store (batched statements)', () => {
     begun.forEach((b, i) => {
       expect(b?.run.id).to.equal(runIds[i]);
       expect(b?.run.attempt).to.equal(1);
-      expect(b?.conversation).to.deep.equal([{ role: 'user', content: `question ${i}` }]);
+      expect(b?.chat.current.map(({ role, parts }) => ({ role, parts }))).to.deep.equal([{ role: 'user', parts: [{ type: 'text', text: `question ${i}` }] }]);
+      expect(b?.chat.earlier).to.deep.equal([]);
     });
     expect(await db.openRun.count({ where: { runId: { in: runIds } } }), 'open until cleaned up').to.equal(runIds.length);
     // A second claim of the same run in the same turn is a new attempt, never the same answer twice.

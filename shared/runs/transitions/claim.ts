@@ -6,8 +6,9 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * For each run: bumps the fencing token, marks the run running, records the attempt (closing one a
  * dead worker left running) and reads the conversation: every message of the chat but this run's own
  * answers (attempt set; an earlier run's interrupted answer is included: the transcript stays in
- * order; assistant messages the caller sent with the run have no attempt). Runs that are not runnable
- * have no row.
+ * order; assistant messages the caller sent with the run have no attempt) after the chat's latest
+ * compaction, which comes with them (SPEC section 13), and the account's compaction threshold and
+ * whether it has spend limits. Runs that are not runnable have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -31,10 +32,17 @@ export const BEGIN_ATTEMPTS = statement(
           'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
      CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN NULL ELSE
-       (SELECT json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until)
-        FROM accounts ac WHERE ac.id = r.account_id) END AS tool_secrets,
-     (SELECT COALESCE(json_agg(json_build_object('role', m.role, 'parts', m.parts) ORDER BY m.seq), '[]'::json)
+       json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until) END AS tool_secrets,
+     ac.compaction_threshold_percent, ac.limit_period IS NOT NULL AS has_limits,
+     CASE WHEN lc.id IS NULL THEN NULL ELSE json_build_object('runId', lc.run_id, 'episode', lc.episode, 'beforeStep', lc.before_step, 'summary', lc.summary,
+       'throughMessageId', lc.through_message_id, 'throughSeq', lc.through_seq, 'inputTokensBefore', lc.input_tokens_before, 'usage', lc.usage) END AS compaction,
+     (SELECT COALESCE(json_agg(json_build_object('seq', m.seq, 'id', m.id, 'runId', m.run_id, 'role', m.role, 'parts', m.parts, 'contextTokens', m.context_tokens)
+          ORDER BY m.seq), '[]'::json)
         FROM messages m
-       WHERE m.chat_id = r.chat_id AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
-   FROM r JOIN a ON a.run_id = r.id`,
+       WHERE m.chat_id = r.chat_id AND m.seq > COALESCE(lc.through_seq, 0)
+         AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
+   FROM r JOIN a ON a.run_id = r.id JOIN accounts ac ON ac.id = r.account_id
+   LEFT JOIN LATERAL (
+     SELECT cc.* FROM chat_compactions cc WHERE cc.chat_id = r.chat_id ORDER BY cc.through_seq DESC, cc.created_at DESC LIMIT 1
+   ) lc ON true`,
 );

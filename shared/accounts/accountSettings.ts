@@ -1,0 +1,51 @@
+import type { Config } from '../infra/config.js';
+import type { Db } from '../infra/db.js';
+import { AppError } from '../infra/errors.js';
+
+/**
+ * An account's own settings beside the deployment's defaults: how long its idle chats are kept
+ * (RETENTION_DAYS, SPEC section 17) and when its chats are compacted (COMPACTION_THRESHOLD_PERCENT,
+ * section 13). Null means "the default"; the view says which values are defaults. The CLI's
+ * `accounts settings` and the admin API's /api/admin/accounts/{account}/settings both use this.
+ */
+
+export type AccountSettingsChange = { retentionDays?: number | null; compactionThresholdPercent?: number | null };
+
+export type AccountSettingsView = {
+  account: string;
+  accountId: string;
+  retentionDays: number;
+  retentionDaysIsDefault: boolean;
+  compactionThresholdPercent: number;
+  compactionThresholdIsDefault: boolean;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An account by name (or id), for the CLI and the admin API; 404 account_not_found otherwise. */
+export async function findAccount(db: Db, nameOrId: string): Promise<{ id: string; name: string }> {
+  const where = UUID.test(nameOrId) ? { OR: [{ id: nameOrId }, { name: nameOrId }] } : { name: nameOrId };
+  const account = await db.account.findFirst({ where, select: { id: true, name: true } });
+  if (!account) throw new AppError('account_not_found', 404, `No account "${nameOrId}".`, 'Create one with `keys create --account NAME`.');
+  return account;
+}
+
+/** Applies the change (undefined: unchanged, null: back to the default) and answers the account's settings. */
+export async function updateAccountSettings(
+  db: Db,
+  config: Config,
+  account: { id: string; name: string },
+  change: AccountSettingsChange = {},
+): Promise<AccountSettingsView> {
+  if (change.retentionDays !== undefined || change.compactionThresholdPercent !== undefined)
+    await db.account.update({ where: { id: account.id }, data: change });
+  const row = await db.account.findUniqueOrThrow({ where: { id: account.id }, select: { retentionDays: true, compactionThresholdPercent: true } });
+  return {
+    account: account.name,
+    accountId: account.id,
+    retentionDays: row.retentionDays ?? config.RETENTION_DAYS,
+    retentionDaysIsDefault: row.retentionDays === null,
+    compactionThresholdPercent: row.compactionThresholdPercent ?? config.COMPACTION_THRESHOLD_PERCENT,
+    compactionThresholdIsDefault: row.compactionThresholdPercent === null,
+  };
+}

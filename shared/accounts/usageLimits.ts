@@ -1,0 +1,134 @@
+import { AppError } from '../infra/errors.js';
+import type { Db } from '../infra/db.js';
+import { statement } from '../infra/sql.js';
+
+/**
+ * Spend limits (SPEC section 14). An account may have, per UTC calendar period (day, week, month), a
+ * limit on spend (micro-dollars of priced models) and on tokens (input + output of every model).
+ * Every model call is charged to account_usage (a row per account, UTC day and slot) in the
+ * statement that persists its usage; `runyard_usage_limit_reached` (prisma/migrations/
+ * *_usage_limits_and_compaction) sums the period's days and is the one place that decides whether a
+ * limit is reached — for provisioning, promotion of queued messages, chat messages, tool results and
+ * a worker's check before each model call.
+ */
+
+export const LIMIT_PERIODS = ['day', 'week', 'month'] as const;
+export type LimitPeriod = (typeof LIMIT_PERIODS)[number];
+
+export type LimitReached = { kind: 'tokens' | 'spendMicros'; limit: number; consumed: number; period: LimitPeriod; resetsAt: string };
+
+export type AccountLimits = { period: LimitPeriod; spendMicros: number | null; tokens: number | null };
+
+/**
+ * A CTE that charges model calls to their accounts: `source` is an SQL select with columns
+ * account_id, tokens and spend_micros (rows of one account are added up first, so that one statement
+ * may charge many calls of the same account). Written to the slot of the backend's pid, like the
+ * active-run counts, so that concurrent statements rarely wait on one row.
+ */
+export const chargeCte = (name: string, source: string) => `
+  ${name} AS (
+    INSERT INTO account_usage (account_id, day, slot, tokens, spend_micros)
+    SELECT c.account_id, (now() AT TIME ZONE 'UTC')::date, pg_backend_pid() % 16, sum(c.tokens), sum(COALESCE(c.spend_micros, 0))
+    FROM (${source}) c
+    GROUP BY c.account_id
+    HAVING sum(c.tokens) > 0 OR sum(COALESCE(c.spend_micros, 0)) > 0
+    ORDER BY c.account_id
+    ON CONFLICT (account_id, day, slot) DO UPDATE
+      SET tokens = account_usage.tokens + EXCLUDED.tokens, spend_micros = account_usage.spend_micros + EXCLUDED.spend_micros
+  )`;
+
+/** The limit the account has reached this period, or null (one statement; the worker checks before each model call). */
+export const LIMIT_REACHED = statement('usage_limit_reached', `SELECT runyard_usage_limit_reached($1::uuid) AS reached`);
+
+const seconds = (until: string) => Math.max(1, Math.ceil((Date.parse(until) - Date.now()) / 1000));
+
+/** The 429 a caller gets once the account has reached a limit: the limit, the consumption and the reset, with Retry-After. */
+export function usageLimitExceeded(reached: LimitReached): AppError {
+  const what = reached.kind === 'tokens' ? `${reached.consumed} of its ${reached.limit} tokens` : `${reached.consumed} of its ${reached.limit} micro-dollars`;
+  return new AppError(
+    'usage_limit_exceeded',
+    429,
+    `This account has used ${what} for this ${reached.period}; the limit resets at ${reached.resetsAt}.`,
+    'Wait until the period resets, or ask an operator to raise the limit.',
+    { retryAfterSeconds: seconds(reached.resetsAt), details: { kind: reached.kind, limit: reached.limit, consumed: reached.consumed, resetsAt: reached.resetsAt } },
+  );
+}
+
+type Querier = Pick<Db, '$queryRaw'>;
+
+/** The limit the account has reached this period, or null. */
+export async function limitReached(db: Querier, accountId: string): Promise<LimitReached | null> {
+  const [row] = await db.$queryRaw<{ reached: LimitReached | null }[]>`SELECT runyard_usage_limit_reached(${accountId}::uuid) AS reached`;
+  return row?.reached ?? null;
+}
+
+/** Throws 429 usage_limit_exceeded when the account has reached a limit this period. */
+export async function assertWithinLimits(db: Querier, accountId: string): Promise<void> {
+  const reached = await limitReached(db, accountId);
+  if (reached) throw usageLimitExceeded(reached);
+}
+
+export type AccountUsageView = {
+  period: LimitPeriod;
+  periodStart: string;
+  resetsAt: string;
+  consumed: { tokens: number; spendMicros: number };
+  limits: { spendMicros: number | null; tokens: number | null } | null;
+  limitReached: LimitReached | null;
+};
+
+/**
+ * The account's consumption this period and its limits (GET /api/usage, the CLI, the admin API). An
+ * account without limits is shown its calendar month.
+ */
+export async function accountUsage(db: Querier, accountId: string): Promise<AccountUsageView> {
+  const [row] = await db.$queryRaw<
+    {
+      period: LimitPeriod;
+      period_start: string;
+      resets_at: string;
+      tokens: bigint;
+      spend_micros: bigint;
+      limit_spend_micros: bigint | null;
+      limit_tokens: bigint | null;
+      has_limits: boolean;
+      reached: LimitReached | null;
+    }[]
+  >`
+    WITH a AS (
+      SELECT COALESCE(limit_period, 'month') AS period, limit_period IS NOT NULL AS has_limits, limit_spend_micros, limit_tokens FROM accounts WHERE id = ${accountId}::uuid
+    ), p AS (
+      SELECT a.*, date_trunc(a.period, now() AT TIME ZONE 'UTC')::date AS period_start FROM a
+    )
+    SELECT p.period, to_char(p.period_start, 'YYYY-MM-DD"T"00:00:00"Z"') AS period_start,
+      to_char(p.period_start + ('1 ' || p.period)::interval, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS resets_at,
+      COALESCE((SELECT sum(u.tokens) FROM account_usage u WHERE u.account_id = ${accountId}::uuid AND u.day >= p.period_start), 0)::bigint AS tokens,
+      COALESCE((SELECT sum(u.spend_micros) FROM account_usage u WHERE u.account_id = ${accountId}::uuid AND u.day >= p.period_start), 0)::bigint AS spend_micros,
+      p.limit_spend_micros, p.limit_tokens, p.has_limits, runyard_usage_limit_reached(${accountId}::uuid) AS reached
+    FROM p`;
+  if (!row) throw new AppError('account_not_found', 404, 'No such account.', 'Check the account name or id.');
+  return {
+    period: row.period,
+    periodStart: row.period_start,
+    resetsAt: row.resets_at,
+    consumed: { tokens: Number(row.tokens), spendMicros: Number(row.spend_micros) },
+    limits: row.has_limits
+      ? { spendMicros: row.limit_spend_micros === null ? null : Number(row.limit_spend_micros), tokens: row.limit_tokens === null ? null : Number(row.limit_tokens) }
+      : null,
+    limitReached: row.reached,
+  };
+}
+
+/** Sets the account's limits (null clears them); at least one of spendMicros and tokens when setting. */
+export async function setAccountLimits(db: Db, accountId: string, limits: AccountLimits | null): Promise<void> {
+  await db.account.update({
+    where: { id: accountId },
+    data: limits
+      ? {
+          limitPeriod: limits.period,
+          limitSpendMicros: limits.spendMicros === null ? null : BigInt(limits.spendMicros),
+          limitTokens: limits.tokens === null ? null : BigInt(limits.tokens),
+        }
+      : { limitPeriod: null, limitSpendMicros: null, limitTokens: null },
+  });
+}
