@@ -10,6 +10,7 @@ import { readCors } from './middleware/readCors.js';
 import { requestContext } from './middleware/requestContext.js';
 import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
+import { usageRoutes } from './routes/usage.js';
 import { docsRoutes } from './routes/docs.js';
 import { runRoutes } from './routes/runs.js';
 import { healthRoutes, whoamiRoute } from './routes/system.js';
@@ -45,6 +46,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
   app.use('/api/chats', apiAuth, limit, json, chatRoutes(deps));
+  app.use('/api/usage', apiAuth, limit, usageRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
   const adminAuth = [

@@ -19,6 +19,7 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['chat_not_found', 404, 'No such chat in your account.'],
   ['queued_message_not_found', 404, 'No such queued message in the chat (it may have become a run already).'],
   ['webhook_event_not_found', 404, 'No such webhook event (in your account).'],
+  ['account_not_found', 404, 'No account with that name or id (admin routes and CLI).'],
   [
     'cross_site_request',
     403,
@@ -40,6 +41,11 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['rate_limited', 429, 'Too many requests with this key this minute, or too many failed authentications (any scheme) from this address; see Retry-After.'],
   ['chat_queue_full', 429, 'The chat already has CHAT_MAX_QUEUED_MESSAGES queued messages; see Retry-After.'],
   ['too_many_active_runs', 429, 'The account has ACCOUNT_MAX_ACTIVE_RUNS active runs (queued, running, requires_action) and queued messages; see Retry-After.'],
+  [
+    'usage_limit_exceeded',
+    429,
+    "The account reached a spend limit (spendMicros or tokens) for this period; `details` has kind, limit, consumed and resetsAt, Retry-After the seconds until the reset. A run that reaches it mid-way ends failed with this code, its output kept.",
+  ],
   ['internal_error', 500, 'Something failed on the server; the requestId is in its logs.'],
   ['queue_unavailable', 503, 'Redis is unreachable: nothing was started. Retry; the same Idempotency-Key is safe.'],
   ['database_unavailable', 503, 'Postgres is unreachable: nothing was started. Retry.'],

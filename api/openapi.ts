@@ -23,7 +23,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
       ['403', 'scope_denied, or cross_site_request (a state-changing admin request from another origin)'],
       ['404', 'Not found, or another account’s'],
       ['415', 'unsupported_media_type (a POST that is not JSON; admin POSTs must say application/json even without a body)'],
-      ['429', 'rate_limited, too_many_active_runs or chat_queue_full'],
+      ['429', 'rate_limited, too_many_active_runs, chat_queue_full or usage_limit_exceeded (details: kind, limit, consumed, resetsAt)'],
       ['503', 'queue_unavailable or database_unavailable'],
     ].map(([status, description]) => [status, json(s.errorSchema, description!)]),
   );
@@ -262,6 +262,54 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     request: { body: { content: { 'application/json': { schema: s.replayBulkBodySchema } } } },
     responses: { 200: json(s.replayBulkResponseSchema, 'The runs replayed (or that would be)'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/usage',
+    summary: 'Your account’s consumption this period (tokens, spend), its limits and when the period resets',
+    security,
+    responses: { 200: json(s.accountUsageSchema, 'Usage'), ...errors },
+  });
+  const account = z.object({ account: z.string() });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/accounts/{account}/usage',
+    summary: 'An account’s consumption and limits (admin; account by name or id)',
+    security,
+    request: { params: account },
+    responses: { 200: json(s.accountUsageSchema, 'Usage'), ...errors },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/api/admin/accounts/{account}/limits',
+    summary: 'Set an account’s spend limits for a UTC calendar period (admin)',
+    security,
+    request: { params: account, body: { content: { 'application/json': { schema: s.accountLimitsBodySchema } } } },
+    responses: { 200: json(s.accountUsageSchema, 'The account’s usage with its new limits'), ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/admin/accounts/{account}/limits',
+    summary: 'Clear an account’s spend limits (admin)',
+    security,
+    request: { params: account },
+    responses: { 200: json(s.accountUsageSchema, 'The account’s usage, without limits'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/accounts/{account}/settings',
+    summary: 'An account’s retention and compaction threshold (admin)',
+    security,
+    request: { params: account },
+    responses: { 200: json(s.accountSettingsSchema, 'Settings'), ...errors },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: '/api/admin/accounts/{account}/settings',
+    summary: 'Change an account’s retention or compaction threshold (null: back to the default) (admin)',
+    security,
+    request: { params: account, body: { content: { 'application/json': { schema: s.accountSettingsBodySchema } } } },
+    responses: { 200: json(s.accountSettingsSchema, 'Settings'), ...errors },
   });
   registry.registerPath({
     method: 'get',

@@ -430,3 +430,54 @@ export const errorSchema = z
 
 export const runIdParamsSchema = z.object({ runId: z.uuid() });
 export const chatIdParamsSchema = z.object({ chatId: z.uuid() });
+
+/** PUT /api/admin/accounts/{account}/limits (SPEC section 14): per UTC calendar period; null (or absent) means no limit of that kind. */
+export const accountLimitsBodySchema = z
+  .strictObject({
+    period: z.enum(['day', 'week', 'month']),
+    spendMicros: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+    tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+  })
+  .refine((body) => body.spendMicros != null || body.tokens != null, { message: 'set spendMicros, tokens or both (DELETE clears the limits)' })
+  .meta({ id: 'AccountLimitsRequest' });
+
+/** PATCH /api/admin/accounts/{account}/settings: null puts a setting back to the deployment's default. */
+export const accountSettingsBodySchema = z
+  .strictObject({
+    retentionDays: z.number().int().min(1).max(36_500).nullable().optional(),
+    compactionThresholdPercent: z.number().int().min(1).max(100).nullable().optional(),
+  })
+  .meta({ id: 'AccountSettingsRequest' });
+
+export const accountParamsSchema = z.strictObject({ account: z.string().min(1).max(200) });
+
+const limitReachedSchema = z.object({
+  kind: z.enum(['tokens', 'spendMicros']),
+  limit: z.number().int(),
+  consumed: z.number().int(),
+  period: z.enum(['day', 'week', 'month']),
+  resetsAt: z.string(),
+});
+
+/** GET /api/usage and the admin account usage routes. */
+export const accountUsageSchema = z
+  .object({
+    period: z.enum(['day', 'week', 'month']),
+    periodStart: z.string(),
+    resetsAt: z.string(),
+    consumed: z.object({ tokens: z.number().int(), spendMicros: z.number().int() }),
+    limits: z.object({ spendMicros: z.number().int().nullable(), tokens: z.number().int().nullable() }).nullable(),
+    limitReached: limitReachedSchema.nullable(),
+  })
+  .meta({ id: 'AccountUsage' });
+
+export const accountSettingsSchema = z
+  .object({
+    account: z.string(),
+    accountId: z.uuid(),
+    retentionDays: z.number().int(),
+    retentionDaysIsDefault: z.boolean(),
+    compactionThresholdPercent: z.number().int(),
+    compactionThresholdIsDefault: z.boolean(),
+  })
+  .meta({ id: 'AccountSettings' });

@@ -5,6 +5,7 @@ import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { AppError, databaseUnavailable, queueUnavailable, tooManyActiveRuns } from '../shared/infra/errors.js';
+import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
 import { modelLabel, resolveModel } from '../shared/agent/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks/runWebhooks.js';
@@ -106,7 +107,11 @@ async function provisionRun(
     deps.logger.error('provisioning failed', { error: (err as Error).message });
     throw databaseUnavailable();
   }
-  if (!provisioned) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
+  if (!provisioned) {
+    // Refused under the account's lock: it is full, or it reached a spend limit (SPEC section 14).
+    await assertWithinLimits(deps.db, accountId, deps.metrics.usageLimitRefusals, 'start');
+    throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
+  }
   return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey };
 }
 

@@ -8,6 +8,7 @@ import type { RunJobData } from '../shared/infra/queue.js';
 import { requeueRunJob } from '../shared/runs/jobs.js';
 import { mintRunKey } from '../shared/runs/runKey.js';
 import { continueParkedRun } from '../shared/runs/transitions/continue.js';
+import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
 import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../shared/agent/steps.js';
 import { lockLastStep } from '../shared/runs/waitingRuns.js';
 import { TRANSITIONS, TransitionRefused } from '../shared/runs/lifecycle.js';
@@ -45,6 +46,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
       if (!(TRANSITIONS.continue.from as readonly string[]).includes(run.status)) {
         throw new TransitionRefused('continue', runId, run.status, `The run is ${run.status}, not waiting for tool results.`);
       }
+      await assertWithinLimits(tx, run.account_id, deps.metrics.usageLimitRefusals, 'tool_results');
       const step = await lockLastStep(tx, runId, run.episode);
       if (!step) throw new TransitionRefused('continue', runId, run.status, 'The run has no step waiting for tool results.');
       const answer = answersFor(pendingCalls(step), body);

@@ -17,6 +17,8 @@ import { SCOPES, type Scope } from '../shared/accounts/keys.js';
 import { createLogger } from '../shared/infra/logger.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
+import { findAccount, updateAccountSettings } from '../shared/accounts/accountSettings.js';
+import { accountUsage, LIMIT_PERIODS, setAccountLimits, type LimitPeriod } from '../shared/accounts/usageLimits.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhooks/deliveryLog.js';
 import type { StepToolCall } from '../worker/stepStore.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
@@ -94,31 +96,71 @@ accounts
 
 accounts
   .command('settings')
-  .description("show an account's settings; --retention-days sets how long its idle chats are kept (--retention-days default: back to RETENTION_DAYS)")
+  .description(
+    "show an account's settings; --retention-days: how long its idle chats are kept; --compaction-threshold: the % of a model's window at which its chats are compacted (\"default\" puts either back to the deployment's)",
+  )
   .requiredOption('--account <name>', 'account name')
   .option('--retention-days <days>', 'days, at least 1, or "default"')
-  .action(async (opts: { account: string; retentionDays?: string }, cmd: Command) => {
+  .option('--compaction-threshold <percent>', 'percent, 1 to 100, or "default"')
+  .action(async (opts: { account: string; retentionDays?: string; compactionThreshold?: string }, cmd: Command) => {
     const deps = connect(config());
-    const account = await deps.db.account.findUnique({ where: { name: opts.account }, select: { id: true } });
-    if (!account) throw new AppError('account_not_found', 404, `No account "${opts.account}".`, 'Create one with `keys create --account NAME`.');
-    if (opts.retentionDays !== undefined) {
-      const days = opts.retentionDays === 'default' ? null : Number(opts.retentionDays);
-      if (days !== null && (!Number.isInteger(days) || days < 1))
-        throw new UsageError('--retention-days must be a whole number of days, at least 1, or "default"');
-      await deps.db.account.update({ where: { id: account.id }, data: { retentionDays: days } });
-    }
-    const row = await deps.db.account.findUniqueOrThrow({ where: { id: account.id }, select: { retentionDays: true } });
-    const settings = {
-      account: opts.account,
-      accountId: account.id,
-      retentionDays: row.retentionDays ?? deps.config.RETENTION_DAYS,
-      retentionDaysIsDefault: row.retentionDays === null,
-    };
-    print(
-      outputOf(cmd),
-      settings,
-      () => `${opts.account}: idle chats kept ${settings.retentionDays} days${settings.retentionDaysIsDefault ? ' (RETENTION_DAYS)' : ''}`,
+    const account = await findAccount(deps.db, opts.account);
+    const settings = await updateAccountSettings(deps.db, deps.config, account, {
+      retentionDays: wholeOrDefault(opts.retentionDays, '--retention-days', 1, 36_500),
+      compactionThresholdPercent: wholeOrDefault(opts.compactionThreshold, '--compaction-threshold', 1, 100),
+    });
+    print(outputOf(cmd), settings, () =>
+      [
+        `${settings.account}: idle chats kept ${settings.retentionDays} days${settings.retentionDaysIsDefault ? ' (RETENTION_DAYS)' : ''}`,
+        `compacted at ${settings.compactionThresholdPercent}% of the model's window${settings.compactionThresholdIsDefault ? ' (COMPACTION_THRESHOLD_PERCENT)' : ''}`,
+      ].join('\n'),
     );
+  });
+
+/** An option that takes a whole number in [min, max] or "default" (null); undefined when not given. */
+function wholeOrDefault(value: string | undefined, option: string, min: number, max: number): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'default') return null;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${option} must be a whole number from ${min} to ${max}, or "default"`);
+  return number;
+}
+
+accounts
+  .command('limits')
+  .description("show an account's spend limits and what it consumed this period; set them with --period and --spend-usd and/or --tokens; --clear removes them")
+  .requiredOption('--account <name>', 'account name')
+  .addOption(new Option('--period <period>', 'UTC calendar period the limits apply to').choices([...LIMIT_PERIODS]))
+  .option('--spend-usd <dollars>', 'spend limit in US dollars (priced models), e.g. 5 or 0.25')
+  .option('--tokens <tokens>', 'token limit (input + output of every model, local/echo included)')
+  .option('--clear', 'remove the limits')
+  .action(async (opts: { account: string; period?: LimitPeriod; spendUsd?: string; tokens?: string; clear?: boolean }, cmd: Command) => {
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    const setting = opts.spendUsd !== undefined || opts.tokens !== undefined || opts.period !== undefined;
+    if (opts.clear && setting) throw new UsageError('--clear takes no other limit option');
+    if (opts.clear) await setAccountLimits(deps.db, account.id, null);
+    else if (setting) {
+      if (!opts.period) throw new UsageError('--period (day, week or month) is required to set limits');
+      if (opts.spendUsd === undefined && opts.tokens === undefined) throw new UsageError('set --spend-usd, --tokens or both');
+      const dollars = opts.spendUsd === undefined ? null : Number(opts.spendUsd);
+      if (dollars !== null && !(Number.isFinite(dollars) && dollars >= 0)) throw new UsageError('--spend-usd must be a number of dollars, at least 0');
+      const tokens = opts.tokens === undefined ? null : Number(opts.tokens);
+      if (tokens !== null && !(Number.isSafeInteger(tokens) && tokens >= 0)) throw new UsageError('--tokens must be a whole number, at least 0');
+      await setAccountLimits(deps.db, account.id, { period: opts.period, spendMicros: dollars === null ? null : Math.round(dollars * 1_000_000), tokens });
+    }
+    const usage = await accountUsage(deps.db, account.id);
+    print(outputOf(cmd), { account: account.name, accountId: account.id, ...usage }, () => {
+      const usd = (micros: number) => `$${(micros / 1_000_000).toFixed(6).replace(/0{1,4}$/, '')}`;
+      const limits = usage.limits
+        ? `limits per ${usage.period}: ${usage.limits.spendMicros === null ? 'no spend limit' : usd(usage.limits.spendMicros)}, ${usage.limits.tokens === null ? 'no token limit' : `${usage.limits.tokens} tokens`}`
+        : 'no limits';
+      return [
+        `${account.name}: ${limits}`,
+        `this ${usage.period} (${usage.periodStart} until ${usage.resetsAt}): ${usd(usage.consumed.spendMicros)} and ${usage.consumed.tokens} tokens`,
+        ...(usage.limitReached ? [`LIMIT REACHED (${usage.limitReached.kind}): new runs and messages are refused until ${usage.resetsAt}`] : []),
+      ].join('\n');
+    });
   });
 
 program

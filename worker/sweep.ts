@@ -8,7 +8,7 @@ import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { requeueLostRun } from '../shared/runs/transitions/requeueLost.js';
 import { DEPENDENCY_UNAVAILABLE } from './dependencyWaits.js';
 import { endRequestedCancel } from './requestedCancels.js';
-import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runs/lifecycle.js';
+import { ACTIVE_STATUSES, RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runs/lifecycle.js';
 import { closedCallChunks } from '../shared/runs/waitingRuns.js';
 import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/stream/events.js';
@@ -25,7 +25,15 @@ export type SweepDeps = {
   redis: RedisClient;
   streamOptions: StreamOptions;
 };
-export type SweepReport = { requeued: number; failed: number; cancelled: number; cleanedUp: number; expiredKeysDeleted: number; timedOut: number };
+export type SweepReport = {
+  requeued: number;
+  failed: number;
+  cancelled: number;
+  cleanedUp: number;
+  expiredKeysDeleted: number;
+  timedOut: number;
+  promoted: number;
+};
 
 const BATCH = 500;
 
@@ -49,18 +57,33 @@ const LIVE_JOB_STATES = new Set(['active', 'waiting', 'waiting-children', 'delay
  * 3. expired ephemeral keys are deleted.
  */
 export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
-  const report: SweepReport = { requeued: 0, failed: 0, cancelled: 0, cleanedUp: 0, expiredKeysDeleted: 0, timedOut: 0 };
+  const report: SweepReport = { requeued: 0, failed: 0, cancelled: 0, cleanedUp: 0, expiredKeysDeleted: 0, timedOut: 0, promoted: 0 };
   await recoverStaleRuns(deps, report);
   await failExpiredWaits(deps, report);
   await finishMissedCleanups(deps, report);
+  await promoteHeldMessages(deps, report);
   // Delivered webhook events are kept WEBHOOK_RETENTION_MS (for the delivery log), then deleted with their attempts.
   const retainedSince = new Date(Date.now() - deps.config.WEBHOOK_RETENTION_MS);
   await deps.db.webhookEvent.deleteMany({ where: { status: 'delivered', createdAt: { lt: retainedSince }, deliveredAt: { lt: retainedSince } } });
   report.expiredKeysDeleted = await deps.db.apiKey
     .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
     .then((result) => result.count);
-  if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut) deps.logger.info('sweep recovered runs', report);
+  if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted) deps.logger.info('sweep recovered runs', report);
   return report;
+}
+
+/**
+ * Queued messages of idle chats: held back when their chat's run ended while the account was over a
+ * spend limit (SPEC section 14: they wait, they are not dropped). Promoted once the period rolled
+ * over or the limit was raised; the promotion function checks again under the chat's lock.
+ */
+async function promoteHeldMessages(deps: SweepDeps, report: SweepReport): Promise<void> {
+  const promoted = await deps.db.$queryRaw<{ run_id: string | null }[]>`
+    SELECT runyard_start_next_queued_message(h.chat_id)::text AS run_id FROM (
+      SELECT DISTINCT q.chat_id FROM queued_messages q
+      WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.chat_id = q.chat_id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]))
+      LIMIT ${BATCH}) h`;
+  report.promoted = promoted.filter((row) => row.run_id !== null).length;
 }
 
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {

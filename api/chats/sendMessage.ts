@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infra/errors.js';
+import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
@@ -92,6 +93,7 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
     const [room] = await tx.$queryRaw<{ active: number }[]>`
       SELECT COALESCE(sum(active), 0)::int AS active FROM account_active_runs WHERE account_id = ${accountId}::uuid`;
     if ((room?.active ?? 0) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
+    await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
     const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal' };

@@ -1,15 +1,17 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/infra/errors.js';
 import { listQueuedMessages } from '../chats/queuedMessages.js';
 import { getChat } from '../chats/readChats.js';
 import { routeNotFound } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf, type RequestWithCaller } from '../http.js';
+import { callerOf, jsonBody, type RequestWithCaller } from '../http.js';
+import { findAccount, updateAccountSettings } from '../../shared/accounts/accountSettings.js';
+import { accountUsage, setAccountLimits } from '../../shared/accounts/usageLimits.js';
 import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
-import { chatIdParamsSchema, operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
+import { accountLimitsBodySchema, accountParamsSchema, accountSettingsBodySchema, chatIdParamsSchema, operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 
@@ -88,6 +90,11 @@ export function bullBoardRouter(deps: ApiDeps): Router {
 
 export function adminApiRoutes(deps: ApiDeps): Router {
   const router = Router();
+  const accountOf = (req: Request) => {
+    const params = accountParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('account_not_found', 404, 'No such account.', 'Name the account (or give its id).');
+    return findAccount(deps.db, params.data.account);
+  };
   router.get('/runs', async (req, res) => {
     const query = operatorRunListQuerySchema.parse(req.query);
     res.json({
@@ -121,6 +128,29 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     // The admin surface sees every account's chats, whichever admin credential asked.
     const operator = { ...callerOf(req), accountId: null, runId: null };
     res.json({ ...(await getChat(deps, operator, params.data.chatId)), queue: (await listQueuedMessages(deps, operator, params.data.chatId)).queuedMessages });
+  });
+  router.get('/accounts/:account/usage', async (req, res) => {
+    res.json(await accountUsage(deps.db, (await accountOf(req)).id));
+  });
+  router.put('/accounts/:account/limits', async (req, res) => {
+    const body = accountLimitsBodySchema.parse(jsonBody(req));
+    const account = await accountOf(req);
+    await setAccountLimits(deps.db, account.id, { period: body.period, spendMicros: body.spendMicros ?? null, tokens: body.tokens ?? null });
+    deps.logger.info('account limits set', { accountId: account.id, limits: body });
+    res.json(await accountUsage(deps.db, account.id));
+  });
+  router.delete('/accounts/:account/limits', async (req, res) => {
+    const account = await accountOf(req);
+    await setAccountLimits(deps.db, account.id, null);
+    deps.logger.info('account limits cleared', { accountId: account.id });
+    res.json(await accountUsage(deps.db, account.id));
+  });
+  router.get('/accounts/:account/settings', async (req, res) => {
+    res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req)));
+  });
+  router.patch('/accounts/:account/settings', async (req, res) => {
+    const body = accountSettingsBodySchema.parse(jsonBody(req));
+    res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req), body));
   });
   router.post('/runs/:runId/replay', async (req, res) => {
     const params = runIdParamsSchema.safeParse(req.params);

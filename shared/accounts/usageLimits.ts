@@ -62,10 +62,15 @@ export async function limitReached(db: Querier, accountId: string): Promise<Limi
   return row?.reached ?? null;
 }
 
-/** Throws 429 usage_limit_exceeded when the account has reached a limit this period. */
-export async function assertWithinLimits(db: Querier, accountId: string): Promise<void> {
+export type RefusalPlace = 'start' | 'message' | 'tool_results';
+type RefusalCounter = { inc(labels: { kind: string; where: string }): void };
+
+/** Throws 429 usage_limit_exceeded (and counts the refusal) when the account has reached a limit this period. */
+export async function assertWithinLimits(db: Querier, accountId: string, refusals: RefusalCounter, where: RefusalPlace): Promise<void> {
   const reached = await limitReached(db, accountId);
-  if (reached) throw usageLimitExceeded(reached);
+  if (!reached) return;
+  refusals.inc({ kind: reached.kind, where });
+  throw usageLimitExceeded(reached);
 }
 
 export type AccountUsageView = {

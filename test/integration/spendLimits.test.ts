@@ -1,0 +1,204 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { createLogger } from '../../shared/infra/logger.js';
+import { createMetrics } from '../../shared/infra/metrics.js';
+import { sweepStaleRuns } from '../../worker/sweep.js';
+import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
+import { waitFor } from '../support/harness.js';
+import { answerPendingCalls, postRun, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { startStack, type Stack } from '../support/stack.js';
+import { startToolServer, type ToolServer } from '../support/toolServer.js';
+
+const ADMIN = 'admin-token-0123456789abcdef';
+
+describe('spend limits (SPEC section 14)', function () {
+  this.timeout(120_000);
+  let stack: Stack;
+  let tools: ToolServer;
+  before(async () => {
+    tools = await startToolServer();
+    stack = await startStack({ ADMIN_TOKEN: ADMIN, TOOL_URL_ALLOWLIST: tools.url });
+  });
+  after(async () => {
+    await stack.close();
+    await tools.close();
+  });
+
+  const admin = { authorization: `Bearer ${ADMIN}` };
+  const setLimits = async (account: TestAccount, limits: Record<string, unknown>) => {
+    const res = await request(stack.api.app).put(`/api/admin/accounts/${account.accountId}/limits`).set(admin).send(limits);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    return res.body;
+  };
+  const usage = async (account: TestAccount) => (await request(stack.api.app).get('/api/usage').set(account.auth)).body;
+  const consumedTokens = async (account: TestAccount) => (await usage(account)).consumed.tokens as number;
+  /** A local/echo run whose model calls `echo_tool` once per group: `steps` tool steps, then its answer. */
+  const toolSteps = (steps: number) => ({
+    prompt: Array.from({ length: steps }, (_, i) => `call echo_tool {"n":${i}}`).join('\nthen\n'),
+    tools: [{ name: 'echo_tool', url: tools.toolUrl('echo_tool'), inputSchema: { type: 'object' } }],
+  });
+
+  it('charges every model call to the account and shows it in GET /api/usage', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    expect(await usage(bob)).to.deep.include({ consumed: { tokens: 0, spendMicros: 0 }, limits: null, limitReached: null, period: 'month' });
+    const runId = await startRunOk(stack.api.app, bob.key, { prompt: 'one two three four', model: 'openai/gpt-4o-mini' });
+    const run = await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const runUsage = run.usage as { inputTokens: number; outputTokens: number };
+    const shown = await usage(bob);
+    expect(shown.consumed.tokens).to.equal(runUsage.inputTokens + runUsage.outputTokens);
+    expect(shown.consumed.spendMicros, 'a priced model costs').to.equal(Number(run.costMicros));
+    expect(shown.consumed.spendMicros).to.be.greaterThan(0);
+  });
+
+  it('refuses a new run, a chat message and tool results once a limit is reached: 429 with the limit, the consumption, the reset and Retry-After', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, bob.key);
+    const used = await consumedTokens(bob);
+    expect(used).to.be.greaterThan(0);
+    const body = await setLimits(bob, { period: 'day', tokens: used });
+    expect(body.limits).to.deep.equal({ tokens: used, spendMicros: null });
+    expect(body.limitReached).to.include({ kind: 'tokens', limit: used, consumed: used, period: 'day' });
+
+    const refused = await postRun(stack.api.app, bob.key, { prompt: 'more please' });
+    expect(refused.status).to.equal(429);
+    expect(refused.body.error).to.equal('usage_limit_exceeded');
+    const tomorrow = new Date();
+    tomorrow.setUTCHours(24, 0, 0, 0);
+    expect(refused.body.details).to.deep.equal({ kind: 'tokens', limit: used, consumed: used, resetsAt: tomorrow.toISOString().replace('.000Z', 'Z') });
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).to.be.within(1, 86_400);
+    expect(Math.abs(retryAfter - (tomorrow.getTime() - Date.now()) / 1000)).to.be.below(60);
+
+    const message = await request(stack.api.app).post(`/api/chats/${parked.chatId}/messages`).set(bob.auth).send({ prompt: 'and this?' });
+    expect(message.status).to.equal(429);
+    expect(message.body.error).to.equal('usage_limit_exceeded');
+    const pending = (await request(stack.api.app).get(`/api/chat/runs/${parked.runId}`).set(bob.auth)).body.pendingToolCalls as { toolCallId: string }[];
+    const results = await request(stack.api.app)
+      .post(`/api/chat/runs/${parked.runId}/tool-results`)
+      .set(bob.auth)
+      .send({ results: pending.map((call) => ({ toolCallId: call.toolCallId, output: 'ok' })) });
+    expect(results.status).to.equal(429);
+    expect(results.body.error).to.equal('usage_limit_exceeded');
+    expect((await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: parked.runId } })).status, 'still waiting').to.equal('requires_action');
+
+    // Raised: everything goes again.
+    await setLimits(bob, { period: 'day', tokens: used * 100 });
+    await answerPendingCalls(stack.api.app, bob.key, parked.runId);
+    await waitForRunStatus(stack.api.deps, parked.runId, ['completed']);
+    expect((await postRun(stack.api.app, bob.key, { prompt: 'more please' })).status).to.equal(202);
+  });
+
+  it('ends a run that reaches the limit mid-way failed with usage_limit_exceeded, keeping what it did', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    await setLimits(bob, { period: 'week', tokens: 1 });
+    const runId = await startRunOk(stack.api.app, bob.key, toolSteps(3));
+    const run = await waitForRunStatus(stack.api.deps, runId, ['failed', 'completed']);
+    expect(run.status).to.equal('failed');
+    expect(run.errorCode).to.equal('usage_limit_exceeded');
+    expect(run.errorRetryable).to.equal(false);
+    expect(run.finishReason).to.equal('error');
+    // The first model call went through (nothing was used yet) and its tool ran; the second was never made.
+    expect(tools.callsOf('echo_tool').filter((call) => call.body.runId === runId)).to.have.length(1);
+    const messages = (await request(stack.api.app).get(`/api/chats/${run.chatId}/messages`).set(bob.auth)).body.messages as {
+      role: string;
+      parts: { type: string; state?: string }[];
+    }[];
+    const answer = messages.find((message) => message.role === 'assistant')!;
+    expect(answer.parts.filter((part) => part.type === 'tool-echo_tool').map((part) => part.state)).to.deep.equal(['output-available']);
+    const view = (await request(stack.api.app).get(`/api/chat/runs/${runId}`).set(bob.auth)).body;
+    expect(view.error).to.include({ code: 'usage_limit_exceeded', retryable: false });
+    expect(await consumedTokens(bob)).to.equal((run.usage as { inputTokens: number; outputTokens: number }).inputTokens + (run.usage as { outputTokens: number }).outputTokens);
+  });
+
+  it('keeps a queued message waiting while the limit holds, and promotes it once the period rolls over', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, bob.key);
+    const queued = await request(stack.api.app).post(`/api/chats/${parked.chatId}/messages`).set(bob.auth).send({ prompt: 'after the reset' });
+    expect(queued.status).to.equal(202);
+    expect(queued.body.queued).to.equal(true);
+    await setLimits(bob, { period: 'day', tokens: 1 });
+    expect((await request(stack.api.app).post(`/api/chat/runs/${parked.runId}/cancel`).set(bob.auth)).status).to.equal(202);
+    await waitForRunStatus(stack.api.deps, parked.runId, ['cancelled']);
+    const sweepDeps = {
+      config: stack.api.deps.config,
+      db: stack.api.deps.db,
+      sql: stack.api.deps.sql,
+      runQueues: stack.api.deps.runQueues,
+      logger: createLogger('worker', 'silent'),
+      metrics: createMetrics('worker'),
+      redis: stack.api.deps.redis,
+      streamOptions: { prefix: stack.api.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
+    };
+    expect((await sweepStaleRuns(sweepDeps)).promoted, 'held while the limit is reached').to.equal(0);
+    expect(await stack.api.deps.db.queuedMessage.count({ where: { chatId: parked.chatId } }), 'waiting, not dropped').to.equal(1);
+
+    // The period boundary, set by the test: what was used now lies in yesterday.
+    await stack.api.deps.db.$executeRaw`UPDATE account_usage SET day = day - 1 WHERE account_id = ${bob.accountId}::uuid`;
+    expect((await usage(bob)).limitReached).to.equal(null);
+    await sweepStaleRuns(sweepDeps);
+    const next = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { chatId: parked.chatId, queuedMessageId: queued.body.queuedMessageId } }), {
+      what: 'the queued message to become a run',
+    });
+    await waitForRunStatus(stack.api.deps, next.id, ['completed']);
+  });
+
+  it('bounds the overshoot of 50 concurrent runs against a small token limit to one model call per run in flight', async () => {
+    // What one run costs without a limit, call by call.
+    const carol = await createAccount(stack.api.deps.db);
+    const probeId = await startRunOk(stack.api.app, carol.key, toolSteps(4));
+    const probe = await waitForRunStatus(stack.api.deps, probeId, ['completed']);
+    const steps = await stack.api.deps.db.runStep.findMany({ where: { runId: probeId } });
+    const stepTokens = steps.map((step) => (step.usage as { inputTokens: number; outputTokens: number }).inputTokens + (step.usage as { outputTokens: number }).outputTokens);
+    const runTokens = (probe.usage as { inputTokens: number }).inputTokens + (probe.usage as { outputTokens: number }).outputTokens;
+    const largestCall = Math.max(...stepTokens, runTokens - stepTokens.reduce((a, b) => a + b, 0));
+
+    const bob = await createAccount(stack.api.deps.db);
+    const limit = runTokens * 3;
+    await setLimits(bob, { period: 'day', tokens: limit });
+    const posted = await Promise.all(Array.from({ length: 50 }, () => postRun(stack.api.app, bob.key, toolSteps(4))));
+    expect(posted.map((res) => res.status)).to.deep.equal(Array(50).fill(202));
+    const runs = await Promise.all(posted.map((res) => waitForRunStatus(stack.api.deps, res.body.runId, ['completed', 'failed'], 60_000)));
+
+    const consumed = await consumedTokens(bob);
+    const inFlight = Number(stack.env.WORKER_CONCURRENCY ?? stack.api.deps.config.WORKER_CONCURRENCY);
+    expect(consumed, 'the limit was reached').to.be.at.least(limit);
+    expect(consumed - limit, `overshoot ${consumed - limit} tokens; one call is at most ${largestCall}`).to.be.at.most(Math.min(50, inFlight) * largestCall);
+    expect(consumed, 'far less than the 50 runs would have used').to.be.below(50 * runTokens);
+    const failed = runs.filter((run) => run.status === 'failed');
+    expect(failed.length).to.be.greaterThan(0);
+    expect(new Set(failed.map((run) => run.errorCode))).to.deep.equal(new Set(['usage_limit_exceeded']));
+    // Every charge is a run's usage: the account's total is the sum of its runs'.
+    const total = runs.reduce((sum, run) => sum + (run.usage as { inputTokens: number }).inputTokens + (run.usage as { outputTokens: number }).outputTokens, 0);
+    expect(consumed).to.equal(total);
+  });
+
+  it('limits spend in micro-dollars on priced models', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    await setLimits(bob, { period: 'month', spendMicros: 1 });
+    const runId = await startRunOk(stack.api.app, bob.key, { prompt: 'a priced answer', model: 'openai/gpt-4o-mini' });
+    await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const refused = await postRun(stack.api.app, bob.key, { prompt: 'another' });
+    expect(refused.status).to.equal(429);
+    expect(refused.body.details).to.include({ kind: 'spendMicros', limit: 1 });
+    expect(refused.body.details.consumed).to.be.greaterThan(0);
+  });
+
+  it('admin API: limits are validated, cleared with DELETE; an unknown account is 404', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    const bad = await request(stack.api.app).put(`/api/admin/accounts/${bob.accountId}/limits`).set(admin).send({ period: 'year', tokens: 5 });
+    expect(bad.status).to.equal(400);
+    const none = await request(stack.api.app).put(`/api/admin/accounts/${bob.accountId}/limits`).set(admin).send({ period: 'day' });
+    expect(none.status).to.equal(400);
+    await setLimits(bob, { period: 'day', tokens: 0 });
+    expect((await postRun(stack.api.app, bob.key, { prompt: 'x' })).status).to.equal(429);
+    const cleared = await request(stack.api.app).delete(`/api/admin/accounts/${bob.accountId}/limits`).set(admin);
+    expect(cleared.body.limits).to.equal(null);
+    expect((await postRun(stack.api.app, bob.key, { prompt: 'x' })).status).to.equal(202);
+    const unknown = await request(stack.api.app).get('/api/admin/accounts/no-such-account/usage').set(admin);
+    expect(unknown.status).to.equal(404);
+    expect(unknown.body.error).to.equal('account_not_found');
+    const runKey = await createEphemeralKey(stack.api.deps.db, bob.accountId, await startRunOk(stack.api.app, bob.key, { prompt: 'y' }));
+    const forRunKey = await request(stack.api.app).get('/api/usage').set({ authorization: `Bearer ${runKey}` });
+    expect(forRunKey.status, 'a run key reads its own run only').to.equal(403);
+  });
+});
