@@ -33,7 +33,7 @@ export const RECORD_STEP = statement(
 
 // A compaction as a durable step of the run (SPEC section 13), only while the attempt still owns the
 // run (the row lock waits for a concurrent claim and re-checks), once per episode; its model call is
-// charged to the account (tokens $12, spend $11) in the same statement.
+// charged to the account (its cost $10, tokens $11) in the same statement.
 export const RECORD_COMPACTION = statement(
   'record_compaction',
   `WITH r AS (
@@ -43,6 +43,6 @@ export const RECORD_COMPACTION = statement(
      SELECT gen_random_uuid(), r.chat_id, r.id, r.episode, r.attempt, $3::int, $4, $5::bigint, $6, $7::int, $8, $9::jsonb, $10::bigint FROM r
      ON CONFLICT (run_id, episode) DO NOTHING
      RETURNING run_id
-   ), ${chargeCte('charged', 'SELECT r.account_id, $12::bigint AS tokens, $11::bigint AS spend_micros FROM r, c')}
+   ), ${chargeCte('charged', 'SELECT r.account_id, $11::bigint AS tokens, $10::bigint AS spend_micros FROM r, c')}
    SELECT run_id::text FROM c`,
 );

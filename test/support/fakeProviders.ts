@@ -18,7 +18,20 @@ import { randomUUID } from 'node:crypto';
  */
 export type RecordedRequest = { provider: 'openai' | 'anthropic'; headers: IncomingMessage['headers']; body: Record<string, unknown> };
 
-export type FakeProviders = { url: string; openaiBaseUrl: string; anthropicBaseUrl: string; requests: RecordedRequest[]; close: () => Promise<void> };
+export type FakeProviders = {
+  url: string;
+  openaiBaseUrl: string;
+  anthropicBaseUrl: string;
+  requests: RecordedRequest[];
+  /**
+   * Holds the next request that `matches` (once) before answering it: `arrived` resolves when it
+   * came, `release` lets it be answered (a request whose client is gone by then is dropped).
+   */
+  hold: (matches: (request: RecordedRequest) => boolean) => { arrived: Promise<RecordedRequest>; release: () => void };
+  close: () => Promise<void>;
+};
+
+type Hold = { matches: (request: RecordedRequest) => boolean; arrive: (request: RecordedRequest) => void; released: Promise<void> };
 
 const DIRECTIVE = /\[\[([a-z-]+)(?::([^\]]*))?\]\]/g;
 
@@ -250,6 +263,7 @@ async function streamAnthropic(res: ServerResponse, body: Record<string, unknown
 
 export async function startFakeProviders(): Promise<FakeProviders> {
   const requests: RecordedRequest[] = [];
+  const holds: Hold[] = [];
   const seenTags = new Set<string>();
   const open = new Set<ServerResponse>();
   const server: Server = createServer(async (req, res) => {
@@ -259,7 +273,15 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     open.add(res);
     res.on('close', () => open.delete(res));
     const body = await readJson(req);
-    requests.push({ provider, headers: req.headers, body });
+    const recorded: RecordedRequest = { provider, headers: req.headers, body };
+    requests.push(recorded);
+    const held = holds.findIndex((hold) => hold.matches(recorded));
+    if (held >= 0) {
+      const [hold] = holds.splice(held, 1);
+      hold!.arrive(recorded);
+      await hold!.released;
+      if (res.destroyed) return;
+    }
     const text = lastUserText(provider, body);
     const paired = pairingError(provider, body);
     if (paired) return sendError(res, provider, 400, paired);
@@ -276,6 +298,14 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     openaiBaseUrl: `${url}/openai/v1`,
     anthropicBaseUrl: `${url}/anthropic`,
     requests,
+    hold: (matches) => {
+      let arrive!: (request: RecordedRequest) => void;
+      let release!: () => void;
+      const arrived = new Promise<RecordedRequest>((resolve) => (arrive = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      holds.push({ matches, arrive, released });
+      return { arrived, release };
+    },
     close: async () => {
       for (const res of open) res.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
