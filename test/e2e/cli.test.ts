@@ -98,6 +98,29 @@ describe('the operator CLI', function () {
     expect(await api.deps.db.chat.count({ where: { id: chatId } })).to.equal(0);
   });
 
+  it('sets, shows and clears an account’s spend limits and compaction threshold (accounts limits, accounts settings)', async () => {
+    const account = `limits-${Date.now()}`;
+    expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);
+    const set = await cli('accounts', 'limits', '--account', account, '--spend-usd', '5', '--tokens', '200000', '--period', 'day', '--json');
+    expect(set.code, set.stderr).to.equal(0);
+    const shown = JSON.parse(set.stdout);
+    expect(shown).to.deep.include({ account, period: 'day', limits: { spendMicros: 5_000_000, tokens: 200_000 }, consumed: { tokens: 0, spendMicros: 0 } });
+    const text = await cli('accounts', 'limits', '--account', account);
+    expect(text.stdout).to.include('limits per day: $5.00, 200000 tokens');
+    const usage = await cli('accounts', 'limits', '--account', account, '--tokens', '10');
+    expect(usage.code).to.equal(2);
+    expect(usage.stderr).to.include('--period');
+    const cleared = JSON.parse((await cli('accounts', 'limits', '--account', account, '--clear', '--json')).stdout);
+    expect(cleared.limits).to.equal(null);
+    const settings = JSON.parse((await cli('accounts', 'settings', '--account', account, '--compaction-threshold', '50', '--json')).stdout);
+    expect(settings).to.include({ compactionThresholdPercent: 50, compactionThresholdIsDefault: false });
+    const back = JSON.parse((await cli('accounts', 'settings', '--account', account, '--compaction-threshold', 'default', '--json')).stdout);
+    expect(back).to.include({ compactionThresholdPercent: 70, compactionThresholdIsDefault: true });
+    const bad = await cli('accounts', 'settings', '--account', account, '--compaction-threshold', '101');
+    expect(bad.code).to.equal(2);
+    expect((await cli('accounts', 'limits', '--account', 'no-such-account')).code).to.equal(1);
+  });
+
   it('shows and rotates an account’s tool secret; during the grace period both secrets sign', async () => {
     const account = `tools-${Date.now()}`;
     expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);

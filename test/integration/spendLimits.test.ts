@@ -183,7 +183,7 @@ describe('spend limits (SPEC section 14)', function () {
     expect(refused.body.details.consumed).to.be.greaterThan(0);
   });
 
-  it('admin API: limits are validated, cleared with DELETE; an unknown account is 404', async () => {
+  it('admin API: limits are validated, cleared with DELETE; settings change and go back to the default; an unknown account is 404', async () => {
     const bob = await createAccount(stack.api.deps.db);
     const bad = await request(stack.api.app).put(`/api/admin/accounts/${bob.accountId}/limits`).set(admin).send({ period: 'year', tokens: 5 });
     expect(bad.status).to.equal(400);
@@ -194,10 +194,17 @@ describe('spend limits (SPEC section 14)', function () {
     const cleared = await request(stack.api.app).delete(`/api/admin/accounts/${bob.accountId}/limits`).set(admin);
     expect(cleared.body.limits).to.equal(null);
     expect((await postRun(stack.api.app, bob.key, { prompt: 'x' })).status).to.equal(202);
+    const settings = await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: 40, retentionDays: 9 });
+    expect(settings.body).to.include({ compactionThresholdPercent: 40, compactionThresholdIsDefault: false, retentionDays: 9, retentionDaysIsDefault: false });
+    const reset = await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: null });
+    expect(reset.body).to.include({ compactionThresholdPercent: 70, compactionThresholdIsDefault: true, retentionDays: 9 });
+    expect((await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: 0 })).status).to.equal(400);
     const unknown = await request(stack.api.app).get('/api/admin/accounts/no-such-account/usage').set(admin);
     expect(unknown.status).to.equal(404);
     expect(unknown.body.error).to.equal('account_not_found');
-    const runKey = await createEphemeralKey(stack.api.deps.db, bob.accountId, await startRunOk(stack.api.app, bob.key, { prompt: 'y' }));
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, bob.key);
+    const runKey = await createEphemeralKey(stack.api.deps.db, bob.accountId, parked.runId);
+    expect((await request(stack.api.app).get(`/api/chat/runs/${parked.runId}`).set({ authorization: `Bearer ${runKey}` })).status).to.equal(200);
     const forRunKey = await request(stack.api.app).get('/api/usage').set({ authorization: `Bearer ${runKey}` });
     expect(forRunKey.status, 'a run key reads its own run only').to.equal(403);
   });
