@@ -44,7 +44,7 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   [
     'usage_limit_exceeded',
     429,
-    "The account reached a spend limit (spendMicros or tokens) for this period; `details` has kind, limit, consumed and resetsAt, Retry-After the seconds until the reset. A run that reaches it mid-way ends failed with this code, its output kept.",
+    'The account reached a spend limit (spendMicros or tokens) for this period; `details` has kind, limit, consumed and resetsAt, Retry-After the seconds until the reset. A run that reaches it mid-way ends failed with this code, its output kept.',
   ],
   ['internal_error', 500, 'Something failed on the server; the requestId is in its logs.'],
   ['queue_unavailable', 503, 'Redis is unreachable: nothing was started. Retry; the same Idempotency-Key is safe.'],

@@ -354,7 +354,11 @@ export function interruptedParts(ctx: Pick<LoopContext, 'events'>, progress: Loo
 /** The account reached a spend limit: the run ends failed, its output kept (not retried: the next attempt would be refused too). */
 export class UsageLimitReached extends RunError {
   constructor(readonly reached: LimitReached) {
-    super('usage_limit_exceeded', `the account has used ${reached.consumed} of its ${reached.limit} ${reached.kind === 'tokens' ? 'tokens' : 'micro-dollars'} for this ${reached.period}`, false);
+    super(
+      'usage_limit_exceeded',
+      `the account has used ${reached.consumed} of its ${reached.limit} ${reached.kind === 'tokens' ? 'tokens' : 'micro-dollars'} for this ${reached.period}`,
+      false,
+    );
   }
 }
 

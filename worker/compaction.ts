@@ -23,7 +23,10 @@ const SUMMARY_INSTRUCTION =
   'tool result and open task it needs; leave out pleasantries. Answer with the summary only.';
 
 /** The part that shows a compaction in the run's message and on its stream. */
-export const compactionPart = (run: { id: string; episode: number }, compaction: Omit<PersistedCompaction, 'runId' | 'episode' | 'beforeStep' | 'usage' | 'throughSeq'>): CompactionPart => ({
+export const compactionPart = (
+  run: { id: string; episode: number },
+  compaction: Omit<PersistedCompaction, 'runId' | 'episode' | 'beforeStep' | 'usage' | 'throughSeq'>,
+): CompactionPart => ({
   type: 'data-compaction',
   id: `compaction-${run.id}-${run.episode}`,
   data: { summary: compaction.summary, throughMessageId: compaction.throughMessageId, inputTokensBefore: compaction.inputTokensBefore },

@@ -68,7 +68,8 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   report.expiredKeysDeleted = await deps.db.apiKey
     .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
     .then((result) => result.count);
-  if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted) deps.logger.info('sweep recovered runs', report);
+  if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted)
+    deps.logger.info('sweep recovered runs', report);
   return report;
 }
 

@@ -11,7 +11,16 @@ import { callerOf, jsonBody, type RequestWithCaller } from '../http.js';
 import { findAccount, updateAccountSettings } from '../../shared/accounts/accountSettings.js';
 import { accountUsage, setAccountLimits } from '../../shared/accounts/usageLimits.js';
 import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
-import { accountLimitsBodySchema, accountParamsSchema, accountSettingsBodySchema, chatIdParamsSchema, operatorRunListQuerySchema, replayBulkBodySchema, runIdParamsSchema, webhookRedeliverBodySchema } from '../schemas.js';
+import {
+  accountLimitsBodySchema,
+  accountParamsSchema,
+  accountSettingsBodySchema,
+  chatIdParamsSchema,
+  operatorRunListQuerySchema,
+  replayBulkBodySchema,
+  runIdParamsSchema,
+  webhookRedeliverBodySchema,
+} from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 

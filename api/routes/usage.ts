@@ -12,7 +12,12 @@ export function usageRoutes(deps: ApiDeps): Router {
     const caller = callerOf(req);
     // A run key or stream token reads its own run only; the admin token has no account.
     if (!caller.accountId || caller.runId)
-      throw new AppError('scope_denied', 403, 'Usage is shown to an account key.', 'Call with an account key (keys create); operators use /api/admin/accounts/{account}/usage.');
+      throw new AppError(
+        'scope_denied',
+        403,
+        'Usage is shown to an account key.',
+        'Call with an account key (keys create); operators use /api/admin/accounts/{account}/usage.',
+      );
     res.json(await accountUsage(deps.db, caller.accountId));
   });
   return router;

@@ -50,7 +50,10 @@ export function usageLimitExceeded(reached: LimitReached): AppError {
     429,
     `This account has used ${what} for this ${reached.period}; the limit resets at ${reached.resetsAt}.`,
     'Wait until the period resets, or ask an operator to raise the limit.',
-    { retryAfterSeconds: seconds(reached.resetsAt), details: { kind: reached.kind, limit: reached.limit, consumed: reached.consumed, resetsAt: reached.resetsAt } },
+    {
+      retryAfterSeconds: seconds(reached.resetsAt),
+      details: { kind: reached.kind, limit: reached.limit, consumed: reached.consumed, resetsAt: reached.resetsAt },
+    },
   );
 }
 
@@ -118,7 +121,10 @@ export async function accountUsage(db: Querier, accountId: string): Promise<Acco
     resetsAt: row.resets_at,
     consumed: { tokens: Number(row.tokens), spendMicros: Number(row.spend_micros) },
     limits: row.has_limits
-      ? { spendMicros: row.limit_spend_micros === null ? null : Number(row.limit_spend_micros), tokens: row.limit_tokens === null ? null : Number(row.limit_tokens) }
+      ? {
+          spendMicros: row.limit_spend_micros === null ? null : Number(row.limit_spend_micros),
+          tokens: row.limit_tokens === null ? null : Number(row.limit_tokens),
+        }
       : null,
     limitReached: row.reached,
   };

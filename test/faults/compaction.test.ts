@@ -7,7 +7,8 @@ import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { expectNothingLost } from './support.js';
 
 const words = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
-const isCompactionOf = (tag: string) => (r: RecordedRequest) => JSON.stringify(r.body).includes('You compact conversations') && JSON.stringify(r.body).includes(tag);
+const isCompactionOf = (tag: string) => (r: RecordedRequest) =>
+  JSON.stringify(r.body).includes('You compact conversations') && JSON.stringify(r.body).includes(tag);
 
 /**
  * A compaction is a durable step (SPEC section 13): a worker killed with kill -9 while the compaction
@@ -50,7 +51,10 @@ describe('fault: kill -9 around a compaction', function () {
   /** A chat whose second turn reached the threshold: its next run compacts first. */
   const chatDueForCompaction = async (tag: string) => {
     const first = await waitForRunStatus(api.deps, await startRunOk(api.app, bob.key, { prompt: words(tag, 40), model }), ['completed'], 30_000);
-    const second = await request(api.app).post(`/api/chats/${first.chatId}/messages`).set(bob.auth).send({ prompt: words(`${tag}b`, 40) });
+    const second = await request(api.app)
+      .post(`/api/chats/${first.chatId}/messages`)
+      .set(bob.auth)
+      .send({ prompt: words(`${tag}b`, 40) });
     await waitForRunStatus(api.deps, second.body.runId as string, ['completed'], 30_000);
     return first.chatId;
   };
@@ -70,7 +74,10 @@ describe('fault: kill -9 around a compaction', function () {
     const answers = await api.deps.db.message.findMany({ where: { runId, role: 'assistant' } });
     expect(answers).to.have.length(1);
     const parts = answers[0]!.parts as { type: string }[];
-    expect(parts.filter((part) => part.type === 'data-compaction'), 'the compaction shown once').to.have.length(1);
+    expect(
+      parts.filter((part) => part.type === 'data-compaction'),
+      'the compaction shown once',
+    ).to.have.length(1);
     await waitFor(async () => (await api.deps.db.cleanupRecord.count({ where: { runId } })) === 1, { what: 'the cleanup' });
     await expectNothingLost(api.deps, [runId]);
   };
@@ -88,7 +95,12 @@ describe('fault: kill -9 around a compaction', function () {
 
   it('killed right after the compaction was persisted: it is not made again, and the run completes once', async () => {
     const chatId = await chatDueForCompaction('after');
-    const nextCall = fake.hold((r) => !isCompactionOf('after')(r) && JSON.stringify(r.body).includes('Summary of the earlier conversation') && JSON.stringify(r.body).includes('after-marker'));
+    const nextCall = fake.hold(
+      (r) =>
+        !isCompactionOf('after')(r) &&
+        JSON.stringify(r.body).includes('Summary of the earlier conversation') &&
+        JSON.stringify(r.body).includes('after-marker'),
+    );
     const third = await request(api.app).post(`/api/chats/${chatId}/messages`).set(bob.auth).send({ prompt: 'after-marker go on' });
     await nextCall.arrived;
     expect(await api.deps.db.chatCompaction.count({ where: { chatId } }), 'persisted before the next call').to.equal(1);

@@ -58,7 +58,7 @@ for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5']) {
       const before = stack.fake.requests.length;
 
       const third = await send(chatId, { prompt: `[[call1:lookup:{}]] ${words('xenops', 5)}`, tools: [lookup()] });
-      expect(third.status, (third as { errorMessage?: string }).errorMessage ?? "").to.equal("completed");
+      expect(third.status, (third as { errorMessage?: string }).errorMessage ?? '').to.equal('completed');
       const compactions = await stack.api.deps.db.chatCompaction.findMany({ where: { chatId } });
       expect(compactions).to.have.length(1);
       expect(compactions[0]!.runId).to.equal(third.id);

@@ -107,7 +107,9 @@ describe('spend limits (SPEC section 14)', function () {
     expect(answer.parts.filter((part) => part.type === 'tool-echo_tool').map((part) => part.state)).to.deep.equal(['output-available']);
     const view = (await request(stack.api.app).get(`/api/chat/runs/${runId}`).set(bob.auth)).body;
     expect(view.error).to.include({ code: 'usage_limit_exceeded', retryable: false });
-    expect(await consumedTokens(bob)).to.equal((run.usage as { inputTokens: number; outputTokens: number }).inputTokens + (run.usage as { outputTokens: number }).outputTokens);
+    expect(await consumedTokens(bob)).to.equal(
+      (run.usage as { inputTokens: number; outputTokens: number }).inputTokens + (run.usage as { outputTokens: number }).outputTokens,
+    );
   });
 
   it('keeps a queued message waiting while the limit holds, and promotes it once the period rolls over', async () => {
@@ -148,7 +150,9 @@ describe('spend limits (SPEC section 14)', function () {
     const probeId = await startRunOk(stack.api.app, carol.key, toolSteps(4));
     const probe = await waitForRunStatus(stack.api.deps, probeId, ['completed']);
     const steps = await stack.api.deps.db.runStep.findMany({ where: { runId: probeId } });
-    const stepTokens = steps.map((step) => (step.usage as { inputTokens: number; outputTokens: number }).inputTokens + (step.usage as { outputTokens: number }).outputTokens);
+    const stepTokens = steps.map(
+      (step) => (step.usage as { inputTokens: number; outputTokens: number }).inputTokens + (step.usage as { outputTokens: number }).outputTokens,
+    );
     const runTokens = (probe.usage as { inputTokens: number }).inputTokens + (probe.usage as { outputTokens: number }).outputTokens;
     const largestCall = Math.max(...stepTokens, runTokens - stepTokens.reduce((a, b) => a + b, 0));
 
@@ -194,18 +198,31 @@ describe('spend limits (SPEC section 14)', function () {
     const cleared = await request(stack.api.app).delete(`/api/admin/accounts/${bob.accountId}/limits`).set(admin);
     expect(cleared.body.limits).to.equal(null);
     expect((await postRun(stack.api.app, bob.key, { prompt: 'x' })).status).to.equal(202);
-    const settings = await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: 40, retentionDays: 9 });
+    const settings = await request(stack.api.app)
+      .patch(`/api/admin/accounts/${bob.accountId}/settings`)
+      .set(admin)
+      .send({ compactionThresholdPercent: 40, retentionDays: 9 });
     expect(settings.body).to.include({ compactionThresholdPercent: 40, compactionThresholdIsDefault: false, retentionDays: 9, retentionDaysIsDefault: false });
     const reset = await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: null });
     expect(reset.body).to.include({ compactionThresholdPercent: 70, compactionThresholdIsDefault: true, retentionDays: 9 });
-    expect((await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: 0 })).status).to.equal(400);
+    expect(
+      (await request(stack.api.app).patch(`/api/admin/accounts/${bob.accountId}/settings`).set(admin).send({ compactionThresholdPercent: 0 })).status,
+    ).to.equal(400);
     const unknown = await request(stack.api.app).get('/api/admin/accounts/no-such-account/usage').set(admin);
     expect(unknown.status).to.equal(404);
     expect(unknown.body.error).to.equal('account_not_found');
     const parked = await startParkedRun(stack.api.app, stack.api.deps, bob.key);
     const runKey = await createEphemeralKey(stack.api.deps.db, bob.accountId, parked.runId);
-    expect((await request(stack.api.app).get(`/api/chat/runs/${parked.runId}`).set({ authorization: `Bearer ${runKey}` })).status).to.equal(200);
-    const forRunKey = await request(stack.api.app).get('/api/usage').set({ authorization: `Bearer ${runKey}` });
+    expect(
+      (
+        await request(stack.api.app)
+          .get(`/api/chat/runs/${parked.runId}`)
+          .set({ authorization: `Bearer ${runKey}` })
+      ).status,
+    ).to.equal(200);
+    const forRunKey = await request(stack.api.app)
+      .get('/api/usage')
+      .set({ authorization: `Bearer ${runKey}` });
     expect(forRunKey.status, 'a run key reads its own run only').to.equal(403);
   });
 });
