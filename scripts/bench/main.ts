@@ -23,6 +23,10 @@ import {
   AGENT_RUNS,
   AGENT_IN_FLIGHT,
   WEBHOOK_RUNS,
+  LONG_CHATS,
+  CHAT_TURNS,
+  LONG_CHAT_WINDOW_TOKENS,
+  LONG_CHAT_COMPACT_AT_PERCENT,
   DATABASE_URL,
   REDIS_URL,
   PREFIX,
@@ -39,6 +43,7 @@ import { streamOverhead, idleStreamCost } from './streamPhases.js';
 import { runyardEnv, startWorkers, warmUp } from './runyardProcesses.js';
 import { clusterMain } from './clusterMain.js';
 import { agentPhase } from './agentRunsPhase.js';
+import { longChatsPhase } from './longChatsPhase.js';
 import { printTable } from './report.js';
 
 /**
@@ -66,7 +71,12 @@ async function main() {
     const agentTools = await startAgentToolServer();
     const webhookReceiver = await startBenchWebhookReceiver();
     const port = await freePort();
-    const env = runyardEnv(port, { REDIS_URL, RUNYARD_STREAM_TIMINGS: 'true', TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}` });
+    const env = runyardEnv(port, {
+      REDIS_URL,
+      RUNYARD_STREAM_TIMINGS: 'true',
+      TOOL_URL_ALLOWLIST: `${agentTools.url},${webhookReceiver.origin}`,
+      LOCAL_MODEL_CONTEXT_TOKENS: String(LONG_CHAT_WINDOW_TOKENS),
+    });
     // --perf-map: node writes /tmp/perf-<pid>.map, so a system-wide `perf` names the JavaScript functions.
     const profileArgs = (name: string) => [
       ...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=bench-profiles`, `--cpu-prof-name=${name}.cpuprofile`] : []),
@@ -151,6 +161,17 @@ async function main() {
     }
     await webhookReceiver.close();
 
+    log(`phase 7b: ${LONG_CHATS} long chats of ${CHAT_TURNS} turns, without compaction, then with it (at ${LONG_CHAT_COMPACT_AT_PERCENT}% of the window)`);
+    const longChats =
+      LONG_CHATS > 0 && CHAT_TURNS > 0
+        ? await longChatsPhase(
+            `http://127.0.0.1:${port}`,
+            db,
+            ownProcesses.filter((p) => p.kind !== 'bench'),
+            { chats: LONG_CHATS, turns: CHAT_TURNS, windowTokens: LONG_CHAT_WINDOW_TOKENS, compactAtPercent: LONG_CHAT_COMPACT_AT_PERCENT },
+          )
+        : null;
+
     // Last: past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
     log('phase 8: rejected requests (unknown keys)');
     const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
@@ -178,6 +199,7 @@ async function main() {
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
       agent,
       webhooks,
+      longChats,
       rejectedRequests: rejected,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.

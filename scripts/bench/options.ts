@@ -22,6 +22,9 @@ export const { values: opts } = parseArgs({
     'agent-runs': { type: 'string', default: '2000' },
     'agent-in-flight': { type: 'string', default: '50' },
     'webhook-runs': { type: 'string', default: '2000' },
+    // Long chats (compaction): chats per mode (plain and compacted), and turns per chat.
+    'long-chats': { type: 'string', default: '20' },
+    'chat-turns': { type: 'string', default: '50' },
     // On a local Redis Cluster (3 masters + 3 replicas, started by the bench): end-to-end runs only.
     cluster: { type: 'boolean', default: false },
     shards: { type: 'string', default: '3' },
@@ -39,6 +42,11 @@ export const WARMUP = Number(opts.warmup);
 export const AGENT_RUNS = Number(opts['agent-runs']);
 export const AGENT_IN_FLIGHT = Number(opts['agent-in-flight']);
 export const WEBHOOK_RUNS = Number(opts['webhook-runs']);
+export const LONG_CHATS = Number(opts['long-chats']);
+export const CHAT_TURNS = Number(opts['chat-turns']);
+/** local/echo's window in the bench, and the share of it at which the compacted long chats compact. */
+export const LONG_CHAT_WINDOW_TOKENS = 8192;
+export const LONG_CHAT_COMPACT_AT_PERCENT = 5;
 
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_bench';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,4 +1,5 @@
 import { TARGETS } from './options.js';
+import type { LongChatsResult } from './longChatsPhase.js';
 
 /** The bench's report: the table it prints, CPU per item by kind. */
 
@@ -24,6 +25,7 @@ export function printTable(r: {
   agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
   rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
+  longChats: LongChatsResult | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -65,6 +67,17 @@ export function printTable(r: {
   if (r.webhooks) {
     rows.push([`webhooks: ${r.webhooks.delivered} of ${r.webhooks.runs} delivered once, deliveries/s`, String(r.webhooks.deliveriesPerSecond)]);
     rows.push(['webhook delivery latency p50 / p99 (transition → receiver)', `${r.webhooks.latencyMs.p50} / ${r.webhooks.latencyMs.p99} ms`]);
+  }
+  if (r.longChats) {
+    const { chats, turns, compactAtPercent, compactions } = r.longChats;
+    rows.push([`long chats (${chats} × ${turns} turns): ${compactions} compactions at ${compactAtPercent}% of the window`, 'without → with compaction']);
+    for (const [i, plain] of r.longChats.plain.entries()) {
+      const compacted = r.longChats.compacted[i]!;
+      rows.push([
+        `  turns ${plain.turns}: input tokens / CPU ms per run`,
+        `${plain.inputTokensPerRun} / ${plain.cpuMsPerRun} → ${compacted.inputTokensPerRun} / ${compacted.cpuMsPerRun}`,
+      ]);
+    }
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);
