@@ -6,7 +6,7 @@ import { runEventKeys } from '../stream/events.js';
 /**
  * Erases a chat whole (SPEC section 17): its sessions go, and with them, by the schema's cascades, the
  * chat, its runs, messages, steps, attempts, cleanup records, keys and stream tokens, webhook events
- * and deliveries, queued messages; then its runs' Redis leftovers (event streams, fences, jobs).
+ * and deliveries, queued messages, compactions; then its runs' Redis leftovers (event streams, fences, jobs).
  * Null when there is no such chat in the account (accountId null: any account's, for operators).
  */
 export async function eraseChat(
