@@ -11,6 +11,7 @@ import { requestContext } from './middleware/requestContext.js';
 import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
 import { usageRoutes } from './routes/usage.js';
+import { traceRequests } from './middleware/traceRequests.js';
 import { docsRoutes } from './routes/docs.js';
 import { runRoutes } from './routes/runs.js';
 import { healthRoutes, whoamiRoute } from './routes/system.js';
@@ -21,6 +22,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use(requestContext);
+  app.use(traceRequests);
   app.use(
     helmet({
       contentSecurityPolicy: {

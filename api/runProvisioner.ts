@@ -18,6 +18,8 @@ export type ProvisionRequest = {
   mcpServers: unknown[] | null;
   webhook: { url: string; events: string[] } | null;
   maxSteps: number;
+  /** The W3C traceparent of the request that started the run (null when not traced). */
+  traceparent: string | null;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
 
@@ -46,6 +48,7 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     mcp_servers: r.mcpServers,
     webhook: r.webhook,
     max_steps: r.maxSteps,
+    traceparent: r.traceparent,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);
   const provisioned = new Set(rows.map((row) => row.run_id));

@@ -1,6 +1,7 @@
 import type { Usage } from '../shared/agent/models.js';
 import type { FinishReason, RunStatus } from '../shared/runs/lifecycle.js';
 import type { PendingToolCall } from '../shared/agent/steps.js';
+import { traceIdOf } from '../shared/infra/tracing.js';
 
 /** A run as the API shows it (GET /api/chat/runs/{runId} and the list). */
 export type RunView = {
@@ -18,6 +19,8 @@ export type RunView = {
   error: { code: string; message: string; retryable: boolean } | null;
   steps: number;
   finishReason: FinishReason | null;
+  /** The run's OpenTelemetry trace (null when it was not traced). */
+  traceId: string | null;
   pendingToolCalls?: PendingToolCall[];
 };
 
@@ -38,6 +41,7 @@ export type RunRow = {
   errorRetryable: boolean | null;
   steps: number;
   finishReason: string | null;
+  traceparent: string | null;
 };
 
 export const runRowSelect = {
@@ -57,6 +61,7 @@ export const runRowSelect = {
   errorRetryable: true,
   steps: true,
   finishReason: true,
+  traceparent: true,
 } as const;
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
@@ -77,5 +82,6 @@ export function toRunView(row: RunRow): RunView {
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '', retryable: row.errorRetryable ?? false } : null,
     steps: row.steps,
     finishReason: (row.finishReason as FinishReason | null) ?? null,
+    traceId: traceIdOf(row.traceparent),
   };
 }

@@ -245,7 +245,11 @@ export const runSchema = z
     costMicros: z.number().int().nullable(),
     error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).nullable(),
     steps: z.number().int().meta({ description: 'Model calls the current episode has made' }),
-    finishReason: z.enum(FINISH_REASONS).nullable().meta({ description: 'Why the run stopped (null while it runs, and for a failed run)' }),
+    finishReason: z
+      .enum(FINISH_REASONS)
+      .nullable()
+      .meta({ description: 'Why the run stopped (null while it runs and for a failed run; error for a run its spend limit stopped)' }),
+    traceId: z.string().nullable().meta({ description: 'The run’s OpenTelemetry trace id (null when tracing is off)' }),
     pendingToolCalls: z
       .array(z.object({ toolCallId: z.string(), toolName: z.string(), input: z.unknown(), kind: z.enum(['result', 'approval']) }))
       .optional()

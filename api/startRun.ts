@@ -6,6 +6,8 @@ import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { AppError, databaseUnavailable, queueUnavailable, tooManyActiveRuns } from '../shared/infra/errors.js';
 import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
+import { traceparentOf } from '../shared/infra/tracing.js';
+import { jobContext } from '../shared/infra/queue.js';
 import { modelLabel, resolveModel } from '../shared/agent/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks/runWebhooks.js';
@@ -101,6 +103,7 @@ async function provisionRun(
       mcpServers: body.mcpServers?.length ? body.mcpServers : null,
       webhook,
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
+      traceparent: traceparentOf() ?? null,
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });
   } catch (err) {
@@ -116,7 +119,13 @@ async function provisionRun(
 }
 
 async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
-  const data: RunJobData = { runId: run.runId, accountId: run.accountId, keyId: run.keyId, ephemeralKey: sealSecret(run.rawKey, deps.config.RUNYARD_SECRET) };
+  const data: RunJobData = {
+    runId: run.runId,
+    accountId: run.accountId,
+    keyId: run.keyId,
+    ephemeralKey: sealSecret(run.rawKey, deps.config.RUNYARD_SECRET),
+    ...jobContext(run.runId),
+  };
   try {
     await deps.enqueuer.enqueueWithin(data, ENQUEUE_TIMEOUT_MS);
   } catch (err) {

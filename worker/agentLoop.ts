@@ -19,6 +19,8 @@ import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
 import { callServerTool } from './tools/callServerTool.js';
 import { McpConnections, type McpTool } from './tools/mcpServers.js';
+import { inModelCallSpan, inToolSpan } from './runSpans.js';
+import { failSpan } from '../shared/infra/tracing.js';
 
 /**
  * The agent loop of one attempt (SPEC section 9): model call → the step's tool calls, executed
@@ -152,7 +154,7 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
       }
       ctx.events.emit(inputChunk(call));
     }
-    if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, ctx.run.model, step))) throw new FencedError(ctx.run.id, ctx.run.attempt);
+    if (!(await ctx.steps.recordStep(ctx.run.id, ctx.run.attempt, ctx.run.model, step, answer.startedAt))) throw new FencedError(ctx.run.id, ctx.run.attempt);
     progress.uncharged = emptyUsage();
     const parked = await runStepCalls(ctx, progress, step);
     if (parked) return parked;
@@ -188,6 +190,8 @@ type ModelAnswer = {
   usage: Usage;
   providerResponseId: string | null;
   finishReason: FinishReason;
+  /** When the model call started, for the run's timeline. */
+  startedAt: Date;
 };
 
 async function callModel(ctx: LoopContext, progress: LoopProgress, history: ModelMessage[], index: number): Promise<ModelAnswer> {
@@ -209,16 +213,19 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     toolInputStart: (toolCallId, toolName) => events.emit({ type: 'tool-input-start', toolCallId, toolName }),
     toolInputDelta: (toolCallId, inputTextDelta) => events.emit({ type: 'tool-input-delta', toolCallId, inputTextDelta }),
   };
-  const result = await deps.providers(model.provider).stream(
-    {
-      model,
-      messages: [...ctx.chat.earlierModelMessages, ...history],
-      tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
-      system: systemWithSummary(run.system, ctx.chat),
-      maxOutputTokens: run.maxOutputTokens ?? undefined,
-      signal: ctx.signal,
-    },
-    sink,
+  const startedAt = new Date();
+  const result = await inModelCallSpan(model, {}, () =>
+    deps.providers(model.provider).stream(
+      {
+        model,
+        messages: [...ctx.chat.earlierModelMessages, ...history],
+        tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+        system: systemWithSummary(run.system, ctx.chat),
+        maxOutputTokens: run.maxOutputTokens ?? undefined,
+        signal: ctx.signal,
+      },
+      sink,
+    ),
   );
   ctx.signal.throwIfAborted();
   if (progress.openTextId) events.emit({ type: 'text-end', id: textId });
@@ -230,7 +237,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   progress.steps = index + 1;
   progress.providerResponseId = result.providerResponseId;
   const finishReason: FinishReason = result.finishReason === 'length' || result.finishReason === 'max_tokens' ? 'length' : 'stop';
-  return { text: progress.stepText, toolCalls: result.toolCalls, usage: result.usage, providerResponseId: result.providerResponseId, finishReason };
+  return { text: progress.stepText, toolCalls: result.toolCalls, usage: result.usage, providerResponseId: result.providerResponseId, finishReason, startedAt };
 }
 
 /** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
@@ -287,10 +294,32 @@ async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void
 }
 
 async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepToolCall, secrets: ToolSecrets): Promise<void> {
+  const mcpTool = ctx.mcp?.tools.find((candidate) => candidate.name === call.toolName);
+  const startedAt = new Date();
+  const { outcome, tries } = await inToolSpan(call, mcpTool ? 'mcp' : 'server', async (span) => {
+    const called = await callTool(ctx, step, call, secrets, mcpTool);
+    if ('error' in called.outcome) failSpan(span, undefined, called.outcome.error);
+    return called;
+  });
+  const timing = { startedAt: startedAt.toISOString(), endedAt: new Date().toISOString(), tries };
+  if (!(await ctx.steps.recordResult(ctx.run.id, ctx.run.attempt, step.step, call.toolCallId, outcome, timing)))
+    throw new FencedError(ctx.run.id, ctx.run.attempt);
+  step.results[call.toolCallId] = outcome;
+  ctx.events.emit(outputChunk(call, outcome));
+}
+
+/** Calls the tool (an MCP server's, or a server tool's url): its outcome and how many tries it took. */
+async function callTool(
+  ctx: LoopContext,
+  step: PersistedStep,
+  call: StepToolCall,
+  secrets: ToolSecrets,
+  mcpTool: McpTool | undefined,
+): Promise<{ outcome: ToolOutcome; tries: number }> {
   const { deps, run } = ctx;
   const tool = run.tools.find((candidate) => candidate.name === call.toolName);
-  const mcpTool = ctx.mcp?.tools.find((candidate) => candidate.name === call.toolName);
   let outcome: ToolOutcome;
+  let tries = 1;
   if (mcpTool) {
     const started = Date.now();
     outcome = storableJson(
@@ -320,13 +349,12 @@ async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepTool
       },
     );
     outcome = storableJson(called.outcome);
+    tries = called.tries;
     deps.metrics.toolCalls.inc({ kind: 'server', outcome: called.kind });
     deps.metrics.toolCallDuration.observe({ kind: 'server' }, (Date.now() - started) / 1000);
     deps.logger.info('tool called', { toolCallId: call.toolCallId, step: step.step, outcome: called.kind, tries: called.tries });
   }
-  if (!(await ctx.steps.recordResult(run.id, run.attempt, step.step, call.toolCallId, outcome))) throw new FencedError(run.id, run.attempt);
-  step.results[call.toolCallId] = outcome;
-  ctx.events.emit(outputChunk(call, outcome));
+  return { outcome, tries };
 }
 
 function closeStep(ctx: LoopContext, progress: LoopProgress, history: ModelMessage[], step: PersistedStep): void {

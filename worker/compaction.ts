@@ -8,6 +8,7 @@ import type { ChatContext, PersistedCompaction } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import { toolResultText } from './providers/types.js';
 import type { LoopContext, LoopProgress } from './agentLoop.js';
+import { inModelCallSpan } from './runSpans.js';
 
 /**
  * Context compaction (SPEC section 13). Once a model call of the chat reported input tokens at the
@@ -100,16 +101,19 @@ export async function compact(ctx: LoopContext, progress: LoopProgress, beforeSt
   const through = ctx.chat.earlier.at(-1)!;
   const inputTokensBefore = progress.lastInputTokens ?? ctx.chat.lastInputTokens ?? 0;
   let summary = '';
-  const result = await deps.providers(model.provider).stream(
-    {
-      model,
-      system: `You compact conversations. The conversation so far:\n\n${transcriptOf(ctx.chat)}`,
-      messages: [{ role: 'user', content: SUMMARY_INSTRUCTION }],
-      tools: [],
-      maxOutputTokens: run.maxOutputTokens ?? undefined,
-      signal: ctx.signal,
-    },
-    { text: (delta) => (summary += delta), toolInputStart: () => {}, toolInputDelta: () => {} },
+  const startedAt = new Date();
+  const result = await inModelCallSpan(model, { compaction: true }, () =>
+    deps.providers(model.provider).stream(
+      {
+        model,
+        system: `You compact conversations. The conversation so far:\n\n${transcriptOf(ctx.chat)}`,
+        messages: [{ role: 'user', content: SUMMARY_INSTRUCTION }],
+        tools: [],
+        maxOutputTokens: run.maxOutputTokens ?? undefined,
+        signal: ctx.signal,
+      },
+      { text: (delta) => (summary += delta), toolInputStart: () => {}, toolInputDelta: () => {} },
+    ),
   );
   ctx.signal.throwIfAborted();
   summary = summary.trim();
@@ -123,7 +127,7 @@ export async function compact(ctx: LoopContext, progress: LoopProgress, beforeSt
     inputTokensBefore,
     usage: result.usage,
   };
-  if (!(await ctx.steps.recordCompaction(run.id, run.attempt, { ...compaction, model: run.model }))) throw new FencedError(run.id, run.attempt);
+  if (!(await ctx.steps.recordCompaction(run.id, run.attempt, { ...compaction, model: run.model, startedAt }))) throw new FencedError(run.id, run.attempt);
   deps.metrics.compactions.inc({ model: modelLabel(run.model) });
   deps.logger.info('chat compacted', { throughMessageId: through.id, inputTokensBefore, summaryTokens: result.usage.outputTokens, beforeStep });
   ctx.chat = { ...ctx.chat, compaction, earlier: [], earlierModelMessages: [], lastInputTokens: null };

@@ -1,9 +1,12 @@
 import { loadConfigOrExit } from '../shared/infra/config.js';
 import { createLogger } from '../shared/infra/logger.js';
+import { startTracing } from '../shared/infra/tracing.js';
 import { startFleetMember } from './fleetMember.js';
 import { startMetricsServer } from './metricsServer.js';
 
 const config = loadConfigOrExit();
+// First: the SDK must be registered before anything makes a span.
+const tracing = startTracing('runyard-worker', config);
 const logger = createLogger('worker', config.LOG_LEVEL);
 if (config.usingDevelopmentSecret) logger.warn('RUNYARD_SECRET is not set: using the development secret; set it in production');
 
@@ -24,6 +27,7 @@ async function shutdown(signal: string) {
   stopping = true;
   logger.info('signal received', { signal });
   await member.close();
+  await tracing.shutdown().catch(() => {});
   metricsServer?.close();
   process.exitCode = 0;
   // Let the event loop drain rather than exit() mid-write.

@@ -12,6 +12,7 @@ import { interruptedParts, newProgress, runAgentLoop, UsageLimitReached, type Lo
 import type { PendingToolCall } from '../shared/agent/steps.js';
 import type { WorkerDeps } from './deps.js';
 import { endRequestedCancel } from './requestedCancels.js';
+import { inAttemptSpan } from './runSpans.js';
 import { isRunnableStatus } from '../shared/runs/lifecycle.js';
 import type { AttemptRun, BegunAttempt } from './runStore.js';
 
@@ -55,7 +56,10 @@ async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: 
     begun = await deps.store.begin(data.runId);
     if (!begun) return { status: 'skipped' };
   }
-  return withLogContext({ attempt: begun.run.attempt }, () => runAttempt(deps, job, data, begun, token));
+  const claimed = begun;
+  return withLogContext({ attempt: claimed.run.attempt }, () =>
+    inAttemptSpan(job, data, claimed, deps.workerId, () => runAttempt(deps, job, data, claimed, token)),
+  );
 }
 
 async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: BegunAttempt, token?: string): Promise<{ status: string }> {

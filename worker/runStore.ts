@@ -35,6 +35,8 @@ export type AttemptRun = {
   maxSteps: number;
   /** This attempt's number: the fencing token every later write carries. */
   attempt: number;
+  /** The span that started the run (SPEC section 16): every attempt is its child. */
+  traceparent: string | null;
 };
 
 const RUN_STATE = statement('run_state', `SELECT status::text, attempt, cancel_requested_at IS NOT NULL AS cancel_requested FROM runs WHERE id = $1::uuid`);
@@ -44,6 +46,8 @@ export type BegunAttempt = {
   startedAt: Date;
   /** The chat as the model reads it: its latest compaction, the messages after it (without this run's own earlier answers). */
   chat: ChatContext;
+  /** The attempt a dead worker left running, closed by this claim (worker_lost): the trace shows it. */
+  lostAttempt: { attempt: number; startedAt: string; workerId: string } | null;
   /** The account's compaction threshold (null: COMPACTION_THRESHOLD_PERCENT) and whether it has spend limits to check. */
   account: { compactionThresholdPercent: number | null; hasLimits: boolean };
   /** The steps this episode has persisted (earlier attempts'): the loop resumes after them. */
@@ -71,6 +75,8 @@ type BegunRow = {
   compaction: PersistedCompaction | null;
   compaction_threshold_percent: number | null;
   has_limits: boolean;
+  traceparent: string | null;
+  lost_attempt: { attempt: number; startedAt: string; workerId: string } | null;
 };
 
 const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
@@ -86,7 +92,9 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     mcpServers: row.mcp_servers ?? [],
     maxSteps: row.max_steps,
     attempt: row.attempt,
+    traceparent: row.traceparent,
   },
+  lostAttempt: row.lost_attempt,
   startedAt: row.started_at,
   chat: chatContextOf(row.id, row.conversation, row.compaction, row.steps),
   account: { compactionThresholdPercent: row.compaction_threshold_percent, hasLimits: row.has_limits },

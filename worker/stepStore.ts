@@ -14,7 +14,7 @@ export type { PersistedStep, StepToolCall } from '../shared/agent/steps.js';
 
 const RECORD_RESULT = statement(
   'record_tool_result',
-  `UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb)
+  `UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb), result_timings = s.result_timings || jsonb_build_object($4::text, $6::jsonb)
    FROM runs r
    WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
    RETURNING s.step`,
@@ -27,7 +27,7 @@ export class StepStore {
    * Persists a step's model output (and the results already known: input errors) and charges its
    * model call to the account; false if the attempt no longer owns the run.
    */
-  async recordStep(runId: string, attempt: number, model: string, step: PersistedStep): Promise<boolean> {
+  async recordStep(runId: string, attempt: number, model: string, step: PersistedStep, modelStartedAt: Date): Promise<boolean> {
     const charge = chargeOf(model, step.usage ?? emptyUsage());
     const rows = await this.sql.rows(RECORD_STEP, [
       runId,
@@ -40,6 +40,7 @@ export class StepStore {
       step.providerResponseId,
       charge.tokens,
       charge.spendMicros?.toString() ?? null,
+      modelStartedAt,
     ]);
     return rows.length === 1;
   }
@@ -48,7 +49,16 @@ export class StepStore {
   async recordCompaction(
     runId: string,
     attempt: number,
-    compaction: { beforeStep: number; throughMessageId: string; throughSeq: number; summary: string; inputTokensBefore: number; model: string; usage: Usage },
+    compaction: {
+      beforeStep: number;
+      throughMessageId: string;
+      throughSeq: number;
+      summary: string;
+      inputTokensBefore: number;
+      model: string;
+      usage: Usage;
+      startedAt: Date;
+    },
   ): Promise<boolean> {
     const charge = chargeOf(compaction.model, compaction.usage);
     const rows = await this.sql.rows(RECORD_COMPACTION, [
@@ -63,13 +73,21 @@ export class StepStore {
       JSON.stringify(compaction.usage),
       charge.spendMicros?.toString() ?? null,
       charge.tokens,
+      compaction.startedAt,
     ]);
     return rows.length === 1;
   }
 
-  /** Persists one tool call's result; false if the attempt no longer owns the run. */
-  async recordResult(runId: string, attempt: number, step: number, toolCallId: string, outcome: ToolOutcome): Promise<boolean> {
-    const rows = await this.sql.rows(RECORD_RESULT, [runId, attempt, step, toolCallId, JSON.stringify(outcome)]);
+  /** Persists one tool call's result (and when it ran, for the timeline); false if the attempt no longer owns the run. */
+  async recordResult(
+    runId: string,
+    attempt: number,
+    step: number,
+    toolCallId: string,
+    outcome: ToolOutcome,
+    timing: { startedAt: string; endedAt: string; tries: number },
+  ): Promise<boolean> {
+    const rows = await this.sql.rows(RECORD_RESULT, [runId, attempt, step, toolCallId, JSON.stringify(outcome), JSON.stringify(timing)]);
     return rows.length === 1;
   }
 }

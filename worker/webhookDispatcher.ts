@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { contextOf, failSpan, inSpan, SpanKind, traceHeaders, type Span } from '../shared/infra/tracing.js';
 import { OutboxPoller } from './outboxPoller.js';
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
@@ -31,7 +32,7 @@ const CLAIM_EVENTS = statement(
    UPDATE webhook_events w SET locked_until = now() + make_interval(secs => $2::float8 / 1000), attempts = w.attempts + 1
    FROM due, runs r
    WHERE w.id = due.id AND r.id = w.run_id
-   RETURNING w.id::text, w.type, w.payload, w.attempts, w.retry_from, r.account_id::text, r.webhook->>'url' AS url`,
+   RETURNING w.id::text, w.type, w.payload, w.attempts, w.retry_from, r.account_id::text, r.webhook->>'url' AS url, w.run_id::text, r.traceparent`,
 );
 
 // One statement: the attempt's record and the event's new state.
@@ -52,7 +53,18 @@ const RELEASE_CLAIM = statement(
   `UPDATE webhook_events SET locked_until = NULL, attempts = attempts - 1 WHERE id = $1::uuid AND status = 'pending'`,
 );
 
-type ClaimedEvent = { id: string; type: string; payload: unknown; attempts: number; retry_from: Date; account_id: string; url: string };
+type ClaimedEvent = {
+  id: string;
+  type: string;
+  payload: unknown;
+  attempts: number;
+  retry_from: Date;
+  account_id: string;
+  url: string;
+  run_id: string;
+  /** The run's trace: each delivery is a span of it, and carries its traceparent. */
+  traceparent: string | null;
+};
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed';
 
@@ -88,11 +100,23 @@ export class WebhookDispatcher {
   async deliverDue(): Promise<number> {
     const leaseMs = this.deps.config.WEBHOOK_TIMEOUT_MS + 30_000;
     const events = await this.deps.sql.rows<ClaimedEvent>(CLAIM_EVENTS, [BATCH, leaseMs]);
-    await Promise.all(events.map((event) => this.deliver(event)));
+    await Promise.all(
+      events.map((event) =>
+        inSpan(
+          `webhook ${event.type}`,
+          {
+            kind: SpanKind.CLIENT,
+            parent: contextOf(event.traceparent),
+            attributes: { 'runyard.run.id': event.run_id, 'runyard.webhook.event_id': event.id, 'runyard.webhook.attempt': event.attempts },
+          },
+          (span) => this.deliver(event, span),
+        ),
+      ),
+    );
     return events.length;
   }
 
-  private async deliver(event: ClaimedEvent): Promise<void> {
+  private async deliver(event: ClaimedEvent, span: Span): Promise<void> {
     const { config, metrics, logger } = this.deps;
     const payload = JSON.stringify(event.payload);
     const messageId = `msg_${event.id}`;
@@ -104,6 +128,7 @@ export class WebhookDispatcher {
       const headers = {
         'content-type': 'application/json',
         'user-agent': 'runyard-webhooks/1',
+        ...traceHeaders(),
         ...signedHeaders(await this.secretsOf(event.account_id), messageId, payload),
       };
       const answer = await postJson(new URL(event.url), headers, payload, this.poller.signal, config.WEBHOOK_TIMEOUT_MS, 65_536);
@@ -125,6 +150,8 @@ export class WebhookDispatcher {
     const nextAt = new Date(Date.now() + Math.min(MAX_BACKOFF_MS, config.WEBHOOK_RETRY_BASE_MS * 2 ** (event.attempts - 1)));
     if (outcome === 'retry' && nextAt.getTime() > event.retry_from.getTime() + config.WEBHOOK_RETRY_FOR_MS) outcome = 'failed';
     const status = outcome === 'retry' ? 'pending' : outcome;
+    span.setAttributes({ 'runyard.webhook.outcome': outcome, ...(statusCode !== null ? { 'http.response.status_code': statusCode } : {}) });
+    if (error) failSpan(span, undefined, error);
     await this.deps.sql.rows(RECORD_DELIVERY, [event.id, statusCode, latencyMs, error, status, outcome === 'retry' ? nextAt : new Date()]);
     metrics.webhookDeliveries.inc({ outcome });
     metrics.webhookLatency.observe(latencyMs / 1000);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infra/errors.js';
 import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
+import { traceparentOf } from '../../shared/infra/tracing.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
@@ -96,7 +97,8 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
-    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal' };
+    const traceparent = traceparentOf() ?? null;
+    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent };
 
     if (activeRunId) {
       const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
@@ -115,11 +117,11 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
     const runId = randomUUID();
     await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${sessionId}::uuid, ${accountId}::uuid)`;
     await tx.$executeRaw`
-      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority)
+      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent)
       VALUES (${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, ${chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
         ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
         ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
-        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority})`;
+        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority}, ${traceparent})`;
     const [message] = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${chatId}::uuid, ${runId}::uuid, 'user', ${JSON.stringify(parts)}::jsonb)
       RETURNING id`;

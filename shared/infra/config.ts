@@ -124,6 +124,10 @@ export const configSchema = z
     TOOL_SECRET_GRACE_MS: ms(86_400_000),
     // The most a tool schema's compilation (a POST's schemas together) or one input's validation may take, on the schema thread.
     TOOL_SCHEMA_TIMEOUT_MS: ms(2_000, 50),
+    // Tracing (SPEC section 16): set an OTLP/HTTP endpoint to export traces; the SDK reads the other OTEL_* variables itself.
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+    OTEL_SDK_DISABLED: booleanFromEnv.default(false),
     LOG_LEVEL: z.enum(['silent', 'error', 'warn', 'info', 'http', 'debug', 'silly']).default('info'),
   })
   .superRefine((env, ctx) => {

@@ -1,12 +1,16 @@
 import winston from 'winston';
 import { currentLogContext } from './context.js';
+import { activeTraceId } from './tracing.js';
 
 // Anything that looks like a runyard key is masked before a line is written, so a secret
 // that slips into an error message never reaches the logs.
 const KEY_PATTERN = /ry_(sk|ek|st)_[A-Za-z0-9_-]{8,}/g;
 export const redactSecrets = (text: string): string => text.replace(KEY_PATTERN, 'ry_$1_[redacted]');
 
-const addContext = winston.format((info) => Object.assign(info, currentLogContext(), info));
+const addContext = winston.format((info) => {
+  const traceId = activeTraceId();
+  return Object.assign(info, currentLogContext(), traceId ? { traceId } : {}, info);
+});
 /** A copy of `value` with every string masked, at any depth: nested objects, arrays, errors and their causes. */
 export function redactDeep(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (typeof value === 'string') return redactSecrets(value);

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
 import type { Config } from './config.js';
+import { traceparentOf } from './tracing.js';
 
 /** Every queue runyard uses, named once. */
 export const QUEUES = { runs: 'runs', maintenance: 'maintenance' } as const;
@@ -42,14 +43,29 @@ export function shardOfRun(runId: string, shards: number): number {
 
 const sealedSecretSchema = z.object({ v: z.literal(1), iv: z.string(), tag: z.string(), data: z.string() });
 
-/** The run job's payload: ids only, and the run's ephemeral key sealed with RUNYARD_SECRET. */
+/**
+ * The run job's payload: ids only, the run's ephemeral key sealed with RUNYARD_SECRET, and — when
+ * traced — the trace context of what queued the job (the POST, a continuation, a replay) and the
+ * run's trace id, which Bull Board shows with the link to the run's timeline.
+ */
 export const runJobSchema = z.object({
   runId: z.uuid(),
   accountId: z.uuid(),
   keyId: z.uuid(),
   ephemeralKey: sealedSecretSchema,
+  traceparent: z.string().max(100).optional(),
+  timeline: z.string().max(200).optional(),
 });
 export type RunJobData = z.infer<typeof runJobSchema>;
+
+/** The timeline page of a run (SPEC section 16), on the api's admin surface. */
+export const timelinePath = (runId: string) => `/admin/runs/${runId}`;
+
+/** What a run's job records beside its key: the context that queued it (its traceparent, when traced) and the run's timeline page. */
+export function jobContext(runId: string): Pick<RunJobData, 'traceparent' | 'timeline'> {
+  const traceparent = traceparentOf();
+  return { ...(traceparent ? { traceparent } : {}), timeline: timelinePath(runId) };
+}
 
 export const RUN_BACKOFF_TYPE = 'run-backoff';
 

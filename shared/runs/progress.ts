@@ -23,8 +23,8 @@ export const RECORD_STEP = statement(
      UPDATE runs SET steps = $3::int + 1 WHERE id = $1::uuid AND attempt = $2::int AND status = 'running'
      RETURNING id, episode, attempt, account_id
    ), s AS (
-     INSERT INTO run_steps (run_id, episode, step, attempt, text, tool_calls, results, usage, provider_response_id)
-     SELECT r.id, r.episode, $3::int, r.attempt, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8 FROM r
+     INSERT INTO run_steps (run_id, episode, step, attempt, text, tool_calls, results, usage, provider_response_id, model_started_at)
+     SELECT r.id, r.episode, $3::int, r.attempt, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $11::timestamptz FROM r
      ON CONFLICT (run_id, episode, step) DO NOTHING
      RETURNING step
    ), ${chargeCte('charged', 'SELECT r.account_id, $9::bigint AS tokens, $10::bigint AS spend_micros FROM r, s')}
@@ -39,8 +39,8 @@ export const RECORD_COMPACTION = statement(
   `WITH r AS (
      SELECT id, account_id, chat_id, episode, attempt FROM runs WHERE id = $1::uuid AND attempt = $2::int AND status = 'running' FOR SHARE
    ), c AS (
-     INSERT INTO chat_compactions (id, chat_id, run_id, episode, attempt, before_step, through_message_id, through_seq, summary, input_tokens_before, model, usage, cost_micros)
-     SELECT gen_random_uuid(), r.chat_id, r.id, r.episode, r.attempt, $3::int, $4, $5::bigint, $6, $7::int, $8, $9::jsonb, $10::bigint FROM r
+     INSERT INTO chat_compactions (id, chat_id, run_id, episode, attempt, before_step, through_message_id, through_seq, summary, input_tokens_before, model, usage, cost_micros, started_at)
+     SELECT gen_random_uuid(), r.chat_id, r.id, r.episode, r.attempt, $3::int, $4, $5::bigint, $6, $7::int, $8, $9::jsonb, $10::bigint, $12::timestamptz FROM r
      ON CONFLICT (run_id, episode) DO NOTHING
      RETURNING run_id
    ), ${chargeCte('charged', 'SELECT r.account_id, $11::bigint AS tokens, $10::bigint AS spend_micros FROM r, c')}

@@ -3,6 +3,7 @@ import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
 import type { RunJobData } from '../infra/queue.js';
 import { sealSecret } from '../accounts/secrets.js';
+import { jobContext } from '../infra/queue.js';
 
 type Tx = Pick<Db, 'apiKey'>;
 
@@ -19,5 +20,5 @@ export async function mintRunKey(
 ): Promise<RunJobData> {
   const key = mintEphemeralKeyData(accountId, runId, config.EPHEMERAL_KEY_TTL_MS);
   const created = await tx.apiKey.create({ data: key.row, select: { id: true } });
-  return { runId, accountId, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, config.RUNYARD_SECRET) };
+  return { runId, accountId, keyId: created.id, ephemeralKey: sealSecret(key.rawKey, config.RUNYARD_SECRET), ...jobContext(runId) };
 }

@@ -40,6 +40,7 @@ describe('reading runs', () => {
       'error',
       'steps',
       'finishReason',
+      'traceId',
     );
     expect(res.body).to.include({
       runId,

@@ -61,6 +61,23 @@ export function spawnWorker(prefix: string, overrides: Record<string, string> = 
   return { child, output: () => output, stopped };
 }
 
+/** An api as its own process (`api/main.ts`) on a port the system picks: `url` once it listens. */
+export function spawnApi(prefix: string, overrides: Record<string, string> = {}): WorkerProcess & { url: Promise<string> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
+    env: { PATH: process.env.PATH ?? '', ...testEnv({ LOG_LEVEL: 'info', PORT: '0', ...overrides, QUEUE_PREFIX: prefix }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const stopped = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = waitFor(() => /"message":"api listening","port":(\d+)/.exec(output) ?? /"port":(\d+)[^\n]*"message":"api listening"/.exec(output), {
+    timeoutMs: 20_000,
+    what: 'the api process to listen',
+  }).then((match) => `http://127.0.0.1:${match[1]}`);
+  return { child, output: () => output, stopped, url };
+}
+
 /** Resolves when the spawned worker logged that it started. */
 export async function workerReady(worker: WorkerProcess, timeoutMs = 20_000): Promise<void> {
   await waitFor(() => worker.output().includes('"worker started"'), { timeoutMs, what: 'the worker process to start' });

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { traceHeaders } from '../../shared/infra/tracing.js';
 import { signedHeaders, type ToolSecrets } from '../../shared/accounts/toolSecrets.js';
 import { postJson, PostTimeout } from '../httpPost.js';
 import type { ToolOutcome as StepOutcome } from '../../shared/agent/steps.js';
@@ -68,6 +69,7 @@ async function callOnce(request: ServerToolRequest, payload: string, opts: Serve
     [RUNYARD_API_URL_HEADER]: request.apiUrl,
     'idempotency-key': request.idempotencyKey,
     'user-agent': 'runyard-tools/1',
+    ...traceHeaders(),
     ...signedHeaders(request.secrets, request.idempotencyKey, payload),
   };
   let answer: { status: number; text: string | null };

@@ -1,4 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { traceHeaders } from '../../shared/infra/tracing.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { RunError } from '../../shared/infra/errors.js';
@@ -20,7 +21,10 @@ class McpHttpRefusal extends Error {}
  * dropped before the SDK reads it, so no remote text ends up in a run's error.
  */
 const guardedFetch = async (url: string | URL, init?: RequestInit): Promise<Response> => {
-  const response = await fetch(url, { ...init, redirect: 'manual' });
+  // Each request carries the active trace (the tool call's span, or the attempt's while connecting).
+  const headers = new Headers(init?.headers);
+  for (const [name, value] of Object.entries(traceHeaders())) headers.set(name, value);
+  const response = await fetch(url, { ...init, headers, redirect: 'manual' });
   if (response.status >= 300 && response.status < 400) {
     await response.body?.cancel();
     throw new McpHttpRefusal(`the MCP server answered ${response.status}, a redirect (redirects are not followed)`);

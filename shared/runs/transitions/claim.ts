@@ -8,7 +8,8 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * answers (attempt set; an earlier run's interrupted answer is included: the transcript stays in
  * order; assistant messages the caller sent with the run have no attempt) after the chat's latest
  * compaction, which comes with them (SPEC section 13), and the account's compaction threshold and
- * whether it has spend limits. Runs that are not runnable have no row.
+ * whether it has spend limits; the run's traceparent and the attempt a dead worker left running, if
+ * any (its trace shows it). Runs that are not runnable have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -17,16 +18,19 @@ export const BEGIN_ATTEMPTS = statement(
        started_at = COALESCE(started_at, now()), error_code = NULL, error_message = NULL, error_retryable = NULL
      FROM unnest($1::uuid[]) AS i(run_id)
      WHERE runs.id = i.run_id AND runs.status IN (${sqlList(TRANSITIONS.claim.from)}) AND runs.cancel_requested_at IS NULL
-     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps
+     RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps,
+       runs.traceparent
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
      FROM r
      WHERE a.run_id = r.id AND a.status = 'running'
+     RETURNING a.run_id, a.attempt, a.started_at, a.worker_id
    ), a AS (
      INSERT INTO run_attempts (id, run_id, attempt, worker_id) SELECT gen_random_uuid(), r.id, r.attempt, $2 FROM r
      RETURNING run_id, started_at
    )
    SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.mcp_servers, r.max_steps, a.started_at,
+     r.traceparent, CASE WHEN p.run_id IS NULL THEN NULL ELSE json_build_object('attempt', p.attempt, 'startedAt', p.started_at, 'workerId', p.worker_id) END AS lost_attempt,
      CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
        (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
           'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
@@ -41,7 +45,7 @@ export const BEGIN_ATTEMPTS = statement(
         FROM messages m
        WHERE m.chat_id = r.chat_id AND m.seq > COALESCE(lc.through_seq, 0)
          AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
-   FROM r JOIN a ON a.run_id = r.id JOIN accounts ac ON ac.id = r.account_id
+   FROM r JOIN a ON a.run_id = r.id JOIN accounts ac ON ac.id = r.account_id LEFT JOIN previous p ON p.run_id = r.id
    LEFT JOIN LATERAL (
      SELECT cc.* FROM chat_compactions cc WHERE cc.chat_id = r.chat_id ORDER BY cc.through_seq DESC, cc.created_at DESC LIMIT 1
    ) lc ON true`,
