@@ -8,7 +8,7 @@ import { rateLimit } from './middleware/rateLimit.js';
 import { AuthFailureLimiter } from './middleware/authFailures.js';
 import { readCors } from './middleware/readCors.js';
 import { requestContext } from './middleware/requestContext.js';
-import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin } from './routes/admin.js';
+import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin, timelinePageRoutes } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
 import { usageRoutes } from './routes/usage.js';
 import { traceRequests } from './middleware/traceRequests.js';
@@ -58,6 +58,7 @@ export function createApp(deps: ApiDeps): express.Express {
   ];
   app.use('/api/admin', ...adminAuth, requireScope('admin'), json, adminApiRoutes(deps));
   app.use(BULL_BOARD_PATH, ...adminAuth, bullBoardRouter(deps));
+  app.use('/admin', ...adminAuth, timelinePageRoutes(deps));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -23,6 +23,8 @@ import {
 } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
+import { runTimeline } from '../runTimeline.js';
+import { renderTimelinePage, TIMELINE_SCRIPT } from '../timelinePage.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -85,6 +87,28 @@ export const refuseCrossSiteWrites: RequestHandler = (req, _res, next) => {
   }
   next();
 };
+
+/** A malformed run id names no run: 404 as for an unknown one. */
+function runIdOf(req: Request): string {
+  const params = runIdParamsSchema.safeParse(req.params);
+  if (!params.success) throw new AppError('run_not_found', 404, 'The run was not found.', 'Check the id.');
+  return params.data.runId;
+}
+
+/** The run timeline page (SPEC section 16) and its script, on the admin surface. */
+export function timelinePageRoutes(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/assets/timeline.js', (_req, res) => {
+    res.type('application/javascript').set('cache-control', 'no-cache').send(TIMELINE_SCRIPT);
+  });
+  router.get('/runs/:runId', async (req, res) => {
+    res
+      .type('html')
+      .set('cache-control', 'no-store')
+      .send(renderTimelinePage(await runTimeline(deps, runIdOf(req))));
+  });
+  return router;
+}
 
 export function bullBoardRouter(deps: ApiDeps): Router {
   const serverAdapter = new ExpressAdapter();
@@ -161,10 +185,11 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     const body = accountSettingsBodySchema.parse(jsonBody(req));
     res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req), body));
   });
+  router.get('/runs/:runId/timeline', async (req, res) => {
+    res.json(await runTimeline(deps, runIdOf(req)));
+  });
   router.post('/runs/:runId/replay', async (req, res) => {
-    const params = runIdParamsSchema.safeParse(req.params);
-    if (!params.success) throw new AppError('run_not_found', 404, 'The run was not found.', 'Check the id.');
-    res.status(202).json(await replayOne(deps, params.data.runId));
+    res.status(202).json(await replayOne(deps, runIdOf(req)));
   });
   return router;
 }

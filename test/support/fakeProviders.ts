@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
  * formats, so the worker's real SDKs are exercised. The last user message steers it:
  *   [[fail:429]] / [[fail:500]] / [[fail:400]]   answer with that HTTP error (429 carries retry-after: 1)
  *   [[fail-once:500:tag]]                        fail the first request carrying tag, then answer normally
+ *   [[fail-at:N:400]]                            answer step N (1-based) with that HTTP error
  *   [[cut]] / [[cut-once:tag]]                   send part of the answer, then drop the connection
  *   [[hang]] / [[hang-once:tag]]                 send part of the answer, then nothing
  *   [[slow:ms]]                                  wait ms between chunks
@@ -146,6 +147,7 @@ function plan(text: string, seenTags: Set<string>, rounds: { step: number; resul
       seenTags.add(tagged);
     }
     if (name === 'fail' || name === 'fail-once') result.fail = Number(arg.split(':')[0]);
+    if (name === 'fail-at' && Number(arg.split(':')[0]) === rounds.step + 1) result.fail = Number(arg.split(':')[1]);
     if (name === 'cut' || name === 'cut-once') result.cut = true;
     if (name === 'hang' || name === 'hang-once') result.hang = true;
     if (name === 'slow') result.slowMs = Number(arg);
