@@ -27,6 +27,7 @@ import {
   CHAT_TURNS,
   LONG_CHAT_WINDOW_TOKENS,
   LONG_CHAT_COMPACT_AT_PERCENT,
+  TRACING_RUNS,
   DATABASE_URL,
   REDIS_URL,
   PREFIX,
@@ -44,6 +45,7 @@ import { runyardEnv, startWorkers, warmUp } from './runyardProcesses.js';
 import { clusterMain } from './clusterMain.js';
 import { agentPhase } from './agentRunsPhase.js';
 import { longChatsPhase } from './longChatsPhase.js';
+import { tracingOverhead } from './tracingPhase.js';
 import { printTable } from './report.js';
 
 /**
@@ -176,6 +178,15 @@ async function main() {
     log('phase 8: rejected requests (unknown keys)');
     const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
 
+    let tracing = null;
+    if (TRACING_RUNS > 0) {
+      log(`phase 9: tracing off against on, ${TRACING_RUNS} runs each on fresh processes`);
+      // Its own processes: the ones measured so far stop taking jobs first.
+      await Promise.all(processes.map((p) => p.stop()));
+      processes.length = 0;
+      tracing = await tracingOverhead(env, rawKey, db, TRACING_RUNS, Math.min(WARMUP, 2000));
+    }
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -200,6 +211,7 @@ async function main() {
       agent,
       webhooks,
       longChats,
+      tracing,
       rejectedRequests: rejected,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.

@@ -1,5 +1,6 @@
 import { TARGETS } from './options.js';
 import type { LongChatsResult } from './longChatsPhase.js';
+import type { TracingOverhead } from './tracingPhase.js';
 
 /** The bench's report: the table it prints, CPU per item by kind. */
 
@@ -26,6 +27,7 @@ export function printTable(r: {
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
   rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
   longChats: LongChatsResult | null;
+  tracing: TracingOverhead | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -78,6 +80,13 @@ export function printTable(r: {
         `${plain.inputTokensPerRun} / ${plain.cpuMsPerRun} → ${compacted.inputTokensPerRun} / ${compacted.cpuMsPerRun}`,
       ]);
     }
+  }
+  if (r.tracing) {
+    const t = r.tracing;
+    rows.push([
+      `tracing: CPU ms per run off → on (every run sampled, ${t.spansPerRun} spans a run; target ≤ +15%)`,
+      `${t.cpuMsPerRunOff} → ${t.cpuMsPerRunOn} (${t.overheadPercent >= 0 ? '+' : ''}${t.overheadPercent}%)`,
+    ]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);
