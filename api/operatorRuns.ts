@@ -1,4 +1,5 @@
 import { findFailedRuns, ReplayNotQueued, replayRun, type FailedRunFilter } from '../shared/runs/replays.js';
+import { traceIdOf } from '../shared/infra/tracing.js';
 import { isRunId, runNotFound } from './readRuns.js';
 import { AppError } from '../shared/infra/errors.js';
 import type { RunStatus } from '../shared/runs/lifecycle.js';
@@ -18,9 +19,9 @@ export async function listRunsForOperator(deps: Pick<ApiDeps, 'db'>, filter: Ope
     where: { ...(filter.status ? runsWithStatus(filter.status) : {}), ...(filter.since ? { createdAt: { gte: filter.since } } : {}) },
     orderBy: { seq: 'desc' },
     take: filter.limit,
-    select: { id: true, accountId: true, status: true, model: true, attempt: true, createdAt: true, finishedAt: true, errorCode: true },
+    select: { id: true, accountId: true, status: true, model: true, attempt: true, createdAt: true, finishedAt: true, errorCode: true, traceparent: true },
   });
-  return rows.map(({ id, ...rest }) => ({ runId: id, ...rest }));
+  return rows.map(({ id, traceparent, ...rest }) => ({ runId: id, ...rest, traceId: traceIdOf(traceparent) }));
 }
 
 export async function replayOne(deps: ApiDeps, runId: string) {

@@ -354,6 +354,7 @@ export const operatorRunListSchema = z
         createdAt: z.iso.datetime(),
         finishedAt: z.iso.datetime().nullable(),
         errorCode: z.string().nullable(),
+        traceId: z.string().nullable(),
       }),
     ),
   })

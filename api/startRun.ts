@@ -6,7 +6,7 @@ import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { AppError, databaseUnavailable, queueUnavailable, tooManyActiveRuns } from '../shared/infra/errors.js';
 import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
-import { traceparentOf } from '../shared/infra/tracing.js';
+import { inSpan, queueSpan, traceparentOf } from '../shared/infra/tracing.js';
 import { jobContext } from '../shared/infra/queue.js';
 import { modelLabel, resolveModel } from '../shared/agent/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
@@ -56,8 +56,12 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   try {
     const runId = randomUUID();
     const result = await withLogContext({ runId }, async () => {
-      const provisioned = await provisionRun(deps, accountId, runId, model.id, body, webhook, idempotencyKey);
-      await enqueueOrUndo(deps, provisioned);
+      // The enqueue: its span is the run's parent in the trace (every attempt is its child).
+      const provisioned = await inSpan('enqueue run', queueSpan(runId), async () => {
+        const run = await provisionRun(deps, accountId, runId, model.id, body, webhook, idempotencyKey);
+        await enqueueOrUndo(deps, run);
+        return run;
+      });
       deps.logger.info('run accepted', { accountId, model: model.id });
       return { runId, chatId: provisioned.chatId, sessionId: provisioned.sessionId, status: 'queued' as const };
     });

@@ -45,10 +45,11 @@ export function inAttemptSpan<T extends { status: string }>(
     failSpan(lost, undefined, 'worker_lost: the worker stopped before the attempt finished');
     lost.end(begun.startedAt);
   }
-  const queuedBy = data.traceparent && data.traceparent !== run.traceparent ? linkTo(data.traceparent) : [];
+  // What queued this attempt's job (a continuation, a replay) and, for a queued message's run, the run it continues.
+  const links = [...(data.traceparent && data.traceparent !== run.traceparent ? linkTo(data.traceparent) : []), ...linkTo(begun.previousRunTraceparent)];
   return inSpan(
     'process run',
-    { kind: SpanKind.CONSUMER, parent, links: queuedBy, attributes: { ...attributes, 'runyard.run.attempt': run.attempt, 'runyard.worker.id': workerId } },
+    { kind: SpanKind.CONSUMER, parent, links, attributes: { ...attributes, 'runyard.run.attempt': run.attempt, 'runyard.worker.id': workerId } },
     async (span) => {
       const result = await fn();
       span.setAttribute('runyard.run.status', result.status);

@@ -46,6 +46,8 @@ export type BegunAttempt = {
   startedAt: Date;
   /** The chat as the model reads it: its latest compaction, the messages after it (without this run's own earlier answers). */
   chat: ChatContext;
+  /** A queued message's run: the trace of the chat's run before it, which it continues (its trace links it). */
+  previousRunTraceparent: string | null;
   /** The attempt a dead worker left running, closed by this claim (worker_lost): the trace shows it. */
   lostAttempt: { attempt: number; startedAt: string; workerId: string } | null;
   /** The account's compaction threshold (null: COMPACTION_THRESHOLD_PERCENT) and whether it has spend limits to check. */
@@ -76,6 +78,7 @@ type BegunRow = {
   compaction_threshold_percent: number | null;
   has_limits: boolean;
   traceparent: string | null;
+  previous_run_traceparent: string | null;
   lost_attempt: { attempt: number; startedAt: string; workerId: string } | null;
 };
 
@@ -95,6 +98,7 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     traceparent: row.traceparent,
   },
   lostAttempt: row.lost_attempt,
+  previousRunTraceparent: row.previous_run_traceparent,
   startedAt: row.started_at,
   chat: chatContextOf(row.id, row.conversation, row.compaction, row.steps),
   account: { compactionThresholdPercent: row.compaction_threshold_percent, hasLimits: row.has_limits },

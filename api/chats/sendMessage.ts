@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infra/errors.js';
 import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
-import { traceparentOf } from '../../shared/infra/tracing.js';
+import { inSpan, queueSpan, traceparentOf } from '../../shared/infra/tracing.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
@@ -52,10 +52,14 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
     : undefined;
   if (claim?.kind === 'replay') return claim.response;
   try {
-    const accepted = await accept(deps, accountId, chatId, body, overrides);
+    // The enqueue: its span is the parent of the run the message starts (now, or once it is promoted).
+    const accepted = await inSpan('enqueue run', queueSpan(null, chatId), async () => {
+      const done = await accept(deps, accountId, chatId, body, overrides);
+      if ('jobData' in done) await enqueueOrUndo(deps, done.jobData, done.sessionId);
+      return done;
+    });
     let result: SentMessage;
     if ('jobData' in accepted) {
-      await enqueueOrUndo(deps, accepted.jobData, accepted.sessionId);
       deps.metrics.runsStarted.inc({ model: modelLabel(accepted.model) });
       deps.metrics.chatMessages.inc({ outcome: 'started' });
       result = { runId: accepted.jobData.runId, chatId, sessionId: accepted.sessionId, status: 'queued', messageId: accepted.messageId };

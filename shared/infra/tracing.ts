@@ -1,4 +1,4 @@
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -35,6 +35,9 @@ export function startTracing(service: 'runyard-api' | 'runyard-worker', config: 
 }
 
 export const tracer = () => trace.getTracer('runyard');
+
+/** The span code runs with when tracing is off: it records nothing. */
+const UNTRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** The W3C `traceparent` of a context (the active one by default); undefined when nothing is traced. */
 export function traceparentOf(ctx: Context = context.active()): string | undefined {
@@ -77,6 +80,8 @@ export function inSpan<T>(
   opts: { kind?: SpanKind; attributes?: Attributes; links?: Link[]; parent?: Context; startTime?: Date },
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
+  // Off: not even a no-op span is made.
+  if (!started) return fn(UNTRACED);
   const { parent, ...options } = opts;
   return tracer().startActiveSpan(name, options, parent ?? context.active(), async (span) => {
     try {
@@ -89,6 +94,17 @@ export function inSpan<T>(
     }
   });
 }
+
+/** The producer span that queues a run's first job (a POST's run, or a chat message's). */
+export const queueSpan = (runId: string | null, chatId?: string) => ({
+  kind: SpanKind.PRODUCER,
+  attributes: {
+    'messaging.system': 'bullmq',
+    'messaging.operation.type': 'send',
+    ...(runId ? { 'runyard.run.id': runId } : {}),
+    ...(chatId ? { 'runyard.chat.id': chatId } : {}),
+  },
+});
 
 /** Marks a span failed with the error's message (and records it as an exception event). */
 export function failSpan(span: Span, err: unknown, message?: string): void {

@@ -8,8 +8,8 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * answers (attempt set; an earlier run's interrupted answer is included: the transcript stays in
  * order; assistant messages the caller sent with the run have no attempt) after the chat's latest
  * compaction, which comes with them (SPEC section 13), and the account's compaction threshold and
- * whether it has spend limits; the run's traceparent and the attempt a dead worker left running, if
- * any (its trace shows it). Runs that are not runnable have no row.
+ * whether it has spend limits; the run's traceparent (and, for a queued message's run, the previous
+ * run's, which its trace links) and the attempt a dead worker left running, if any (its trace shows it). Runs that are not runnable have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -19,7 +19,7 @@ export const BEGIN_ATTEMPTS = statement(
      FROM unnest($1::uuid[]) AS i(run_id)
      WHERE runs.id = i.run_id AND runs.status IN (${sqlList(TRANSITIONS.claim.from)}) AND runs.cancel_requested_at IS NULL
      RETURNING runs.id, runs.account_id, runs.chat_id, runs.model, runs.system, runs.max_output_tokens, runs.attempt, runs.episode, runs.tools, runs.mcp_servers, runs.max_steps,
-       runs.traceparent
+       runs.traceparent, runs.queued_message_id, runs.created_at
    ), previous AS (
      UPDATE run_attempts a SET status = 'interrupted', finished_at = now(), error_code = 'worker_lost', error_message = 'the worker stopped before the attempt finished'
      FROM r
@@ -30,7 +30,11 @@ export const BEGIN_ATTEMPTS = statement(
      RETURNING run_id, started_at
    )
    SELECT r.id::text, r.account_id::text, r.chat_id::text, r.model, r.system, r.max_output_tokens, r.attempt, r.episode, r.tools, r.mcp_servers, r.max_steps, a.started_at,
-     r.traceparent, CASE WHEN p.run_id IS NULL THEN NULL ELSE json_build_object('attempt', p.attempt, 'startedAt', p.started_at, 'workerId', p.worker_id) END AS lost_attempt,
+     r.traceparent,
+     CASE WHEN r.queued_message_id IS NULL THEN NULL ELSE
+       (SELECT b.traceparent FROM runs b WHERE b.chat_id = r.chat_id AND b.id <> r.id AND b.created_at <= r.created_at ORDER BY b.created_at DESC LIMIT 1) END
+       AS previous_run_traceparent,
+     CASE WHEN p.run_id IS NULL THEN NULL ELSE json_build_object('attempt', p.attempt, 'startedAt', p.started_at, 'workerId', p.worker_id) END AS lost_attempt,
      CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
        (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
           'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
