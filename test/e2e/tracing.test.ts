@@ -14,6 +14,7 @@ import { TEST_DATABASE_URL } from '../support/testConfig.js';
 const SERVER = 2;
 const CONSUMER = 5;
 const CLIENT = 3;
+const PRODUCER = 4;
 
 /**
  * One OpenTelemetry trace per run (SPEC section 16), across an api and a worker running as their
@@ -107,8 +108,10 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
     const spans = spansOf(callerTrace);
     const post = one(spans, 'POST /api/chat/runs');
     expect(post).to.include({ service: 'runyard-api', kind: SERVER, parentSpanId: callerSpan });
+    const enqueue = one(spans, 'enqueue run');
+    expect(enqueue).to.include({ service: 'runyard-api', kind: PRODUCER, parentSpanId: post.spanId });
     const attempt = one(spans, 'process run');
-    expect(attempt).to.include({ service: 'runyard-worker', kind: CONSUMER, parentSpanId: post.spanId });
+    expect(attempt).to.include({ service: 'runyard-worker', kind: CONSUMER, parentSpanId: enqueue.spanId });
     expect(attempt.attributes).to.include({ 'runyard.run.id': runId, 'runyard.run.attempt': 1, 'messaging.system': 'bullmq' });
     const calls = spans.filter((span) => span.name === 'chat echo');
     expect(calls, 'a step with the tool calls, then the answer').to.have.length(2);
@@ -124,7 +127,7 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
     for (const tool of [lookup, add]) expect(tool.parentSpanId).to.equal(attempt.spanId);
     expect(add.attributes).to.include({ 'gen_ai.tool.type': 'extension', 'gen_ai.operation.name': 'execute_tool' });
     const webhook = one(spans, 'webhook run.completed');
-    expect(webhook).to.include({ kind: CLIENT, parentSpanId: post.spanId });
+    expect(webhook).to.include({ kind: CLIENT, parentSpanId: enqueue.spanId });
 
     // Every outbound call carried a traceparent of this trace: from the span that made it.
     const traceparentOf = (headers: Record<string, unknown>) => String(headers.traceparent ?? '');
@@ -162,15 +165,40 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
     expect(run.attempt).to.equal(2);
     const traceId = running.traceparent!.split('-')[1]!;
     await waitFor(() => spansOf(traceId).filter((span) => span.name === 'process run').length === 2, { what: 'both attempts’ spans', timeoutMs: 20_000 });
-    const post = one(spansOf(traceId), 'POST /api/chat/runs');
+    const enqueue = one(spansOf(traceId), 'enqueue run');
     const attempts = spansOf(traceId)
       .filter((span) => span.name === 'process run')
       .sort((a, b) => Number(a.attributes['runyard.run.attempt']) - Number(b.attributes['runyard.run.attempt']));
     expect(attempts.map((span) => span.attributes['runyard.run.attempt'])).to.deep.equal([1, 2]);
-    expect(attempts.map((span) => span.parentSpanId)).to.deep.equal([post.spanId, post.spanId]);
+    expect(attempts.map((span) => span.parentSpanId)).to.deep.equal([enqueue.spanId, enqueue.spanId]);
     expect(attempts[0]!.status).to.include({ code: 2 });
     expect(attempts[0]!.status.message).to.match(/^worker_lost/);
     expect(attempts[1]!.attributes['runyard.run.status']).to.equal('completed');
+  });
+
+  it('a continuation after requires_action stays in the run’s trace and links the tool-results request that continued it', async () => {
+    const res = await request(base)
+      .post('/api/chat/runs')
+      .set('authorization', `Bearer ${alice.key}`)
+      .send({ prompt: 'call hold {}', tools: [{ name: 'hold', inputSchema: { type: 'object' } }] });
+    const runId = res.body.runId as string;
+    const parked = await waitForRun(runId, ['requires_action']);
+    const pending = (await request(base).get(`/api/chat/runs/${runId}`).set('authorization', `Bearer ${alice.key}`)).body.pendingToolCalls as {
+      toolCallId: string;
+    }[];
+    const callerTrace = randomBytes(16).toString('hex');
+    const answered = await request(base)
+      .post(`/api/chat/runs/${runId}/tool-results`)
+      .set({ authorization: `Bearer ${alice.key}`, traceparent: `00-${callerTrace}-${randomBytes(8).toString('hex')}-01` })
+      .send({ results: pending.map((call) => ({ toolCallId: call.toolCallId, output: 'held' })) });
+    expect(answered.status).to.equal(202);
+    await waitForRun(runId, ['completed']);
+    const runTrace = parked.traceparent!.split('-')[1]!;
+    await waitFor(() => spansOf(runTrace).filter((span) => span.name === 'process run').length === 2, { what: 'both attempts', timeoutMs: 20_000 });
+    await waitFor(() => spansOf(callerTrace).some((span) => span.name === 'POST /api/chat/runs/:runId/tool-results'), { what: 'the continuation request' });
+    const continuation = one(spansOf(callerTrace), 'POST /api/chat/runs/:runId/tool-results');
+    const second = spansOf(runTrace).find((span) => span.name === 'process run' && span.attributes['runyard.run.attempt'] === 2)!;
+    expect(second.links).to.deep.include({ traceId: callerTrace, spanId: continuation.spanId });
   });
 
   it('without OTEL_EXPORTER_OTLP_ENDPOINT no exporter runs: no trace id, no traceparent sent', async () => {
