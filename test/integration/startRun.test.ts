@@ -48,7 +48,9 @@ describe('POST /api/chat/runs', () => {
 
     const job = await api.deps.runQueues.forRun(run.id).getJob(run.id);
     expect(job, 'job enqueued with jobId = runId').to.exist;
-    expect(job!.data).to.have.keys('runId', 'accountId', 'keyId', 'ephemeralKey');
+    // No traceparent: nothing is traced here (no OTEL_EXPORTER_OTLP_ENDPOINT).
+    expect(job!.data).to.have.keys('runId', 'accountId', 'keyId', 'ephemeralKey', 'timeline');
+    expect(job!.data.timeline, 'Bull Board links the run’s timeline page').to.equal(`/admin/runs/${run.id}`);
     expect(JSON.stringify(job!.data)).to.not.match(/ry_ek_/);
   });
 
