@@ -296,6 +296,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
     responses: { 200: json(s.accountUsageSchema, 'The account’s usage, without limits'), ...errors },
   });
   registry.registerPath({
+    method: 'delete',
+    path: '/api/admin/accounts/{account}',
+    summary: 'Erase all of an account’s data: keys, chats, runs, messages, usage, then the account (admin)',
+    security,
+    request: { params: account },
+    responses: { 202: json(s.erasedAccountSchema, 'Erased'), ...errors },
+  });
+  registry.registerPath({
     method: 'get',
     path: '/api/admin/accounts/{account}/settings',
     summary: 'An account’s retention and compaction threshold (admin)',

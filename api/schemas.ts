@@ -486,3 +486,7 @@ export const accountSettingsSchema = z
     compactionThresholdIsDefault: z.boolean(),
   })
   .meta({ id: 'AccountSettings' });
+
+export const erasedAccountSchema = z
+  .object({ account: z.string(), accountId: z.uuid(), deleted: z.literal(true), chats: z.number().int(), runs: z.number().int() })
+  .meta({ id: 'ErasedAccount' });

@@ -18,6 +18,7 @@ import { createLogger } from '../shared/infra/logger.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
 import { findAccount, updateAccountSettings } from '../shared/accounts/accountSettings.js';
+import { eraseAccount } from '../api/eraseAccount.js';
 import { accountUsage, LIMIT_PERIODS, setAccountLimits, type LimitPeriod } from '../shared/accounts/usageLimits.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhooks/deliveryLog.js';
 import type { StepToolCall } from '../worker/stepStore.js';
@@ -115,6 +116,19 @@ accounts
         `compacted at ${settings.compactionThresholdPercent}% of the model's window${settings.compactionThresholdIsDefault ? ' (COMPACTION_THRESHOLD_PERCENT)' : ''}`,
       ].join('\n'),
     );
+  });
+
+accounts
+  .command('erase')
+  .description(
+    'erase all of an account’s data: its keys stop working, its active runs are interrupted, its chats, runs, messages and the account itself are deleted (Postgres and Redis)',
+  )
+  .requiredOption('--account <name>', 'account name (or id)')
+  .option('--yes', 'really erase it (required: this cannot be undone)')
+  .action(async (opts: { account: string; yes?: boolean }, cmd: Command) => {
+    if (!opts.yes) throw new UsageError('erasing an account cannot be undone: add --yes');
+    const erased = await eraseAccount(connect(config()), opts.account);
+    print(outputOf(cmd), erased, () => `erased account "${erased.account}" (${erased.accountId}): ${erased.chats} chats, ${erased.runs} runs`);
   });
 
 /** An option that takes a whole number in [min, max] or "default" (null); undefined when not given. */

@@ -24,6 +24,7 @@ import {
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runTimeline.js';
+import { eraseAccount } from '../eraseAccount.js';
 import { renderTimelinePage, TIMELINE_SCRIPT } from '../timelinePage.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -177,6 +178,11 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     await setAccountLimits(deps.db, account.id, null);
     deps.logger.info('account limits cleared', { accountId: account.id });
     res.json(await accountUsage(deps.db, account.id));
+  });
+  router.delete('/accounts/:account', async (req, res) => {
+    const params = accountParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('account_not_found', 404, 'No such account.', 'Name the account (or give its id).');
+    res.status(202).json(await eraseAccount(deps, params.data.account));
   });
   router.get('/accounts/:account/settings', async (req, res) => {
     res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req)));

@@ -121,3 +121,19 @@ export async function closeRedis(redis: RedisClient): Promise<void> {
   }
   redis.disconnect();
 }
+
+/** Deletes every key matching `pattern` (SCAN, then UNLINK in slices), on each master of a cluster; how many. */
+export async function deleteMatching(redis: RedisClient, pattern: string): Promise<number> {
+  const nodes: Redis[] = isCluster(redis) ? redis.nodes('master') : [redis];
+  let deleted = 0;
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      // One key at a time: on a cluster the keys of one SCAN page may lie in different slots.
+      for (const key of keys) deleted += await node.unlink(key);
+    } while (cursor !== '0');
+  }
+  return deleted;
+}

@@ -98,7 +98,7 @@ describe('the operator CLI', function () {
     expect(await api.deps.db.chat.count({ where: { id: chatId } })).to.equal(0);
   });
 
-  it('sets, shows and clears an account’s spend limits and compaction threshold (accounts limits, accounts settings)', async () => {
+  it('sets, shows and clears an account’s spend limits and compaction threshold, and erases the account (accounts limits, settings, erase)', async () => {
     const account = `limits-${Date.now()}`;
     expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);
     const set = await cli('accounts', 'limits', '--account', account, '--spend-usd', '5', '--tokens', '200000', '--period', 'day', '--json');
@@ -119,6 +119,11 @@ describe('the operator CLI', function () {
     const bad = await cli('accounts', 'settings', '--account', account, '--compaction-threshold', '101');
     expect(bad.code).to.equal(2);
     expect((await cli('accounts', 'limits', '--account', 'no-such-account')).code).to.equal(1);
+    const unsure = await cli('accounts', 'erase', '--account', account);
+    expect([unsure.code, unsure.stderr]).to.satisfy(([code, stderr]: [number, string]) => code === 2 && stderr.includes('--yes'));
+    const erased = JSON.parse((await cli('accounts', 'erase', '--account', account, '--yes', '--json')).stdout);
+    expect(erased).to.include({ account, deleted: true, chats: 0, runs: 0 });
+    expect(await api.deps.db.account.count({ where: { name: account } })).to.equal(0);
   });
 
   it('shows and rotates an account’s tool secret; during the grace period both secrets sign', async () => {

@@ -1,14 +1,18 @@
 import { expect } from 'chai';
 import { pruneExpiredChats } from '../../shared/runs/retention.js';
 import { createAccount } from '../support/factories.js';
+import request from 'supertest';
+import { waitFor } from '../support/harness.js';
 import { startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
+
+const ADMIN_TOKEN = 'retention-admin-token-0123456789';
 
 describe('retention: idle chats older than their account’s retention are erased (SPEC section 17)', function () {
   this.timeout(60_000);
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ RETENTION_DAYS: '30' });
+    stack = await startStack({ RETENTION_DAYS: '30', ADMIN_TOKEN });
   });
   after(() => stack.close());
 
@@ -68,5 +72,64 @@ describe('retention: idle chats older than their account’s retention are erase
       config: stack.api.deps.config,
     });
     expect(again.chatsDeleted, 'a second pass finds nothing of these').to.equal(0);
+  });
+
+  it('erases all of an account’s data (admin API): keys refused, active run interrupted, nothing of it left in Postgres or Redis; others untouched', async () => {
+    const { db, redis } = stack.api.deps;
+    const carol = await createAccount(db);
+    const done = await startRunOk(stack.api.app, carol.key, { prompt: 'remember me' });
+    await waitForRunStatus(stack.api.deps, done, ['completed']);
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, carol.key);
+    const queued = await request(stack.api.app).post(`/api/chats/${parked.chatId}/messages`).set(carol.auth).send({ prompt: 'later' });
+    expect(queued.body.queued).to.equal(true);
+    const idempotent = await request(stack.api.app)
+      .post('/api/chat/runs')
+      .set({ ...carol.auth, 'idempotency-key': 'once' })
+      .send({ prompt: 'once' });
+    expect(idempotent.status).to.equal(202);
+    const dave = await createAccount(db);
+    const davesRun = await startRunOk(stack.api.app, dave.key, { prompt: 'keep me' });
+
+    const erased = await request(stack.api.app).delete(`/api/admin/accounts/${carol.accountId}`).set('authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(erased.status).to.equal(202);
+    expect(erased.body).to.include({ accountId: carol.accountId, deleted: true, chats: 3, runs: 3 });
+    const runIds = [done, parked.runId, idempotent.body.runId as string];
+    const left = {
+      accounts: await db.account.count({ where: { id: carol.accountId } }),
+      keys: await db.apiKey.count({ where: { accountId: carol.accountId } }),
+      sessions: await db.session.count({ where: { accountId: carol.accountId } }),
+      chats: await db.chat.count({ where: { accountId: carol.accountId } }),
+      runs: await db.run.count({ where: { accountId: carol.accountId } }),
+      messages: await db.message.count({ where: { runId: { in: runIds } } }),
+      queued: await db.queuedMessage.count({ where: { accountId: carol.accountId } }),
+      steps: await db.runStep.count({ where: { runId: { in: runIds } } }),
+      attempts: await db.runAttempt.count({ where: { runId: { in: runIds } } }),
+      cleanups: await db.cleanupRecord.count({ where: { runId: { in: runIds } } }),
+      usage: await db.accountUsage.count({ where: { accountId: carol.accountId } }),
+      activeSlots: await db.accountActiveRuns.count({ where: { accountId: carol.accountId } }),
+    };
+    expect(left).to.deep.equal({
+      accounts: 0,
+      keys: 0,
+      sessions: 0,
+      chats: 0,
+      runs: 0,
+      messages: 0,
+      queued: 0,
+      steps: 0,
+      attempts: 0,
+      cleanups: 0,
+      usage: 0,
+      activeSlots: 0,
+    });
+    const redisLeft = [
+      ...(await Promise.all(runIds.map((id) => redis.keys(`${stack.api.prefix}*${id}*`)))).flat(),
+      ...(await redis.keys(`${stack.api.prefix}:idempotency:{${carol.accountId}}:*`)),
+    ];
+    expect(redisLeft).to.deep.equal([]);
+    // Its key no longer works (the api's key cache forgets it within API_KEY_CACHE_MS).
+    await waitFor(async () => (await request(stack.api.app).get('/api/chat/runs').set(carol.auth)).status === 401, { what: 'the key to be refused' });
+    expect((await request(stack.api.app).delete(`/api/admin/accounts/${carol.accountId}`).set('authorization', `Bearer ${ADMIN_TOKEN}`)).status).to.equal(404);
+    expect((await waitForRunStatus(stack.api.deps, davesRun, ['completed'])).accountId, 'another account untouched').to.equal(dave.accountId);
   });
 });
