@@ -145,6 +145,26 @@ export async function runTimeline(deps: Pick<ApiDeps, 'db'>, runId: string): Pro
     });
   }
 
+  // The answer: the model call that ended the run without a tool call. It is not a persisted step:
+  // it ran from the last thing its attempt finished before it (its previous step's model call or
+  // tool result, a compaction, or the attempt's start) to the run's end.
+  const last = run.attempts.at(-1);
+  if (run.status === 'completed' && last && run.finishedAt && (run.finishReason === 'stop' || run.finishReason === 'length')) {
+    const before = items
+      .filter(
+        (item) =>
+          item.endedAt &&
+          (item.kind === 'model_call' || item.kind === 'tool_call' || item.kind === 'compaction') &&
+          item.parentId === `attempt-${last.attempt}`,
+      )
+      .map((item) => Date.parse(item.endedAt!));
+    const startedAt = new Date(Math.max(last.startedAt.getTime(), ...before));
+    items.push({
+      ...span('answer', `attempt-${last.attempt}`, 'model_call', `chat ${run.model} (answer)`, startedAt, run.finishedAt, run.finishReason),
+      details: { step: run.steps - 1 },
+    });
+  }
+
   for (const event of run.webhookEvents) {
     for (const [n, delivery] of event.deliveries.entries()) {
       const delivered = delivery.statusCode !== null && delivery.statusCode >= 200 && delivery.statusCode < 300;

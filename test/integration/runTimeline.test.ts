@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import type { RunTimeline } from '../../api/runTimeline.js';
 import { createAccount } from '../support/factories.js';
+import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startStoryRun } from '../support/timelineRun.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
@@ -63,6 +64,22 @@ describe('the run timeline (SPEC section 16), from runyard’s own tables', func
     const starts = timeline.items.slice(1).map((item) => Date.parse(item.startedAt));
     expect(starts).to.deep.equal([...starts].sort((a, b) => a - b));
     expect(starts.every((at) => at >= Date.parse(timeline.items[0]!.startedAt))).to.equal(true);
+  });
+
+  it('a completed run shows its answer’s model call, after its tool step, to the run’s end', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    const runId = await startRunOk(stack.api.app, bob.key, {
+      prompt: 'call echoing {"n":1}',
+      tools: [{ name: 'echoing', url: tools.toolUrl('echoing'), inputSchema: { type: 'object' } }],
+    });
+    await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const timeline = (await request(stack.api.app).get(`/api/admin/runs/${runId}/timeline`).set('authorization', `Bearer ${ADMIN}`)).body as RunTimeline;
+    const calls = timeline.items.filter((item) => item.kind === 'model_call');
+    expect(calls.map((c) => c.name)).to.deep.equal(['chat local/echo (step 1)', 'chat local/echo (answer)']);
+    const tool = timeline.items.find((item) => item.kind === 'tool_call')!;
+    const answer = calls[1]!;
+    expect(answer).to.include({ parentId: 'attempt-1', outcome: 'stop', endedAt: timeline.items[0]!.endedAt });
+    expect(Date.parse(answer.startedAt)).to.be.at.least(Date.parse(tool.endedAt!));
   });
 
   it('is admin-only: 401 without credentials, 403 for an account key, 404 for an unknown run', async () => {
