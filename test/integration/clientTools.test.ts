@@ -1,16 +1,13 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { createLogger } from '../../shared/infra/logger.js';
-import { createMetrics } from '../../shared/infra/metrics.js';
 import { sweepStaleRuns } from '../../worker/sweep.js';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
-import { waitFor } from '../support/harness.js';
+import { sweepDepsFor, waitFor } from '../support/harness.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { chunkTypes, storedEvents } from '../support/streams.js';
 import { assembledText, readSse } from '../support/sse.js';
-import { testConfig } from '../support/testConfig.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
 
 type Pending = { toolCallId: string; toolName: string; input: unknown; kind: 'result' | 'approval' };
@@ -267,16 +264,7 @@ describe('agent runs: client tools and approvals (requires_action)', function ()
     const runId = await startRunOk(stack.api.app, alice.key, { prompt: 'call pick_color {"q":"slow"}', tools: [clientTool] });
     await parked(runId);
     await stack.api.deps.db.run.update({ where: { id: runId }, data: { heartbeatAt: new Date(Date.now() - 10_000) } });
-    const report = await sweepStaleRuns({
-      config: testConfig({ QUEUE_PREFIX: stack.api.prefix, RUN_ACTION_TIMEOUT_MS: '5000' }),
-      db: stack.api.deps.db,
-      sql: stack.api.deps.sql,
-      runQueues: stack.api.deps.runQueues,
-      logger: createLogger('worker', 'silent'),
-      metrics: createMetrics('worker'),
-      redis: stack.api.deps.redis,
-      streamOptions: { prefix: stack.api.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
-    });
+    const report = await sweepStaleRuns(sweepDepsFor(stack.api, { RUN_ACTION_TIMEOUT_MS: '5000' }));
     expect(report.timedOut).to.be.at.least(1);
     const run = await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
     expect(run).to.include({ status: 'failed', errorCode: 'tool_results_timeout' });

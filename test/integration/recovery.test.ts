@@ -1,14 +1,11 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { sweepStaleRuns, type SweepDeps } from '../../worker/sweep.js';
+import { sweepStaleRuns } from '../../worker/sweep.js';
 import { cleanupRun } from '../../shared/runs/compensations.js';
-import { createMetrics } from '../../shared/infra/metrics.js';
-import { createLogger } from '../../shared/infra/logger.js';
-import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
+import { startApi, startWorker, sweepDepsFor, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
-import { testConfig } from '../support/testConfig.js';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -126,18 +123,6 @@ describe('replay and the stale-run sweep', () => {
   });
 
   describe('the sweep', () => {
-    /** What the sweep needs, on the api harness's connections, with `overrides` in its config. */
-    const sweepDepsFor = (idle: ApiHarness, overrides: Record<string, string>): SweepDeps => ({
-      config: testConfig({ QUEUE_PREFIX: idle.prefix, ...overrides }),
-      db: idle.deps.db,
-      sql: idle.deps.sql,
-      runQueues: idle.deps.runQueues,
-      logger: createLogger('worker', 'silent'),
-      metrics: createMetrics('worker'),
-      redis: idle.deps.redis,
-      streamOptions: { prefix: idle.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
-    });
-
     it('re-queues a queued run whose job vanished (Redis lost it), with a fresh key, and the run completes', async () => {
       const idle = startApi();
       const sweepDeps = sweepDepsFor(idle, { RUN_STALE_AFTER_MS: '1000' });

@@ -1,10 +1,8 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { createLogger } from '../../shared/infra/logger.js';
-import { createMetrics } from '../../shared/infra/metrics.js';
 import { sweepStaleRuns } from '../../worker/sweep.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
-import { waitFor } from '../support/harness.js';
+import { sweepDepsFor, waitFor } from '../support/harness.js';
 import { answerPendingCalls, postRun, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
@@ -121,16 +119,7 @@ describe('spend limits (SPEC section 14)', function () {
     await setLimits(bob, { period: 'day', tokens: 1 });
     expect((await request(stack.api.app).post(`/api/chat/runs/${parked.runId}/cancel`).set(bob.auth)).status).to.equal(202);
     await waitForRunStatus(stack.api.deps, parked.runId, ['cancelled']);
-    const sweepDeps = {
-      config: stack.api.deps.config,
-      db: stack.api.deps.db,
-      sql: stack.api.deps.sql,
-      runQueues: stack.api.deps.runQueues,
-      logger: createLogger('worker', 'silent'),
-      metrics: createMetrics('worker'),
-      redis: stack.api.deps.redis,
-      streamOptions: { prefix: stack.api.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
-    };
+    const sweepDeps = sweepDepsFor(stack.api);
     expect((await sweepStaleRuns(sweepDeps)).promoted, 'held while the limit is reached').to.equal(0);
     expect(await stack.api.deps.db.queuedMessage.count({ where: { chatId: parked.chatId } }), 'waiting, not dropped').to.equal(1);
 

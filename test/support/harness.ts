@@ -8,6 +8,8 @@ import { buildApiDeps } from '../../api/buildDeps.js';
 import type { ApiDeps } from '../../api/deps.js';
 import { createLogger } from '../../shared/infra/logger.js';
 import { startFleetMember, type FleetMember } from '../../worker/fleetMember.js';
+import { createMetrics } from '../../shared/infra/metrics.js';
+import type { SweepDeps } from '../../worker/sweep.js';
 import { testConfig, testEnv, uniquePrefix } from './testConfig.js';
 
 export type ApiHarness = { app: Express; deps: ApiDeps; prefix: string; url: () => Promise<string>; close: () => Promise<void> };
@@ -92,3 +94,15 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 50));
   }
 }
+
+/** What the sweep needs, on an api harness's connections, with `overrides` in its config: a test runs a sweep pass itself. */
+export const sweepDepsFor = (api: ApiHarness, overrides: Record<string, string> = {}): SweepDeps => ({
+  config: testConfig({ QUEUE_PREFIX: api.prefix, ...overrides }),
+  db: api.deps.db,
+  sql: api.deps.sql,
+  runQueues: api.deps.runQueues,
+  logger: createLogger('worker', 'silent'),
+  metrics: createMetrics('worker'),
+  redis: api.deps.redis,
+  streamOptions: { prefix: api.prefix, maxEvents: 10_000, ttlMs: 3_600_000 },
+});
