@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findAccount } from '../shared/accounts/accountSettings.js';
 import { deleteMatching } from '../shared/infra/redis.js';
 import { eraseChat } from '../shared/runs/erasure.js';
 import { ACTIVE_STATUSES } from '../shared/runs/lifecycle.js';
@@ -19,8 +18,7 @@ export type ErasedAccount = { account: string; accountId: string; deleted: true;
  * itself goes, and with it, by the schema's cascades, whatever else it owned (keys, sessions, usage,
  * settings), and its idempotency records leave Redis.
  */
-export async function eraseAccount(deps: ApiDeps, nameOrId: string): Promise<ErasedAccount> {
-  const account = await findAccount(deps.db, nameOrId);
+export async function eraseAccount(deps: ApiDeps, account: { id: string; name: string }): Promise<ErasedAccount> {
   await deps.db.apiKey.updateMany({ where: { accountId: account.id, revokedAt: null }, data: { revokedAt: new Date() } });
   const operator: Caller = {
     accountId: account.id,

@@ -2,6 +2,7 @@ import type { Usage } from '../shared/agent/models.js';
 import type { StepToolCall, ToolOutcome } from '../shared/agent/steps.js';
 import { notFound } from '../shared/infra/errors.js';
 import { traceIdOf } from '../shared/infra/tracing.js';
+import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 
 /**
@@ -203,7 +204,7 @@ export async function runTimeline(deps: Pick<ApiDeps, 'db'>, runId: string): Pro
     attempts: run.attempt,
     traceId: traceIdOf(run.traceparent),
     error: run.errorCode ? { code: run.errorCode, message: run.errorMessage ?? '' } : null,
-    replayable: ['completed', 'failed', 'cancelled'].includes(run.status),
+    replayable: isTerminalStatus(run.status),
     items: [runFirst!, ...rest],
   };
 }

@@ -85,8 +85,7 @@ accounts
   .action(async (opts: { account: string; rotate?: boolean }, cmd: Command) => {
     const cfg = config();
     const deps = connect(cfg);
-    const account = await deps.db.account.findUnique({ where: { name: opts.account }, select: { id: true } });
-    if (!account) throw new AppError('account_not_found', 404, `No account "${opts.account}".`, 'Create one with `keys create --account NAME`.');
+    const account = await findAccount(deps.db, opts.account);
     const secrets = opts.rotate
       ? await rotateToolSecret(deps.db, account.id, cfg.RUNYARD_SECRET, cfg.TOOL_SECRET_GRACE_MS)
       : await accountToolSecrets(deps.db, account.id, cfg.RUNYARD_SECRET);
@@ -127,7 +126,8 @@ accounts
   .option('--yes', 'really erase it (required: this cannot be undone)')
   .action(async (opts: { account: string; yes?: boolean }, cmd: Command) => {
     if (!opts.yes) throw new UsageError('erasing an account cannot be undone: add --yes');
-    const erased = await eraseAccount(connect(config()), opts.account);
+    const deps = connect(config());
+    const erased = await eraseAccount(deps, await findAccount(deps.db, opts.account));
     print(outputOf(cmd), erased, () => `erased account "${erased.account}" (${erased.accountId}): ${erased.chats} chats, ${erased.runs} runs`);
   });
 

@@ -180,9 +180,7 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     res.json(await accountUsage(deps.db, account.id));
   });
   router.delete('/accounts/:account', async (req, res) => {
-    const params = accountParamsSchema.safeParse(req.params);
-    if (!params.success) throw new AppError('account_not_found', 404, 'No such account.', 'Name the account (or give its id).');
-    res.status(202).json(await eraseAccount(deps, params.data.account));
+    res.status(202).json(await eraseAccount(deps, await accountOf(req)));
   });
   router.get('/accounts/:account/settings', async (req, res) => {
     res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req)));

@@ -110,10 +110,11 @@ export async function accountUsage(db: Querier, accountId: string): Promise<Acco
     )
     SELECT p.period, to_char(p.period_start, 'YYYY-MM-DD"T"00:00:00"Z"') AS period_start,
       to_char(p.period_start + ('1 ' || p.period)::interval, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS resets_at,
-      COALESCE((SELECT sum(u.tokens) FROM account_usage u WHERE u.account_id = ${accountId}::uuid AND u.day >= p.period_start), 0)::bigint AS tokens,
-      COALESCE((SELECT sum(u.spend_micros) FROM account_usage u WHERE u.account_id = ${accountId}::uuid AND u.day >= p.period_start), 0)::bigint AS spend_micros,
+      COALESCE(used.tokens, 0)::bigint AS tokens, COALESCE(used.spend_micros, 0)::bigint AS spend_micros,
       p.limit_spend_micros, p.limit_tokens, p.has_limits, runyard_usage_limit_reached(${accountId}::uuid) AS reached
-    FROM p`;
+    FROM p, LATERAL (
+      SELECT sum(u.tokens) AS tokens, sum(u.spend_micros) AS spend_micros FROM account_usage u WHERE u.account_id = ${accountId}::uuid AND u.day >= p.period_start
+    ) used`;
   if (!row) throw new AppError('account_not_found', 404, 'No such account.', 'Check the account name or id.');
   return {
     period: row.period,

@@ -53,6 +53,7 @@ const UNTRACED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /** The W3C `traceparent` of a context (the active one by default); undefined when nothing is traced. */
 export function traceparentOf(ctx: Context = context.active()): string | undefined {
+  if (!started) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(ctx, carrier);
   return carrier.traceparent;
@@ -60,6 +61,7 @@ export function traceparentOf(ctx: Context = context.active()): string | undefin
 
 /** The headers that carry the active trace to another service (traceparent, tracestate); none when nothing is traced. */
 export function traceHeaders(): Record<string, string> {
+  if (!started) return {};
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   return carrier;
