@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { dropDatabaseIfExists, migrateDatabase } from '../shared/infra/migrate.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, TEST_RUN_TAG } from './support/testConfig.js';
+import { openInProcessWorkers } from './support/harness.js';
 
 /**
  * Root hooks: a fresh test database migrated with the project's own migrator (so `db migrate` is
@@ -26,5 +27,7 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context) {
     await deleteTestKeys();
+    const leaked = openInProcessWorkers();
+    if (leaked.length > 0) throw new Error(`${leaked.length} in-process worker(s) left open by the tests, started:\n${leaked.join('\n\n')}`);
   },
 };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
 import { createAccount, type TestAccount } from '../support/factories.js';
-import { spawnApi, spawnWorker, startApi, startWorker, waitFor, workerReady, type WorkerProcess } from '../support/harness.js';
+import { openInProcessWorkers, spawnApi, spawnWorker, startApi, startWorker, waitFor, workerReady, type WorkerProcess } from '../support/harness.js';
 import { startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
@@ -35,6 +35,8 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
   let alice: TestAccount;
 
   before(async () => {
+    // An in-process worker left open by an earlier test would deliver this test's webhooks, untraced.
+    expect(openInProcessWorkers(), 'in-process workers left open by earlier tests').to.deep.equal([]);
     otlp = await startOtlpReceiver();
     tools = await startToolServer();
     mcp = await startMcpServer();
@@ -61,7 +63,7 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
   after(async () => {
     for (const p of processes) p.child.kill('SIGKILL');
     await Promise.all(processes.map((p) => p.stopped));
-    await Promise.all([otlp.close(), tools.close(), mcp.close(), hooks.close(), database.close()]);
+    await Promise.all([otlp?.close(), tools?.close(), mcp?.close(), hooks?.close(), database.close()]);
   });
 
   const spansOf = (traceId: string) => otlp.spans.filter((span) => span.traceId === traceId);
@@ -97,11 +99,20 @@ describe('tracing: one OpenTelemetry trace per run, across processes', function 
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
     const runId = res.body.runId as string;
     await waitForRun(runId, ['completed']);
-    await waitFor(() => hooks.deliveries.some((d) => d.body.runId === runId), { what: 'the webhook' });
+    const hook = await waitFor(() => hooks.deliveries.find((d) => d.body.runId === runId), { what: 'the webhook' });
+    expect(String(hook.headers.traceparent ?? ''), 'the delivery came from a traced worker, in the run’s trace').to.match(new RegExp(`^00-${callerTrace}-`));
     const view = await request(base).get(`/api/chat/runs/${runId}`).set('authorization', `Bearer ${alice.key}`);
     expect(view.body.traceId).to.equal(callerTrace);
 
-    await waitFor(() => spansOf(callerTrace).some((span) => span.name === 'webhook run.completed'), { what: 'the webhook span', timeoutMs: 20_000 });
+    await waitFor(() => spansOf(callerTrace).some((span) => span.name === 'webhook run.completed'), { what: 'the webhook span', timeoutMs: 20_000 }).catch(
+      (err: Error) => {
+        throw new Error(
+          `${err.message}; spans of the trace: ${spansOf(callerTrace)
+            .map((s) => s.name)
+            .join(', ')}; worker output: ${processes[1]!.output().slice(-3000)}`,
+        );
+      },
+    );
     await waitFor(() => spansOf(callerTrace).some((span) => span.name === 'process run' && span.attributes['runyard.run.status'] === 'completed'), {
       what: 'the attempt span',
     });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import type { Redis } from 'ioredis';
 import { createApp } from '../../api/app.js';
 import { buildApiDeps } from '../../api/buildDeps.js';
 import type { ApiDeps } from '../../api/deps.js';
@@ -39,11 +40,27 @@ export function startApi(overrides: Record<string, string> = {}): ApiHarness {
   };
 }
 
+const openWorkers = new Map<FleetMember, string>();
+
 /** A worker in this process, sharing the api's queue prefix. */
 export async function startWorker(prefix: string, overrides: Record<string, string> = {}): Promise<FleetMember> {
   const config = testConfig({ ...overrides, QUEUE_PREFIX: prefix });
-  return startFleetMember(config, createLogger('worker', config.LOG_LEVEL));
+  const worker = await startFleetMember(config, createLogger('worker', config.LOG_LEVEL));
+  const startedBy = new Error('started here').stack ?? '';
+  openWorkers.set(worker, startedBy);
+  const close = worker.close;
+  worker.close = (graceMs) => {
+    openWorkers.delete(worker);
+    return close(graceMs);
+  };
+  return worker;
 }
+
+/**
+ * Where the in-process workers still open were started. They share the test database, so one a test
+ * forgot would deliver other tests' webhooks and take their promotions (the root hooks check none is left).
+ */
+export const openInProcessWorkers = (): string[] => [...openWorkers.values()];
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -95,12 +112,24 @@ export async function waitFor<T>(probe: () => T | Promise<T>, opts: { timeoutMs?
   }
 }
 
+/** Redis loses everything of the deployment under `prefix` (a restart without persistence): its jobs, and the fair scheduler's state. */
+export async function loseRedisData(api: ApiHarness): Promise<void> {
+  const redis = api.deps.redis as Redis;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${api.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
 /** What the sweep needs, on an api harness's connections, with `overrides` in its config: a test runs a sweep pass itself. */
 export const sweepDepsFor = (api: ApiHarness, overrides: Record<string, string> = {}): SweepDeps => ({
   config: testConfig({ QUEUE_PREFIX: api.prefix, ...overrides }),
   db: api.deps.db,
   sql: api.deps.sql,
   runQueues: api.deps.runQueues,
+  admission: api.deps.admission,
   logger: createLogger('worker', 'silent'),
   metrics: createMetrics('worker'),
   redis: api.deps.redis,

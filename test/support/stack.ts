@@ -20,16 +20,18 @@ export async function startStack(settings: Record<string, string> = {}): Promise
   // The worker tells tools where runyard is (PUBLIC_BASE_URL): the api listening on its port-0 address.
   const worker = await startWorker(api.prefix, { PUBLIC_BASE_URL: await api.url(), ...env });
   const alice = await createAccount(api.deps.db);
-  return {
+  const stack: Stack = {
     fake,
     api,
     worker,
     alice,
     env,
+    // The worker a test left in `stack.worker` (a test may replace it), not necessarily the first one.
     close: async () => {
-      await worker.close(1_000);
+      await stack.worker.close(1_000);
       await api.close();
       await fake.close();
     },
   };
+  return stack;
 }
