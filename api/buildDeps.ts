@@ -7,7 +7,7 @@ import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
 import { RunProvisioner } from './runProvisioner.js';
-import { RunEnqueuer } from './runEnqueuer.js';
+import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
@@ -39,7 +39,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     logger,
     keys: new KeyResolver(db, config.API_KEY_CACHE_MS, logger),
     provisioner: new RunProvisioner(sql, config.ACCOUNT_MAX_ACTIVE_RUNS, (size) => metrics.statementBatchSize.observe({ statement: 'provision_runs' }, size)),
-    enqueuer: new RunEnqueuer(runQueues, config, (size) => metrics.statementBatchSize.observe({ statement: 'add_run_jobs' }, size)),
+    admission: new RunAdmission({ redis, runQueues, config, db, logger, metrics }),
     idempotency: new IdempotencyStore(redis, prefix),
     streams: new StreamHub(redis, subscriber, { prefix, maxEvents: config.RUN_STREAM_MAX_EVENTS, ttlMs: config.RUN_STREAM_TTL_MS }, logger),
     metrics,

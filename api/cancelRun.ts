@@ -30,10 +30,7 @@ export async function cancelRun(deps: ApiDeps, caller: Caller, runId: string, op
     if (run.status === 'queued') {
       // Cancelled and cleaned up in one statement; false if a worker took it meanwhile.
       if (!(await endRun(deps.sql, runId, { status: 'cancelled', reason: 'cancelled', from: ['queued'] }))) continue;
-      await deps.runQueues
-        .forRun(runId)
-        .remove(runId)
-        .catch(() => {});
+      await deps.admission.withdraw(runId).catch(() => {});
       await announceCancelled(deps, runId);
       deps.metrics.runsFinished.inc({ status: 'cancelled', model: modelLabel(run.model) });
       deps.logger.info('queued run cancelled', { runId });

@@ -9,7 +9,7 @@ import type { ApiMetrics } from './metrics.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { KeyResolver } from './keyResolver.js';
 import type { RunProvisioner } from './runProvisioner.js';
-import type { RunEnqueuer } from './runEnqueuer.js';
+import type { RunAdmission } from '../shared/flow/runAdmission.js';
 import type { StreamHub } from './streamHub.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
@@ -27,7 +27,8 @@ export type ApiDeps = {
   logger: Logger;
   keys: KeyResolver;
   provisioner: RunProvisioner;
-  enqueuer: RunEnqueuer;
+  /** Puts run jobs in line: the fair scheduler, or the queues directly (SPEC section 15). */
+  admission: RunAdmission;
   idempotency: IdempotencyStore;
   streams: StreamHub;
   metrics: ApiMetrics;

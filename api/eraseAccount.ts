@@ -33,7 +33,7 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   const deadline = Date.now() + RUNS_STOP_WAIT_MS;
   while (Date.now() < deadline && (await deps.db.run.count({ where: { accountId: account.id, status: { in: [...ACTIVE_STATUSES] } } })) > 0) await sleep(100);
   let runs = 0;
-  const erasure = { db: deps.db, redis: deps.redis, runQueues: deps.runQueues, prefix: deps.config.QUEUE_PREFIX };
+  const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX };
   for (const chat of chats) runs += (await eraseChat(erasure, chat.id, account.id))?.runs ?? 0;
   await deps.db.account.delete({ where: { id: account.id } });
   await deleteMatching(deps.redis, `${deps.config.QUEUE_PREFIX}:idempotency:{${account.id}}:*`);

@@ -1,3 +1,4 @@
+import type { Priority } from '../shared/flow/priorities.js';
 import { Batcher } from '../shared/infra/batcher.js';
 import { statement, type Sql } from '../shared/infra/sql.js';
 
@@ -20,6 +21,7 @@ export type ProvisionRequest = {
   maxSteps: number;
   /** The W3C traceparent of the request that started the run (null when not traced). */
   traceparent: string | null;
+  priority: Priority;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
 
@@ -49,6 +51,7 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     webhook: r.webhook,
     max_steps: r.maxSteps,
     traceparent: r.traceparent,
+    priority: r.priority,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);
   const provisioned = new Set(rows.map((row) => row.run_id));

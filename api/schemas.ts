@@ -1,4 +1,5 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { PRIORITIES } from '../shared/flow/priorities.js';
 import { z } from 'zod';
 import { FINISH_REASONS, RUN_STATUSES } from '../shared/runs/lifecycle.js';
 import { DURATION_PATTERN } from '../shared/infra/durations.js';
@@ -110,6 +111,7 @@ export const startRunBodySchema = z
     webhook: webhookSchema.optional(),
     mcpServers: mcpServersSchema.optional(),
     maxSteps: maxStepsSchema.optional(),
+    priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
   })
   .superRefine((body, ctx) => {
     checkNamesUnique(body, ctx);
@@ -126,7 +128,6 @@ export type StartRunBody = z.infer<typeof startRunBodySchema>;
 export const runStatusSchema = z.enum(RUN_STATUSES);
 
 export const ON_BUSY = ['queue', 'interrupt', 'reject'] as const;
-export const PRIORITIES = ['high', 'normal', 'low'] as const;
 
 /** POST /api/chats/{chatId}/messages (SPEC section 12). */
 export const sendMessageBodySchema = z
@@ -141,7 +142,7 @@ export const sendMessageBodySchema = z
     webhook: webhookSchema.optional(),
     mcpServers: mcpServersSchema.optional(),
     maxSteps: maxStepsSchema.optional(),
-    priority: z.enum(PRIORITIES).optional().meta({ description: 'Recorded with the run (default normal)' }),
+    priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
     onBusy: z.enum(ON_BUSY).optional().meta({ description: 'When the chat has an active run: queue (default), interrupt, or reject (409 chat_busy)' }),
   })
   .superRefine((body, ctx) => {
@@ -451,6 +452,8 @@ export const accountSettingsBodySchema = z
   .strictObject({
     retentionDays: z.number().int().min(1).max(36_500).nullable().optional(),
     compactionThresholdPercent: z.number().int().min(1).max(100).nullable().optional(),
+    weight: z.number().int().min(1).max(1000).nullable().optional().meta({ description: 'Its share of a saturated fleet against other accounts (default 1)' }),
+    maxRunning: z.number().int().min(1).max(1_000_000).nullable().optional().meta({ description: 'Its running runs fleet-wide at most (null: no cap)' }),
   })
   .meta({ id: 'AccountSettingsRequest' });
 
@@ -484,6 +487,8 @@ export const accountSettingsSchema = z
     retentionDaysIsDefault: z.boolean(),
     compactionThresholdPercent: z.number().int(),
     compactionThresholdIsDefault: z.boolean(),
+    weight: z.number().int(),
+    maxRunning: z.number().int().nullable(),
   })
   .meta({ id: 'AccountSettings' });
 

@@ -1,3 +1,4 @@
+import { DEFAULT_PRIORITY, type Priority } from '../shared/flow/priorities.js';
 import { randomUUID } from 'node:crypto';
 import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
@@ -74,7 +75,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   }
 }
 
-type Provisioned = { runId: string; chatId: string; sessionId: string; accountId: string; keyId: string; rawKey: string };
+type Provisioned = { runId: string; chatId: string; sessionId: string; accountId: string; keyId: string; rawKey: string; priority: Priority };
 
 async function provisionRun(
   deps: ApiDeps,
@@ -108,6 +109,7 @@ async function provisionRun(
       webhook,
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
       traceparent: traceparentOf() ?? null,
+      priority: body.priority ?? DEFAULT_PRIORITY,
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });
   } catch (err) {
@@ -119,7 +121,7 @@ async function provisionRun(
     await assertWithinLimits(deps.db, accountId, deps.metrics.usageLimitRefusals, 'start');
     throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
   }
-  return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey };
+  return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey, priority: body.priority ?? DEFAULT_PRIORITY };
 }
 
 async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
@@ -128,10 +130,11 @@ async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
     accountId: run.accountId,
     keyId: run.keyId,
     ephemeralKey: sealSecret(run.rawKey, deps.config.RUNYARD_SECRET),
+    priority: run.priority,
     ...jobContext(run.runId),
   };
   try {
-    await deps.enqueuer.enqueueWithin(data, ENQUEUE_TIMEOUT_MS);
+    await deps.admission.submitWithin(data, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
     deps.logger.error('enqueue failed, undoing the provisioned run', { error: (err as Error).message });
     await undoProvisioning(deps, run);
@@ -142,10 +145,7 @@ async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
 /** Removes everything provisioned for a run that could not be enqueued (its key goes with it). */
 async function undoProvisioning(deps: ApiDeps, run: Provisioned): Promise<void> {
   // If the add reached Redis after all (a timeout on a slow server), a worker finds no run and drops the job.
-  await deps.runQueues
-    .forRun(run.runId)
-    .remove(run.runId)
-    .catch(() => {});
+  await deps.admission.withdraw(run.runId).catch(() => {});
   try {
     await deps.db.$transaction([
       deps.db.apiKey.updateMany({ where: { id: run.keyId, accountId: run.accountId, kind: 'ephemeral' }, data: { revokedAt: new Date() } }),

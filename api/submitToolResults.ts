@@ -5,7 +5,6 @@ import { requestFingerprint } from './idempotency.js';
 import { runNotFound } from './readRuns.js';
 import { AppError, queueUnavailable } from '../shared/infra/errors.js';
 import type { RunJobData } from '../shared/infra/queue.js';
-import { requeueRunJob } from '../shared/runs/jobs.js';
 import { mintRunKey } from '../shared/runs/runKey.js';
 import { continueParkedRun } from '../shared/runs/transitions/continue.js';
 import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
@@ -70,7 +69,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
 /** The run's job again (the parked attempt's job completed; same jobId). If Redis fails here, the sweep re-queues the run. */
 async function enqueueContinuation(deps: ApiDeps, jobData: RunJobData): Promise<void> {
   try {
-    await requeueRunJob(deps.runQueues, deps.config, jobData);
+    await deps.admission.requeue(jobData);
   } catch (err) {
     // The continuation is committed: the run is queued in Postgres and the sweep re-queues a queued
     // run without a job, so it is not lost; the caller is told to look again rather than to resend.

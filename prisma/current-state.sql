@@ -80,7 +80,7 @@ BEGIN
     SELECT * FROM jsonb_to_recordset(p_runs) AS x(
       ord integer, session_id uuid, chat_id uuid, run_id uuid, model text, system text, max_output_tokens integer, idempotency_key text,
       title text, metadata jsonb, messages jsonb, key_id uuid, key_hash text, key_prefix text, key_scopes text[], key_expires_at timestamptz,
-      tools jsonb, max_steps integer, mcp_servers jsonb, webhook jsonb, traceparent text)
+      tools jsonb, max_steps integer, mcp_servers jsonb, webhook jsonb, traceparent text, priority text)
     ORDER BY ord
     LIMIT room
   ), new_sessions AS (
@@ -90,9 +90,10 @@ BEGIN
     INSERT INTO chats (id, account_id, session_id, title, metadata) SELECT i.chat_id, p_account_id, i.session_id, i.title, i.metadata FROM input i
     RETURNING 1
   ), new_runs AS (
-    INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key, tools, max_steps, mcp_servers, webhook, traceparent)
+    INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key, tools, max_steps, mcp_servers, webhook, traceparent, priority)
     SELECT i.run_id, p_account_id, i.session_id, i.chat_id, i.model, i.system, i.max_output_tokens, i.idempotency_key,
-      NULLIF(i.tools, 'null'::jsonb), COALESCE(i.max_steps, 20), NULLIF(i.mcp_servers, 'null'::jsonb), NULLIF(i.webhook, 'null'::jsonb), i.traceparent
+      NULLIF(i.tools, 'null'::jsonb), COALESCE(i.max_steps, 20), NULLIF(i.mcp_servers, 'null'::jsonb), NULLIF(i.webhook, 'null'::jsonb), i.traceparent,
+      COALESCE(i.priority, 'normal')
     FROM input i ORDER BY i.ord
     RETURNING id
   ), new_messages AS (

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FencedError, type RunEventWriter } from '../shared/stream/events.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
 import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOutcome } from '../shared/agent/steps.js';
-import { emptyUsage, parseModelId, type Usage } from '../shared/agent/models.js';
+import { emptyUsage, modelLabel, parseModelId, type Usage } from '../shared/agent/models.js';
 import { LIMIT_REACHED, type LimitReached } from '../shared/accounts/usageLimits.js';
 import type { FinishReason } from '../shared/runs/lifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
@@ -128,9 +128,11 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
     showPersistedCompaction(index);
     if (compactionDue(ctx, progress)) {
       await checkSpendLimits(ctx);
+      await waitForCapacity(ctx, progress.lastInputTokens ?? 0);
       addUsage(progress.usage, await compact(ctx, progress, index));
     }
     await checkSpendLimits(ctx);
+    await waitForCapacity(ctx, estimatedTokens(ctx, history));
     const answer = await callModel(ctx, progress, history, index);
     if (answer.toolCalls.length === 0) {
       ctx.events.emit({ type: 'finish-step' });
@@ -397,6 +399,34 @@ async function checkSpendLimits(ctx: LoopContext): Promise<void> {
   if (!row?.reached) return;
   ctx.deps.metrics.usageLimitRefusals.inc({ kind: row.reached.kind, where: 'model_call' });
   throw new UsageLimitReached(row.reached);
+}
+
+/**
+ * The model has no fleet-wide capacity now (MODEL_RATE_LIMITS, or paused after a provider 429): the
+ * attempt hands the run back to the queue until there is, holding no worker slot meanwhile (SPEC
+ * section 15). It resumes from its durable steps.
+ */
+export class WaitForCapacity extends Error {
+  override name = 'WaitForCapacity';
+  constructor(
+    readonly waitMs: number,
+    readonly reason: 'rpm' | 'tpm' | 'paused',
+  ) {
+    super(`no capacity for the model for ${waitMs} ms (${reason})`);
+  }
+}
+
+async function waitForCapacity(ctx: LoopContext, tokens: number): Promise<void> {
+  const capacity = await ctx.deps.rateLimits.reserve(ctx.run.model, tokens);
+  if (!('reason' in capacity)) return;
+  ctx.deps.metrics.rateLimitWaits.inc({ model: modelLabel(ctx.run.model), reason: capacity.reason });
+  throw new WaitForCapacity(capacity.waitMs, capacity.reason);
+}
+
+/** What a call counts against a tokens-per-minute limit before the provider says: about a token per 4 characters of its input, and its output cap. */
+function estimatedTokens(ctx: LoopContext, history: ModelMessage[]): number {
+  const input = JSON.stringify([ctx.run.system ?? '', ctx.chat.earlierModelMessages, history]).length / 4;
+  return Math.ceil(input + (ctx.run.maxOutputTokens ?? 0));
 }
 
 function addUsage(total: Usage, more: Usage): void {

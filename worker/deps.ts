@@ -1,5 +1,7 @@
 import type { RedisClient } from '../shared/infra/redis.js';
 import type { RunQueues } from '../shared/infra/runQueues.js';
+import type { RunAdmission } from '../shared/flow/runAdmission.js';
+import type { ModelRateLimiter } from '../shared/flow/modelRateLimits.js';
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
@@ -24,6 +26,10 @@ export type WorkerDeps = {
   /** Commands: event appends, fences. Reconnects forever. */
   redis: RedisClient;
   runQueues: RunQueues;
+  /** Puts run jobs in line (the fair scheduler) and hears what this worker does with them. */
+  admission: RunAdmission;
+  /** Fleet-wide model capacity (MODEL_RATE_LIMITS) and provider 429 pauses. */
+  rateLimits: ModelRateLimiter;
   logger: Logger;
   metrics: Metrics;
   providers: ProviderRegistry;

@@ -21,6 +21,9 @@ import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
+import { RunAdmission } from '../shared/flow/runAdmission.js';
+import { AdmissionReports } from './admissionReports.js';
+import { ModelRateLimiter, parseModelRateLimits } from '../shared/flow/modelRateLimits.js';
 
 export type FleetMember = {
   deps: WorkerDeps;
@@ -48,6 +51,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const metrics = createMetrics('worker');
   const store = new RunStore(sql, workerId, STATEMENT_BATCHING, (statement, size) => metrics.statementBatchSize.observe({ statement }, size));
   const active = new ActiveRuns(store, logger);
+  const admission = new RunAdmission({ redis, runQueues, config, db, logger, metrics });
+  const reports = new AdmissionReports(admission);
   const deps: WorkerDeps = {
     config,
     db,
@@ -56,6 +61,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     steps: new StepStore(sql),
     redis,
     runQueues,
+    admission,
+    rateLimits: new ModelRateLimiter(redis, prefix, parseModelRateLimits(config.MODEL_RATE_LIMITS), config.MODEL_RATE_LIMIT_WINDOW_MS),
     logger,
     metrics,
     providers: createProviderRegistry(config),
@@ -68,7 +75,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
 
   const runWorkers = createRunWorkers(
     runQueues.all.map((queue) => queue.name),
-    createRunProcessor(deps),
+    reports.wrap(createRunProcessor(deps)),
     {
       connection: redis,
       prefix,
@@ -107,11 +114,11 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     // The fleet-wide maintenance jobs, one at a time on one worker: the sweep, and retention.
     async (job) => {
       if (job.name === RETENTION_JOB_NAME) {
-        const report = await pruneExpiredChats({ db, redis, runQueues, config });
+        const report = await pruneExpiredChats({ db, redis, admission, config });
         if (report.chatsDeleted) logger.info('retention erased expired chats', report);
         return report;
       }
-      return sweepStaleRuns({ config, db, sql, runQueues, logger, metrics, redis, streamOptions: streamOptions(deps) });
+      return sweepStaleRuns({ config, db, sql, runQueues, admission, logger, metrics, redis, streamOptions: streamOptions(deps) });
     },
     {
       connection: redis,
@@ -144,8 +151,9 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
   const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
   webhooks.start();
-  const promotions = new PromotionDispatcher({ db, config, runQueues, logger });
+  const promotions = new PromotionDispatcher({ db, config, admission, logger });
   promotions.start();
+  reports.start();
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, shards: runWorkers.length, lockMs: config.RUN_LOCK_MS });
 
   let closing: Promise<void> | undefined;
@@ -153,6 +161,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     closing ??= (async () => {
       logger.info('worker shutting down', { graceMs, running: active.size });
       clearInterval(scheduleKeeper);
+      reports.stop();
       const grace = setTimeout(() => active.stopAll('shutdown'), graceMs);
       const steps: [string, () => Promise<unknown>][] = [
         ['sweep worker', () => sweepWorker.close()],

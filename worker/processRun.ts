@@ -8,7 +8,7 @@ import { reopenRunForReplay } from '../shared/runs/transitions/replay.js';
 import { openSecret } from '../shared/accounts/secrets.js';
 import { RunStopped } from './activeRuns.js';
 import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependencyWaits.js';
-import { interruptedParts, newProgress, runAgentLoop, UsageLimitReached, type LoopProgress } from './agentLoop.js';
+import { interruptedParts, newProgress, runAgentLoop, UsageLimitReached, WaitForCapacity, type LoopProgress } from './agentLoop.js';
 import type { PendingToolCall } from '../shared/agent/steps.js';
 import type { WorkerDeps } from './deps.js';
 import { endRequestedCancel } from './requestedCancels.js';
@@ -132,7 +132,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
     const stop = controller.signal.reason instanceof RunStopped ? controller.signal.reason.reason : undefined;
     if (stop === 'lost' || err instanceof FencedError || events.isFenced) return lostOwnership(attemptCtx);
     if (stop === 'cancelled') return endCancelled(attemptCtx);
-    if (stop === 'shutdown') return handBackOnShutdown(attemptCtx);
+    if (stop === 'shutdown') return handBack(attemptCtx, 'worker_shutdown', 0);
+    if (err instanceof WaitForCapacity) return handBack(attemptCtx, 'waiting_for_capacity', err.waitMs);
     if (err instanceof UsageLimitReached) return endOverLimit(attemptCtx, err);
     return recordFailure(attemptCtx, err);
   } finally {
@@ -218,14 +219,24 @@ async function endWithOutputSoFar(ctx: AttemptContext, status: 'cancelled' | 'fa
   if (!saved) lostOwnership(ctx);
 }
 
-/** The worker is shutting down: hand the run back at once instead of waiting for the lock to expire; not counted as an attempt. */
-async function handBackOnShutdown({ deps, job, run, events, token }: AttemptContext): Promise<never> {
-  const error = { code: 'worker_shutdown', message: 'the worker shut down before the attempt finished', retryable: true };
+const HAND_BACK_MESSAGES = {
+  worker_shutdown: 'the worker shut down before the attempt finished',
+  waiting_for_capacity: 'the model had no fleet-wide capacity (MODEL_RATE_LIMITS, or a provider 429); the run waits for it off the worker',
+} as const;
+
+/**
+ * Hands the run back to its queue, to be taken again in `delayMs`, not counted as an attempt: the
+ * worker is shutting down (at once, instead of waiting for the lock to expire), or the model has no
+ * capacity now (the run waits holding no worker slot). A later attempt resumes from its durable steps.
+ */
+async function handBack({ deps, job, run, events, token }: AttemptContext, reason: keyof typeof HAND_BACK_MESSAGES, delayMs: number): Promise<never> {
+  const error = { code: reason, message: HAND_BACK_MESSAGES[reason], retryable: true };
   if (await deps.store.fail(run.id, run.attempt, error, false, 'interrupted')) {
-    events.emit(runStatusChunk({ status: 'queued', reason: 'worker_shutdown' }));
+    events.emit(runStatusChunk({ status: 'queued', reason }));
     await events.flush().catch(() => {});
   }
-  if (token) await job.moveToDelayed(Date.now(), token);
+  if (reason === 'waiting_for_capacity') deps.logger.info('run waits for model capacity', { waitMs: delayMs });
+  if (token) await job.moveToDelayed(Date.now() + delayMs, token);
   throw new DelayedError();
 }
 
@@ -233,6 +244,8 @@ async function handBackOnShutdown({ deps, job, run, events, token }: AttemptCont
 async function recordFailure(ctx: AttemptContext, err: unknown): Promise<never> {
   const { deps, job, run, events, startMs } = ctx;
   const error = classify(err);
+  // A provider's 429 with Retry-After: every worker holds its calls to this model for that long.
+  if (error.retryAfterMs && error.code === 'provider_rate_limited') await pauseModel(deps, run.model, error.retryAfterMs);
   const attemptsAllowed = job.opts.attempts ?? deps.config.RUN_MAX_ATTEMPTS;
   const final = !error.retryable || job.attemptsMade + 1 >= attemptsAllowed;
   deps.logger.warn('attempt failed', {
@@ -253,6 +266,12 @@ async function recordFailure(ctx: AttemptContext, err: unknown): Promise<never> 
   await finishStream(events, { status: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable } });
   recordRunFinished(deps, run, 'failed', startMs);
   throw new UnrecoverableError(`${error.code}: ${error.message}`);
+}
+
+async function pauseModel(deps: WorkerDeps, model: string, ms: number): Promise<void> {
+  deps.metrics.rateLimitPauses.inc({ model: modelLabel(model) });
+  deps.logger.warn('the provider asked to wait: model paused for the fleet', { model, pauseMs: ms });
+  await deps.rateLimits.pause(model, ms).catch((err: Error) => deps.logger.warn('could not pause the model fleet-wide', { error: err.message }));
 }
 
 async function finishStream(events: RunEventWriter, outcome: Parameters<typeof closingChunks>[0]): Promise<void> {

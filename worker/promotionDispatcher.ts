@@ -1,8 +1,7 @@
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
-import { RUN_JOB_NAME, runJobOptions } from '../shared/infra/queue.js';
-import type { RunQueues } from '../shared/infra/runQueues.js';
+import type { RunAdmission } from '../shared/flow/runAdmission.js';
 import { takePromotedRuns } from '../shared/runs/promotedRuns.js';
 import { OutboxPoller } from './outboxPoller.js';
 
@@ -18,7 +17,7 @@ const BATCH = 20;
 export class PromotionDispatcher {
   private readonly poller: OutboxPoller;
 
-  constructor(private readonly deps: { db: Db; config: Config; runQueues: RunQueues; logger: Logger }) {
+  constructor(private readonly deps: { db: Db; config: Config; admission: RunAdmission; logger: Logger }) {
     this.poller = new OutboxPoller({
       what: 'taking promoted runs',
       batch: BATCH,
@@ -38,12 +37,11 @@ export class PromotionDispatcher {
 
   /** Takes a batch of promoted runs and queues their jobs; how many it took. */
   async queuePromotedRuns(): Promise<number> {
-    const { db, config, runQueues, logger } = this.deps;
+    const { db, config, admission, logger } = this.deps;
     const jobs = await takePromotedRuns(db, config, BATCH);
     for (const job of jobs) {
-      await runQueues
-        .forRun(job.runId)
-        .add(RUN_JOB_NAME, job, runJobOptions(config, job.runId))
+      await admission
+        .submit(job)
         .then(() => logger.info('queued the run a queued message became', { runId: job.runId }))
         .catch((err: Error) => logger.error('could not queue a promoted run; the sweep will', { runId: job.runId, error: err.message }));
     }

@@ -14,12 +14,14 @@ import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/stream/events.js';
 import type { RedisClient } from '../shared/infra/redis.js';
 import type { RunQueues } from '../shared/infra/runQueues.js';
+import type { RunAdmission } from '../shared/flow/runAdmission.js';
 
 export type SweepDeps = {
   config: Config;
   db: Db;
   sql: Sql;
   runQueues: RunQueues;
+  admission: RunAdmission;
   logger: Logger;
   metrics: Metrics;
   redis: RedisClient;
@@ -106,7 +108,8 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
       continue;
     }
     const state = await runQueue.getJobState(run.id);
-    if (LIVE_JOB_STATES.has(state)) continue;
+    // A run waiting its account's turn in the fair scheduler has no job yet, and is not lost.
+    if (LIVE_JOB_STATES.has(state) || (await deps.admission.holds(run.id))) continue;
     if (state !== 'failed' && run.attempt < config.RUN_MAX_ATTEMPTS) {
       // The job is gone (Redis lost it, or it was removed): put the run back in the queue.
       if (state === 'completed') await (await runQueue.getJob(run.id))?.remove();

@@ -137,13 +137,10 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
 /** Queues the new run's job; if Redis fails, the run and its message are removed (its session with them) and the caller gets 503. */
 async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: string): Promise<void> {
   try {
-    await deps.enqueuer.enqueueWithin(jobData, ENQUEUE_TIMEOUT_MS);
+    await deps.admission.submitWithin(jobData, ENQUEUE_TIMEOUT_MS);
   } catch (err) {
     deps.logger.error('enqueue failed, undoing the message’s run', { runId: jobData.runId, error: (err as Error).message });
-    await deps.runQueues
-      .forRun(jobData.runId)
-      .remove(jobData.runId)
-      .catch(() => {});
+    await deps.admission.withdraw(jobData.runId).catch(() => {});
     await deps.db.session
       .delete({ where: { id: sessionId } })
       .catch((undoErr: Error) => deps.logger.error('could not undo the message’s run', { error: undoErr.message }));

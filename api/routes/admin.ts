@@ -183,11 +183,11 @@ export function adminApiRoutes(deps: ApiDeps): Router {
     res.status(202).json(await eraseAccount(deps, await accountOf(req)));
   });
   router.get('/accounts/:account/settings', async (req, res) => {
-    res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req)));
+    res.json(await updateAccountSettings(deps, await accountOf(req)));
   });
   router.patch('/accounts/:account/settings', async (req, res) => {
     const body = accountSettingsBodySchema.parse(jsonBody(req));
-    res.json(await updateAccountSettings(deps.db, deps.config, await accountOf(req), body));
+    res.json(await updateAccountSettings(deps, await accountOf(req), body));
   });
   router.get('/runs/:runId/timeline', async (req, res) => {
     res.json(await runTimeline(deps, runIdOf(req)));

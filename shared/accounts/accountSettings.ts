@@ -1,15 +1,23 @@
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
 import { AppError } from '../infra/errors.js';
+import type { RunAdmission } from '../flow/runAdmission.js';
 
 /**
  * An account's own settings beside the deployment's defaults: how long its idle chats are kept
  * (RETENTION_DAYS, SPEC section 17) and when its chats are compacted (COMPACTION_THRESHOLD_PERCENT,
- * section 13). Null means "the default"; the view says which values are defaults. The CLI's
- * `accounts settings` and the admin API's /api/admin/accounts/{account}/settings both use this.
+ * section 13), and its share of the fleet (section 15: `weight`, default 1, and `maxRunning`, its
+ * running runs fleet-wide, null for no cap). Null means "the default"; the view says which values
+ * are defaults. The CLI's `accounts settings` and the admin API's
+ * /api/admin/accounts/{account}/settings both use this.
  */
 
-export type AccountSettingsChange = { retentionDays?: number | null; compactionThresholdPercent?: number | null };
+export type AccountSettingsChange = {
+  retentionDays?: number | null;
+  compactionThresholdPercent?: number | null;
+  weight?: number | null;
+  maxRunning?: number | null;
+};
 
 export type AccountSettingsView = {
   account: string;
@@ -18,6 +26,8 @@ export type AccountSettingsView = {
   retentionDaysIsDefault: boolean;
   compactionThresholdPercent: number;
   compactionThresholdIsDefault: boolean;
+  weight: number;
+  maxRunning: number | null;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,16 +40,25 @@ export async function findAccount(db: Db, nameOrId: string): Promise<{ id: strin
   return account;
 }
 
-/** Applies the change (undefined: unchanged, null: back to the default) and answers the account's settings. */
+/**
+ * Applies the change (undefined: unchanged, null: back to the default) and answers the account's
+ * settings. A new weight or maxRunning reaches the fair scheduler at once.
+ */
 export async function updateAccountSettings(
-  db: Db,
-  config: Config,
+  deps: { db: Db; config: Config; admission: RunAdmission },
   account: { id: string; name: string },
   change: AccountSettingsChange = {},
 ): Promise<AccountSettingsView> {
-  if (change.retentionDays !== undefined || change.compactionThresholdPercent !== undefined)
-    await db.account.update({ where: { id: account.id }, data: change });
-  const row = await db.account.findUniqueOrThrow({ where: { id: account.id }, select: { retentionDays: true, compactionThresholdPercent: true } });
+  const { db, config } = deps;
+  const { weight, ...rest } = change;
+  const data = { ...rest, ...(weight !== undefined ? { weight: weight ?? 1 } : {}) };
+  if (Object.values(data).some((value) => value !== undefined)) await db.account.update({ where: { id: account.id }, data });
+  const row = await db.account.findUniqueOrThrow({
+    where: { id: account.id },
+    select: { retentionDays: true, compactionThresholdPercent: true, weight: true, maxRunning: true },
+  });
+  if (change.weight !== undefined || change.maxRunning !== undefined)
+    await deps.admission.settingsChanged(account.id, { weight: row.weight, maxRunning: row.maxRunning });
   return {
     account: account.name,
     accountId: account.id,
@@ -47,5 +66,7 @@ export async function updateAccountSettings(
     retentionDaysIsDefault: row.retentionDays === null,
     compactionThresholdPercent: row.compactionThresholdPercent ?? config.COMPACTION_THRESHOLD_PERCENT,
     compactionThresholdIsDefault: row.compactionThresholdPercent === null,
+    weight: row.weight,
+    maxRunning: row.maxRunning,
   };
 }

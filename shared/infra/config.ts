@@ -62,6 +62,24 @@ export const configSchema = z
     BULL_BOARD_READ_ONLY: booleanFromEnv.default(false),
     RUNYARD_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    // Flow control (SPEC section 15): fair share between accounts, maxRunning and priorities. Off: the queues are first in, first out.
+    FAIR_SCHEDULING: booleanFromEnv.default(true),
+    // Runs released to the queues beyond those workers have taken: a newly waiting account's run starts behind at most these.
+    FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(32),
+    // Fleet-wide model rate limits: model-or-pattern=rpm:N,tpm:N;... (e.g. openai/gpt-4o-mini=rpm:500,tpm:200000;anthropic/*=rpm:50).
+    MODEL_RATE_LIMITS: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        for (const rule of value
+          .split(';')
+          .map((entry) => entry.trim())
+          .filter(Boolean))
+          if (!/^[a-z0-9-]+\/[\w.:*-]+=(rpm|tpm):\d+(,(rpm|tpm):\d+)?$/.test(rule))
+            ctx.addIssue({ code: 'custom', message: `"${rule}" is not provider/model=rpm:N,tpm:N (or provider/*=...)` });
+      }),
+    // The window MODEL_RATE_LIMITS count in (a minute; tests shorten it).
+    MODEL_RATE_LIMIT_WINDOW_MS: ms(60_000, 100),
     WORKER_ID: optionalString,
     // Empty is unset (no metrics server), not port 0.
     WORKER_METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),

@@ -80,6 +80,24 @@ export function createMetrics(process: 'api' | 'worker') {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers,
     }),
+    flowWait: new client.Histogram({
+      name: 'runyard_flow_wait_seconds',
+      help: 'How long a run waited in the fair scheduler for its account’s turn before it was released to the queues',
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
+      registers,
+    }),
+    rateLimitWaits: new client.Counter({
+      name: 'runyard_model_rate_limit_waits_total',
+      help: 'Model calls that waited for fleet-wide capacity (MODEL_RATE_LIMITS), by reason: rpm, tpm or paused (a provider 429)',
+      labelNames: ['model', 'reason'],
+      registers,
+    }),
+    rateLimitPauses: new client.Counter({
+      name: 'runyard_model_rate_limit_pauses_total',
+      help: 'Provider 429s with Retry-After that paused a model for the whole fleet',
+      labelNames: ['model'],
+      registers,
+    }),
     statementBatchSize: new client.Histogram({
       name: 'runyard_statement_batch_size',
       help: 'Runs in one batched write (claims, completions, provisioning, job adds)',

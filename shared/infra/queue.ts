@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
 import type { Config } from './config.js';
 import { traceparentOf } from './tracing.js';
+import { PRIORITIES } from '../flow/priorities.js';
 
 /** Every queue runyard uses, named once. */
 export const QUEUES = { runs: 'runs', maintenance: 'maintenance' } as const;
@@ -53,6 +54,8 @@ export const runJobSchema = z.object({
   accountId: z.uuid(),
   keyId: z.uuid(),
   ephemeralKey: sealedSecretSchema,
+  /** The run's priority within its account (SPEC section 15); jobs queued by an older release have none: normal. */
+  priority: z.enum(PRIORITIES).optional(),
   traceparent: z.string().max(100).optional(),
   timeline: z.string().max(200).optional(),
 });

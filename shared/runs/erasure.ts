@@ -1,6 +1,6 @@
 import type { Db } from '../infra/db.js';
 import type { RedisClient } from '../infra/redis.js';
-import type { RunQueues } from '../infra/runQueues.js';
+import type { RunAdmission } from '../flow/runAdmission.js';
 import { runEventKeys } from '../stream/events.js';
 
 /**
@@ -10,7 +10,7 @@ import { runEventKeys } from '../stream/events.js';
  * Null when there is no such chat in the account (accountId null: any account's, for operators).
  */
 export async function eraseChat(
-  deps: { db: Db; redis: RedisClient; runQueues: RunQueues; prefix: string },
+  deps: { db: Db; redis: RedisClient; admission: RunAdmission; prefix: string },
   chatId: string,
   accountId: string | null,
   opts: { onlyIf?: (tx: Pick<Db, '$queryRaw'>) => Promise<boolean> } = {},
@@ -31,10 +31,7 @@ export async function eraseChat(
     const keys = runEventKeys(deps.prefix, runId);
     await deps.redis.del(keys.stream);
     await deps.redis.del(keys.fence);
-    await deps.runQueues
-      .forRun(runId)
-      .remove(runId)
-      .catch(() => {});
+    await deps.admission.withdraw(runId).catch(() => {});
   }
   return { runs: runIds.length };
 }

@@ -1,9 +1,8 @@
 import type { RedisClient } from '../infra/redis.js';
-import type { RunQueues } from '../infra/runQueues.js';
+import type { RunAdmission } from '../flow/runAdmission.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
 import { deleteRunStream } from '../stream/events.js';
-import { requeueRunJob } from './jobs.js';
 import { reopenRunForReplay, type ReopenedRun } from './transitions/replay.js';
 
 export type FailedRunFilter = { since?: Date; until?: Date; model?: string; accountId?: string; limit: number };
@@ -36,14 +35,14 @@ export class ReplayNotQueued extends Error {
 }
 
 export async function replayRun(
-  deps: { db: Db; redis: RedisClient; runQueues: RunQueues; config: Config },
+  deps: { db: Db; redis: RedisClient; admission: RunAdmission; config: Config },
   runId: string,
   opts: { accountId?: string; onlyStatus?: 'failed' } = {},
 ): Promise<ReopenedRun> {
   const reopened = await reopenRunForReplay(deps.db, deps.config, runId, opts);
   try {
     await deleteRunStream(deps.redis, deps.config.QUEUE_PREFIX, runId);
-    await requeueRunJob(deps.runQueues, deps.config, reopened.jobData);
+    await deps.admission.requeue(reopened.jobData);
   } catch (err) {
     throw new ReplayNotQueued(runId, err);
   }

@@ -1,7 +1,7 @@
 import type { Config } from '../infra/config.js';
 import { Prisma, type Db } from '../infra/db.js';
 import type { RedisClient } from '../infra/redis.js';
-import type { RunQueues } from '../infra/runQueues.js';
+import type { RunAdmission } from '../flow/runAdmission.js';
 import { eraseChat } from './erasure.js';
 import { ACTIVE_STATUSES } from './lifecycle.js';
 
@@ -27,7 +27,7 @@ export type RetentionReport = { chatsDeleted: number; runsDeleted: number };
  * retention (RETENTION_DAYS unless the account says otherwise) is erased whole, a chat at a time
  * (shared/runs/erasure.ts), in batches of BATCH, oldest first, until none is left.
  */
-export async function pruneExpiredChats(deps: { db: Db; redis: RedisClient; runQueues: RunQueues; config: Config }): Promise<RetentionReport> {
+export async function pruneExpiredChats(deps: { db: Db; redis: RedisClient; admission: RunAdmission; config: Config }): Promise<RetentionReport> {
   const report: RetentionReport = { chatsDeleted: 0, runsDeleted: 0 };
   for (;;) {
     const expired = await deps.db.$queryRaw<{ id: string }[]>`

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { sweepStaleRuns } from '../../worker/sweep.js';
 import { cleanupRun } from '../../shared/runs/compensations.js';
-import { startApi, startWorker, sweepDepsFor, waitFor, type ApiHarness } from '../support/harness.js';
+import { loseRedisData, startApi, startWorker, sweepDepsFor, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -130,7 +130,7 @@ describe('replay and the stale-run sweep', () => {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'lost and found' });
         const oldKey = await idle.deps.db.apiKey.findFirstOrThrow({ where: { runId } });
-        await (await idle.deps.runQueues.forRun(runId).getJob(runId))!.remove();
+        await loseRedisData(idle);
         await idle.deps.db.run.update({ where: { id: runId }, data: { heartbeatAt: new Date(Date.now() - 5_000) } });
         // The sweep covers the whole database, which other tests share: assert on this run.
         const report = await sweepStaleRuns(sweepDeps);
@@ -155,7 +155,7 @@ describe('replay and the stale-run sweep', () => {
       try {
         const bob = await createAccount(idle.deps.db);
         const runId = await startRunOk(idle.app, bob.key, { prompt: 'dead worker' });
-        await (await idle.deps.runQueues.forRun(runId).getJob(runId))!.remove();
+        await loseRedisData(idle);
         await idle.deps.db.run.update({ where: { id: runId }, data: { status: 'running', attempt: 1, heartbeatAt: new Date(Date.now() - 5_000) } });
         const report = await sweepStaleRuns(sweepDeps);
         expect(report.failed).to.be.at.least(1);

@@ -46,7 +46,7 @@ describe('retention: idle chats older than their account’s retention are erase
     const report = await pruneExpiredChats({
       db: stack.api.deps.db,
       redis: stack.api.deps.redis,
-      runQueues: stack.api.deps.runQueues,
+      admission: stack.api.deps.admission,
       config: stack.api.deps.config,
     });
     // The workers' own retention job may have erased some first: what counts is what is left.
@@ -68,7 +68,7 @@ describe('retention: idle chats older than their account’s retention are erase
     const again = await pruneExpiredChats({
       db: stack.api.deps.db,
       redis: stack.api.deps.redis,
-      runQueues: stack.api.deps.runQueues,
+      admission: stack.api.deps.admission,
       config: stack.api.deps.config,
     });
     expect(again.chatsDeleted, 'a second pass finds nothing of these').to.equal(0);

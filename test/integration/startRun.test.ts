@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { Redis } from 'ioredis';
 import { RunQueues } from '../../shared/infra/runQueues.js';
-import { RunEnqueuer } from '../../api/runEnqueuer.js';
+import { RunAdmission } from '../../shared/flow/runAdmission.js';
 import { hashKey } from '../../shared/accounts/keys.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
@@ -49,7 +49,7 @@ describe('POST /api/chat/runs', () => {
     const job = await api.deps.runQueues.forRun(run.id).getJob(run.id);
     expect(job, 'job enqueued with jobId = runId').to.exist;
     // No traceparent: nothing is traced here (no OTEL_EXPORTER_OTLP_ENDPOINT).
-    expect(job!.data).to.have.keys('runId', 'accountId', 'keyId', 'ephemeralKey', 'timeline');
+    expect(job!.data).to.have.keys('runId', 'accountId', 'keyId', 'ephemeralKey', 'priority', 'timeline');
     expect(job!.data.timeline, 'Bull Board links the run’s timeline page').to.equal(`/admin/runs/${run.id}`);
     expect(JSON.stringify(job!.data)).to.not.match(/ry_ek_/);
   });
@@ -354,8 +354,8 @@ describe('POST /api/chat/runs', () => {
       deadRedis.on('error', () => {});
       const deadQueues = new RunQueues(deadRedis, api.prefix, 1);
       for (const queue of deadQueues.all) queue.on('error', () => {});
-      const realEnqueuer = api.deps.enqueuer;
-      api.deps.enqueuer = new RunEnqueuer(deadQueues, api.deps.config);
+      const realAdmission = api.deps.admission;
+      api.deps.admission = new RunAdmission({ ...api.deps, redis: deadRedis, runQueues: deadQueues });
       try {
         const started = Date.now();
         const res = await postRun(api.app, erin.key, { prompt: 'doomed' });
@@ -363,7 +363,7 @@ describe('POST /api/chat/runs', () => {
         expectErrorShape(res.body, 'queue_unavailable');
         expect(Date.now() - started).to.be.below(5_000);
       } finally {
-        api.deps.enqueuer = realEnqueuer;
+        api.deps.admission = realAdmission;
         await deadQueues.close().catch(() => {});
         deadRedis.disconnect();
       }

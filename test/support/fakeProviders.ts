@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
  * calls, followed by " | results: " and the tool results it received, in order.
  * Like the real APIs it answers 400 when tool calls and results are not paired.
  */
-export type RecordedRequest = { provider: 'openai' | 'anthropic'; headers: IncomingMessage['headers']; body: Record<string, unknown> };
+export type RecordedRequest = { provider: 'openai' | 'anthropic'; headers: IncomingMessage['headers']; body: Record<string, unknown>; at: number };
 
 export type FakeProviders = {
   url: string;
@@ -275,7 +275,7 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     open.add(res);
     res.on('close', () => open.delete(res));
     const body = await readJson(req);
-    const recorded: RecordedRequest = { provider, headers: req.headers, body };
+    const recorded: RecordedRequest = { provider, headers: req.headers, body, at: Date.now() };
     requests.push(recorded);
     const held = holds.findIndex((hold) => hold.matches(recorded));
     if (held >= 0) {

@@ -1,7 +1,6 @@
 import type { Config } from '../../infra/config.js';
 import type { Db } from '../../infra/db.js';
-import type { RunQueues } from '../../infra/runQueues.js';
-import { requeueRunJob } from '../jobs.js';
+import type { RunAdmission } from '../../flow/runAdmission.js';
 import { TRANSITIONS } from '../lifecycle.js';
 import { mintRunKey } from '../runKey.js';
 
@@ -10,7 +9,7 @@ import { mintRunKey } from '../runKey.js';
  * hand). The raw ephemeral key is stored nowhere, so the run gets a fresh one and the old is revoked.
  * Fenced on the attempt the sweep saw, so a run that came back to life meanwhile is left alone.
  */
-export async function requeueLostRun(deps: { db: Db; runQueues: RunQueues; config: Config }, runId: string, seenAttempt: number): Promise<boolean> {
+export async function requeueLostRun(deps: { db: Db; admission: RunAdmission; config: Config }, runId: string, seenAttempt: number): Promise<boolean> {
   const jobData = await deps.db.$transaction(async (tx) => {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       UPDATE runs SET status = ${TRANSITIONS.requeueLost.to[0]}::run_status, heartbeat_at = now(), worker_id = NULL
@@ -22,6 +21,6 @@ export async function requeueLostRun(deps: { db: Db; runQueues: RunQueues; confi
     return mintRunKey(tx, deps.config, row.account_id, runId);
   });
   if (!jobData) return false;
-  await requeueRunJob(deps.runQueues, deps.config, jobData);
+  await deps.admission.requeue(jobData);
   return true;
 }

@@ -1,0 +1,249 @@
+import type { RedisClient } from '../infra/redis.js';
+
+/**
+ * The fair scheduler's state in Redis (SPEC section 15): the runs that wait for the fleet, per
+ * account, and which account gets the next free place. All of it shares one hash tag (`{flow}`),
+ * so one Lua script changes it atomically on a single Redis and on a Redis Cluster alike, whatever
+ * QUEUE_SHARDS is — an account's running count and its place in line are fleet-wide.
+ *
+ * The order is start-time fair queueing: each account with waiting runs has a virtual time, the
+ * service it had so far divided by its weight; the next run to start is the first (by priority,
+ * then age) of the account with the lowest virtual time, whose virtual time then grows by
+ * 1000 / weight. An account that starts waiting joins at the current virtual time (the one of the
+ * run started last), so an idle account banks nothing and a flooding one cannot push it back by
+ * its backlog. Only a few runs (`ahead`) are released to the BullMQ queues beyond those the workers
+ * have taken, so a newcomer waits behind at most those, and an account alone gets the whole fleet
+ * (work-conserving). An account at its `maxRunning` leaves the rotation until one of its runs ends.
+ *
+ * Keys, under `<prefix>:{flow}:`:
+ *   accounts          ZSET  account → virtual time (waiting and allowed to start)
+ *   capped            HASH  account → virtual time (waiting, at its maxRunning)
+ *   pending:<account> ZSET  runId → priority band · 1e12 + sequence
+ *   jobs              HASH  runId → the job's data (JSON)
+ *   waiting           HASH  runId → when it was submitted (ms)
+ *   settings          HASH  account → "weight:maxRunning" (0: no cap)
+ *   running:<account> ZSET  runId → lease expiry (ms): released to the queues, not yet ended
+ *   dispatched        ZSET  runId → when released (ms), until a worker starts it
+ *   vnow, seq         the virtual time of the last run released, a counter
+ */
+const FLOW_SCRIPT = `
+local base = KEYS[1]
+local now = tonumber(ARGV[1])
+local ahead = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+local dispatchStuckMs = tonumber(ARGV[4])
+local ACCOUNTS, CAPPED, JOBS, WAITING = base .. 'accounts', base .. 'capped', base .. 'jobs', base .. 'waiting'
+local SETTINGS, DISPATCHED, VNOW, SEQ = base .. 'settings', base .. 'dispatched', base .. 'vnow', base .. 'seq'
+
+local function settingsOf(account)
+  local value = redis.call('HGET', SETTINGS, account)
+  if not value then return 1, 0 end
+  local weight, cap = string.match(value, '^(%d+):(%d+)$')
+  return tonumber(weight), tonumber(cap)
+end
+
+local function runningOf(account)
+  local key = base .. 'running:' .. account
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  return redis.call('ZCARD', key)
+end
+
+-- Where an account with virtual time vt belongs: in the rotation, set aside at its cap, or nowhere (nothing waits).
+local function place(account, vt)
+  if redis.call('ZCARD', base .. 'pending:' .. account) == 0 then
+    redis.call('ZREM', ACCOUNTS, account)
+    redis.call('HDEL', CAPPED, account)
+    return
+  end
+  local _, cap = settingsOf(account)
+  if cap > 0 and runningOf(account) >= cap then
+    redis.call('ZREM', ACCOUNTS, account)
+    redis.call('HSET', CAPPED, account, vt)
+  else
+    redis.call('HDEL', CAPPED, account)
+    redis.call('ZADD', ACCOUNTS, vt, account)
+  end
+end
+
+local function currentVt(account)
+  local vt = redis.call('ZSCORE', ACCOUNTS, account) or redis.call('HGET', CAPPED, account)
+  if vt then return tonumber(vt) end
+  return tonumber(redis.call('GET', VNOW) or '0')
+end
+
+-- The operations of this call: submit, started, released, beat, settings.
+local i = 5
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'submit' then
+    local runId, account, band, weight, cap, job = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
+    i = i + 7
+    redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
+    if redis.call('HEXISTS', WAITING, runId) == 0 then
+      local seq = redis.call('INCR', SEQ)
+      redis.call('ZADD', base .. 'pending:' .. account, band * 1e12 + seq, runId)
+      redis.call('HSET', JOBS, runId, job)
+      redis.call('HSET', WAITING, runId, account .. ':' .. now)
+    end
+    place(account, currentVt(account))
+  elseif op == 'started' then
+    local runId, account = ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    redis.call('ZREM', DISPATCHED, runId)
+    redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
+  elseif op == 'beat' then
+    local runId, account = ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
+  elseif op == 'released' then
+    local runId, account = ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    redis.call('ZREM', base .. 'running:' .. account, runId)
+    redis.call('ZREM', DISPATCHED, runId)
+    local vt = redis.call('HGET', CAPPED, account)
+    if vt then place(account, tonumber(vt)) end
+  elseif op == 'withdraw' then
+    local runId = ARGV[i + 1]
+    i = i + 2
+    local waiting = redis.call('HGET', WAITING, runId)
+    if waiting then
+      local account = string.match(waiting, '^([^:]+):')
+      redis.call('ZREM', base .. 'pending:' .. account, runId)
+      redis.call('HDEL', JOBS, runId)
+      redis.call('HDEL', WAITING, runId)
+      place(account, currentVt(account))
+    end
+  elseif op == 'settings' then
+    local account, weight, cap = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
+    if redis.call('ZSCORE', ACCOUNTS, account) or redis.call('HGET', CAPPED, account) then place(account, currentVt(account)) end
+  else
+    return redis.error_reply('unknown flow operation ' .. tostring(op))
+  end
+end
+
+-- Release runs to the queues while fewer than ahead wait there.
+redis.call('ZREMRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs)
+local room = ahead - redis.call('ZCARD', DISPATCHED)
+local out = {}
+while room > 0 do
+  local top = redis.call('ZRANGE', ACCOUNTS, 0, 0, 'WITHSCORES')
+  if #top == 0 then break end
+  local account, vt = top[1], tonumber(top[2])
+  local pending = base .. 'pending:' .. account
+  local first = redis.call('ZRANGE', pending, 0, 0)
+  if #first == 0 then
+    redis.call('ZREM', ACCOUNTS, account)
+  else
+    local runId = first[1]
+    redis.call('ZREM', pending, runId)
+    local job = redis.call('HGET', JOBS, runId)
+    local waiting = redis.call('HGET', WAITING, runId) or ''
+    redis.call('HDEL', JOBS, runId)
+    redis.call('HDEL', WAITING, runId)
+    redis.call('SET', VNOW, vt)
+    local weight = settingsOf(account)
+    if job then
+      redis.call('ZADD', DISPATCHED, now, runId)
+      redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
+      local since = string.match(waiting, ':(%d+)$') or now
+      table.insert(out, job)
+      table.insert(out, tostring(since))
+      room = room - 1
+    end
+    place(account, vt + 1000 / weight)
+  end
+end
+return out
+`;
+
+const HOLDS_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1] .. 'waiting', ARGV[1]) == 1 then return 1 end
+if redis.call('ZSCORE', KEYS[1] .. 'dispatched', ARGV[1]) then return 1 end
+return 0
+`;
+
+const STATS_SCRIPT = `
+return { redis.call('HLEN', KEYS[1] .. 'waiting'), redis.call('ZCARD', KEYS[1] .. 'accounts'), redis.call('HLEN', KEYS[1] .. 'capped'), redis.call('ZCARD', KEYS[1] .. 'dispatched') }
+`;
+
+export type FlowOp =
+  | { op: 'submit'; runId: string; accountId: string; band: number; weight: number; maxRunning: number | null; job: string }
+  | { op: 'started' | 'released' | 'beat'; runId: string; accountId: string }
+  | { op: 'withdraw'; runId: string }
+  | { op: 'settings'; accountId: string; weight: number; maxRunning: number | null };
+
+export type Released = { job: string; submittedAt: number };
+export type FlowStats = { waiting: number; accountsWaiting: number; accountsAtCap: number; releasedNotStarted: number };
+
+type FlowCommands = {
+  runyardFlow(key: string, ...args: (string | number)[]): Promise<string[]>;
+  runyardFlowHolds(key: string, runId: string): Promise<number>;
+  runyardFlowStats(key: string): Promise<number[]>;
+};
+
+function opArgs(op: FlowOp): (string | number)[] {
+  switch (op.op) {
+    case 'submit':
+      return ['submit', op.runId, op.accountId, op.band, op.weight, op.maxRunning ?? 0, op.job];
+    case 'withdraw':
+      return ['withdraw', op.runId];
+    case 'settings':
+      return ['settings', op.accountId, op.weight, op.maxRunning ?? 0];
+    default:
+      return [op.op, op.runId, op.accountId];
+  }
+}
+
+export type FairQueueOptions = {
+  /** Runs released to the queues and not yet taken by a worker: at most this many. */
+  ahead: number;
+  /** How long a released or running run counts for its account without news (workers renew it). */
+  leaseMs: number;
+};
+
+/** The scheduler's Redis state and its one script; a process's operations go through it in batches (RunAdmission). */
+export class FairQueue {
+  private readonly base: string;
+  private readonly redis: RedisClient & FlowCommands;
+
+  constructor(
+    redis: RedisClient,
+    prefix: string,
+    private readonly options: FairQueueOptions,
+  ) {
+    this.base = `${prefix}:{flow}:`;
+    if (!('runyardFlow' in redis)) {
+      redis.defineCommand('runyardFlow', { numberOfKeys: 1, lua: FLOW_SCRIPT });
+      redis.defineCommand('runyardFlowHolds', { numberOfKeys: 1, lua: HOLDS_SCRIPT });
+      redis.defineCommand('runyardFlowStats', { numberOfKeys: 1, lua: STATS_SCRIPT });
+    }
+    this.redis = redis as RedisClient & FlowCommands;
+  }
+
+  /** Applies the operations, then releases what may start now: the released jobs, oldest decision first. */
+  async apply(ops: FlowOp[], now = Date.now()): Promise<Released[]> {
+    const reply = await this.redis.runyardFlow(this.base, now, this.options.ahead, this.options.leaseMs, STUCK_RELEASE_MS, ...ops.flatMap(opArgs));
+    const released: Released[] = [];
+    for (let i = 0; i < reply.length; i += 2) released.push({ job: reply[i]!, submittedAt: Number(reply[i + 1]) });
+    return released;
+  }
+
+  /** Whether the run waits here or was released and not yet started (the sweep must not call its job lost). */
+  async holds(runId: string): Promise<boolean> {
+    return (await this.redis.runyardFlowHolds(this.base, runId)) === 1;
+  }
+
+  async stats(): Promise<FlowStats> {
+    const [waiting, accountsWaiting, accountsAtCap, releasedNotStarted] = await this.redis.runyardFlowStats(this.base);
+    return { waiting: waiting!, accountsWaiting: accountsWaiting!, accountsAtCap: accountsAtCap!, releasedNotStarted: releasedNotStarted! };
+  }
+}
+
+/**
+ * A run released to the queues is expected to start within this long; past it the release no longer
+ * holds a place in `ahead` (its job was lost between the release and the add, say: the sweep
+ * re-queues the run).
+ */
+export const STUCK_RELEASE_MS = 30_000;

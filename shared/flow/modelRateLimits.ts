@@ -1,0 +1,109 @@
+import type { RedisClient } from '../infra/redis.js';
+
+/**
+ * Provider limits shared by the fleet (SPEC section 15). MODEL_RATE_LIMITS names, per model or
+ * provider pattern, the requests (rpm) and tokens (tpm) its calls may use per window
+ * (MODEL_RATE_LIMIT_WINDOW_MS, a minute); every worker reserves from the same log in Redis before a
+ * model call, so N workers together stay within what one would. A provider's 429 with Retry-After
+ * pauses the model for every worker for that long.
+ *
+ * Each rule's log is a sorted set of the calls of the last window (member `<id>:<tokens>`, score
+ * the time), under its own hash tag, changed by one script: it drops what left the window, then
+ * either records the call or answers how long until it would fit.
+ */
+export type RateRule = { pattern: string; rpm: number | null; tpm: number | null };
+
+export function parseModelRateLimits(spec: string): RateRule[] {
+  return spec
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [pattern, limits] = entry.split('=') as [string, string];
+      const rule: RateRule = { pattern, rpm: null, tpm: null };
+      for (const limit of limits.split(',')) {
+        const [unit, value] = limit.split(':') as ['rpm' | 'tpm', string];
+        rule[unit] = Number(value);
+      }
+      return rule;
+    });
+}
+
+/** The rule for a model: its own entry, else its provider's `provider/*`. */
+export function ruleFor(rules: RateRule[], model: string): RateRule | undefined {
+  return rules.find((rule) => rule.pattern === model) ?? rules.find((rule) => rule.pattern === `${model.split('/')[0]}/*`);
+}
+
+const RESERVE_SCRIPT = `
+local now, window, rpm, tpm, tokens, member = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local count = #calls / 2
+if rpm > 0 and count >= rpm then
+  return { math.max(1, tonumber(calls[(count - rpm) * 2 + 2]) + window - now), 'rpm' }
+end
+if tpm > 0 and count > 0 then
+  local used = 0
+  for i = 1, #calls, 2 do used = used + tonumber(string.match(calls[i], ':(%d+)$')) end
+  if used + tokens > tpm then
+    for i = 1, #calls, 2 do
+      used = used - tonumber(string.match(calls[i], ':(%d+)$'))
+      if used + tokens <= tpm then return { math.max(1, tonumber(calls[i + 1]) + window - now), 'tpm' } end
+    end
+    return { math.max(1, tonumber(calls[#calls]) + window - now), 'tpm' }
+  end
+end
+redis.call('ZADD', KEYS[1], now, member)
+redis.call('PEXPIRE', KEYS[1], window)
+return { 0, '' }
+`;
+
+export type Capacity = { waitMs: 0 } | { waitMs: number; reason: 'rpm' | 'tpm' | 'paused' };
+
+type RateCommands = { runyardReserve(key: string, ...args: (string | number)[]): Promise<[number, string]> };
+
+let sequence = 0;
+
+export class ModelRateLimiter {
+  private readonly redis: RedisClient & RateCommands;
+
+  constructor(
+    redis: RedisClient,
+    private readonly prefix: string,
+    private readonly rules: RateRule[],
+    private readonly windowMs: number,
+  ) {
+    if (!('runyardReserve' in redis)) redis.defineCommand('runyardReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
+    this.redis = redis as RedisClient & RateCommands;
+  }
+
+  /** Reserves a call of `model` using about `tokens` tokens, or says how long until one would fit (nothing reserved then). */
+  async reserve(model: string, tokens: number): Promise<Capacity> {
+    const paused = await this.redis.pttl(this.pauseKey(model));
+    if (paused > 0) return { waitMs: paused, reason: 'paused' };
+    const rule = ruleFor(this.rules, model);
+    if (!rule) return { waitMs: 0 };
+    const member = `${process.pid}-${Date.now()}-${sequence++}:${Math.max(0, Math.ceil(tokens))}`;
+    const [waitMs, reason] = await this.redis.runyardReserve(
+      `${this.prefix}:{ratelimit:${rule.pattern}}:calls`,
+      Date.now(),
+      this.windowMs,
+      rule.rpm ?? 0,
+      rule.tpm ?? 0,
+      Math.ceil(tokens),
+      member,
+    );
+    return waitMs > 0 ? { waitMs, reason: reason as 'rpm' | 'tpm' } : { waitMs: 0 };
+  }
+
+  /** The provider answered 429 with Retry-After: no worker calls the model until then (a longer pause already set stays). */
+  async pause(model: string, ms: number): Promise<void> {
+    const key = this.pauseKey(model);
+    const left = await this.redis.pttl(key);
+    if (left < ms) await this.redis.set(key, '1', 'PX', Math.max(1, Math.ceil(ms)));
+  }
+
+  private pauseKey(model: string): string {
+    return `${this.prefix}:{ratelimit:${model}}:paused`;
+  }
+}
