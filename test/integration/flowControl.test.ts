@@ -2,36 +2,13 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
-import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { mostAtOnce, startOrder, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import type { FleetMember } from '../../worker/fleetMember.js';
-import type { Db } from '../../shared/infra/db.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN}` };
 const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(' ');
-
-/** The runs' start order (by the time their first attempt was claimed). */
-async function startOrder(db: Db, runIds: string[]) {
-  const runs = await db.run.findMany({
-    where: { id: { in: runIds } },
-    select: { id: true, accountId: true, priority: true, createdAt: true, startedAt: true, finishedAt: true },
-  });
-  return runs.sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime());
-}
-
-/** The most runs that were running at the same moment. */
-function mostAtOnce(runs: { startedAt: Date | null; finishedAt: Date | null }[]): number {
-  const edges = runs.flatMap((run) => [
-    { at: run.startedAt!.getTime(), delta: 1 },
-    { at: run.finishedAt!.getTime(), delta: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
-  let now = 0;
-  let most = 0;
-  for (const edge of edges) most = Math.max(most, (now += edge.delta));
-  return most;
-}
 
 async function allEnd(api: ApiHarness, runIds: string[]) {
   for (const runId of runIds) await waitForRunStatus(api.deps, runId, ['completed'], 60_000);

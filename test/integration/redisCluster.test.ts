@@ -4,7 +4,8 @@ import request from 'supertest';
 import { runQueueName } from '../../shared/infra/queue.js';
 import { startApi, waitFor, type ApiHarness } from '../support/harness.js';
 import { masterServing, startRedisCluster, type LocalRedisCluster } from '../../scripts/localRedisCluster.js';
-import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { mostAtOnce, postRun, startOrder, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { updateAccountSettings } from '../../shared/accounts/accountSettings.js';
 import { assembledText, readSse } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { createAccount } from '../support/factories.js';
@@ -61,6 +62,21 @@ describe('on a Redis Cluster (3 masters + 3 replicas started by the test)', func
       completedPerShard.every((count) => count > 0),
       `completed jobs per shard: ${completedPerShard.join('/')}`,
     ).to.equal(true);
+  });
+
+  it('keeps an account within its maxRunning and starts its higher-priority runs first, whichever shard each run is on (SPEC section 15)', async () => {
+    const capped = await createAccount(api.deps.db);
+    await updateAccountSettings(api.deps, { id: capped.accountId, name: capped.accountId }, { maxRunning: 1 });
+    const runIds: string[] = [];
+    // The first one runs for a while (100 words at 20 ms): the rest are posted meanwhile and wait behind it.
+    for (const [i, priority] of ['low', 'normal', 'high', 'low', 'normal', 'high'].entries())
+      runIds.push(await startRunOk(api.app, capped.key, { prompt: `${priority} ${words(i === 0 ? 100 : 6)}`, priority }));
+    for (const runId of runIds) await waitForRunStatus(api.deps, runId, ['completed'], 30_000);
+    const order = await startOrder(api.deps.db, runIds);
+    expect(new Set(runIds.map((runId) => api.deps.runQueues.forRun(runId).name)).size, 'the runs are on more than one shard').to.be.above(1);
+    expect(mostAtOnce(order), 'running at once').to.equal(1);
+    // The first run started at once; the rest waited behind it and started by priority.
+    expect(order.slice(1).map((run) => run.priority)).to.deep.equal(['high', 'high', 'normal', 'normal', 'low']);
   });
 
   it('shows every shard in Bull Board and in the queue-depth metric', async () => {

@@ -1,3 +1,4 @@
+import type { Db } from '../../shared/infra/db.js';
 import request from 'supertest';
 import type { Express } from 'express';
 import type { ApiDeps } from '../../api/deps.js';
@@ -46,4 +47,26 @@ export async function answerPendingCalls(app: Express, key: string, runId: strin
     .set(auth)
     .send({ results: pending.map((call) => ({ toolCallId: call.toolCallId, output: 'ok' })) });
   if (res.status !== 202) throw new Error(`expected 202, got ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+/** The runs' start order (by the time their first attempt was claimed). */
+export async function startOrder(db: Db, runIds: string[]) {
+  const runs = await db.run.findMany({
+    where: { id: { in: runIds } },
+    select: { id: true, accountId: true, priority: true, createdAt: true, startedAt: true, finishedAt: true },
+  });
+  return runs.sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime());
+}
+
+/** The most runs that were running at the same moment. */
+export function mostAtOnce(runs: { startedAt: Date | null; finishedAt: Date | null }[]): number {
+  const edges = runs.flatMap((run) => [
+    { at: run.startedAt!.getTime(), delta: 1 },
+    { at: run.finishedAt!.getTime(), delta: -1 },
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let now = 0;
+  let most = 0;
+  for (const edge of edges) most = Math.max(most, (now += edge.delta));
+  return most;
 }
