@@ -43,7 +43,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.use(readCors(deps.config.STREAM_CORS_ORIGINS));
   // A browser's EventSource cannot send headers: the stream route also takes a stream token as ?token=.
-  const failures = new AuthFailureLimiter(deps.config.AUTH_FAILURES_PER_MINUTE);
+  const failures = new AuthFailureLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.AUTH_FAILURES_PER_MINUTE, deps.logger);
   const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/, failures });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));

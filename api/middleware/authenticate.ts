@@ -44,14 +44,14 @@ export function authenticate(
   keys: KeyResolver,
   opts: { adminToken?: string; optional?: boolean; basic?: boolean; queryTokenPath?: RegExp; failures?: AuthFailureLimiter } = {},
 ): RequestHandler {
-  const refuse = (req: Request, presented: Presented | undefined, detail?: string) => {
-    opts.failures?.recordFailure(req.ip ?? 'unknown');
+  const refuse = async (req: Request, presented: Presented | undefined, detail?: string) => {
+    await opts.failures?.recordFailure(req.ip ?? 'unknown');
     const error = unauthorized(detail);
     return presented?.scheme === 'basic' ? new AppError(error.code, error.status, error.message, error.fix, { headers: BASIC_CHALLENGE }) : error;
   };
   return async (req, _res, next) => {
     try {
-      const wait = opts.failures?.retryAfterSeconds(req.ip ?? 'unknown') ?? 0;
+      const wait = (await opts.failures?.retryAfterSeconds(req.ip ?? 'unknown')) ?? 0;
       if (wait > 0) {
         throw new AppError(
           'rate_limited',
@@ -66,17 +66,17 @@ export function authenticate(
       const presented = presentedCredential(req, opts);
       if (!presented) {
         if (opts.optional) return next();
-        throw refuse(req, presented, 'No API key was sent.');
+        throw await refuse(req, presented, 'No API key was sent.');
       }
       if (opts.adminToken && (presented.scheme === 'bearer' || presented.scheme === 'basic') && sameSecret(presented.secret, opts.adminToken)) {
         (req as RequestWithCaller).caller = ADMIN_CALLER;
         return next();
       }
       const row = await keys.resolve(presented.secret);
-      if (!row) throw refuse(req, presented);
+      if (!row) throw await refuse(req, presented);
       if (presented.scheme === 'query' && row.kind !== 'stream') {
         // URLs end up in logs, proxies and browser history: only a short-lived stream token belongs there.
-        throw refuse(req, presented, 'Only a stream token (ry_st_…) may be sent as ?token=; send other keys in the Authorization header.');
+        throw await refuse(req, presented, 'Only a stream token (ry_st_…) may be sent as ?token=; send other keys in the Authorization header.');
       }
       (req as RequestWithCaller).caller = {
         accountId: row.accountId,

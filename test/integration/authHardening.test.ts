@@ -24,6 +24,26 @@ describe('authentication before any work', () => {
     expect(Number(limited.headers['retry-after'])).to.be.within(1, 60);
   });
 
+  it('counts failures in Redis: two api processes together allow what one does', async () => {
+    api = startApi({ AUTH_FAILURES_PER_MINUTE: '3' });
+    const other = startApi({ AUTH_FAILURES_PER_MINUTE: '3', QUEUE_PREFIX: api.prefix });
+    try {
+      const good = await createAccount(api.deps.db);
+      const wrong = { authorization: `Bearer ry_sk_${'y'.repeat(43)}` };
+      const statuses = [];
+      for (const instance of [api, other, api]) statuses.push((await request(instance.app).get('/api/chat/runs').set(wrong)).status);
+      expect(statuses).to.deep.equal([401, 401, 401]);
+      for (const instance of [other, api]) {
+        const limited = await request(instance.app)
+          .get('/api/chat/runs')
+          .set({ authorization: `Bearer ${good.key}` });
+        expect([limited.status, limited.body.error], 'the fourth request, on either process').to.deep.equal([429, 'rate_limited']);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
   it('honours X-Forwarded-For only from the proxies TRUST_PROXY names', async () => {
     api = startApi({ AUTH_FAILURES_PER_MINUTE: '2', TRUST_PROXY: 'loopback' });
     const good = await createAccount(api.deps.db);
