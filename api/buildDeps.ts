@@ -28,7 +28,10 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   const maintenanceQueue = openMaintenanceQueue(redis, prefix);
   const queues = [...runQueues.all, maintenanceQueue];
   for (const queue of queues) queue.on('error', (err) => logger.warn('queue error', { queue: queue.name, error: err.message }));
-  const metrics = createApiMetrics(() => queues);
+  const metrics = createApiMetrics(
+    () => queues,
+    async () => deps.admission.fair?.stats(),
+  );
   const deps: ApiDeps = {
     config,
     db,

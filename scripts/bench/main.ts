@@ -28,6 +28,7 @@ import {
   LONG_CHAT_WINDOW_TOKENS,
   LONG_CHAT_COMPACT_AT_PERCENT,
   TRACING_RUNS,
+  NOISY_RUNS,
   DATABASE_URL,
   REDIS_URL,
   PREFIX,
@@ -46,6 +47,7 @@ import { clusterMain } from './clusterMain.js';
 import { agentPhase } from './agentRunsPhase.js';
 import { longChatsPhase } from './longChatsPhase.js';
 import { tracingOverhead } from './tracingPhase.js';
+import { noisyNeighbour } from './noisyNeighbourPhase.js';
 import { printTable } from './report.js';
 
 /**
@@ -174,9 +176,11 @@ async function main() {
           )
         : null;
 
-    // Last: past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
+    // Past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
     log('phase 8: rejected requests (unknown keys)');
     const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
+    // The failures are counted in Redis for every api process of the prefix: the next phases' apis would refuse the bench too.
+    for (const key of await redis.keys(`${PREFIX}:authfail:*`)) await redis.del(key);
 
     let tracing = null;
     if (TRACING_RUNS > 0) {
@@ -185,6 +189,14 @@ async function main() {
       await Promise.all(processes.map((p) => p.stop()));
       processes.length = 0;
       tracing = await tracingOverhead(env, rawKey, db, TRACING_RUNS, Math.min(WARMUP, 2000));
+    }
+
+    let neighbours = null;
+    if (NOISY_RUNS > 0) {
+      log(`phase 10: the noisy neighbour, ${NOISY_RUNS} flooding runs, first in first out and then fair, on fresh processes`);
+      await Promise.all(processes.map((p) => p.stop()));
+      processes.length = 0;
+      neighbours = await noisyNeighbour(env, db, NOISY_RUNS);
     }
 
     const results = {
@@ -212,6 +224,7 @@ async function main() {
       webhooks,
       longChats,
       tracing,
+      noisyNeighbour: neighbours,
       rejectedRequests: rejected,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.

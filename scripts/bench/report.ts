@@ -1,6 +1,8 @@
 import { TARGETS } from './options.js';
+import { round } from './stats.js';
 import type { LongChatsResult } from './longChatsPhase.js';
 import type { TracingOverhead } from './tracingPhase.js';
+import type { NoisyNeighbour } from './noisyNeighbourPhase.js';
 
 /** The bench's report: the table it prints, CPU per item by kind. */
 
@@ -28,6 +30,7 @@ export function printTable(r: {
   rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
   longChats: LongChatsResult | null;
   tracing: TracingOverhead | null;
+  noisyNeighbour: NoisyNeighbour | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -87,6 +90,28 @@ export function printTable(r: {
       `tracing: CPU ms per run off → on (every run sampled, ${t.spansPerRun} spans a run; target ≤ +15%)`,
       `${t.cpuMsPerRunOff} → ${t.cpuMsPerRunOn} (${t.overheadPercent >= 0 ? '+' : ''}${t.overheadPercent}%)`,
     ]);
+  }
+  if (r.noisyNeighbour) {
+    const { fifo, fair, fleetRatio, weights } = r.noisyNeighbour;
+    const ms = (s: { p50: number; p99: number }) => `${s.p50} / ${s.p99}`;
+    rows.push(
+      [
+        `noisy neighbour: B's queue-to-start p50 / p99 ms, idle → under ${fair.floodRuns} of A's runs, FIFO`,
+        `${ms(fifo.bIdleQueueToStartMs)} → ${ms(fifo.bFloodQueueToStartMs)} (${fifo.bRuns} runs of B; a run lasts ${fifo.runDurationMsP50} ms)`,
+      ],
+      [
+        `noisy neighbour: the same, fair (target p99 ≤ idle p99 + one run)`,
+        `${ms(fair.bIdleQueueToStartMs)} → ${ms(fair.bFloodQueueToStartMs)} (${fair.bRuns} runs of B; a run lasts ${fair.runDurationMsP50} ms)`,
+      ],
+      [
+        `noisy neighbour: A's runs/s and the fleet's, FIFO → fair (target fleet ≥ 95% of FIFO)`,
+        `${fifo.aRunsPerSecond} / ${fifo.fleetRunsPerSecond} → ${fair.aRunsPerSecond} / ${fair.fleetRunsPerSecond} (${round(fleetRatio * 100, 1)}%)`,
+      ],
+      [
+        `weights ${weights.weights.join(', ')}: % of the runs started while all wait (target 25/25/50 ± 5)`,
+        `${weights.startedPercent.join(' / ')} (${weights.runsCounted} runs)`,
+      ],
+    );
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n\n`);

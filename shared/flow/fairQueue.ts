@@ -79,6 +79,7 @@ while i <= #ARGV do
     local runId, account, band, weight, cap, job = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
     i = i + 7
     redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
+    redis.call('ZREM', DISPATCHED, runId)
     if redis.call('HEXISTS', WAITING, runId) == 0 then
       local seq = redis.call('INCR', SEQ)
       redis.call('ZADD', base .. 'pending:' .. account, band * 1e12 + seq, runId)
@@ -105,6 +106,7 @@ while i <= #ARGV do
   elseif op == 'withdraw' then
     local runId = ARGV[i + 1]
     i = i + 2
+    redis.call('ZREM', DISPATCHED, runId)
     local waiting = redis.call('HGET', WAITING, runId)
     if waiting then
       local account = string.match(waiting, '^([^:]+):')
@@ -160,7 +162,8 @@ return out
 
 const HOLDS_SCRIPT = `
 if redis.call('HEXISTS', KEYS[1] .. 'waiting', ARGV[1]) == 1 then return 1 end
-if redis.call('ZSCORE', KEYS[1] .. 'dispatched', ARGV[1]) then return 1 end
+local released = redis.call('ZSCORE', KEYS[1] .. 'dispatched', ARGV[1])
+if released and tonumber(released) > tonumber(ARGV[2]) then return 1 end
 return 0
 `;
 
@@ -179,7 +182,7 @@ export type FlowStats = { waiting: number; accountsWaiting: number; accountsAtCa
 
 type FlowCommands = {
   runyardFlow(key: string, ...args: (string | number)[]): Promise<string[]>;
-  runyardFlowHolds(key: string, runId: string): Promise<number>;
+  runyardFlowHolds(key: string, runId: string, releasedAfter: number): Promise<number>;
   runyardFlowStats(key: string): Promise<number[]>;
 };
 
@@ -230,9 +233,12 @@ export class FairQueue {
     return released;
   }
 
-  /** Whether the run waits here or was released and not yet started (the sweep must not call its job lost). */
-  async holds(runId: string): Promise<boolean> {
-    return (await this.redis.runyardFlowHolds(this.base, runId)) === 1;
+  /**
+   * Whether the run waits here, or was released a moment ago (its job may be on its way to the
+   * queue): the sweep must not call its job lost. A run released longer ago has a job, or lost it.
+   */
+  async holds(runId: string, now = Date.now()): Promise<boolean> {
+    return (await this.redis.runyardFlowHolds(this.base, runId, now - RELEASE_GRACE_MS)) === 1;
   }
 
   async stats(): Promise<FlowStats> {
@@ -242,8 +248,12 @@ export class FairQueue {
 }
 
 /**
- * A run released to the queues is expected to start within this long; past it the release no longer
- * holds a place in `ahead` (its job was lost between the release and the add, say: the sweep
- * re-queues the run).
+ * A released run leaves `dispatched` when a worker starts it, or when it is submitted again (the
+ * sweep re-queues a run whose job was lost), withdrawn or released. As a safety net against a
+ * place in `ahead` held for ever, a release older than this no longer counts (a fleet that busy
+ * then releases a few more runs than `ahead`).
  */
-export const STUCK_RELEASE_MS = 30_000;
+export const STUCK_RELEASE_MS = 600_000;
+
+/** How long after its release a run's job may still be on its way to the queue. */
+const RELEASE_GRACE_MS = 10_000;

@@ -111,6 +111,10 @@ describe('flow control: a fleet shared fairly between accounts', function () {
     const chatId = (await harness.deps.db.run.findUniqueOrThrow({ where: { id: runIds[0]! } })).chatId;
     const bad = await request(harness.app).post('/api/chat/runs').set(account.auth).send({ prompt: 'x', priority: 'urgent' });
     expect([bad.status, bad.body.error]).to.deep.equal([400, 'validation_failed']);
+    // Six wait in the scheduler (the first was released to the queue), as /metrics shows.
+    const metrics = (await request(harness.app).get('/metrics')).text;
+    expect(metrics).to.match(/runyard_flow_runs\{[^}]*state="waiting"[^}]*\} 6\n/);
+    expect(metrics).to.match(/runyard_flow_runs\{[^}]*state="released"[^}]*\} 1\n/);
     await worker(harness, { ...env, WORKER_CONCURRENCY: '1' });
     await allEnd(harness, runIds);
     const message = await request(harness.app).post(`/api/chats/${chatId}/messages`).set(account.auth).send({ prompt: 'next', priority: 'high' });
