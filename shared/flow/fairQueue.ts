@@ -24,6 +24,7 @@ import type { RedisClient } from '../infra/redis.js';
  *   settings          HASH  account → "weight:maxRunning" (0: no cap)
  *   running:<account> ZSET  runId → lease expiry (ms): released to the queues, not yet ended
  *   dispatched        ZSET  runId → when released (ms), until a worker starts it
+ *   last              HASH  account → its virtual time when it last stopped waiting
  *   vnow, seq         the virtual time of the last run released, a counter
  */
 const FLOW_SCRIPT = `
@@ -33,7 +34,7 @@ local ahead = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local dispatchStuckMs = tonumber(ARGV[4])
 local ACCOUNTS, CAPPED, JOBS, WAITING = base .. 'accounts', base .. 'capped', base .. 'jobs', base .. 'waiting'
-local SETTINGS, DISPATCHED, VNOW, SEQ = base .. 'settings', base .. 'dispatched', base .. 'vnow', base .. 'seq'
+local SETTINGS, DISPATCHED, VNOW, SEQ, LAST = base .. 'settings', base .. 'dispatched', base .. 'vnow', base .. 'seq', base .. 'last'
 
 local function settingsOf(account)
   local value = redis.call('HGET', SETTINGS, account)
@@ -53,6 +54,7 @@ local function place(account, vt)
   if redis.call('ZCARD', base .. 'pending:' .. account) == 0 then
     redis.call('ZREM', ACCOUNTS, account)
     redis.call('HDEL', CAPPED, account)
+    redis.call('HSET', LAST, account, vt)
     return
   end
   local _, cap = settingsOf(account)
@@ -65,10 +67,16 @@ local function place(account, vt)
   end
 end
 
+-- An account in line keeps its virtual time; one that starts waiting again joins at the current
+-- virtual time, or at its own if that is later (what it used before it left still counts).
 local function currentVt(account)
   local vt = redis.call('ZSCORE', ACCOUNTS, account) or redis.call('HGET', CAPPED, account)
   if vt then return tonumber(vt) end
-  return tonumber(redis.call('GET', VNOW) or '0')
+  local vnow = tonumber(redis.call('GET', VNOW) or '0')
+  local last = redis.call('HGET', LAST, account)
+  if not last then return vnow end
+  redis.call('HDEL', LAST, account)
+  return math.max(vnow, tonumber(last))
 end
 
 -- The operations of this call: submit, started, released, beat, settings.
@@ -124,6 +132,11 @@ while i <= #ARGV do
     return redis.error_reply('unknown flow operation ' .. tostring(op))
   end
 end
+
+-- A few accounts at their cap are looked at again: one whose runs' leases ran out (their worker
+-- died and the runs were lost) is back in line without waiting for a run of its own to end.
+local capped = redis.call('HRANDFIELD', CAPPED, 4, 'WITHVALUES')
+for c = 1, #capped, 2 do place(capped[c], tonumber(capped[c + 1])) end
 
 -- Release runs to the queues while fewer than ahead wait there.
 redis.call('ZREMRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs)

@@ -65,7 +65,7 @@ export const configSchema = z
     // Flow control (SPEC section 15): fair share between accounts, maxRunning and priorities. Off: the queues are first in, first out.
     FAIR_SCHEDULING: booleanFromEnv.default(true),
     // Runs released to the queues beyond those workers have taken: a newly waiting account's run starts behind at most these.
-    FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(32),
+    FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(4),
     // Fleet-wide model rate limits: model-or-pattern=rpm:N,tpm:N;... (e.g. openai/gpt-4o-mini=rpm:500,tpm:200000;anthropic/*=rpm:50).
     MODEL_RATE_LIMITS: z
       .string()
