@@ -5,9 +5,9 @@ import type { RunAdmission } from '../shared/flow/runAdmission.js';
 const BEAT_EVERY_MS = 1_000;
 
 /**
- * Tells the fair scheduler (SPEC section 15) what this worker does with run jobs: a job taken
- * (`started`), a run still going (`beat`, every second, which also lets the scheduler release what
- * may start), and a job over (`released`) — unless it comes back: handed back delayed (a wait for
+ * Tells the fair scheduler (SPEC section 15) what this worker does with run jobs: its job slots
+ * (every second, which also lets the scheduler release what may start), a job taken (`started`), a
+ * run still going (`beat`, every second), and a job over (`released`) — unless it comes back: handed back delayed (a wait for
  * model capacity, a dependency, a shutdown), retried after a failure, or taken over by another
  * attempt (fenced), in which cases the run still holds its account's place.
  */
@@ -15,7 +15,11 @@ export class AdmissionReports {
   private readonly held = new Map<string, RunJobData>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly admission: RunAdmission) {}
+  constructor(
+    private readonly admission: RunAdmission,
+    private readonly workerId: string,
+    private readonly slots: number,
+  ) {}
 
   wrap(processor: Processor): Processor {
     return async (job: Job, token?: string) => {
@@ -37,16 +41,21 @@ export class AdmissionReports {
     };
   }
 
+  /** Says every second that this worker is there with its slots, and renews the runs it holds. */
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.held.size > 0) this.admission.beat(this.held.values());
-      else void this.admission.tick().catch(() => {});
-    }, BEAT_EVERY_MS);
+    const beat = () => {
+      this.admission.workerSlots(this.workerId, this.slots);
+      this.admission.beat(this.held.values());
+    };
+    beat();
+    this.timer = setInterval(beat, BEAT_EVERY_MS);
     this.timer.unref();
   }
 
+  /** The worker stops taking jobs: its slots are no longer the fleet's. */
   stop(): void {
     clearInterval(this.timer);
+    this.admission.workerSlots(this.workerId, 0);
   }
 }
 

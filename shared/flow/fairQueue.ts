@@ -11,9 +11,9 @@ import type { RedisClient } from '../infra/redis.js';
  * then age) of the account with the lowest virtual time, whose virtual time then grows by
  * 1000 / weight. An account that starts waiting joins at the current virtual time (the one of the
  * run started last), so an idle account banks nothing and a flooding one cannot push it back by
- * its backlog. Only a few runs (`ahead`) are released to the BullMQ queues beyond those the workers
- * have taken, so a newcomer waits behind at most those, and an account alone gets the whole fleet
- * (work-conserving). An account at its `maxRunning` leaves the rotation until one of its runs ends.
+ * its backlog. The workers say how many job slots they have; runs are released to the BullMQ
+ * queues to fill the free ones, and only `ahead` more beyond them, so a newcomer waits behind at
+ * most those, while the fleet is never kept idle (work-conserving: an account alone gets all of it). An account at its `maxRunning` leaves the rotation until one of its runs ends.
  *
  * Keys, under `<prefix>:{flow}:`:
  *   accounts          ZSET  account → virtual time (waiting and allowed to start)
@@ -24,6 +24,8 @@ import type { RedisClient } from '../infra/redis.js';
  *   settings          HASH  account → "weight:maxRunning" (0: no cap)
  *   running:<account> ZSET  runId → lease expiry (ms): released to the queues, not yet ended
  *   dispatched        ZSET  runId → when released (ms), until a worker starts it
+ *   busy              ZSET  runId → lease expiry (ms): started by a worker, not yet ended
+ *   workers           HASH  worker → "slots:expiry": the fleet's job slots, renewed every second
  *   last              HASH  account → its virtual time when it last stopped waiting
  *   vnow, seq         the virtual time of the last run released, a counter
  */
@@ -33,8 +35,10 @@ local now = tonumber(ARGV[1])
 local ahead = tonumber(ARGV[2])
 local lease = tonumber(ARGV[3])
 local dispatchStuckMs = tonumber(ARGV[4])
+local WORKER_TTL_MS = 5000
 local ACCOUNTS, CAPPED, JOBS, WAITING = base .. 'accounts', base .. 'capped', base .. 'jobs', base .. 'waiting'
 local SETTINGS, DISPATCHED, VNOW, SEQ, LAST = base .. 'settings', base .. 'dispatched', base .. 'vnow', base .. 'seq', base .. 'last'
+local WORKERS, BUSY = base .. 'workers', base .. 'busy'
 
 local function settingsOf(account)
   local value = redis.call('HGET', SETTINGS, account)
@@ -100,14 +104,21 @@ while i <= #ARGV do
     i = i + 3
     redis.call('ZREM', DISPATCHED, runId)
     redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
+    redis.call('ZADD', BUSY, now + lease, runId)
   elseif op == 'beat' then
     local runId, account = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
+    redis.call('ZADD', BUSY, now + lease, runId)
+  elseif op == 'worker' then
+    local worker, slots = ARGV[i + 1], tonumber(ARGV[i + 2])
+    i = i + 3
+    if slots > 0 then redis.call('HSET', WORKERS, worker, slots .. ':' .. (now + WORKER_TTL_MS)) else redis.call('HDEL', WORKERS, worker) end
   elseif op == 'released' then
     local runId, account = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     redis.call('ZREM', base .. 'running:' .. account, runId)
+    redis.call('ZREM', BUSY, runId)
     redis.call('ZREM', DISPATCHED, runId)
     local vt = redis.call('HGET', CAPPED, account)
     if vt then place(account, tonumber(vt)) end
@@ -138,9 +149,18 @@ end
 local capped = redis.call('HRANDFIELD', CAPPED, 4, 'WITHVALUES')
 for c = 1, #capped, 2 do place(capped[c], tonumber(capped[c + 1])) end
 
--- Release runs to the queues while fewer than ahead wait there.
+-- Release runs to the queues: enough for the fleet's free slots (the workers say how many they
+-- have; the runs they run are busy), and ahead more, minus those released and not yet started.
 redis.call('ZREMRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs)
-local room = ahead - redis.call('ZCARD', DISPATCHED)
+redis.call('ZREMRANGEBYSCORE', BUSY, '-inf', now)
+local slots = 0
+local workers = redis.call('HGETALL', WORKERS)
+for w = 1, #workers, 2 do
+  local count, expires = string.match(workers[w + 1], '^(%d+):(%d+)$')
+  if tonumber(expires) > now then slots = slots + tonumber(count) else redis.call('HDEL', WORKERS, workers[w]) end
+end
+local free = math.max(0, slots - redis.call('ZCARD', BUSY))
+local room = free + ahead - redis.call('ZCARD', DISPATCHED)
 local out = {}
 while room > 0 do
   local top = redis.call('ZRANGE', ACCOUNTS, 0, 0, 'WITHSCORES')
@@ -165,6 +185,7 @@ while room > 0 do
       local since = string.match(waiting, ':(%d+)$') or now
       table.insert(out, job)
       table.insert(out, tostring(since))
+      table.insert(out, tostring(vt))
       room = room - 1
     end
     place(account, vt + 1000 / weight)
@@ -188,9 +209,23 @@ export type FlowOp =
   | { op: 'submit'; runId: string; accountId: string; band: number; weight: number; maxRunning: number | null; job: string }
   | { op: 'started' | 'released' | 'beat'; runId: string; accountId: string }
   | { op: 'withdraw'; runId: string }
+  | { op: 'worker'; workerId: string; slots: number }
   | { op: 'settings'; accountId: string; weight: number; maxRunning: number | null };
 
-export type Released = { job: string; submittedAt: number };
+/** A run released to the queues: its job, when it was submitted, and its account's virtual time when it was released (its place in line). */
+export type Released = { job: string; submittedAt: number; virtualTime: number };
+
+const BULLMQ_PRIORITIES = 2_000_000;
+
+/**
+ * The BullMQ priority a released run's job gets: its place in line, so a run released later for an
+ * account that had less service starts before runs released earlier for one that had more — the
+ * queue can hold many released runs (the workers never wait for a release) and a newcomer still
+ * takes the next free slot. BullMQ's priorities end at 2^21: the place wraps every 2 million runs of
+ * a weight-1 account, when for a moment the few runs released just before are ordered after those
+ * released just after.
+ */
+export const queuePriority = (virtualTime: number): number => 1 + (Math.floor(virtualTime / 1000) % BULLMQ_PRIORITIES);
 export type FlowStats = { waiting: number; accountsWaiting: number; accountsAtCap: number; releasedNotStarted: number };
 
 type FlowCommands = {
@@ -205,6 +240,8 @@ function opArgs(op: FlowOp): (string | number)[] {
       return ['submit', op.runId, op.accountId, op.band, op.weight, op.maxRunning ?? 0, op.job];
     case 'withdraw':
       return ['withdraw', op.runId];
+    case 'worker':
+      return ['worker', op.workerId, op.slots];
     case 'settings':
       return ['settings', op.accountId, op.weight, op.maxRunning ?? 0];
     default:
@@ -242,7 +279,7 @@ export class FairQueue {
   async apply(ops: FlowOp[], now = Date.now()): Promise<Released[]> {
     const reply = await this.redis.runyardFlow(this.base, now, this.options.ahead, this.options.leaseMs, STUCK_RELEASE_MS, ...ops.flatMap(opArgs));
     const released: Released[] = [];
-    for (let i = 0; i < reply.length; i += 2) released.push({ job: reply[i]!, submittedAt: Number(reply[i + 1]) });
+    for (let i = 0; i < reply.length; i += 3) released.push({ job: reply[i]!, submittedAt: Number(reply[i + 1]), virtualTime: Number(reply[i + 2]) });
     return released;
   }
 

@@ -6,7 +6,7 @@ import type { Metrics } from '../infra/metrics.js';
 import { RUN_JOB_NAME, runJobOptions, runJobSchema, type RunJobData } from '../infra/queue.js';
 import type { RedisClient } from '../infra/redis.js';
 import type { RunQueues } from '../infra/runQueues.js';
-import { FairQueue, type FlowOp, type Released } from './fairQueue.js';
+import { FairQueue, queuePriority, type FlowOp, type Released } from './fairQueue.js';
 import { priorityBand } from './priorities.js';
 
 const SETTINGS_CACHE_MS = 5_000;
@@ -100,6 +100,11 @@ export class RunAdmission {
     this.report({ op: 'released', runId: job.runId, accountId: job.accountId });
   }
 
+  /** A worker has `slots` job slots (0: it is leaving): runs are released to fill the fleet's free ones. */
+  workerSlots(workerId: string, slots: number): void {
+    this.report({ op: 'worker', workerId, slots });
+  }
+
   /** The runs a worker holds are still running (their places stay counted). */
   beat(jobs: Iterable<RunJobData>): void {
     for (const job of jobs) this.report({ op: 'beat', runId: job.runId, accountId: job.accountId });
@@ -115,11 +120,6 @@ export class RunAdmission {
   async settingsChanged(accountId: string, settings: { weight: number; maxRunning: number | null }): Promise<void> {
     this.settings.set(accountId, { ...settings, at: Date.now() });
     if (this.fair) await this.ops.submit({ op: 'settings', accountId, ...settings });
-  }
-
-  /** Releases whatever may start now (a safety net beside the releases every operation does). */
-  async tick(): Promise<void> {
-    if (this.fair) await this.apply([]);
   }
 
   /** Whether the run's job is in the scheduler's hands (waiting, or released and not yet started): not lost. */
@@ -142,21 +142,23 @@ export class RunAdmission {
   private async queueReleased(released: Released[]): Promise<void> {
     const now = Date.now();
     const jobs: RunJobData[] = [];
-    for (const { job, submittedAt } of released) {
+    const priorities = new Map<string, number>();
+    for (const { job, submittedAt, virtualTime } of released) {
       const parsed = runJobSchema.safeParse(JSON.parse(job));
       if (!parsed.success) {
         this.deps.logger.error('dropped an unreadable job the fair scheduler released');
         continue;
       }
       jobs.push(parsed.data);
+      priorities.set(parsed.data.runId, queuePriority(virtualTime));
       this.deps.metrics?.flowWait.observe(Math.max(0, now - submittedAt) / 1000);
     }
-    await this.addJobs(jobs).catch((err: Error) =>
+    await this.addJobs(jobs, priorities).catch((err: Error) =>
       this.deps.logger.error('could not queue released runs; the sweep will', { runs: jobs.length, error: err.message }),
     );
   }
 
-  private async addJobs(jobs: RunJobData[]): Promise<void> {
+  private async addJobs(jobs: RunJobData[], priorities?: Map<string, number>): Promise<void> {
     const byQueue = new Map<string, RunJobData[]>();
     for (const job of jobs) {
       const name = this.deps.runQueues.forRun(job.runId).name;
@@ -165,9 +167,9 @@ export class RunAdmission {
     await Promise.all(
       [...byQueue.values()].map((group) => {
         const queue = this.deps.runQueues.forRun(group[0]!.runId);
-        const { config } = this.deps;
-        if (group.length === 1) return queue.add(RUN_JOB_NAME, group[0]!, runJobOptions(config, group[0]!.runId));
-        return queue.addBulk(group.map((data) => ({ name: RUN_JOB_NAME, data, opts: runJobOptions(config, data.runId) })));
+        const opts = (data: RunJobData) => ({ ...runJobOptions(this.deps.config, data.runId), priority: priorities?.get(data.runId) });
+        if (group.length === 1) return queue.add(RUN_JOB_NAME, group[0]!, opts(group[0]!));
+        return queue.addBulk(group.map((data) => ({ name: RUN_JOB_NAME, data, opts: opts(data) })));
       }),
     );
   }
