@@ -52,7 +52,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   const store = new RunStore(sql, workerId, STATEMENT_BATCHING, (statement, size) => metrics.statementBatchSize.observe({ statement }, size));
   const active = new ActiveRuns(store, logger);
   const admission = new RunAdmission({ redis, runQueues, config, db, logger, metrics });
-  const reports = new AdmissionReports(admission);
+  const reports = new AdmissionReports(admission, workerId, config.WORKER_CONCURRENCY);
   const deps: WorkerDeps = {
     config,
     db,
@@ -114,7 +114,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     // The fleet-wide maintenance jobs, one at a time on one worker: the sweep, and retention.
     async (job) => {
       if (job.name === RETENTION_JOB_NAME) {
-        const report = await pruneExpiredChats({ db, redis, admission, config });
+        const report = await pruneExpiredChats({ db, redis, admission, config, metrics });
         if (report.chatsDeleted) logger.info('retention erased expired chats', report);
         return report;
       }

@@ -65,7 +65,7 @@ export const configSchema = z
     // Flow control (SPEC section 15): fair share between accounts, maxRunning and priorities. Off: the queues are first in, first out.
     FAIR_SCHEDULING: booleanFromEnv.default(true),
     // Runs released to the queues beyond those workers have taken: a newly waiting account's run starts behind at most these.
-    FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(4),
+    FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(32),
     // Fleet-wide model rate limits: model-or-pattern=rpm:N,tpm:N;... (e.g. openai/gpt-4o-mini=rpm:500,tpm:200000;anthropic/*=rpm:50).
     MODEL_RATE_LIMITS: z
       .string()
@@ -112,6 +112,8 @@ export const configSchema = z
     // History kept (SPEC section 17): an idle chat whose last activity is older is erased (per account: accounts settings --retention-days).
     RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
     RETENTION_EVERY_MS: ms(3_600_000, 1_000),
+    // After a retention pass that erased chats, VACUUM the history tables so the space is reused (autovacuum may be off).
+    RETENTION_VACUUM: booleanFromEnv.default(true),
     // Messages waiting behind a chat's active run (SPEC section 12): past it, 429 chat_queue_full.
     CHAT_MAX_QUEUED_MESSAGES: z.coerce.number().int().min(0).max(1_000).default(20),
     // How often an idle worker looks for runs that queued messages became (pending_run_jobs).

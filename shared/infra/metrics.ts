@@ -98,6 +98,12 @@ export function createMetrics(process: 'api' | 'worker') {
       labelNames: ['model'],
       registers,
     }),
+    retentionErased: new client.Counter({
+      name: 'runyard_retention_erased_total',
+      help: 'What retention erased (chats past their account’s retention, and their runs)',
+      labelNames: ['what'],
+      registers,
+    }),
     statementBatchSize: new client.Histogram({
       name: 'runyard_statement_batch_size',
       help: 'Runs in one batched write (claims, completions, provisioning, job adds)',

@@ -3,35 +3,66 @@ import type { RedisClient } from '../infra/redis.js';
 import type { RunAdmission } from '../flow/runAdmission.js';
 import { runEventKeys } from '../stream/events.js';
 
+type ErasureDeps = { db: Db; redis: RedisClient; admission: RunAdmission; prefix: string };
+type Tx = Pick<Db, '$queryRaw'>;
+
+/** Redis commands in flight at once while a batch's leftovers are deleted. */
+const REDIS_IN_FLIGHT = 64;
+
 /**
- * Erases a chat whole (SPEC section 17): its sessions go, and with them, by the schema's cascades, the
- * chat, its runs, messages, steps, attempts, cleanup records, keys and stream tokens, webhook events
- * and deliveries, queued messages, compactions; then its runs' Redis leftovers (event streams, fences, jobs).
- * Null when there is no such chat in the account (accountId null: any account's, for operators).
+ * Erases chats whole (SPEC section 17), all of a batch in one transaction: their sessions go, and
+ * with them, by the schema's cascades, the chats, their runs, messages, steps, attempts, cleanup
+ * records, keys and stream tokens, webhook events and deliveries, queued messages, compactions;
+ * then the runs' Redis leftovers (event streams, fences, jobs). A crash leaves each chat whole or
+ * gone. Only the chats of `accountId` (null: any account's, for operators and retention) that
+ * `onlyIf` keeps — a condition checked under the chats' locks, so a message sent meanwhile wins —
+ * are erased; a chat another transaction holds is skipped. Answers what was erased.
  */
-export async function eraseChat(
-  deps: { db: Db; redis: RedisClient; admission: RunAdmission; prefix: string },
-  chatId: string,
+export async function eraseChats(
+  deps: ErasureDeps,
+  chatIds: string[],
   accountId: string | null,
-  opts: { onlyIf?: (tx: Pick<Db, '$queryRaw'>) => Promise<boolean> } = {},
-): Promise<{ runs: number } | null> {
-  const runIds = await deps.db.$transaction(async (tx) => {
-    const [chat] = await tx.$queryRaw<{ session_id: string }[]>`
-      SELECT session_id::text FROM chats WHERE id = ${chatId}::uuid AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid) FOR UPDATE`;
-    if (!chat) return null;
-    // A caller's condition, checked under the chat's lock (a message sent meanwhile holds it first).
-    if (opts.onlyIf && !(await opts.onlyIf(tx))) return null;
-    const runs = await tx.$queryRaw<{ id: string; session_id: string }[]>`SELECT id::text, session_id::text FROM runs WHERE chat_id = ${chatId}::uuid`;
-    const sessions = [...new Set([chat.session_id, ...runs.map((run) => run.session_id)])];
-    await tx.$executeRaw`DELETE FROM sessions WHERE id = ANY(${sessions}::uuid[])`;
-    return runs.map((run) => run.id);
+  opts: { onlyIf?: (tx: Tx, lockedIds: string[]) => Promise<string[]>; skipLocked?: boolean } = {},
+): Promise<{ chats: string[]; runs: number }> {
+  if (chatIds.length === 0) return { chats: [], runs: 0 };
+  const erased = await deps.db.$transaction(async (tx) => {
+    const locked = (
+      opts.skipLocked
+        ? await tx.$queryRaw<{ id: string }[]>`
+            SELECT id::text FROM chats WHERE id = ANY(${chatIds}::uuid[]) AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid)
+            ORDER BY id FOR UPDATE SKIP LOCKED`
+        : await tx.$queryRaw<{ id: string }[]>`
+            SELECT id::text FROM chats WHERE id = ANY(${chatIds}::uuid[]) AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid)
+            ORDER BY id FOR UPDATE`
+    ).map((row) => row.id);
+    const chats = opts.onlyIf && locked.length > 0 ? await opts.onlyIf(tx, locked) : locked;
+    if (chats.length === 0) return { chats, runIds: [] as string[] };
+    const runs = await tx.$queryRaw<{ id: string }[]>`
+      WITH doomed AS (
+        SELECT session_id FROM chats WHERE id = ANY(${chats}::uuid[])
+        UNION SELECT session_id FROM runs WHERE chat_id = ANY(${chats}::uuid[])
+      ), runs_of AS (
+        SELECT id FROM runs WHERE chat_id = ANY(${chats}::uuid[])
+      ), gone AS (
+        DELETE FROM sessions WHERE id IN (SELECT session_id FROM doomed) RETURNING 1
+      )
+      SELECT id::text FROM runs_of WHERE (SELECT count(*) FROM gone) >= 0`;
+    return { chats, runIds: runs.map((run) => run.id) };
   });
-  if (!runIds) return null;
-  for (const runId of runIds) {
-    const keys = runEventKeys(deps.prefix, runId);
-    await deps.redis.del(keys.stream);
-    await deps.redis.del(keys.fence);
-    await deps.admission.withdraw(runId).catch(() => {});
+  for (let i = 0; i < erased.runIds.length; i += REDIS_IN_FLIGHT) {
+    await Promise.all(
+      erased.runIds.slice(i, i + REDIS_IN_FLIGHT).map(async (runId) => {
+        const keys = runEventKeys(deps.prefix, runId);
+        await deps.redis.del(keys.stream, keys.fence);
+        await deps.admission.withdraw(runId).catch(() => {});
+      }),
+    );
   }
-  return { runs: runIds.length };
+  return { chats: erased.chats, runs: erased.runIds.length };
+}
+
+/** Erases one chat of the account (null: any account's); null when there is no such chat. */
+export async function eraseChat(deps: ErasureDeps, chatId: string, accountId: string | null): Promise<{ runs: number } | null> {
+  const erased = await eraseChats(deps, [chatId], accountId);
+  return erased.chats.length === 1 ? { runs: erased.runs } : null;
 }

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { pruneExpiredChats } from '../../shared/runs/retention.js';
+import { HISTORY_TABLES, pruneExpiredChats } from '../../shared/runs/retention.js';
 import { createAccount } from '../support/factories.js';
 import request from 'supertest';
 import { waitFor } from '../support/harness.js';
@@ -43,6 +43,7 @@ describe('retention: idle chats older than their account’s retention are erase
     const bobsTenDays = await chatOf(bob.key, 'ten days ago, kept a week');
     await age(bobsTenDays, 10);
 
+    const pruneStarted = new Date();
     const report = await pruneExpiredChats({
       db: stack.api.deps.db,
       redis: stack.api.deps.redis,
@@ -51,6 +52,18 @@ describe('retention: idle chats older than their account’s retention are erase
     });
     // The workers' own retention job may have erased some first: what counts is what is left.
     expect(report.chatsDeleted).to.be.at.most(2);
+    if (report.chatsDeleted > 0) {
+      // The space comes back: every history table was vacuumed after the deletions (autovacuum may be off).
+      expect(report.vacuumMs).to.be.a('number');
+      await waitFor(
+        async () => {
+          const rows = await stack.api.deps.db.$queryRaw<{ relname: string; last_vacuum: Date | null }[]>`
+            SELECT relname::text, last_vacuum FROM pg_stat_user_tables WHERE relname = ANY(${[...HISTORY_TABLES]})`;
+          return rows.length === HISTORY_TABLES.length && rows.every((row) => row.last_vacuum && row.last_vacuum >= pruneStarted);
+        },
+        { what: 'every history table vacuumed after the prune', timeoutMs: 10_000 },
+      );
+    }
     expect({
       old: await exists(old),
       recent: await exists(recent),
