@@ -29,6 +29,7 @@ import {
   LONG_CHAT_COMPACT_AT_PERCENT,
   TRACING_RUNS,
   NOISY_RUNS,
+  RETENTION_RUNS,
   DATABASE_URL,
   REDIS_URL,
   PREFIX,
@@ -48,6 +49,7 @@ import { agentPhase } from './agentRunsPhase.js';
 import { longChatsPhase } from './longChatsPhase.js';
 import { tracingOverhead } from './tracingPhase.js';
 import { noisyNeighbour } from './noisyNeighbourPhase.js';
+import { retentionPhase } from './retentionPhase.js';
 import { printTable } from './report.js';
 
 /**
@@ -199,6 +201,14 @@ async function main() {
       neighbours = await noisyNeighbour(env, db, NOISY_RUNS);
     }
 
+    let retention = null;
+    if (RETENTION_RUNS > 0) {
+      log(`phase 11: retention, ${RETENTION_RUNS} runs past retention pruned under ${RATE} POST/s, three cycles, on fresh processes`);
+      await Promise.all(processes.map((p) => p.stop()));
+      processes.length = 0;
+      retention = await retentionPhase(env, db, RETENTION_RUNS, RATE);
+    }
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -225,6 +235,7 @@ async function main() {
       longChats,
       tracing,
       noisyNeighbour: neighbours,
+      retention,
       rejectedRequests: rejected,
       cpuMsPerRun: { endToEnd: throughputCpu, atFixedRate: rateCpu },
       // What the ratio target leaves per run on this machine, and what a run's parts cost at the least.

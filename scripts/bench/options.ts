@@ -29,6 +29,8 @@ export const { values: opts } = parseArgs({
     'tracing-runs': { type: 'string', default: '3000' },
     // The noisy neighbour (flow control): the flooding account's runs, FIFO and then fair.
     'noisy-runs': { type: 'string', default: '5000' },
+    // Retention: finished runs seeded past retention and pruned while the api takes POSTs at --rate/s, three cycles.
+    'retention-runs': { type: 'string', default: '1000000' },
     // On a local Redis Cluster (3 masters + 3 replicas, started by the bench): end-to-end runs only.
     cluster: { type: 'boolean', default: false },
     shards: { type: 'string', default: '3' },
@@ -50,6 +52,7 @@ export const LONG_CHATS = Number(opts['long-chats']);
 export const CHAT_TURNS = Number(opts['chat-turns']);
 export const TRACING_RUNS = Number(opts['tracing-runs']);
 export const NOISY_RUNS = Number(opts['noisy-runs']);
+export const RETENTION_RUNS = Number(opts['retention-runs']);
 /** local/echo's window in the bench, and the share of it at which the compacted long chats compact. */
 export const LONG_CHAT_WINDOW_TOKENS = 8192;
 export const LONG_CHAT_COMPACT_AT_PERCENT = 5;

@@ -3,6 +3,7 @@ import { round } from './stats.js';
 import type { LongChatsResult } from './longChatsPhase.js';
 import type { TracingOverhead } from './tracingPhase.js';
 import type { NoisyNeighbour } from './noisyNeighbourPhase.js';
+import type { RetentionResult } from './retentionPhase.js';
 
 /** The bench's report: the table it prints, CPU per item by kind. */
 
@@ -31,6 +32,7 @@ export function printTable(r: {
   longChats: LongChatsResult | null;
   tracing: TracingOverhead | null;
   noisyNeighbour: NoisyNeighbour | null;
+  retention: RetentionResult | null;
 }) {
   const rows: [string, string][] = [
     ['raw BullMQ no-op jobs/s (median of rounds)', `${r.rawBullmqJobsPerSecond} (${r.rawBullmqRoundsJobsPerSecond.join(', ')})`],
@@ -110,6 +112,23 @@ export function printTable(r: {
       [
         `weights ${weights.weights.join(', ')}: % of the runs started while all wait (target 25/25/50 ± 5)`,
         `${weights.startedPercent.join(' / ')} (${weights.runsCounted} runs)`,
+      ],
+    );
+  }
+  if (r.retention) {
+    const t = r.retention;
+    rows.push(
+      [
+        `retention: POST p99 without → during a prune of ${t.runs} aged runs (target ≤ 1.2×)`,
+        `${t.postP99Ms.withoutPrune} → ${t.postP99Ms.duringPrune} ms (${t.postP99Ms.ratio}×, ${t.postsDuringPrune} POSTs)`,
+      ],
+      [
+        'retention: the prune (rows deleted, rows/s, vacuum)',
+        `${t.prune.chatsDeleted} chats, ${t.prune.rowsDeleted} rows in ${t.prune.seconds} s: ${t.prune.rowsPerSecond} rows/s; vacuum ${t.prune.vacuumMs} ms`,
+      ],
+      [
+        'retention: history tables MiB, before → after each of 3 seed cycles (after each prune)',
+        `${t.historyTablesMiB.beforeSeed} → ${t.historyTablesMiB.afterSeed.map((mib, i) => `${mib} (${t.historyTablesMiB.afterPrune[i]})`).join(' → ')}`,
       ],
     );
   }

@@ -27,7 +27,8 @@ import type { RedisClient } from '../infra/redis.js';
  *   busy              ZSET  runId → lease expiry (ms): started by a worker, not yet ended
  *   workers           HASH  worker → "slots:expiry": the fleet's job slots, renewed every second
  *   last              HASH  account → its virtual time when it last stopped waiting
- *   vnow, seq         the virtual time of the last run released, a counter
+ *   releasedvt        HASH  runId → its account's virtual time when it was released, until it starts
+ *   vnow, seq         the virtual time of the run started last, a counter
  */
 const FLOW_SCRIPT = `
 local base = KEYS[1]
@@ -38,7 +39,16 @@ local dispatchStuckMs = tonumber(ARGV[4])
 local WORKER_TTL_MS = 5000
 local ACCOUNTS, CAPPED, JOBS, WAITING = base .. 'accounts', base .. 'capped', base .. 'jobs', base .. 'waiting'
 local SETTINGS, DISPATCHED, VNOW, SEQ, LAST = base .. 'settings', base .. 'dispatched', base .. 'vnow', base .. 'seq', base .. 'last'
-local WORKERS, BUSY = base .. 'workers', base .. 'busy'
+local WORKERS, BUSY, RELEASED_VT = base .. 'workers', base .. 'busy', base .. 'releasedvt'
+
+-- The current virtual time is that of the run started last (a run released but not yet started is
+-- still in line): an account that starts waiting joins there, before the runs released after it.
+local function startedAt(runId)
+  local vt = redis.call('HGET', RELEASED_VT, runId)
+  if not vt then return end
+  redis.call('HDEL', RELEASED_VT, runId)
+  if tonumber(vt) > tonumber(redis.call('GET', VNOW) or '0') then redis.call('SET', VNOW, vt) end
+end
 
 local function settingsOf(account)
   local value = redis.call('HGET', SETTINGS, account)
@@ -83,7 +93,10 @@ local function currentVt(account)
   return math.max(vnow, tonumber(last))
 end
 
--- The operations of this call: submit, started, released, beat, settings.
+-- The operations of this call: submit, started, released, beat, worker, withdraw, settings.
+-- An account that had nothing waiting or running gets its run released at once, beyond ahead: it
+-- has the lowest virtual time, and its job's priority puts it before the released runs of others.
+local newcomers = 0
 local i = 5
 while i <= #ARGV do
   local op = ARGV[i]
@@ -92,6 +105,8 @@ while i <= #ARGV do
     i = i + 7
     redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
     redis.call('ZREM', DISPATCHED, runId)
+    redis.call('HDEL', RELEASED_VT, runId)
+    if not redis.call('ZSCORE', ACCOUNTS, account) and not redis.call('HGET', CAPPED, account) and runningOf(account) == 0 then newcomers = newcomers + 1 end
     if redis.call('HEXISTS', WAITING, runId) == 0 then
       local seq = redis.call('INCR', SEQ)
       redis.call('ZADD', base .. 'pending:' .. account, band * 1e12 + seq, runId)
@@ -102,6 +117,7 @@ while i <= #ARGV do
   elseif op == 'started' then
     local runId, account = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
+    startedAt(runId)
     redis.call('ZREM', DISPATCHED, runId)
     redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
     redis.call('ZADD', BUSY, now + lease, runId)
@@ -120,12 +136,14 @@ while i <= #ARGV do
     redis.call('ZREM', base .. 'running:' .. account, runId)
     redis.call('ZREM', BUSY, runId)
     redis.call('ZREM', DISPATCHED, runId)
+    redis.call('HDEL', RELEASED_VT, runId)
     local vt = redis.call('HGET', CAPPED, account)
     if vt then place(account, tonumber(vt)) end
   elseif op == 'withdraw' then
     local runId = ARGV[i + 1]
     i = i + 2
     redis.call('ZREM', DISPATCHED, runId)
+    redis.call('HDEL', RELEASED_VT, runId)
     local waiting = redis.call('HGET', WAITING, runId)
     if waiting then
       local account = string.match(waiting, '^([^:]+):')
@@ -151,7 +169,11 @@ for c = 1, #capped, 2 do place(capped[c], tonumber(capped[c + 1])) end
 
 -- Release runs to the queues: enough for the fleet's free slots (the workers say how many they
 -- have; the runs they run are busy), and ahead more, minus those released and not yet started.
-redis.call('ZREMRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs)
+local stuck = redis.call('ZRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs, 'LIMIT', 0, 100)
+for _, runId in ipairs(stuck) do
+  redis.call('ZREM', DISPATCHED, runId)
+  redis.call('HDEL', RELEASED_VT, runId)
+end
 redis.call('ZREMRANGEBYSCORE', BUSY, '-inf', now)
 local slots = 0
 local workers = redis.call('HGETALL', WORKERS)
@@ -160,7 +182,7 @@ for w = 1, #workers, 2 do
   if tonumber(expires) > now then slots = slots + tonumber(count) else redis.call('HDEL', WORKERS, workers[w]) end
 end
 local free = math.max(0, slots - redis.call('ZCARD', BUSY))
-local room = free + ahead - redis.call('ZCARD', DISPATCHED)
+local room = math.max(0, free + ahead - redis.call('ZCARD', DISPATCHED)) + newcomers
 local out = {}
 while room > 0 do
   local top = redis.call('ZRANGE', ACCOUNTS, 0, 0, 'WITHSCORES')
@@ -177,10 +199,10 @@ while room > 0 do
     local waiting = redis.call('HGET', WAITING, runId) or ''
     redis.call('HDEL', JOBS, runId)
     redis.call('HDEL', WAITING, runId)
-    redis.call('SET', VNOW, vt)
     local weight = settingsOf(account)
     if job then
       redis.call('ZADD', DISPATCHED, now, runId)
+      redis.call('HSET', RELEASED_VT, runId, vt)
       redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
       local since = string.match(waiting, ':(%d+)$') or now
       table.insert(out, job)
