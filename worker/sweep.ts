@@ -38,6 +38,7 @@ export type SweepReport = {
 };
 
 const BATCH = 500;
+const EXPIRED_KEYS_PER_PASS = 10_000;
 
 // Each open run's row, looked up by primary key. A plain join let the planner scan all of runs
 // instead (runs has no index on status, and with stale statistics it expects few matching runs or
@@ -67,9 +68,10 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   // Delivered webhook events are kept WEBHOOK_RETENTION_MS (for the delivery log), then deleted with their attempts.
   const retainedSince = new Date(Date.now() - deps.config.WEBHOOK_RETENTION_MS);
   await deps.db.webhookEvent.deleteMany({ where: { status: 'delivered', createdAt: { lt: retainedSince }, deliveredAt: { lt: retainedSince } } });
-  report.expiredKeysDeleted = await deps.db.apiKey
-    .deleteMany({ where: { kind: { in: ['ephemeral', 'stream'] }, expiresAt: { lt: new Date() } } })
-    .then((result) => result.count);
+  // A bounded batch a pass: a backlog of expired keys (after an outage, or a bulk import) goes over a few passes, in short transactions.
+  report.expiredKeysDeleted = await deps.db.$executeRaw`
+    DELETE FROM api_keys WHERE id IN (
+      SELECT id FROM api_keys WHERE kind IN ('ephemeral', 'stream') AND expires_at < now() LIMIT ${EXPIRED_KEYS_PER_PASS})`;
   if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted)
     deps.logger.info('sweep recovered runs', report);
   return report;

@@ -64,7 +64,7 @@ export const configSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     // Flow control (SPEC section 15): fair share between accounts, maxRunning and priorities. Off: the queues are first in, first out.
     FAIR_SCHEDULING: booleanFromEnv.default(true),
-    // Runs released to the queues beyond those workers have taken: a newly waiting account's run starts behind at most these.
+    // Runs the fair scheduler releases to the queues beyond the fleet's free job slots (so workers never wait for a release).
     FLOW_RELEASE_AHEAD: z.coerce.number().int().min(1).max(10_000).default(32),
     // Fleet-wide model rate limits: model-or-pattern=rpm:N,tpm:N;... (e.g. openai/gpt-4o-mini=rpm:500,tpm:200000;anthropic/*=rpm:50).
     MODEL_RATE_LIMITS: z
