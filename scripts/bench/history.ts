@@ -5,7 +5,8 @@ import type { Db } from '../../shared/infra/db.js';
  * `runs` finished runs of the account over the last minutes, 100 a second (session closed, chat
  * with its two messages, one attempt, its ephemeral key revoked but not yet expired, the cleanup
  * record; with `steps`, a tool step), then ANALYZE, as autovacuum would have done by then. With
- * `agedDays`, that many days ago (the retention phase's history past retention).
+ * `agedDays`, that many days ago (the retention phase's history past retention), without the keys
+ * (expired long since, the sweep deleted them then).
  *
  * Without it every phase runs against tables that start empty, which is nobody's steady state: the
  * statements' cached plans are made while `runs` holds a few hundred rows (a sequential scan is
@@ -39,7 +40,7 @@ export async function seedHistory(db: Db, accountId: string, runs: number, opts:
     ), keys AS (
       INSERT INTO api_keys (id, account_id, kind, hash, prefix, scopes, run_id, expires_at, revoked_at, created_at)
       SELECT gen_random_uuid(), ${accountId}::uuid, 'ephemeral', 'history-' || run_id, 'ry_ek_hist', '{runs:read}', run_id, at + interval '15 minutes', at, at
-      FROM history
+      FROM history WHERE ${agedDays}::int = 0
     ), steps AS (
       INSERT INTO run_steps (run_id, episode, step, attempt, text, tool_calls, results, created_at)
       SELECT run_id, 0, 0, 1, 'a step', '[{"toolCallId":"c1","toolName":"lookup","input":{"q":1}}]'::jsonb, '{"c1":{"output":{"ok":true}}}'::jsonb, at

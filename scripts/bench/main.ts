@@ -203,7 +203,7 @@ async function main() {
 
     let retention = null;
     if (RETENTION_RUNS > 0) {
-      log(`phase 11: retention, ${RETENTION_RUNS} runs past retention pruned under ${RATE} POST/s, three cycles, on fresh processes`);
+      log(`phase 11: retention, ${RETENTION_RUNS} runs past retention pruned under ${RATE} POST/s, then three more cycles, on fresh processes`);
       await Promise.all(processes.map((p) => p.stop()));
       processes.length = 0;
       retention = await retentionPhase(env, db, RETENTION_RUNS, RATE);

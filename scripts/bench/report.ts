@@ -127,7 +127,7 @@ export function printTable(r: {
         `${t.prune.chatsDeleted} chats, ${t.prune.rowsDeleted} rows in ${t.prune.seconds} s: ${t.prune.rowsPerSecond} rows/s; vacuum ${t.prune.vacuumMs} ms`,
       ],
       [
-        'retention: history tables MiB, before → after each of 3 seed cycles (after each prune)',
+        'retention: history tables MiB, before → after each seed cycle (after its prune)',
         `${t.historyTablesMiB.beforeSeed} → ${t.historyTablesMiB.afterSeed.map((mib, i) => `${mib} (${t.historyTablesMiB.afterPrune[i]})`).join(' → ')}`,
       ],
     );

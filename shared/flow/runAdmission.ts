@@ -122,7 +122,7 @@ export class RunAdmission {
     if (this.fair) await this.ops.submit({ op: 'settings', accountId, ...settings });
   }
 
-  /** Whether the run's job is in the scheduler's hands (waiting, or released and not yet started): not lost. */
+  /** Whether the run's job is in the scheduler's hands (waiting, or released a moment ago and perhaps not yet on its queue): not lost. */
   async holds(runId: string): Promise<boolean> {
     return this.fair ? this.fair.holds(runId) : false;
   }
