@@ -40,7 +40,8 @@ describe('operations surface', () => {
     const res = await request(api.app).get('/metrics');
     expect(res.status).to.equal(200);
     expect(res.text).to.include('runyard_runs_started_total{model="local/echo",process="api"} ');
-    expect(res.text).to.match(/runyard_queue_jobs\{queue="runs",state="waiting",process="api"\} [1-9]/);
+    // Released by the fair scheduler with its place in line as the job's BullMQ priority.
+    expect(res.text).to.match(/runyard_queue_jobs\{queue="runs",state="prioritized",process="api"\} [1-9]/);
     expect(res.text).to.include('runyard_active_streams');
     expect(res.text).to.include('runyard_process_resident_memory_bytes');
   });
@@ -85,7 +86,9 @@ describe('operations surface', () => {
     it('shows no secret in the job data Bull Board serves', async () => {
       const alice = await createAccount(api.deps.db);
       const runId = await startRunOk(api.app, alice.key, { prompt: 'secret?' });
-      const res = await request(api.app).get('/admin/queues/api/queues?activeQueue=runs&status=waiting&page=1').set('authorization', `Bearer ${ADMIN_TOKEN}`);
+      const res = await request(api.app)
+        .get('/admin/queues/api/queues?activeQueue=runs&status=prioritized&page=1')
+        .set('authorization', `Bearer ${ADMIN_TOKEN}`);
       expect(res.status).to.equal(200);
       expect(res.text).to.include(runId);
       expect(res.text).to.not.match(/ry_(ek|sk)_/);
