@@ -90,6 +90,7 @@ async function provisionRun(
   const chatId = randomUUID();
   const keyId = randomUUID();
   const key = mintEphemeralKeyData(accountId, runId, deps.config.EPHEMERAL_KEY_TTL_MS);
+  const priority = body.priority ?? DEFAULT_PRIORITY;
   let provisioned: boolean;
   try {
     provisioned = await deps.provisioner.provision({
@@ -109,7 +110,7 @@ async function provisionRun(
       webhook,
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
       traceparent: traceparentOf() ?? null,
-      priority: body.priority ?? DEFAULT_PRIORITY,
+      priority,
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });
   } catch (err) {
@@ -121,7 +122,7 @@ async function provisionRun(
     await assertWithinLimits(deps.db, accountId, deps.metrics.usageLimitRefusals, 'start');
     throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
   }
-  return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey, priority: body.priority ?? DEFAULT_PRIORITY };
+  return { runId, chatId, sessionId, accountId, keyId, rawKey: key.rawKey, priority };
 }
 
 async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import { runJobSchema, type RunJobData } from '../shared/infra/queue.js';
 import type { RunAdmission } from '../shared/flow/runAdmission.js';
+import { FENCED } from './processRun.js';
 
 const BEAT_EVERY_MS = 1_000;
 
@@ -61,6 +62,6 @@ export class AdmissionReports {
 
 function comesBack(job: Job, err: unknown): boolean {
   if (err instanceof DelayedError) return true;
-  if (err instanceof UnrecoverableError) return err.message.startsWith('fenced:');
+  if (err instanceof UnrecoverableError) return err.message.startsWith(`${FENCED}:`);
   return job.attemptsMade + 1 < (job.opts.attempts ?? 1);
 }

@@ -23,6 +23,9 @@ export const streamOptions = (deps: WorkerDeps): StreamOptions & { timings: bool
   timings: deps.config.RUNYARD_STREAM_TIMINGS,
 });
 
+/** How the error of an attempt that lost its run begins (another attempt owns it now). */
+export const FENCED = 'fenced';
+
 /** The BullMQ processor for run jobs. */
 export function createRunProcessor(deps: WorkerDeps) {
   return async (job: Job, token?: string): Promise<{ status: string }> => {
@@ -171,7 +174,7 @@ function lostOwnership({ deps, run }: AttemptContext): never {
   deps.metrics.fenced.inc();
   deps.logger.warn('attempt lost ownership of the run; its late writes are dropped');
   // If BullMQ's lock is gone too, this result is ignored anyway.
-  throw new UnrecoverableError(`fenced: attempt ${run.attempt} no longer owns run ${run.id}`);
+  throw new UnrecoverableError(`${FENCED}: attempt ${run.attempt} no longer owns run ${run.id}`);
 }
 
 /** Cancelled while running: keep what was generated (marked interrupted) and end the run cancelled. */

@@ -12,15 +12,18 @@ import type { RedisClient } from '../infra/redis.js';
  * 1000 / weight. An account that starts waiting joins at the current virtual time (the one of the
  * run started last), so an idle account banks nothing and a flooding one cannot push it back by
  * its backlog. The workers say how many job slots they have; runs are released to the BullMQ
- * queues to fill the free ones, and only `ahead` more beyond them, so a newcomer waits behind at
- * most those, while the fleet is never kept idle (work-conserving: an account alone gets all of it). An account at its `maxRunning` leaves the rotation until one of its runs ends.
+ * queues to fill the free ones plus `ahead` more, so the fleet never waits for a release
+ * (work-conserving: an account alone gets all of it). A released job's BullMQ priority is its place
+ * in line (queuePriority), so a run released later for an account that had less service still takes
+ * the next free slot; an account with nothing waiting or running has its run released at once. An
+ * account at its `maxRunning` leaves the rotation until one of its runs ends.
  *
  * Keys, under `<prefix>:{flow}:`:
  *   accounts          ZSET  account → virtual time (waiting and allowed to start)
  *   capped            HASH  account → virtual time (waiting, at its maxRunning)
  *   pending:<account> ZSET  runId → priority band · 1e12 + sequence
  *   jobs              HASH  runId → the job's data (JSON)
- *   waiting           HASH  runId → when it was submitted (ms)
+ *   waiting           HASH  runId → "account:submitted at (ms)"
  *   settings          HASH  account → "weight:maxRunning" (0: no cap)
  *   running:<account> ZSET  runId → lease expiry (ms): released to the queues, not yet ended
  *   dispatched        ZSET  runId → when released (ms), until a worker starts it
@@ -46,8 +49,13 @@ local WORKERS, BUSY, RELEASED_VT = base .. 'workers', base .. 'busy', base .. 'r
 local function startedAt(runId)
   local vt = redis.call('HGET', RELEASED_VT, runId)
   if not vt then return end
-  redis.call('HDEL', RELEASED_VT, runId)
   if tonumber(vt) > tonumber(redis.call('GET', VNOW) or '0') then redis.call('SET', VNOW, vt) end
+end
+
+-- A released run is no longer on its way to the queues (started, submitted again, withdrawn, ended).
+local function forgetRelease(runId)
+  redis.call('ZREM', DISPATCHED, runId)
+  redis.call('HDEL', RELEASED_VT, runId)
 end
 
 local function settingsOf(account)
@@ -104,8 +112,7 @@ while i <= #ARGV do
     local runId, account, band, weight, cap, job = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
     i = i + 7
     redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
-    redis.call('ZREM', DISPATCHED, runId)
-    redis.call('HDEL', RELEASED_VT, runId)
+    forgetRelease(runId)
     if not redis.call('ZSCORE', ACCOUNTS, account) and not redis.call('HGET', CAPPED, account) and runningOf(account) == 0 then newcomers = newcomers + 1 end
     if redis.call('HEXISTS', WAITING, runId) == 0 then
       local seq = redis.call('INCR', SEQ)
@@ -118,7 +125,7 @@ while i <= #ARGV do
     local runId, account = ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     startedAt(runId)
-    redis.call('ZREM', DISPATCHED, runId)
+    forgetRelease(runId)
     redis.call('ZADD', base .. 'running:' .. account, now + lease, runId)
     redis.call('ZADD', BUSY, now + lease, runId)
   elseif op == 'beat' then
@@ -135,15 +142,13 @@ while i <= #ARGV do
     i = i + 3
     redis.call('ZREM', base .. 'running:' .. account, runId)
     redis.call('ZREM', BUSY, runId)
-    redis.call('ZREM', DISPATCHED, runId)
-    redis.call('HDEL', RELEASED_VT, runId)
+    forgetRelease(runId)
     local vt = redis.call('HGET', CAPPED, account)
     if vt then place(account, tonumber(vt)) end
   elseif op == 'withdraw' then
     local runId = ARGV[i + 1]
     i = i + 2
-    redis.call('ZREM', DISPATCHED, runId)
-    redis.call('HDEL', RELEASED_VT, runId)
+    forgetRelease(runId)
     local waiting = redis.call('HGET', WAITING, runId)
     if waiting then
       local account = string.match(waiting, '^([^:]+):')
@@ -170,10 +175,7 @@ for c = 1, #capped, 2 do place(capped[c], tonumber(capped[c + 1])) end
 -- Release runs to the queues: enough for the fleet's free slots (the workers say how many they
 -- have; the runs they run are busy), and ahead more, minus those released and not yet started.
 local stuck = redis.call('ZRANGEBYSCORE', DISPATCHED, '-inf', now - dispatchStuckMs, 'LIMIT', 0, 100)
-for _, runId in ipairs(stuck) do
-  redis.call('ZREM', DISPATCHED, runId)
-  redis.call('HDEL', RELEASED_VT, runId)
-end
+for _, runId in ipairs(stuck) do forgetRelease(runId) end
 redis.call('ZREMRANGEBYSCORE', BUSY, '-inf', now)
 local slots = 0
 local workers = redis.call('HGETALL', WORKERS)

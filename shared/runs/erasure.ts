@@ -1,4 +1,4 @@
-import type { Db } from '../infra/db.js';
+import { Prisma, type Db } from '../infra/db.js';
 import type { RedisClient } from '../infra/redis.js';
 import type { RunAdmission } from '../flow/runAdmission.js';
 import { runEventKeys } from '../stream/events.js';
@@ -27,13 +27,9 @@ export async function eraseChats(
   if (chatIds.length === 0) return { chats: [], runs: 0 };
   const erased = await deps.db.$transaction(async (tx) => {
     const locked = (
-      opts.skipLocked
-        ? await tx.$queryRaw<{ id: string }[]>`
-            SELECT id::text FROM chats WHERE id = ANY(${chatIds}::uuid[]) AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid)
-            ORDER BY id FOR UPDATE SKIP LOCKED`
-        : await tx.$queryRaw<{ id: string }[]>`
-            SELECT id::text FROM chats WHERE id = ANY(${chatIds}::uuid[]) AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid)
-            ORDER BY id FOR UPDATE`
+      await tx.$queryRaw<{ id: string }[]>`
+        SELECT id::text FROM chats WHERE id = ANY(${chatIds}::uuid[]) AND (${accountId}::uuid IS NULL OR account_id = ${accountId}::uuid)
+        ORDER BY id FOR UPDATE ${opts.skipLocked ? Prisma.sql`SKIP LOCKED` : Prisma.empty}`
     ).map((row) => row.id);
     const chats = opts.onlyIf && locked.length > 0 ? await opts.onlyIf(tx, locked) : locked;
     if (chats.length === 0) return { chats, runIds: [] as string[] };
@@ -44,9 +40,10 @@ export async function eraseChats(
       ), runs_of AS (
         SELECT id FROM runs WHERE chat_id = ANY(${chats}::uuid[])
       ), gone AS (
-        DELETE FROM sessions WHERE id IN (SELECT session_id FROM doomed) RETURNING 1
+        -- Runs whatever the query reads (a data-modifying WITH always runs to completion); runs_of saw the rows before it.
+        DELETE FROM sessions WHERE id IN (SELECT session_id FROM doomed)
       )
-      SELECT id::text FROM runs_of WHERE (SELECT count(*) FROM gone) >= 0`;
+      SELECT id::text FROM runs_of`;
     return { chats, runIds: runs.map((run) => run.id) };
   });
   for (let i = 0; i < erased.runIds.length; i += REDIS_IN_FLIGHT) {
