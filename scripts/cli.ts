@@ -111,7 +111,7 @@ accounts
       retentionDays: wholeOrDefault(opts.retentionDays, '--retention-days', 1, 36_500),
       compactionThresholdPercent: wholeOrDefault(opts.compactionThreshold, '--compaction-threshold', 1, 100),
       weight: wholeOrDefault(opts.weight, '--weight', 1, 1000),
-      maxRunning: wholeOrDefault(opts.maxRunning === 'none' ? 'default' : opts.maxRunning, '--max-running', 1, 1_000_000),
+      maxRunning: wholeOrDefault(opts.maxRunning, '--max-running', 1, 1_000_000, 'none'),
     });
     print(outputOf(cmd), settings, () =>
       [
@@ -137,11 +137,12 @@ accounts
   });
 
 /** An option that takes a whole number in [min, max] or "default" (null); undefined when not given. */
-function wholeOrDefault(value: string | undefined, option: string, min: number, max: number): number | null | undefined {
+/** A whole number from min to max, `unset` (default: "default") for null, or undefined when the option is absent. */
+function wholeOrDefault(value: string | undefined, option: string, min: number, max: number, unset = 'default'): number | null | undefined {
   if (value === undefined) return undefined;
-  if (value === 'default') return null;
+  if (value === unset) return null;
   const number = Number(value);
-  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${option} must be a whole number from ${min} to ${max}, or "default"`);
+  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`${option} must be a whole number from ${min} to ${max}, or "${unset}"`);
   return number;
 }
 

@@ -118,6 +118,12 @@ describe('the operator CLI', function () {
     expect(back).to.include({ compactionThresholdPercent: 70, compactionThresholdIsDefault: true });
     const bad = await cli('accounts', 'settings', '--account', account, '--compaction-threshold', '101');
     expect(bad.code).to.equal(2);
+    const share = JSON.parse((await cli('accounts', 'settings', '--account', account, '--weight', '2', '--max-running', '5', '--json')).stdout);
+    expect(share).to.include({ weight: 2, maxRunning: 5 });
+    const uncapped = JSON.parse((await cli('accounts', 'settings', '--account', account, '--weight', 'default', '--max-running', 'none', '--json')).stdout);
+    expect(uncapped).to.include({ weight: 1, maxRunning: null });
+    const noCap = await cli('accounts', 'settings', '--account', account, '--max-running', '0');
+    expect([noCap.code, noCap.stderr.trim()]).to.deep.equal([2, 'runyard: --max-running must be a whole number from 1 to 1000000, or "none"']);
     expect((await cli('accounts', 'limits', '--account', 'no-such-account')).code).to.equal(1);
     const unsure = await cli('accounts', 'erase', '--account', account);
     expect([unsure.code, unsure.stderr]).to.satisfy(([code, stderr]: [number, string]) => code === 2 && stderr.includes('--yes'));
