@@ -3,7 +3,8 @@ import helmet from 'helmet';
 import type { ApiDeps } from './deps.js';
 import { authenticate, requireScope } from './middleware/authenticate.js';
 import { refuseUnstorableBody } from './middleware/storableBody.js';
-import { errorHandler, notFoundHandler } from './middleware/errorHandler.js';
+import { errorHandler, methodNotAllowedHandler, notFoundHandler } from './middleware/errorHandler.js';
+import { buildOpenApiDocument } from './openapi.js';
 import { rateLimit } from './middleware/rateLimit.js';
 import { AuthFailureLimiter } from './middleware/authFailures.js';
 import { readCors } from './middleware/readCors.js';
@@ -30,6 +31,9 @@ export function createApp(deps: ApiDeps): express.Express {
           // Bull Board's UI sets styles inline; its scripts and ours are same-origin files.
           'style-src': ["'self'", "'unsafe-inline'"],
           'img-src': ["'self'", 'data:'],
+          // The pages are served over plain http too (a private network, localhost): upgrading their
+          // asset requests to https would break them there. TLS is the proxy's job (HSTS stays on).
+          'upgrade-insecure-requests': null,
         },
       },
     }),
@@ -43,7 +47,12 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.use(readCors(deps.config.STREAM_CORS_ORIGINS));
   // A browser's EventSource cannot send headers: the stream route also takes a stream token as ?token=.
-  const failures = new AuthFailureLimiter(deps.redis, deps.config.QUEUE_PREFIX, deps.config.AUTH_FAILURES_PER_MINUTE, deps.logger);
+  const failures = new AuthFailureLimiter(
+    deps.redis,
+    deps.config.QUEUE_PREFIX,
+    { perAddress: deps.config.AUTH_FAILURES_PER_MINUTE, fleet: deps.config.AUTH_FAILURES_FLEET_PER_MINUTE },
+    deps.logger,
+  );
   const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/, failures });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
@@ -60,6 +69,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(BULL_BOARD_PATH, ...adminAuth, bullBoardRouter(deps));
   app.use('/admin', ...adminAuth, timelinePageRoutes(deps));
 
+  app.use(methodNotAllowedHandler(buildOpenApiDocument().paths ?? {}));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

@@ -17,6 +17,19 @@ const server: Server = createApp(runtime.deps).listen(config.PORT, () => {
   const address = server.address();
   logger.info('api listening', { port: address && typeof address === 'object' ? address.port : config.PORT });
 });
+// A port already taken (another runyard still running) must not look like success: say which and stop.
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const reason =
+    err.code === 'EADDRINUSE'
+      ? `port ${config.PORT} is already in use (another api still running?); stop it or set PORT`
+      : err.code === 'EACCES'
+        ? `port ${config.PORT} needs privileges this process does not have; set PORT to one above 1023`
+        : `could not listen on port ${config.PORT}: ${err.message}`;
+  logger.error('api could not start', { port: config.PORT, code: err.code, reason });
+  console.error(`runyard: ${reason}`);
+  void runtime.close().finally(() => process.exit(1));
+  setTimeout(() => process.exit(1), 3_000).unref();
+});
 // SSE clients hold connections open; keep-alive comments keep proxies from closing them.
 server.keepAliveTimeout = 65_000;
 

@@ -22,6 +22,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
       ['401', 'unauthorized'],
       ['403', 'scope_denied, or cross_site_request (a state-changing admin request from another origin)'],
       ['404', 'Not found, or another account’s'],
+      ['405', 'method_not_allowed (the path takes other methods: see Allow)'],
       ['415', 'unsupported_media_type (a POST that is not JSON; admin POSTs must say application/json even without a body)'],
       ['429', 'rate_limited, too_many_active_runs, chat_queue_full or usage_limit_exceeded (details: kind, limit, consumed, resetsAt)'],
       ['503', 'queue_unavailable or database_unavailable'],
@@ -246,6 +247,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     request: { params: runId },
     responses: { 202: json(s.replayResponseSchema, 'Queued again'), 409: json(s.errorSchema, 'run_not_terminal'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/runs/{runId}/timeline',
+    summary: 'A run’s timeline: attempts, steps, model and tool calls, waits, compactions, webhook deliveries (admin; the page /admin/runs/{runId} draws it)',
+    security,
+    request: { params: runId },
+    responses: { 200: json(s.runTimelineSchema, 'The timeline'), ...errors },
   });
   registry.registerPath({
     method: 'get',

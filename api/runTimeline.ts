@@ -4,6 +4,8 @@ import { notFound } from '../shared/infra/errors.js';
 import { traceIdOf } from '../shared/infra/tracing.js';
 import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
+import type { z } from 'zod';
+import type { runTimelineSchema } from './schemas.js';
 
 /**
  * A run's story for on-call (SPEC section 16), from runyard's own tables — no tracing backend
@@ -12,33 +14,9 @@ import type { ApiDeps } from './deps.js';
  * webhook deliveries and its cleanup. Items have a parent (the waterfall's nesting) and are in
  * start order. The admin page /admin/runs/{runId} draws it.
  */
-export type TimelineKind = 'run' | 'queued' | 'attempt' | 'model_call' | 'tool_call' | 'wait' | 'compaction' | 'webhook_delivery' | 'cleanup';
-
-export type TimelineItem = {
-  id: string;
-  parentId: string | null;
-  kind: TimelineKind;
-  name: string;
-  startedAt: string;
-  endedAt: string | null;
-  outcome: string;
-  error: string | null;
-  details: Record<string, unknown>;
-};
-
-export type RunTimeline = {
-  runId: string;
-  chatId: string;
-  accountId: string;
-  status: string;
-  model: string;
-  episode: number;
-  attempts: number;
-  traceId: string | null;
-  error: { code: string; message: string } | null;
-  replayable: boolean;
-  items: TimelineItem[];
-};
+export type RunTimeline = z.infer<typeof runTimelineSchema>;
+export type TimelineItem = RunTimeline['items'][number];
+export type TimelineKind = TimelineItem['kind'];
 
 const iso = (date: Date) => date.toISOString();
 

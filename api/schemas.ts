@@ -457,7 +457,14 @@ export const accountSettingsBodySchema = z
   })
   .meta({ id: 'AccountSettingsRequest' });
 
-export const accountParamsSchema = z.strictObject({ account: z.string().min(1).max(200) });
+// An account's name or id: printable text (a NUL or control character names no account; Postgres refuses NUL in text).
+export const accountParamsSchema = z.strictObject({
+  account: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[^\p{Cc}]+$/u, 'has control characters'),
+});
 
 const limitReachedSchema = z.object({
   kind: z.enum(['tokens', 'spendMicros']),
@@ -495,3 +502,30 @@ export const accountSettingsSchema = z
 export const erasedAccountSchema = z
   .object({ account: z.string(), accountId: z.uuid(), deleted: z.literal(true), chats: z.number().int(), runs: z.number().int() })
   .meta({ id: 'ErasedAccount' });
+
+/** GET /api/admin/runs/{runId}/timeline (SPEC section 16): the run's attempts, steps, calls, waits and deliveries, in start order. */
+export const runTimelineSchema = z.object({
+  runId: z.uuid(),
+  chatId: z.uuid(),
+  accountId: z.uuid(),
+  status: z.string(),
+  model: z.string(),
+  episode: z.number().int(),
+  attempts: z.number().int(),
+  traceId: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  replayable: z.boolean(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      parentId: z.string().nullable(),
+      kind: z.enum(['run', 'queued', 'attempt', 'model_call', 'tool_call', 'wait', 'compaction', 'webhook_delivery', 'cleanup']),
+      name: z.string(),
+      startedAt: z.string(),
+      endedAt: z.string().nullable(),
+      outcome: z.string(),
+      error: z.string().nullable(),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  ),
+});

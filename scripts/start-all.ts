@@ -1,13 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { loadConfigOrExit } from '../shared/infra/config.js';
-import { checkRedisOrExplain, migrateOrExplain, UnreachableDependency } from './startupChecks.js';
+import { checkRedisOrExplain, migrateOrExplain, oldNodeWarning, UnreachableDependency } from './startupChecks.js';
 
 /**
  * `npm start`, the quick start: migrate the database, then run the api and one worker as two
  * child processes (as they run in production), stopping both when either stops or on a signal.
  */
 const config = loadConfigOrExit();
+const nodeWarning = oldNodeWarning();
+if (nodeWarning) console.warn(nodeWarning);
 let result;
 try {
   result = await migrateOrExplain(config.DATABASE_URL);

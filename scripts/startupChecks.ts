@@ -52,3 +52,13 @@ export async function checkRedisOrExplain(target: RedisTarget, waitMs = 5_000): 
     await closeRedis(redis).catch(() => {});
   }
 }
+
+/** The Node.js major this release is built and tested on (package.json `engines`). */
+export const SUPPORTED_NODE_MAJOR = 22;
+
+/** A warning when the running Node.js is older than `engines` says (it may work, but nothing here tests it), else undefined. */
+export function oldNodeWarning(version = process.versions.node): string | undefined {
+  const major = Number(version.split('.')[0]);
+  if (major >= SUPPORTED_NODE_MAJOR) return undefined;
+  return `runyard: Node.js ${version} is older than this release supports (>= ${SUPPORTED_NODE_MAJOR}; CI runs 24). It may work, but it is not tested: install Node.js 24 (the README's "Requirements" says how).`;
+}

@@ -21,6 +21,10 @@ async function deleteTestKeys() {
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
+    const name = decodeURIComponent(new URL(TEST_DATABASE_URL).pathname.slice(1));
+    // The tests drop their database first: never one that is not plainly a test database.
+    if (!/test/i.test(name))
+      throw new Error(`refusing to drop database "${name}" for the tests: TEST_DATABASE_URL must name a database with "test" in its name`);
     await dropDatabaseIfExists(TEST_DATABASE_URL);
     await migrateDatabase(TEST_DATABASE_URL);
     await deleteTestKeys();

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { AppError } from '../../shared/infra/errors.js';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
@@ -69,7 +70,9 @@ const invalidCursor = () => new AppError('invalid_cursor', 400, 'The cursor does
 function decodeCursor(cursor: string): { at: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const date = new Date(at ?? '');
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime())) throw invalidCursor();
+  // Only what this API wrote: a uuid and a time Postgres can hold (a crafted one must not reach the query).
+  const time = date.getTime();
+  if (!id || !z.uuid().safeParse(id).success || Number.isNaN(time) || time < 0 || time > Date.UTC(9999, 11, 31)) throw invalidCursor();
   return { at: date, id };
 }
 

@@ -2,31 +2,37 @@ import type { RedisClient } from '../../shared/infra/redis.js';
 import { isRedisUsable, withScript } from '../../shared/infra/redis.js';
 import type { Logger } from '../../shared/infra/logger.js';
 
-// Counts a failure; the address's window starts with its first failure and ends when the key expires.
+/**
+ * Counts one failure in a window that starts with the first failure and ends when the key expires —
+ * unless the window is already full: then nothing is counted and the caller is told to wait.
+ * Returns { count, ttlMs, full }.
+ */
 const COUNT_FAILURE = `
-local count = redis.call('INCR', KEYS[1])
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[2]) then return { count, redis.call('PTTL', KEYS[1]), 1 } end
+count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { count, redis.call('PTTL', KEYS[1]) }`;
-
-const READ_FAILURES = `return { tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1]) }`;
+return { count, redis.call('PTTL', KEYS[1]), 0 }`;
 
 type FailureCommands = {
-  runyardCountAuthFailure(key: string, ttlMs: number): Promise<[number, number]>;
-  runyardReadAuthFailures(key: string): Promise<[number, number]>;
+  runyardCountAuthFailure(key: string, ttlMs: number, limit: number): Promise<[number, number, number]>;
 };
 
 const BLOCKED_CACHE_MAX = 100_000;
 const REDIS_WAIT_MS = 1_000;
+const FLEET = '\u0000fleet';
 
 /**
- * Failed authentications counted per client address in a one-minute window (from its first failure), in Redis, so N
- * api processes together allow what one does: past AUTH_FAILURES_PER_MINUTE a caller gets 429
- * before any key lookup, so guessing keys costs it far more than it costs the api. An address found
- * over its allowance is also remembered in this process until its window ends, so a flood from it
- * is refused without a Redis round trip. The client address is what `trust proxy` (TRUST_PROXY)
- * makes of the connection: with no trusted proxy a caller cannot pick its own with X-Forwarded-For.
- * When Redis is unreachable failures are not counted (keys are still checked), as for the key rate
- * limit.
+ * The failed-authentication limiter (SPEC section 3). Only failures count: a request that sends a
+ * valid key is never refused by it, and one that sends no credential at all (a page's `<img src>`,
+ * a CORS preflight) is a plain 401 that counts as nothing. Failures are counted in Redis, per client
+ * address (AUTH_FAILURES_PER_MINUTE) and for the whole fleet (AUTH_FAILURES_FLEET_PER_MINUTE), each
+ * in a one-minute window from its first failure, so N api processes allow what one does and rotating
+ * addresses (a spoofed X-Forwarded-For where TRUST_PROXY trusts too much) cannot guess without
+ * bound. Past either allowance, a failing attempt gets 429 with Retry-After instead of 401, and
+ * the full window is remembered in this process until it ends, so a flood costs no Redis round trip.
+ * The client address is what `trust proxy` (TRUST_PROXY) makes of the connection. When Redis is
+ * unreachable failures are not counted (keys are still checked), as for the key rate limit.
  */
 export class AuthFailureLimiter {
   private readonly blockedUntil = new Map<string, number>();
@@ -35,53 +41,49 @@ export class AuthFailureLimiter {
   constructor(
     redis: RedisClient,
     private readonly prefix: string,
-    private readonly perMinute: number,
+    private readonly limits: { perAddress: number; fleet: number },
     private readonly logger: Logger,
     private readonly windowMs = 60_000,
   ) {
-    withScript(redis, 'runyardCountAuthFailure', 1, COUNT_FAILURE);
-    this.redis = withScript<FailureCommands>(redis, 'runyardReadAuthFailures', 1, READ_FAILURES);
+    this.redis = withScript<FailureCommands>(redis, 'runyardCountAuthFailure', 1, COUNT_FAILURE);
   }
 
-  /** Seconds until the address may try again, or 0 when it may now. */
-  async retryAfterSeconds(address: string, now = Date.now()): Promise<number> {
-    const until = this.blockedUntil.get(address) ?? (await this.blockedInRedis(address, now));
-    if (until <= now) {
-      this.blockedUntil.delete(address);
-      return 0;
-    }
-    return Math.max(1, Math.ceil((until - now) / 1000));
-  }
-
-  async recordFailure(address: string, now = Date.now()): Promise<void> {
+  /**
+   * A failed authentication from `address`: 0 when it is counted (answer 401), else the seconds
+   * until this address (or the fleet) may fail again (answer 429; it was not counted).
+   */
+  async failed(address: string, now = Date.now()): Promise<number> {
+    const cached = Math.max(this.cachedBlock(address, now), this.cachedBlock(FLEET, now));
+    if (cached > 0) return cached;
     try {
       // A process that just started may still be connecting: its first failures count too.
       if (!(await isRedisUsable(this.redis, REDIS_WAIT_MS))) throw new Error('Redis is not reachable');
-      const [count, ttlMs] = await this.redis.runyardCountAuthFailure(this.key(address), this.windowMs);
-      if (count >= this.perMinute) this.block(address, now + ttlMs);
+      const byAddress = await this.count(address, this.limits.perAddress, now);
+      if (byAddress > 0) return byAddress;
+      return await this.count(FLEET, this.limits.fleet, now);
     } catch (err) {
       this.logger.warn('could not count a failed authentication', { error: (err as Error).message });
-    }
-  }
-
-  private async blockedInRedis(address: string, now: number): Promise<number> {
-    try {
-      if (!(await isRedisUsable(this.redis, REDIS_WAIT_MS))) return 0;
-      const [count, ttlMs] = await this.redis.runyardReadAuthFailures(this.key(address));
-      if (count < this.perMinute || ttlMs <= 0) return 0;
-      this.block(address, now + ttlMs);
-      return now + ttlMs;
-    } catch {
       return 0;
     }
   }
 
-  private block(address: string, until: number): void {
+  private async count(who: string, limit: number, now: number): Promise<number> {
+    const key = who === FLEET ? `${this.prefix}:authfail:{fleet}` : `${this.prefix}:authfail:{${who}}`;
+    const [, ttlMs, full] = await this.redis.runyardCountAuthFailure(key, this.windowMs, limit);
+    if (!full || ttlMs <= 0) return 0;
+    if (who === FLEET) this.logger.warn('the fleet-wide failed-authentication allowance is used up', { limit, retryInMs: ttlMs });
     if (this.blockedUntil.size >= BLOCKED_CACHE_MAX) this.blockedUntil.clear();
-    this.blockedUntil.set(address, until);
+    this.blockedUntil.set(who, now + ttlMs);
+    return Math.max(1, Math.ceil(ttlMs / 1000));
   }
 
-  private key(address: string): string {
-    return `${this.prefix}:authfail:{${address}}`;
+  private cachedBlock(who: string, now: number): number {
+    const until = this.blockedUntil.get(who);
+    if (until === undefined) return 0;
+    if (until <= now) {
+      this.blockedUntil.delete(who);
+      return 0;
+    }
+    return Math.max(1, Math.ceil((until - now) / 1000));
   }
 }

@@ -7,7 +7,8 @@ import type { Caller, RequestWithCaller } from '../http.js';
 import type { KeyResolver } from '../keyResolver.js';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
-const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
+/** Compares two secrets in constant time (their digests, so lengths leak nothing either). */
+export const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
 /** Where a request's credential came from: the header schemes, or `?token=` (stream tokens only). */
 type Presented = { scheme: 'bearer' | 'basic' | 'x-api-key' | 'query'; secret: string };
@@ -35,38 +36,45 @@ function presentedCredential(req: Request, opts: { basic?: boolean; queryTokenPa
 const ADMIN_CALLER: Caller = { accountId: null, keyId: null, kind: 'admin_token', scopes: ['admin'], runId: null, expiresAt: null };
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="runyard admin", charset="UTF-8"' };
 
+const tooManyFailures = (retryAfterSeconds: number) =>
+  new AppError(
+    'rate_limited',
+    429,
+    'Too many failed authentications from this address (or the whole service): this attempt was not checked further.',
+    'Check the key you send ("Authorization: Bearer <key>"); retry after the Retry-After delay. A valid key is never refused by this limit.',
+    { retryAfterSeconds },
+  );
+
+/** Why nothing was read as a credential: an Authorization header without a scheme runyard takes gets a hint. */
+function missingCredentialDetail(req: Request): string {
+  const header = req.get('authorization')?.trim();
+  if (!header) return 'No API key was sent.';
+  if (/^ry_(sk|ek|st)_/.test(header)) return 'The Authorization header holds a key without the word Bearer: send "Authorization: Bearer <key>".';
+  return 'The Authorization header is not "Bearer <key>": send "Authorization: Bearer <key>" or "x-api-key: <key>".';
+}
+
 /**
  * With `optional`, a request without credentials passes on with no caller (the admin gate decides).
- * Every failed authentication counts towards the address's AUTH_FAILURES_PER_MINUTE, whatever the
- * scheme (Bearer, x-api-key, Basic, ?token=).
+ * A credential that fails (whatever the scheme: Bearer, x-api-key, Basic, ?token=) counts towards
+ * the failed-authentication limits and, past them, is 429; a valid one always passes, and a request
+ * with no credential is a 401 that counts as nothing (see AuthFailureLimiter).
  */
 export function authenticate(
   keys: KeyResolver,
   opts: { adminToken?: string; optional?: boolean; basic?: boolean; queryTokenPath?: RegExp; failures?: AuthFailureLimiter } = {},
 ): RequestHandler {
-  const refuse = async (req: Request, presented: Presented | undefined, detail?: string) => {
-    await opts.failures?.recordFailure(req.ip ?? 'unknown');
+  const refuse = async (req: Request, presented: Presented, detail?: string) => {
+    const wait = (await opts.failures?.failed(req.ip ?? 'unknown')) ?? 0;
+    if (wait > 0) return tooManyFailures(wait);
     const error = unauthorized(detail);
-    return presented?.scheme === 'basic' ? new AppError(error.code, error.status, error.message, error.fix, { headers: BASIC_CHALLENGE }) : error;
+    return presented.scheme === 'basic' ? new AppError(error.code, error.status, error.message, error.fix, { headers: BASIC_CHALLENGE }) : error;
   };
   return async (req, _res, next) => {
     try {
-      const wait = (await opts.failures?.retryAfterSeconds(req.ip ?? 'unknown')) ?? 0;
-      if (wait > 0) {
-        throw new AppError(
-          'rate_limited',
-          429,
-          'Too many failed authentications from this address.',
-          'Check the key you send; retry after the Retry-After delay.',
-          {
-            retryAfterSeconds: wait,
-          },
-        );
-      }
       const presented = presentedCredential(req, opts);
       if (!presented) {
         if (opts.optional) return next();
-        throw await refuse(req, presented, 'No API key was sent.');
+        throw unauthorized(missingCredentialDetail(req));
       }
       if (opts.adminToken && (presented.scheme === 'bearer' || presented.scheme === 'basic') && sameSecret(presented.secret, opts.adminToken)) {
         (req as RequestWithCaller).caller = ADMIN_CALLER;

@@ -39,9 +39,25 @@ function describeHttpError(err: { status?: number; type?: string; message?: stri
   return undefined;
 }
 
+/**
+ * Postgres refusing a value the request carried (a malformed uuid or timestamp, a NUL byte in text):
+ * the routes validate what they read, so this is a backstop that answers 400, not an opaque 500.
+ * 22P02 invalid_text_representation, 22007/22008 datetime, 22021 character_not_in_repertoire, 22003 out of range.
+ */
+const INVALID_VALUE_CODES = /\b(22P02|22007|22008|22021|22003)\b/;
+function isInvalidValue(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const codes = [(err as { code?: unknown }).code, (err as { meta?: { code?: unknown } }).meta?.code, (err.cause as { code?: unknown } | undefined)?.code]
+    .filter((code) => typeof code === 'string')
+    .join(' ');
+  return INVALID_VALUE_CODES.test(codes) || /invalid input syntax for type|invalid byte sequence for encoding|out of range for type/i.test(err.message);
+}
+
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   if (isDatabaseUnreachable(err)) return databaseUnavailable();
+  if (isInvalidValue(err))
+    return new AppError('validation_failed', 400, 'A value in the request is not valid (an id, a date or text).', 'Check the ids and values you sent.');
   if (err instanceof ZodError) return describeZodError(err);
   if (err && typeof err === 'object') return describeHttpError(err as { status?: number; type?: string });
   return undefined;
@@ -80,6 +96,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (known.extra.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(known.extra.retryAfterSeconds));
     for (const [name, value] of Object.entries(known.extra.headers ?? {})) res.setHeader(name, value);
+    // A route may have set another type (an HTML page) before it failed: the error is JSON.
+    res.type('application/json');
     res.status(known.status).json(errorBody(known, requestId));
   };
 }
@@ -87,5 +105,39 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 /** The 404 for a path nothing serves (the full path, also inside a mounted router). */
 export const routeNotFound = (req: Request) =>
   new AppError('route_not_found', 404, `No route ${req.method} ${req.originalUrl.split('?')[0]}.`, 'Check the path; GET /openapi.json lists every route.');
+
+/** The admin surface with no ADMIN_TOKEN: 404 as for any unknown path, saying why and how to turn it on. */
+export const adminSurfaceOff = (req: Request) =>
+  new AppError(
+    'route_not_found',
+    404,
+    `No route ${req.method} ${req.originalUrl.split('?')[0]}: the admin surface is off on this server.`,
+    'Set ADMIN_TOKEN (16 characters or more) and restart the api, or send an admin-scoped key (npm run cli -- keys create --account ops --scopes admin).',
+  );
+
+/**
+ * The routes of the OpenAPI document as (pattern, methods): a path that one of them serves with
+ * other methods is 405 with `Allow`, not 404.
+ */
+export function methodNotAllowedHandler(paths: Record<string, object>): RequestHandler {
+  const routes = Object.entries(paths).map(([template, operations]) => ({
+    pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+    methods: Object.keys(operations)
+      .filter((method) => /^(get|put|post|delete|patch)$/.test(method))
+      .map((method) => method.toUpperCase()),
+  }));
+  return (req, _res, next) => {
+    const path = req.originalUrl.split('?')[0]!;
+    const allowed = new Set(routes.filter((route) => route.pattern.test(path)).flatMap((route) => route.methods));
+    if (allowed.size === 0 || allowed.has(req.method)) return next();
+    if (allowed.has('GET')) allowed.add('HEAD');
+    const allow = [...allowed].sort().join(', ');
+    next(
+      new AppError('method_not_allowed', 405, `${req.method} is not allowed on ${path}.`, `Use one of: ${allow}.`, {
+        headers: { Allow: allow },
+      }),
+    );
+  };
+}
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => next(routeNotFound(req));

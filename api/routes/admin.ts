@@ -2,10 +2,11 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type Request, type RequestHandler } from 'express';
+import { z } from 'zod';
 import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/infra/errors.js';
 import { listQueuedMessages } from '../chats/queuedMessages.js';
 import { getChat } from '../chats/readChats.js';
-import { routeNotFound } from '../middleware/errorHandler.js';
+import { adminSurfaceOff } from '../middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
 import { callerOf, jsonBody, type RequestWithCaller } from '../http.js';
 import { findAccount, updateAccountSettings } from '../../shared/accounts/accountSettings.js';
@@ -39,7 +40,7 @@ export function requireAdmin(adminToken: string | undefined): RequestHandler {
     const caller = (req as RequestWithCaller).caller;
     if (caller?.scopes.includes('admin')) return next();
     // Without ADMIN_TOKEN the admin surface is hidden from everyone but admin-scoped keys.
-    if (!adminToken) return next(routeNotFound(req));
+    if (!adminToken) return next(adminSurfaceOff(req));
     if (caller) return next(scopeDenied('admin'));
     res.setHeader('WWW-Authenticate', 'Basic realm="runyard admin", charset="UTF-8"');
     next(unauthorized('Admin credentials are required: an admin-scoped key, or ADMIN_TOKEN as Bearer token or Basic password.'));
@@ -103,10 +104,8 @@ export function timelinePageRoutes(deps: ApiDeps): Router {
     res.type('application/javascript').set('cache-control', 'no-cache').send(TIMELINE_SCRIPT);
   });
   router.get('/runs/:runId', async (req, res) => {
-    res
-      .type('html')
-      .set('cache-control', 'no-store')
-      .send(renderTimelinePage(await runTimeline(deps, runIdOf(req))));
+    const page = renderTimelinePage(await runTimeline(deps, runIdOf(req)));
+    res.type('html').set('cache-control', 'no-store').send(page);
   });
   return router;
 }
@@ -153,7 +152,7 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   });
   router.post('/webhook-events/:eventId/redeliver', async (req, res) => {
     const eventId = String(req.params.eventId);
-    if (!/^[0-9a-f-]{36}$/i.test(eventId)) throw new AppError('webhook_event_not_found', 404, 'The webhook event was not found.', 'Check the id.');
+    if (!z.uuid().safeParse(eventId).success) throw new AppError('webhook_event_not_found', 404, 'The webhook event was not found.', 'Check the id.');
     res.status(202).json(await redeliverWebhookEvent(deps.db, eventId));
   });
   router.get('/chats/:chatId', async (req, res) => {

@@ -1,6 +1,14 @@
 import { Router } from 'express';
 import type { ApiDeps } from '../deps.js';
 import { callerOf } from '../http.js';
+import { unauthorized } from '../../shared/infra/errors.js';
+import { keyFromHeaders } from '../../shared/accounts/keys.js';
+import { sameSecret } from '../middleware/authenticate.js';
+
+const presentsSecret = (authorization: string | undefined, secret: string) => {
+  const sent = keyFromHeaders(authorization, undefined);
+  return sent !== undefined && sameSecret(sent, secret);
+};
 
 const withTimeout = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref())]);
@@ -28,7 +36,12 @@ export function healthRoutes(deps: ApiDeps): Router {
       .status(ready ? 200 : 503)
       .json({ status: ready ? 'ready' : 'unavailable', checks: { postgres: postgres.ok ? 'ok' : 'unreachable', redis: redis.ok ? 'ok' : 'unreachable' } });
   });
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', async (req, res) => {
+    const token = deps.config.METRICS_TOKEN;
+    if (token && !presentsSecret(req.get('authorization'), token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="runyard metrics"');
+      throw unauthorized('GET /metrics needs METRICS_TOKEN as a Bearer token on this server.');
+    }
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   return router;

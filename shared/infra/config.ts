@@ -1,4 +1,5 @@
 import 'dotenv/config';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const DEV_SECRET = 'runyard-development-secret-do-not-use-in-production';
@@ -25,6 +26,20 @@ const commaList = (pattern: RegExp, problem: string) =>
       for (const entry of entries) if (!pattern.test(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}` });
       return entries;
     });
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** What proxy-addr (express's `trust proxy`) accepts: a name, an address, or address/prefix-or-netmask. */
+function isTrustedProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, range, ...rest] = entry.split('/');
+  if (rest.length > 0 || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (range === undefined) return true;
+  if (/^\d+$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(range) === 4;
+}
 
 const ms = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
@@ -86,18 +101,31 @@ export const configSchema = z
     // Loopback unless the operator opens it: /metrics should not face the internet by accident.
     WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     // Which proxies in front of the api to trust for the client address (X-Forwarded-For): none by
-    // default, so no caller can pick its own address; a hop count (1) or addresses/subnets/names
-    // that express understands (loopback, 10.0.0.0/8).
+    // default, so no caller can pick its own address; `true` (every hop: only when nothing reaches the
+    // api but through the proxy), a hop count (1) or addresses/subnets/names that express understands
+    // (loopback, linklocal, uniquelocal, 10.0.0.0/8), comma-separated.
     TRUST_PROXY: z
       .string()
       .default('')
-      .transform((value): boolean | number | string => {
+      .transform((value, ctx): boolean | number | string => {
         const trimmed = value.trim();
         if (trimmed === '' || trimmed === 'false') return false;
+        if (trimmed === 'true') return true;
         if (/^\d+$/.test(trimmed)) return Number(trimmed);
+        for (const entry of trimmed.split(',').map((part) => part.trim())) {
+          if (!isTrustedProxyEntry(entry))
+            ctx.addIssue({ code: 'custom', message: `"${entry}" is not true, false, a hop count, an address, a subnet or loopback/linklocal/uniquelocal` });
+        }
         return trimmed;
       }),
+    // Failed authentications an address may make a minute before its failing attempts get 429 (a valid key still works).
     AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+    // Failed authentications the whole fleet accepts a minute from all addresses together: rotating addresses cannot guess without bound.
+    AUTH_FAILURES_FLEET_PER_MINUTE: z.coerce.number().int().min(1).default(6_000),
+    // Open streams (SSE) one key may hold at once, across the api fleet: past it, 429 too_many_streams.
+    STREAMS_PER_KEY: z.coerce.number().int().min(1).default(100),
+    // When set, GET /metrics asks for it as a Bearer token (the api's port may face more than the scraper).
+    METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     RUN_LOCK_MS: ms(30_000, 1_000),
     RUN_STALE_AFTER_MS: ms(60_000, 1_000),
     RUN_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),

@@ -7,21 +7,47 @@ describe('authentication before any work', () => {
   let api: ApiHarness;
   afterEach(() => api?.close());
 
-  it('rate-limits failed authentications per client address (429 with Retry-After); X-Forwarded-For is not trusted by default', async () => {
+  it('rate-limits failed authentications per client address (429 with Retry-After) while a valid key from it still works; X-Forwarded-For is not trusted by default', async () => {
     api = startApi({ AUTH_FAILURES_PER_MINUTE: '3' });
     const good = await createAccount(api.deps.db);
-    for (let i = 0; i < 3; i++) {
-      const res = await request(api.app)
-        .get('/api/chat/runs')
-        .set({ authorization: `Bearer ry_sk_${'x'.repeat(43)}`, 'x-forwarded-for': `10.0.0.${i}` });
-      expect(res.status).to.equal(401);
-    }
-    const limited = await request(api.app)
-      .get('/api/chat/runs')
-      .set({ authorization: `Bearer ${good.key}`, 'x-forwarded-for': '10.9.9.9' });
-    expect(limited.status).to.equal(429);
+    const wrong = (i: number) => ({ authorization: `Bearer ry_sk_${'x'.repeat(43)}`, 'x-forwarded-for': `10.0.0.${i}` });
+    for (let i = 0; i < 3; i++) expect((await request(api.app).get('/api/chat/runs').set(wrong(i))).status).to.equal(401);
+    const limited = await request(api.app).get('/api/chat/runs').set(wrong(9));
+    expect(limited.status, 'a fourth failure, whatever X-Forwarded-For says').to.equal(429);
     expect(limited.body.error).to.equal('rate_limited');
     expect(Number(limited.headers['retry-after'])).to.be.within(1, 60);
+    const valid = await request(api.app)
+      .get('/api/chat/runs')
+      .set({ authorization: `Bearer ${good.key}` });
+    expect(valid.status, 'a valid key from the limited address').to.equal(200);
+  });
+
+  it('counts nothing for requests without a credential (a page’s <img src>, CORS preflights): they stay 401, and a valid key works', async () => {
+    api = startApi({ AUTH_FAILURES_PER_MINUTE: '2' });
+    const good = await createAccount(api.deps.db);
+    for (let i = 0; i < 10; i++) {
+      expect((await request(api.app).get('/api/chat/runs')).status).to.equal(401);
+      expect(
+        (await request(api.app).options('/api/chat/runs').set({ origin: 'https://elsewhere.example', 'access-control-request-method': 'POST' })).status,
+      ).to.equal(401);
+    }
+    expect((await request(api.app).get('/api/chat/runs').set({ authorization: 'Bearer ry_sk_nope' })).status, 'the first real failure').to.equal(401);
+    expect(
+      (
+        await request(api.app)
+          .get('/api/chat/runs')
+          .set({ authorization: `Bearer ${good.key}` })
+      ).status,
+    ).to.equal(200);
+  });
+
+  it('says "add Bearer" when the Authorization header holds a bare key', async () => {
+    api = startApi();
+    const good = await createAccount(api.deps.db);
+    const bare = await request(api.app).get('/api/chat/runs').set({ authorization: good.key });
+    expect(bare.status).to.equal(401);
+    expect(bare.body.detail).to.match(/without the word Bearer/);
+    expect(bare.body.fix).to.match(/Authorization: Bearer <key>/);
   });
 
   it('counts failures in Redis: two api processes together allow what one does', async () => {
@@ -34,10 +60,15 @@ describe('authentication before any work', () => {
       for (const instance of [api, other, api]) statuses.push((await request(instance.app).get('/api/chat/runs').set(wrong)).status);
       expect(statuses).to.deep.equal([401, 401, 401]);
       for (const instance of [other, api]) {
-        const limited = await request(instance.app)
-          .get('/api/chat/runs')
-          .set({ authorization: `Bearer ${good.key}` });
-        expect([limited.status, limited.body.error], 'the fourth request, on either process').to.deep.equal([429, 'rate_limited']);
+        const limited = await request(instance.app).get('/api/chat/runs').set(wrong);
+        expect([limited.status, limited.body.error], 'the fourth failure, on either process').to.deep.equal([429, 'rate_limited']);
+        expect(
+          (
+            await request(instance.app)
+              .get('/api/chat/runs')
+              .set({ authorization: `Bearer ${good.key}` })
+          ).status,
+        ).to.equal(200);
       }
     } finally {
       await other.close();
@@ -46,22 +77,27 @@ describe('authentication before any work', () => {
 
   it('honours X-Forwarded-For only from the proxies TRUST_PROXY names', async () => {
     api = startApi({ AUTH_FAILURES_PER_MINUTE: '2', TRUST_PROXY: 'loopback' });
+    const wrong = (address: string) => ({ authorization: 'Bearer ry_sk_nope', 'x-forwarded-for': address });
+    for (let i = 0; i < 2; i++) await request(api.app).get('/api/chat/runs').set(wrong('203.0.113.7'));
+    expect((await request(api.app).get('/api/chat/runs').set(wrong('203.0.113.7'))).status).to.equal(429);
+    expect((await request(api.app).get('/api/chat/runs').set(wrong('203.0.113.8'))).status, 'another client behind the proxy').to.equal(401);
+  });
+
+  it('bounds guessing from rotating addresses (TRUST_PROXY=true, X-Forwarded-For forged each time) with the fleet-wide allowance', async () => {
+    api = startApi({ AUTH_FAILURES_PER_MINUTE: '2', AUTH_FAILURES_FLEET_PER_MINUTE: '5', TRUST_PROXY: 'true' });
     const good = await createAccount(api.deps.db);
-    for (let i = 0; i < 2; i++) await request(api.app).get('/api/chat/runs').set({ authorization: 'Bearer nope', 'x-forwarded-for': '203.0.113.7' });
-    expect(
-      (
-        await request(api.app)
-          .get('/api/chat/runs')
-          .set({ authorization: `Bearer ${good.key}`, 'x-forwarded-for': '203.0.113.7' })
-      ).status,
-    ).to.equal(429);
-    expect(
-      (
-        await request(api.app)
-          .get('/api/chat/runs')
-          .set({ authorization: `Bearer ${good.key}`, 'x-forwarded-for': '203.0.113.8' })
-      ).status,
-    ).to.equal(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await request(api.app)
+        .get('/api/chat/runs')
+        .set({ authorization: `Bearer ry_sk_${String(i).repeat(43)}`, 'x-forwarded-for': `198.51.100.${i}` });
+      statuses.push(res.status);
+    }
+    expect(statuses).to.deep.equal([401, 401, 401, 401, 401, 429, 429, 429]);
+    const valid = await request(api.app)
+      .get('/api/chat/runs')
+      .set({ authorization: `Bearer ${good.key}`, 'x-forwarded-for': '198.51.100.200' });
+    expect(valid.status, 'the fleet allowance slows failures only').to.equal(200);
   });
 
   it('does not parse the body of an unauthenticated request: 401, not a JSON error', async () => {
@@ -86,9 +122,8 @@ describe('authentication before any work', () => {
     }
     expect(statuses).to.deep.equal([401, 401, 401, 401, 401, 429, 429]);
     const right = Buffer.from('oncall:admin-token-0123456789').toString('base64');
-    expect((await request(api.app).get('/admin/queues').set('authorization', `Basic ${right}`)).status, 'the address is limited, whatever it sends').to.equal(
-      429,
-    );
+    expect((await request(api.app).get('/admin/queues').set('authorization', `Basic ${right}`)).status, 'the right token still opens it').to.equal(200);
+    expect((await request(api.app).get('/api/auth/whoami').set('authorization', 'Bearer admin-token-0123456789')).status).to.equal(200);
   });
 
   it('takes an admin-scoped key as the HTTP Basic password (a browser cannot send Bearer); a non-admin key there is 403', async () => {

@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from '../../shared/infra/config.js';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard_test';
+/**
+ * The tests' own database, dropped and migrated at every run: TEST_DATABASE_URL, else `runyard_test`
+ * on the server DATABASE_URL names (never DATABASE_URL's own database).
+ */
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? testDatabaseOn(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/runyard');
+
+function testDatabaseOn(serverUrl: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = '/runyard_test';
+  return url.toString();
+}
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Tags this test run's Redis keys, so two runs on one machine (a developer's and CI's) never clean up each other's. */
@@ -24,6 +34,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     PORT: '0',
     // Many tests send bad keys from 127.0.0.1 on purpose; the limiter has its own test.
     AUTH_FAILURES_PER_MINUTE: '100000',
+    AUTH_FAILURES_FLEET_PER_MINUTE: '1000000',
     ...overrides,
   };
 }
