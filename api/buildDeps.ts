@@ -10,6 +10,7 @@ import { RunProvisioner } from './runProvisioner.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
+import { StreamLeases } from './streamLeases.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 export type ApiRuntime = { deps: ApiDeps; close: () => Promise<void> };
@@ -45,6 +46,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     admission: new RunAdmission({ redis, runQueues, config, db, logger, metrics }),
     idempotency: new IdempotencyStore(redis, prefix),
     streams: new StreamHub(redis, subscriber, { prefix, maxEvents: config.RUN_STREAM_MAX_EVENTS, ttlMs: config.RUN_STREAM_TTL_MS }, logger),
+    streamLeases: new StreamLeases(redis, prefix, config.STREAMS_PER_KEY, config.SSE_KEEPALIVE_MS, logger),
     metrics,
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
   };

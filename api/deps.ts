@@ -11,6 +11,7 @@ import type { KeyResolver } from './keyResolver.js';
 import type { RunProvisioner } from './runProvisioner.js';
 import type { RunAdmission } from '../shared/flow/runAdmission.js';
 import type { StreamHub } from './streamHub.js';
+import type { StreamLeases } from './streamLeases.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
@@ -31,6 +32,8 @@ export type ApiDeps = {
   admission: RunAdmission;
   idempotency: IdempotencyStore;
   streams: StreamHub;
+  /** STREAMS_PER_KEY: the open streams of each key, fleet-wide. */
+  streamLeases: StreamLeases;
   metrics: ApiMetrics;
   /** Compiles the tools' input schemas off the event loop, within bounds. */
   schemas: SchemaChecker;

@@ -41,6 +41,7 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['idempotency_key_reused', 422, 'The Idempotency-Key was used before with a different body.'],
   ['rate_limited', 429, 'Too many requests with this key this minute, or too many failed authentications (any scheme) from this address; see Retry-After.'],
   ['chat_queue_full', 429, 'The chat already has CHAT_MAX_QUEUED_MESSAGES queued messages; see Retry-After.'],
+  ['too_many_streams', 429, 'The key already holds STREAMS_PER_KEY open streams (across the api fleet); close some, then retry.'],
   ['too_many_active_runs', 429, 'The account has ACCOUNT_MAX_ACTIVE_RUNS active runs (queued, running, requires_action) and queued messages; see Retry-After.'],
   [
     'usage_limit_exceeded',

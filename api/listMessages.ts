@@ -5,6 +5,11 @@ import type { Caller } from './http.js';
 
 const chatNotFound = () => notFound('chat_not_found', 'The chat');
 
+async function lastSeqOfRun(deps: ApiDeps, chatId: string, runId: string): Promise<bigint> {
+  const last = await deps.db.message.aggregate({ where: { chatId, runId }, _max: { seq: true } });
+  return last._max.seq ?? 0n;
+}
+
 /**
  * GET /api/chats/{chatId}/messages: the newest `limit` messages before the cursor, oldest first;
  * `hasMore` says older ones exist (page back with ?before=<id of the first message>).
@@ -13,6 +18,8 @@ export async function listMessages(deps: ApiDeps, caller: Caller, chatId: string
   const chat = await deps.db.chat.findFirst({ where: { id: chatId, accountId: caller.accountId! }, select: { id: true, runs: { select: { id: true } } } });
   if (!chat) throw chatNotFound();
   if (caller.runId && !chat.runs.some((run) => run.id === caller.runId)) throw chatNotFound();
+  // A run key or stream token reads the chat up to and including its own run's messages, never later turns.
+  const throughSeq = caller.runId ? await lastSeqOfRun(deps, chatId, caller.runId) : undefined;
   let beforeSeq: bigint | undefined;
   if (query.before) {
     const cursor = await deps.db.message.findFirst({ where: { id: query.before, chatId }, select: { seq: true } });
@@ -20,7 +27,12 @@ export async function listMessages(deps: ApiDeps, caller: Caller, chatId: string
     beforeSeq = cursor.seq;
   }
   const rows = await deps.db.message.findMany({
-    where: { chatId, ...(beforeSeq !== undefined ? { seq: { lt: beforeSeq } } : {}) },
+    where: {
+      chatId,
+      ...(beforeSeq !== undefined || throughSeq !== undefined
+        ? { seq: { ...(beforeSeq !== undefined ? { lt: beforeSeq } : {}), ...(throughSeq !== undefined ? { lte: throughSeq } : {}) } }
+        : {}),
+    },
     orderBy: { seq: 'desc' },
     take: query.limit + 1,
   });

@@ -96,8 +96,16 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     return;
   }
 
+  // Admin-token callers have no key id: their streams share one count.
+  const lease = await deps.streamLeases.acquire(caller.keyId ?? 'admin-token');
   const wakeup = new Wakeup();
-  const unwatch = await deps.streams.watch(runId, () => wakeup.notify());
+  let unwatch: () => void;
+  try {
+    unwatch = await deps.streams.watch(runId, () => wakeup.notify());
+  } catch (err) {
+    lease.release();
+    throw err;
+  }
   let closed = false;
   const onClose = () => {
     closed = true;
@@ -107,7 +115,10 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   res.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
   res.write(`retry: ${RECONNECT_AFTER_MS}\n\n`);
   deps.metrics.activeStreams.inc();
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), deps.config.SSE_KEEPALIVE_MS);
+  const keepAlive = setInterval(() => {
+    res.write(': keep-alive\n\n');
+    lease.renew();
+  }, deps.config.SSE_KEEPALIVE_MS);
   const keyEnds = keyLifetime(deps, caller, () => wakeup.notify());
 
   // A client that stops reading fills the socket; if it then goes away, 'drain' never comes: wait
@@ -171,6 +182,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     keyEnds.stop();
     res.off('close', onClose);
     unwatch();
+    lease.release();
     deps.metrics.activeStreams.dec();
     res.end();
   }

@@ -283,6 +283,21 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
     expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth(bob.key))).res.status, 'another account').to.equal(404);
   });
 
+  it('lets a stream token (or a run key) read its chat’s messages up to its own run’s, never later turns', async () => {
+    const { runId: first, chatId } = await firstRun({ prompt: 'first turn', model: 'openai/gpt-4o-mini' });
+    const token = (await request(stack.api.app).post(`/api/chat/runs/${first}/stream-token`).set(auth())).body.token as string;
+    const second = await send(chatId, { prompt: 'second turn, private' });
+    await waitForRunStatus(stack.api.deps, second.body.runId!, ['completed']);
+    expect((await messagesOf(chatId)).length, 'the account key reads both turns').to.equal(4);
+    const read = await request(stack.api.app)
+      .get(`/api/chats/${chatId}/messages?limit=200`)
+      .set({ authorization: `Bearer ${token}` });
+    expect(read.status).to.equal(200);
+    const seen = read.body.messages as { metadata: { runId: string } }[];
+    expect(seen.map((m) => m.metadata.runId)).to.deep.equal([first, first]);
+    expect(JSON.stringify(read.body)).to.not.include('private');
+  });
+
   it('erases a chat now (DELETE): its active run interrupted, then nothing of it left in Postgres or Redis, 404 everywhere', async () => {
     const { runId: done, chatId } = await firstRun({ prompt: 'remember me', model: 'openai/gpt-4o-mini' });
     const active = await send(chatId, { prompt: 'hold on [[call1:hold:{}]]', tools: [HOLD_TOOL] });
