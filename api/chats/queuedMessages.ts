@@ -1,3 +1,5 @@
+import { Prisma } from '../../shared/infra/db.js';
+import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { chatNotFound, queuedMessageNotFound } from './chatErrors.js';
@@ -53,15 +55,21 @@ export async function promoteQueuedMessage(
   queuedMessageId: string,
 ): Promise<{ chatId: string; queuedMessageId: string; position: 1 }> {
   requireAccountCaller(caller);
-  await deps.db.$transaction(async (tx) => {
+  const wasActive = await deps.db.$transaction(async (tx) => {
     await lockChat(tx, caller, chatId);
+    const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
+      { id: string | null },
+    ];
     const moved = await tx.$executeRaw`
       UPDATE queued_messages SET position = (SELECT min(position) - 1 FROM queued_messages WHERE chat_id = ${chatId}::uuid)
       WHERE id = ${queuedMessageId}::uuid AND chat_id = ${chatId}::uuid`;
     if (moved === 0) throw queuedMessageNotFound();
-    // Idle (its queue was left waiting): the message becomes a run now.
+    if (activeRunId) return activeRunId;
+    // Idle (its queue was left waiting): the message becomes a run now — and nothing is interrupted.
     await tx.$queryRaw`SELECT runyard_start_next_queued_message(${chatId}::uuid)::text AS run_id`;
+    return null;
   });
-  await interruptActiveRun(deps, caller, chatId);
+  // Busy: the run that was active stops, and its end starts this message's run (never the new run itself).
+  if (wasActive) await interruptActiveRun(deps, caller, chatId, wasActive);
   return { chatId, queuedMessageId, position: 1 };
 }

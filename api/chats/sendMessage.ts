@@ -6,7 +6,7 @@ import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
-import { activeRunIdOf } from '../../shared/runs/activeRun.js';
+import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
@@ -67,7 +67,7 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
       result = accepted.queued;
       deps.metrics.chatMessages.inc({ outcome: accepted.interrupt ? 'interrupting' : 'queued' });
       if (accepted.interrupt)
-        await interruptActiveRun(deps, caller, chatId).catch((err: Error) =>
+        await interruptActiveRun(deps, caller, chatId, accepted.interrupt).catch((err: Error) =>
           deps.logger.warn('could not interrupt the active run', { chatId, error: err.message }),
         );
     }
@@ -81,7 +81,8 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
   }
 }
 
-type Accepted = { jobData: RunJobData; sessionId: string; messageId: string; model: string } | { queued: MessageQueued; interrupt: boolean };
+/** `interrupt`: the run that was active when the message was queued at the front with onBusy "interrupt" (and only that one). */
+type Accepted = { jobData: RunJobData; sessionId: string; messageId: string; model: string } | { queued: MessageQueued; interrupt: string | null };
 
 async function accept(deps: ApiDeps, accountId: string, chatId: string, body: SendMessageBody, overrides: SettingsOverrides): Promise<Accepted> {
   const parts = body.prompt !== undefined ? [{ type: 'text', text: body.prompt }] : body.message!.parts;
@@ -95,9 +96,7 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
       { id: string | null },
     ];
     if (activeRunId && onBusy === 'reject') throw chatBusy(activeRunId);
-    const [room] = await tx.$queryRaw<{ active: number }[]>`
-      SELECT COALESCE(sum(active), 0)::int AS active FROM account_active_runs WHERE account_id = ${accountId}::uuid`;
-    if ((room?.active ?? 0) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
+    if ((await lockedActiveRunCount(tx, accountId)) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
@@ -114,7 +113,10 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
       await tx.$executeRaw`
         INSERT INTO queued_messages (id, chat_id, account_id, position, parts, run)
         VALUES (${queuedMessageId}::uuid, ${chatId}::uuid, ${accountId}::uuid, ${position}, ${JSON.stringify(parts)}::jsonb, ${JSON.stringify(run)}::jsonb)`;
-      return { queued: { chatId, queued: true as const, queuedMessageId, position: interrupt ? 1 : (queue?.count ?? 0) + 1 }, interrupt };
+      return {
+        queued: { chatId, queued: true as const, queuedMessageId, position: interrupt ? 1 : (queue?.count ?? 0) + 1 },
+        interrupt: interrupt ? activeRunId : null,
+      };
     }
 
     const sessionId = randomUUID();

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { readSse } from '../support/sse.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
 import { createAccount } from '../support/factories.js';
-import { waitFor } from '../support/harness.js';
+import { startApi, waitFor } from '../support/harness.js';
 import { HOLD_TOOL, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -281,6 +281,33 @@ describe('conversations: a chat goes on across runs (SPEC section 12)', function
     expect((await readSse(`${base}/api/chats/${chatId}/stream?token=${await mint(earlier)}`, {})).res.status, 'not the active run').to.equal(204);
     const bob = await createAccount(stack.api.deps.db);
     expect((await readSse(`${base}/api/chats/${chatId}/stream`, auth(bob.key))).res.status, 'another account').to.equal(404);
+  });
+
+  it('holds ACCOUNT_MAX_ACTIVE_RUNS exactly for chat messages: 20 concurrent messages to 20 idle chats with a limit of 5 start 5 runs', async () => {
+    const alice = await createAccount(stack.api.deps.db);
+    const chats = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const runId = await startRunOk(stack.api.app, alice.key, { prompt: `chat ${i}` });
+        return (await waitForRunStatus(stack.api.deps, runId, ['completed'])).chatId;
+      }),
+    );
+    // The same database, a limit of 5 and a queue prefix of its own that no worker reads: what starts stays active.
+    const limited = startApi({ ACCOUNT_MAX_ACTIVE_RUNS: '5', RATE_LIMIT_PER_MINUTE: '100000' });
+    try {
+      const answers = await Promise.all(
+        chats.map((chatId) => request(limited.app).post(`/api/chats/${chatId}/messages`).set(auth(alice.key)).send({ prompt: 'once more' })),
+      );
+      const statuses = answers.map((res) => res.status).sort();
+      expect(statuses.filter((status) => status === 202).length, JSON.stringify(statuses)).to.equal(5);
+      expect(statuses.filter((status) => status === 429).length).to.equal(15);
+      const active = await stack.api.deps.db.run.count({ where: { accountId: alice.accountId, status: { in: ['queued', 'running', 'requires_action'] } } });
+      expect(active).to.equal(5);
+      for (const res of answers.filter((res) => res.status === 202)) {
+        await request(limited.app).post(`/api/chat/runs/${res.body.runId}/cancel`).set(auth(alice.key));
+      }
+    } finally {
+      await limited.close();
+    }
   });
 
   it('lets a stream token (or a run key) read its chat’s messages up to its own run’s, never later turns', async () => {

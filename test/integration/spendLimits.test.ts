@@ -133,6 +133,25 @@ describe('spend limits (SPEC section 14)', function () {
     await waitForRunStatus(stack.api.deps, next.id, ['completed']);
   });
 
+  it('promoting the queued message of an idle chat held by a limit starts its run and lets it answer (never interrupts it)', async () => {
+    const bob = await createAccount(stack.api.deps.db);
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, bob.key);
+    const queued = await request(stack.api.app).post(`/api/chats/${parked.chatId}/messages`).set(bob.auth).send({ prompt: 'answer me' });
+    expect(queued.body.queued).to.equal(true);
+    await setLimits(bob, { period: 'day', tokens: 1 });
+    expect((await request(stack.api.app).post(`/api/chat/runs/${parked.runId}/cancel`).set(bob.auth)).status).to.equal(202);
+    await waitForRunStatus(stack.api.deps, parked.runId, ['cancelled']);
+    expect(await stack.api.deps.db.queuedMessage.count({ where: { chatId: parked.chatId } }), 'held by the limit').to.equal(1);
+    expect((await request(stack.api.app).delete(`/api/admin/accounts/${bob.accountId}/limits`).set(admin)).status).to.equal(200);
+    const promoted = await request(stack.api.app).post(`/api/chats/${parked.chatId}/queued-messages/${queued.body.queuedMessageId}/promote`).set(bob.auth);
+    expect(promoted.status).to.equal(202);
+    const next = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { chatId: parked.chatId, queuedMessageId: queued.body.queuedMessageId } }), {
+      what: 'the promoted message’s run',
+    });
+    const ended = await waitForRunStatus(stack.api.deps, next.id, ['completed', 'cancelled', 'failed']);
+    expect(ended.status, 'the message gets its answer').to.equal('completed');
+  });
+
   it('bounds the overshoot of 50 concurrent runs against a small token limit to one model call per run in flight', async () => {
     // What one run costs without a limit, call by call.
     const carol = await createAccount(stack.api.deps.db);
