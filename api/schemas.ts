@@ -228,6 +228,10 @@ export const usageSchema = z
     cachedInputTokens: z.number().int(),
     reasoningTokens: z.number().int(),
     totalTokens: z.number().int(),
+    estimated: z
+      .literal(true)
+      .optional()
+      .describe('Part of it is an estimate: a model call cut short (cancel, interrupt, a failed attempt) before the provider counted it'),
   })
   .meta({ id: 'Usage' });
 

@@ -12,9 +12,9 @@ import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js
 import { RunError } from '../shared/infra/errors.js';
 import { chunksOfParts, toolChunks } from '../shared/stream/partChunks.js';
 import { stepMessages, toModelMessages, type ChatContext } from './conversation.js';
-import { assertOwnMessageFits, compact, compactedInThisEpisode, compactionDue, recordSaving, showCompaction, systemWithSummary } from './compaction.js';
+import { assertOwnMessageFits, compact, compactedInThisEpisode, compactionDue, recordSaving, showCompaction, withSummary } from './compaction.js';
 import type { WorkerDeps } from './deps.js';
-import type { ModelMessage, StepSink } from './providers/types.js';
+import type { ModelMessage, ProviderRequest, StepSink } from './providers/types.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
 import { callServerTool } from './tools/callServerTool.js';
@@ -215,25 +215,38 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     toolInputStart: (toolCallId, toolName) => events.emit({ type: 'tool-input-start', toolCallId, toolName }),
     toolInputDelta: (toolCallId, inputTextDelta) => events.emit({ type: 'tool-input-delta', toolCallId, inputTextDelta }),
   };
+  const counted: Partial<Usage> = {};
+  let toolInputChars = 0;
+  sink.usage = (usage) => Object.assign(counted, usage);
+  const toolInputDelta = sink.toolInputDelta;
+  sink.toolInputDelta = (toolCallId, delta) => {
+    toolInputChars += delta.length;
+    toolInputDelta(toolCallId, delta);
+  };
+  const request = {
+    model,
+    messages: withSummary(ctx.chat, [...ctx.chat.earlierModelMessages, ...history]),
+    tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+    system: run.system ?? undefined,
+    maxOutputTokens: run.maxOutputTokens ?? undefined,
+    signal: ctx.signal,
+  };
   const startedAt = new Date();
-  const result = await inModelCallSpan(model, {}, () =>
-    deps.providers(model.provider).stream(
-      {
-        model,
-        messages: [...ctx.chat.earlierModelMessages, ...history],
-        tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
-        system: systemWithSummary(run.system, ctx.chat),
-        maxOutputTokens: run.maxOutputTokens ?? undefined,
-        signal: ctx.signal,
-      },
-      sink,
-    ),
-  );
+  let result;
+  try {
+    result = await inModelCallSpan(model, {}, () => deps.providers(model.provider).stream(request, sink));
+  } catch (err) {
+    // Cut short (cancel, interrupt, shutdown, a failed stream): charged what it used all the same.
+    const cut = cutCallUsage(request, counted, progress.stepText.length + toolInputChars);
+    addUsage(progress.usage, cut);
+    addUsage(progress.uncharged, cut);
+    throw err;
+  }
+  addUsage(progress.usage, result.usage);
+  addUsage(progress.uncharged, result.usage);
   ctx.signal.throwIfAborted();
   if (progress.openTextId) events.emit({ type: 'text-end', id: textId });
   progress.openTextId = null;
-  addUsage(progress.usage, result.usage);
-  addUsage(progress.uncharged, result.usage);
   progress.lastInputTokens = result.usage.inputTokens;
   recordSaving(ctx, progress, result.usage.inputTokens);
   progress.steps = index + 1;
@@ -429,7 +442,26 @@ function estimatedTokens(ctx: LoopContext, history: ModelMessage[]): number {
   return Math.ceil(input + (ctx.run.maxOutputTokens ?? 0));
 }
 
+/**
+ * What a model call cut short used (SPEC section 14: nothing escapes accounting): the provider's own
+ * counts where it sent them, else an estimate — the request's size for its input, what it streamed
+ * (text and tool input) for its output, about four characters a token — marked `estimated`.
+ */
+export function cutCallUsage(request: Pick<ProviderRequest, 'messages' | 'tools' | 'system'>, counted: Partial<Usage>, streamedChars: number): Usage {
+  const inputTokens = counted.inputTokens || Math.ceil(JSON.stringify([request.system ?? '', request.messages, request.tools]).length / 4);
+  const outputTokens = Math.max(counted.outputTokens ?? 0, Math.ceil(streamedChars / 4));
+  return {
+    inputTokens,
+    outputTokens,
+    cachedInputTokens: counted.cachedInputTokens ?? 0,
+    reasoningTokens: counted.reasoningTokens ?? 0,
+    totalTokens: inputTokens + outputTokens,
+    estimated: true,
+  };
+}
+
 function addUsage(total: Usage, more: Usage): void {
+  if (more.estimated) total.estimated = true;
   total.inputTokens += more.inputTokens;
   total.outputTokens += more.outputTokens;
   total.cachedInputTokens += more.cachedInputTokens;

@@ -210,7 +210,7 @@ async function endWithOutputSoFar(ctx: AttemptContext, status: 'cancelled' | 'fa
       finishReason: status === 'cancelled' ? 'cancelled' : 'error',
       model: run.model,
       usage: progress.usage,
-      costMicros: progress.steps > 0 ? costMicros(run.model, progress.usage) : null,
+      costMicros: progress.usage.totalTokens > 0 ? costMicros(run.model, progress.usage) : null,
       runtimeMs: Date.now() - startMs,
       providerResponseId: progress.providerResponseId,
       interrupted: status === 'cancelled',
@@ -232,9 +232,9 @@ const HAND_BACK_MESSAGES = {
  * worker is shutting down (at once, instead of waiting for the lock to expire), or the model has no
  * capacity now (the run waits holding no worker slot). A later attempt resumes from its durable steps.
  */
-async function handBack({ deps, job, run, events, token }: AttemptContext, reason: keyof typeof HAND_BACK_MESSAGES, delayMs: number): Promise<never> {
+async function handBack({ deps, job, run, events, token, progress }: AttemptContext, reason: keyof typeof HAND_BACK_MESSAGES, delayMs: number): Promise<never> {
   const error = { code: reason, message: HAND_BACK_MESSAGES[reason], retryable: true };
-  if (await deps.store.fail(run.id, run.attempt, error, false, 'interrupted')) {
+  if (await deps.store.fail(run.id, run.attempt, error, false, 'interrupted', chargeOf(run.model, progress.uncharged))) {
     events.emit(runStatusChunk({ status: 'queued', reason }));
     await events.flush().catch(() => {});
   }
@@ -258,7 +258,15 @@ async function recordFailure(ctx: AttemptContext, err: unknown): Promise<never> 
     final,
     cause: err instanceof RunError ? undefined : (err as Error)?.message,
   });
-  const recorded = await deps.store.fail(run.id, run.attempt, { code: error.code, message: error.message, retryable: error.retryable }, final);
+  const charge = chargeOf(run.model, ctx.progress.uncharged);
+  const recorded = await deps.store.fail(
+    run.id,
+    run.attempt,
+    { code: error.code, message: error.message, retryable: error.retryable },
+    final,
+    'failed',
+    charge,
+  );
   if (!recorded) return lostOwnership(ctx);
   if (!final) {
     deps.metrics.retries.inc({ code: error.code });

@@ -217,8 +217,19 @@ export class RunStore {
     error: { code: string; message: string; retryable: boolean },
     final: boolean,
     attemptStatus: 'failed' | 'interrupted' = 'failed',
+    uncharged: { tokens: number; spendMicros: bigint | null } = { tokens: 0, spendMicros: null },
   ): Promise<boolean> {
-    const values = [runId, attempt, error.code, error.message, error.retryable, final, attemptStatus];
+    const values = [
+      runId,
+      attempt,
+      error.code,
+      error.message,
+      error.retryable,
+      final,
+      attemptStatus,
+      uncharged.tokens,
+      uncharged.spendMicros?.toString() ?? null,
+    ];
     const [row] = await this.sql.rows<{ recorded: number }>(FAIL_ATTEMPT, values);
     return row?.recorded === 1;
   }

@@ -10,6 +10,8 @@ export type Usage = {
   cachedInputTokens: number;
   reasoningTokens: number;
   totalTokens: number;
+  /** Some of it is runyard's estimate: a model call cut short (cancel, interrupt, a failed attempt) before the provider counted it all. */
+  estimated?: true;
 };
 
 const PROVIDERS: ProviderName[] = ['local', 'openai', 'anthropic'];

@@ -70,6 +70,8 @@ for (const model of ['openai/gpt-4o-mini', 'anthropic/claude-haiku-4-5']) {
       expect(compactionCall!.body.tools, 'the compaction offers no tools').to.equal(undefined);
       for (const call of later) {
         expect(textOf(call)).to.include('Summary of the earlier conversation');
+        const system = [call.body.system, ((call.body.messages ?? []) as { role: string }[]).filter((m) => m.role === 'system')];
+        expect(JSON.stringify(system), 'a model-written summary never gets the system role').not.to.include('Summary of the earlier');
         expect(textOf(call), 'the compacted turns are not sent again').not.to.include('zebra0').and.not.include('yak0');
         expect(textOf(call)).to.include('xenops0');
       }

@@ -6,6 +6,7 @@ import { sweepDepsFor, waitFor } from '../support/harness.js';
 import { answerPendingCalls, postRun, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
+import { readSse } from '../support/sse.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 
@@ -150,6 +151,45 @@ describe('spend limits (SPEC section 14)', function () {
     });
     const ended = await waitForRunStatus(stack.api.deps, next.id, ['completed', 'cancelled', 'failed']);
     expect(ended.status, 'the message gets its answer').to.equal('completed');
+  });
+
+  it('charges a model call cut short — cancel (OpenAI, Anthropic), a chat interrupt (local/echo) — what it used, marked estimated', async () => {
+    const slow = await startStack({ LOCAL_MODEL_DELAY_MS: '100' });
+    try {
+      const base = await slow.api.url();
+      const long = Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ');
+      const cutShort = async (model: string, stop: (runId: string, chatId: string, key: string) => Promise<unknown>) => {
+        const bob = await createAccount(slow.api.deps.db);
+        const runId = await startRunOk(slow.api.app, bob.key, { prompt: `[[slow:150]] ${long}`, model });
+        await readSse(`${base}/api/chat/runs/${runId}/stream`, bob.auth, { until: (e) => e.data.includes('text-delta') });
+        const { chatId } = (await slow.api.deps.db.run.findUnique({ where: { id: runId } }))!;
+        await stop(runId, chatId, bob.key);
+        const run = await waitForRunStatus(slow.api.deps, runId, ['cancelled']);
+        const consumed = (await request(slow.api.app).get('/api/usage').set(bob.auth)).body.consumed.tokens as number;
+        return { run, consumed, usage: run.usage as { inputTokens: number; outputTokens: number; estimated?: boolean } };
+      };
+      const cancel = (runId: string, _chatId: string, key: string) =>
+        request(slow.api.app)
+          .post(`/api/chat/runs/${runId}/cancel`)
+          .set({ authorization: `Bearer ${key}` });
+      const interrupt = (_runId: string, chatId: string, key: string) =>
+        request(slow.api.app)
+          .post(`/api/chats/${chatId}/interrupt`)
+          .set({ authorization: `Bearer ${key}` });
+      for (const [model, stop] of [
+        ['openai/gpt-4o-mini', cancel],
+        ['anthropic/claude-haiku-4-5', cancel],
+        ['local/echo', interrupt],
+      ] as const) {
+        const { consumed, usage } = await cutShort(model, stop);
+        expect(usage.estimated, model).to.equal(true);
+        expect(usage.inputTokens, `${model}: the request's ~200 words`).to.be.at.least(150);
+        expect(usage.outputTokens, `${model}: what it streamed`).to.be.at.least(1);
+        expect(consumed, `${model}: the account was charged the cut call`).to.equal(usage.inputTokens + usage.outputTokens);
+      }
+    } finally {
+      await slow.close();
+    }
   });
 
   it('bounds the overshoot of 50 concurrent runs against a small token limit to one model call per run in flight', async () => {

@@ -106,6 +106,7 @@ export class AnthropicProvider implements ModelProvider {
             usage.inputTokens = start.input_tokens + cacheRead + (start.cache_creation_input_tokens ?? 0);
             usage.cachedInputTokens = cacheRead;
             usage.outputTokens = start.output_tokens;
+            sink.usage?.({ ...usage });
             break;
           }
           case 'content_block_start':
@@ -128,6 +129,7 @@ export class AnthropicProvider implements ModelProvider {
             break;
           case 'message_delta':
             usage.outputTokens = event.usage.output_tokens;
+            sink.usage?.({ ...usage });
             finishReason = event.delta.stop_reason ?? finishReason;
             break;
           case 'message_stop':

@@ -28,6 +28,9 @@ export class LocalEchoProvider implements ModelProvider {
     const answer = calls.length ? '' : last?.role === 'tool' ? messageText(last) : this.lastUserText(request.messages);
     const output = words(answer);
     const limit = request.maxOutputTokens ?? Infinity;
+    // Its input is counted before the first word, its output word by word: a call cut short is charged what it used.
+    const inputTokens = request.messages.reduce((sum, message) => sum + words(messageText(message)).length, words(request.system ?? '').length);
+    sink.usage?.({ inputTokens });
     let emitted = 0;
     for (const word of output) {
       if (emitted >= limit) break;
@@ -35,12 +38,12 @@ export class LocalEchoProvider implements ModelProvider {
       if (this.delayMs > 0) await sleep(this.delayMs, undefined, { signal: request.signal });
       sink.text(word);
       emitted++;
+      sink.usage?.({ inputTokens, outputTokens: emitted });
     }
     for (const call of calls) {
       sink.toolInputStart(call.toolCallId, call.toolName);
       sink.toolInputDelta(call.toolCallId, call.rawInput);
     }
-    const inputTokens = request.messages.reduce((sum, message) => sum + words(messageText(message)).length, words(request.system ?? '').length);
     const outputTokens = emitted + calls.length;
     return {
       usage: { inputTokens, outputTokens, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: inputTokens + outputTokens },

@@ -103,6 +103,7 @@ export class OpenAIProvider implements ModelProvider {
           usage.cachedInputTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
           usage.reasoningTokens = chunk.usage.completion_tokens_details?.reasoning_tokens ?? 0;
           usage.totalTokens = chunk.usage.total_tokens;
+          sink.usage?.({ ...usage });
         }
       }
     } catch (err) {

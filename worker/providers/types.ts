@@ -30,6 +30,11 @@ export type StepSink = {
   text(delta: string): void;
   toolInputStart(toolCallId: string, toolName: string): void;
   toolInputDelta(toolCallId: string, delta: string): void;
+  /**
+   * The provider's own token counts as far as it sent them (Anthropic's at the message's start,
+   * OpenAI's at its end; local/echo's as it goes): what a call cut short is charged when it has them.
+   */
+  usage?(counted: Partial<Usage>): void;
 };
 
 /** One model call: its usage, and the tool calls it made (complete, in order). */
