@@ -36,6 +36,7 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX };
   for (const chat of chats) runs += (await eraseChat(erasure, chat.id, account.id))?.runs ?? 0;
   await deps.db.account.delete({ where: { id: account.id } });
+  await deps.admission.forgetAccount(account.id);
   await deleteMatching(deps.redis, `${deps.config.QUEUE_PREFIX}:idempotency:{${account.id}}:*`);
   deps.logger.warn('account erased', { accountId: account.id, chats: chats.length, runs });
   return { account: account.name, accountId: account.id, deleted: true, chats: chats.length, runs };

@@ -26,6 +26,7 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
     'A state-changing admin request came from another origin (Origin or Sec-Fetch-Site): a browser logged in with HTTP Basic must not be used by another site.',
   ],
   ['route_not_found', 404, 'No such route (or the admin surface is off: `detail` says so and `fix` how to turn it on).'],
+  ['conflict', 409, 'Something the request refers to was deleted while it was handled (an erased chat); check the ids and retry.'],
   ['method_not_allowed', 405, 'The path exists but not with this method; the `Allow` header lists the methods it takes.'],
   ['chat_busy', 409, 'The chat has an active run and the message said onBusy "reject"; `details.activeRunId` names the run.'],
   ['chat_idle', 409, 'The chat has no active run to interrupt.'],

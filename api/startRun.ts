@@ -5,7 +5,7 @@ import type { ApiDeps } from './deps.js';
 import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
-import { AppError, databaseUnavailable, queueUnavailable, tooManyActiveRuns } from '../shared/infra/errors.js';
+import { AppError, databaseUnavailable, isForeignKeyViolation, queueUnavailable, tooManyActiveRuns, unauthorized } from '../shared/infra/errors.js';
 import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
 import { inSpan, queueSpan, traceparentOf } from '../shared/infra/tracing.js';
 import { jobContext } from '../shared/infra/queue.js';
@@ -114,6 +114,8 @@ async function provisionRun(
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });
   } catch (err) {
+    // The key's account erased a moment ago (another api process's key cache still knew the key): 401, as from now on.
+    if (isForeignKeyViolation(err, 'account_id')) throw unauthorized('The account of this key was erased.');
     deps.logger.error('provisioning failed', { error: (err as Error).message });
     throw databaseUnavailable();
   }

@@ -39,7 +39,11 @@ async function processRun(deps: WorkerDeps, job: Job, data: RunJobData, token?: 
   let begun = await deps.store.begin(data.runId).catch((err: unknown) => waitOutClaimFailure(deps, job, token, err));
   if (!begun) {
     const state = await deps.store.state(data.runId);
-    if (!state) throw new UnrecoverableError('run_not_found: the run was removed (it could not be queued)');
+    if (!state) {
+      // Its chat or account was erased (or it was never queued): the failed job must not keep the sealed run key.
+      await job.updateData({ runId: data.runId }).catch(() => {});
+      throw new UnrecoverableError('run_not_found: the run was removed (erased, or it could not be queued)');
+    }
     const { status } = state;
     // Runnable but not claimable: a cancel was requested that no worker acted on. It ends here.
     if (state.cancelRequested && isRunnableStatus(status)) {

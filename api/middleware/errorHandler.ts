@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { AppError, databaseUnavailable, isDatabaseUnreachable } from '../../shared/infra/errors.js';
+import { AppError, databaseUnavailable, isDatabaseUnreachable, isForeignKeyViolation, unauthorized } from '../../shared/infra/errors.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import { requestIdOf } from '../http.js';
 
@@ -53,8 +53,20 @@ function isInvalidValue(err: unknown): boolean {
   return INVALID_VALUE_CODES.test(codes) || /invalid input syntax for type|invalid byte sequence for encoding|out of range for type/i.test(err.message);
 }
 
+/**
+ * A row the request refers to was deleted meanwhile: an erased account's key still in another api
+ * process's key cache for a moment (401, as it is from then on), or an erased chat (409).
+ */
+function erasedMeanwhile(err: unknown): AppError | undefined {
+  if (!isForeignKeyViolation(err)) return undefined;
+  if (isForeignKeyViolation(err, 'account_id')) return unauthorized('The account of this key was erased.');
+  return new AppError('conflict', 409, 'Something this request refers to was deleted meanwhile.', 'Check the ids and retry.');
+}
+
 export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
+  const erased = erasedMeanwhile(err);
+  if (erased) return erased;
   if (isDatabaseUnreachable(err)) return databaseUnavailable();
   if (isInvalidValue(err))
     return new AppError('validation_failed', 400, 'A value in the request is not valid (an id, a date or text).', 'Check the ids and values you sent.');

@@ -101,7 +101,7 @@ local function currentVt(account)
   return math.max(vnow, tonumber(last))
 end
 
--- The operations of this call: submit, started, released, beat, worker, withdraw, settings.
+-- The operations of this call: submit, started, released, beat, worker, withdraw, settings, forget.
 -- An account that had nothing waiting or running gets its run released at once, beyond ahead: it
 -- has the lowest virtual time, and its job's priority puts it before the released runs of others.
 local newcomers = 0
@@ -162,6 +162,25 @@ while i <= #ARGV do
     i = i + 4
     redis.call('HSET', SETTINGS, account, weight .. ':' .. cap)
     if redis.call('ZSCORE', ACCOUNTS, account) or redis.call('HGET', CAPPED, account) then place(account, currentVt(account)) end
+  elseif op == 'forget' then
+    -- An erased account: nothing of it stays (its runs were withdrawn first; any left are dropped with it).
+    local account = ARGV[i + 1]
+    i = i + 2
+    local pending = base .. 'pending:' .. account
+    for _, runId in ipairs(redis.call('ZRANGE', pending, 0, -1)) do
+      redis.call('HDEL', JOBS, runId)
+      redis.call('HDEL', WAITING, runId)
+      forgetRelease(runId)
+    end
+    for _, runId in ipairs(redis.call('ZRANGE', base .. 'running:' .. account, 0, -1)) do
+      redis.call('ZREM', BUSY, runId)
+      forgetRelease(runId)
+    end
+    redis.call('DEL', pending, base .. 'running:' .. account)
+    redis.call('ZREM', ACCOUNTS, account)
+    redis.call('HDEL', CAPPED, account)
+    redis.call('HDEL', SETTINGS, account)
+    redis.call('HDEL', LAST, account)
   else
     return redis.error_reply('unknown flow operation ' .. tostring(op))
   end
@@ -234,7 +253,8 @@ export type FlowOp =
   | { op: 'started' | 'released' | 'beat'; runId: string; accountId: string }
   | { op: 'withdraw'; runId: string }
   | { op: 'worker'; workerId: string; slots: number }
-  | { op: 'settings'; accountId: string; weight: number; maxRunning: number | null };
+  | { op: 'settings'; accountId: string; weight: number; maxRunning: number | null }
+  | { op: 'forget'; accountId: string };
 
 /** A run released to the queues: its job, when it was submitted, and its account's virtual time when it was released (its place in line). */
 export type Released = { job: string; submittedAt: number; virtualTime: number };
@@ -268,6 +288,8 @@ function opArgs(op: FlowOp): (string | number)[] {
       return ['worker', op.workerId, op.slots];
     case 'settings':
       return ['settings', op.accountId, op.weight, op.maxRunning ?? 0];
+    case 'forget':
+      return ['forget', op.accountId];
     default:
       return [op.op, op.runId, op.accountId];
   }

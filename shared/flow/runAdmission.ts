@@ -122,6 +122,12 @@ export class RunAdmission {
     if (this.fair) await this.ops.submit({ op: 'settings', accountId, ...settings });
   }
 
+  /** An erased account: the scheduler forgets it (its place, settings and anything of it still in line). */
+  async forgetAccount(accountId: string): Promise<void> {
+    this.settings.delete(accountId);
+    if (this.fair) await this.ops.submit({ op: 'forget', accountId });
+  }
+
   /** Whether the run's job is in the scheduler's hands (waiting, or released a moment ago and perhaps not yet on its queue): not lost. */
   async holds(runId: string): Promise<boolean> {
     return this.fair ? this.fair.holds(runId) : false;

@@ -80,3 +80,13 @@ export const tooManyActiveRuns = (max: number) =>
     'Wait for some runs to finish (or cancel some), then retry.',
     { retryAfterSeconds: 5 },
   );
+
+/** A foreign-key violation (23503; Prisma's P2003), optionally on a column named `column`: what the row refers to was deleted meanwhile. */
+export function isForeignKeyViolation(err: unknown, column?: string): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find((c) => typeof c === 'string');
+  const meta = (err as { meta?: unknown }).meta;
+  const text = `${err.message} ${meta ? JSON.stringify(meta) : ''}`;
+  if (code !== '23503' && code !== 'P2003' && !/foreign key constraint/i.test(text)) return false;
+  return column === undefined || text.includes(column);
+}

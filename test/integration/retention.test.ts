@@ -140,8 +140,29 @@ describe('retention: idle chats older than their account’s retention are erase
       ...(await redis.keys(`${stack.api.prefix}:idempotency:{${carol.accountId}}:*`)),
     ];
     expect(redisLeft).to.deep.equal([]);
-    // Its key no longer works (the api's key cache forgets it within API_KEY_CACHE_MS).
-    await waitFor(async () => (await request(stack.api.app).get('/api/chat/runs').set(carol.auth)).status === 401, { what: 'the key to be refused' });
+    const flow = `${stack.api.prefix}:{flow}:`;
+    const scheduler = {
+      settings: await redis.hexists(`${flow}settings`, carol.accountId),
+      last: await redis.hexists(`${flow}last`, carol.accountId),
+      capped: await redis.hexists(`${flow}capped`, carol.accountId),
+      inLine: await redis.zscore(`${flow}accounts`, carol.accountId),
+      keys: (await redis.keys(`${flow}*${carol.accountId}*`)).length,
+    };
+    expect(scheduler, 'the fair scheduler forgot the account').to.deep.equal({ settings: 0, last: 0, capped: 0, inLine: null, keys: 0 });
+    // Its key no longer works (the api's key cache forgets it within API_KEY_CACHE_MS); meanwhile a POST is refused, never a 5xx.
+    const statuses: number[] = [];
+    await waitFor(
+      async () => {
+        const res = await request(stack.api.app).post('/api/chat/runs').set(carol.auth).send({ prompt: 'am I still here?' });
+        statuses.push(res.status);
+        return res.status === 401;
+      },
+      { what: 'the key to be refused' },
+    );
+    expect(
+      statuses.filter((status) => status >= 500),
+      `answers: ${statuses.join(', ')}`,
+    ).to.deep.equal([]);
     expect((await request(stack.api.app).delete(`/api/admin/accounts/${carol.accountId}`).set('authorization', `Bearer ${ADMIN_TOKEN}`)).status).to.equal(404);
     expect((await waitForRunStatus(stack.api.deps, davesRun, ['completed'])).accountId, 'another account untouched').to.equal(dave.accountId);
   });
