@@ -494,7 +494,7 @@ export const accountSettingsSchema = z
   .object({
     account: z.string(),
     accountId: z.uuid(),
-    retentionDays: z.number().int(),
+    retentionDays: z.number().int().nullable().describe('null: kept until an operator sets a period (RETENTION_DAYS has no default)'),
     retentionDaysIsDefault: z.boolean(),
     compactionThresholdPercent: z.number().int(),
     compactionThresholdIsDefault: z.boolean(),

@@ -115,7 +115,7 @@ accounts
     });
     print(outputOf(cmd), settings, () =>
       [
-        `${settings.account}: idle chats kept ${settings.retentionDays} days${settings.retentionDaysIsDefault ? ' (RETENTION_DAYS)' : ''}`,
+        `${settings.account}: idle chats kept ${settings.retentionDays === null ? 'until a retention period is set (no RETENTION_DAYS)' : `${settings.retentionDays} days`}${settings.retentionDaysIsDefault && settings.retentionDays !== null ? ' (RETENTION_DAYS)' : ''}`,
         `compacted at ${settings.compactionThresholdPercent}% of the model's window${settings.compactionThresholdIsDefault ? ' (COMPACTION_THRESHOLD_PERCENT)' : ''}`,
         `fair share weight ${settings.weight}, ${settings.maxRunning === null ? 'no cap on running runs' : `at most ${settings.maxRunning} running runs`}`,
       ].join('\n'),

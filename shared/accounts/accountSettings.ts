@@ -22,7 +22,7 @@ export type AccountSettingsChange = {
 export type AccountSettingsView = {
   account: string;
   accountId: string;
-  retentionDays: number;
+  retentionDays: number | null;
   retentionDaysIsDefault: boolean;
   compactionThresholdPercent: number;
   compactionThresholdIsDefault: boolean;
@@ -62,7 +62,8 @@ export async function updateAccountSettings(
   return {
     account: account.name,
     accountId: account.id,
-    retentionDays: row.retentionDays ?? config.RETENTION_DAYS,
+    // null: kept until an operator sets a period (no RETENTION_DAYS, no setting of its own).
+    retentionDays: row.retentionDays ?? config.RETENTION_DAYS ?? null,
     retentionDaysIsDefault: row.retentionDays === null,
     compactionThresholdPercent: row.compactionThresholdPercent ?? config.COMPACTION_THRESHOLD_PERCENT,
     compactionThresholdIsDefault: row.compactionThresholdPercent === null,

@@ -138,7 +138,8 @@ export const configSchema = z
     RUN_STREAM_MAX_EVENTS: z.coerce.number().int().min(100).default(10_000),
     EPHEMERAL_KEY_TTL_MS: z.coerce.number().int().min(10_000).max(3_600_000, 'must be at most 3600000 (1 h)').default(900_000),
     // History kept (SPEC section 17): an idle chat whose last activity is older is erased (per account: accounts settings --retention-days).
-    RETENTION_DAYS: z.coerce.number().int().min(1).default(30),
+    // No default: a deployment that never set it keeps every chat (nobody loses history to a default they did not choose).
+    RETENTION_DAYS: optionalString.pipe(z.coerce.number<string | undefined>().int().min(1).optional()),
     RETENTION_EVERY_MS: ms(3_600_000, 1_000),
     // After a retention pass that erased chats, VACUUM the history tables so the space is reused (autovacuum may be off).
     RETENTION_VACUUM: booleanFromEnv.default(true),

@@ -14,8 +14,8 @@ const BATCH = 100;
  * its last message sent, or a run's end — within its account's retention days (`defaultDays` unless
  * the account says otherwise).
  */
-const expiredChat = (defaultDays: number) => {
-  const cutoff = Prisma.sql`now() - make_interval(days => COALESCE(a.retention_days, ${defaultDays}::int))`;
+const expiredChat = (defaultDays: number | undefined) => {
+  const cutoff = Prisma.sql`now() - make_interval(days => COALESCE(a.retention_days, ${defaultDays ?? null}::int))`;
   return Prisma.sql`c.last_activity_at < ${cutoff}
     AND NOT EXISTS (SELECT 1 FROM queued_messages q WHERE q.chat_id = c.id)
     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.chat_id = c.id AND (r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) OR r.finished_at >= ${cutoff}))`;

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { loadConfig } from '../../shared/infra/config.js';
+import { testEnv } from '../support/testConfig.js';
 import { HISTORY_TABLES, pruneExpiredChats } from '../../shared/runs/retention.js';
 import { createAccount } from '../support/factories.js';
 import request from 'supertest';
@@ -85,6 +87,21 @@ describe('retention: idle chats older than their account’s retention are erase
       config: stack.api.deps.config,
     });
     expect(again.chatsDeleted, 'a second pass finds nothing of these').to.equal(0);
+  });
+
+  it('keeps every chat of a deployment without RETENTION_DAYS (no default), but an account’s own period still applies', async () => {
+    const config = { ...stack.api.deps.config, RETENTION_DAYS: undefined };
+    const erin = await createAccount(stack.api.deps.db);
+    const ancient = await chatOf(erin.key, 'ten years ago');
+    await age(ancient, 3650);
+    const frank = await createAccount(stack.api.deps.db);
+    await stack.api.deps.db.account.update({ where: { id: frank.accountId }, data: { retentionDays: 7 } });
+    const franks = await chatOf(frank.key, 'ten days ago, kept a week');
+    await age(franks, 10);
+    await pruneExpiredChats({ db: stack.api.deps.db, redis: stack.api.deps.redis, admission: stack.api.deps.admission, config });
+    expect(await exists(ancient), 'no period set: kept').to.equal(true);
+    expect(await exists(franks), 'its account’s own period').to.equal(false);
+    expect(loadConfig({}, testEnv()).RETENTION_DAYS, 'no default').to.equal(undefined);
   });
 
   it('erases all of an account’s data (admin API): keys refused, active run interrupted, nothing of it left in Postgres or Redis; others untouched', async () => {
