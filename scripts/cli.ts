@@ -148,11 +148,13 @@ function wholeOrDefault(value: string | undefined, option: string, min: number, 
 
 accounts
   .command('limits')
-  .description("show an account's spend limits and what it consumed this period; set them with --period and --spend-usd and/or --tokens; --clear removes them")
+  .description(
+    "show an account's spend limits and what it consumed this period; set them with --spend-usd and/or --tokens (a limit not named keeps its value; 'none' removes that one) and --period; --clear removes them all",
+  )
   .requiredOption('--account <name>', 'account name')
-  .addOption(new Option('--period <period>', 'UTC calendar period the limits apply to').choices([...LIMIT_PERIODS]))
-  .option('--spend-usd <dollars>', 'spend limit in US dollars (priced models), e.g. 5 or 0.25')
-  .option('--tokens <tokens>', 'token limit (input + output of every model, local/echo included)')
+  .addOption(new Option('--period <period>', 'UTC calendar period the limits apply to (required the first time)').choices([...LIMIT_PERIODS]))
+  .option('--spend-usd <dollars>', "spend limit in US dollars (priced models), e.g. 5 or 0.25; 'none' removes it")
+  .option('--tokens <tokens>', "token limit (input + output of every model, local/echo included); 'none' removes it")
   .option('--clear', 'remove the limits')
   .action(async (opts: { account: string; period?: LimitPeriod; spendUsd?: string; tokens?: string; clear?: boolean }, cmd: Command) => {
     const deps = connect(config());
@@ -161,13 +163,20 @@ accounts
     if (opts.clear && setting) throw new UsageError('--clear takes no other limit option');
     if (opts.clear) await setAccountLimits(deps.db, account.id, null);
     else if (setting) {
-      if (!opts.period) throw new UsageError('--period (day, week or month) is required to set limits');
-      if (opts.spendUsd === undefined && opts.tokens === undefined) throw new UsageError('set --spend-usd, --tokens or both');
-      const dollars = opts.spendUsd === undefined ? null : Number(opts.spendUsd);
-      if (dollars !== null && !(Number.isFinite(dollars) && dollars >= 0)) throw new UsageError('--spend-usd must be a number of dollars, at least 0');
-      const tokens = opts.tokens === undefined ? null : Number(opts.tokens);
-      if (tokens !== null && !(Number.isSafeInteger(tokens) && tokens >= 0)) throw new UsageError('--tokens must be a whole number, at least 0');
-      await setAccountLimits(deps.db, account.id, { period: opts.period, spendMicros: dollars === null ? null : Math.round(dollars * 1_000_000), tokens });
+      // Limits merge like settings: what this command does not name keeps its value.
+      const current = await accountUsage(deps.db, account.id);
+      const period = opts.period ?? (current.limits ? (current.period as LimitPeriod) : undefined);
+      if (!period) throw new UsageError('--period (day, week or month) is required to set the first limits');
+      const dollars = opts.spendUsd === undefined || opts.spendUsd === 'none' ? null : Number(opts.spendUsd);
+      if (dollars !== null && !(Number.isFinite(dollars) && dollars >= 0))
+        throw new UsageError("--spend-usd must be a number of dollars, at least 0, or 'none'");
+      const tokens = opts.tokens === undefined || opts.tokens === 'none' ? null : Number(opts.tokens);
+      if (tokens !== null && !(Number.isSafeInteger(tokens) && tokens >= 0)) throw new UsageError("--tokens must be a whole number, at least 0, or 'none'");
+      await setAccountLimits(deps.db, account.id, {
+        period,
+        spendMicros: opts.spendUsd === undefined ? (current.limits?.spendMicros ?? null) : dollars === null ? null : Math.round(dollars * 1_000_000),
+        tokens: opts.tokens === undefined ? (current.limits?.tokens ?? null) : tokens,
+      });
     }
     const usage = await accountUsage(deps.db, account.id);
     print(outputOf(cmd), { account: account.name, accountId: account.id, ...usage }, () => {

@@ -107,9 +107,11 @@ describe('the operator CLI', function () {
     expect(shown).to.deep.include({ account, period: 'day', limits: { spendMicros: 5_000_000, tokens: 200_000 }, consumed: { tokens: 0, spendMicros: 0 } });
     const text = await cli('accounts', 'limits', '--account', account);
     expect(text.stdout).to.include('limits per day: $5.00, 200000 tokens');
-    const usage = await cli('accounts', 'limits', '--account', account, '--tokens', '10');
-    expect(usage.code).to.equal(2);
-    expect(usage.stderr).to.include('--period');
+    const merged = JSON.parse((await cli('accounts', 'limits', '--account', account, '--tokens', '10', '--json')).stdout);
+    expect(merged.limits, 'limits merge: --tokens alone keeps the spend limit and the period').to.deep.equal({ spendMicros: 5_000_000, tokens: 10 });
+    expect(merged.period).to.equal('day');
+    const oneRemoved = JSON.parse((await cli('accounts', 'limits', '--account', account, '--spend-usd', 'none', '--json')).stdout);
+    expect(oneRemoved.limits).to.deep.equal({ spendMicros: null, tokens: 10 });
     const cleared = JSON.parse((await cli('accounts', 'limits', '--account', account, '--clear', '--json')).stdout);
     expect(cleared.limits).to.equal(null);
     const settings = JSON.parse((await cli('accounts', 'settings', '--account', account, '--compaction-threshold', '50', '--json')).stdout);
@@ -125,6 +127,10 @@ describe('the operator CLI', function () {
     const noCap = await cli('accounts', 'settings', '--account', account, '--max-running', '0');
     expect([noCap.code, noCap.stderr.trim()]).to.deep.equal([2, 'runyard: --max-running must be a whole number from 1 to 1000000, or "none"']);
     expect((await cli('accounts', 'limits', '--account', 'no-such-account')).code).to.equal(1);
+    const other = `limits-first-${Date.now()}`;
+    expect((await cli('keys', 'create', '--account', other, '--json')).code).to.equal(0);
+    const noPeriod = await cli('accounts', 'limits', '--account', other, '--tokens', '10');
+    expect([noPeriod.code, noPeriod.stderr]).to.satisfy(([code, stderr]: [number, string]) => code === 2 && stderr.includes('--period'));
     const unsure = await cli('accounts', 'erase', '--account', account);
     expect([unsure.code, unsure.stderr]).to.satisfy(([code, stderr]: [number, string]) => code === 2 && stderr.includes('--yes'));
     const erased = JSON.parse((await cli('accounts', 'erase', '--account', account, '--yes', '--json')).stdout);
