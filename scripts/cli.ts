@@ -11,7 +11,7 @@ import { listQueuedMessages } from '../api/chats/queuedMessages.js';
 import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/accounts/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/infra/config.js';
-import { AppError } from '../shared/infra/errors.js';
+import { AppError, isDatabaseUnreachable } from '../shared/infra/errors.js';
 import { RUN_STATUSES, type RunStatus } from '../shared/runs/lifecycle.js';
 import { SCOPES, type Scope } from '../shared/accounts/keys.js';
 import { createLogger } from '../shared/infra/logger.js';
@@ -36,7 +36,14 @@ function connect(config: Config) {
   return runtime.deps;
 }
 
-const program = new Command('runyard').description('Operate a runyard deployment').exitOverride().showHelpAfterError();
+// Commander's own error text is held until we know what to say: a misspelled option must not be
+// reported as a missing required one.
+let commanderErrors = '';
+const program = new Command('runyard')
+  .description('Operate a runyard deployment')
+  .exitOverride()
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (text) => void (commanderErrors += text) });
 const config = () => loadConfig();
 const outputOf = (cmd: Command): Output => ({ json: Boolean(cmd.optsWithGlobals().json) });
 program.option('--json', 'machine-readable output');
@@ -44,6 +51,7 @@ program.option('--json', 'machine-readable output');
 const keys = program.command('keys').description('account API keys');
 keys
   .command('create')
+  .description('create an account key (the account is created if new); the key is shown once')
   .requiredOption('--account <name>', 'account name (created if new)')
   .addOption(new Option('--scopes <scopes...>', 'scopes').choices([...SCOPES]).default(['runs:write', 'runs:read']))
   .option('--name <label>', 'a label for the key')
@@ -60,6 +68,7 @@ keys
   });
 keys
   .command('list')
+  .description('list account keys (never the keys themselves)')
   .option('--account <name>', 'only this account')
   .action(async (opts: { account?: string }, cmd: Command) => {
     const rows = await listAccountKeys(connect(config()).db, opts.account);
@@ -70,11 +79,14 @@ keys
       ),
     );
   });
-keys.command('revoke <id>').action(async (id: string, _opts: unknown, cmd: Command) => {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError(`"${id}" is not a key id`);
-  if (!(await revokeAccountKey(connect(config()).db, id))) throw new AppError('key_not_found', 404, `No account key ${id}.`, 'List keys with `keys list`.');
-  print(outputOf(cmd), { id, revoked: true }, () => `revoked ${id}`);
-});
+keys
+  .command('revoke <id>')
+  .description('revoke an account key (its stream tokens die with it)')
+  .action(async (id: string, _opts: unknown, cmd: Command) => {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError(`"${id}" is not a key id`);
+    if (!(await revokeAccountKey(connect(config()).db, id))) throw new AppError('key_not_found', 404, `No account key ${id}.`, 'List keys with `keys list`.');
+    print(outputOf(cmd), { id, revoked: true }, () => `revoked ${id}`);
+  });
 
 const accounts = program.command('accounts').description('accounts');
 accounts
@@ -206,6 +218,7 @@ program
 const webhooks = program.command('webhooks').description('run webhooks: the delivery log and redelivery');
 webhooks
   .command('deliveries')
+  .description('the delivery log of a run: every event and each attempt to deliver it')
   .requiredOption('--run <runId>', 'the run')
   .action(async (opts: { run: string }, cmd: Command) => {
     const deps = connect(config());
@@ -278,6 +291,7 @@ const runs = program.command('runs').description('runs');
 const RUN_COLUMNS = ['runId', 'status', 'model', 'attempt', 'createdAt', 'finishedAt'];
 runs
   .command('list')
+  .description('list runs of every account, newest first')
   .addOption(new Option('--status <status>').choices([...RUN_STATUSES]))
   .option('--since <duration>', 'only runs created within, e.g. 1h')
   .option('--limit <n>', 'at most this many', '50')
@@ -288,54 +302,60 @@ runs
     const view = await listRunsForOperator(connect(config()), { status: opts.status, since, limit });
     print(outputOf(cmd), view, () => table(view, [...RUN_COLUMNS, 'errorCode']));
   });
-runs.command('show <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
-  const deps = connect(config());
-  const run = await getRunForCaller(deps, OPERATOR, runId);
-  const [attempts, steps] = await Promise.all([
-    deps.db.runAttempt.findMany({
-      where: { runId },
-      orderBy: { attempt: 'asc' },
-      select: { attempt: true, workerId: true, status: true, startedAt: true, finishedAt: true, errorCode: true, errorMessage: true },
-    }),
-    deps.db.runStep.findMany({
-      where: { runId },
-      orderBy: [{ episode: 'asc' }, { step: 'asc' }],
-      select: { episode: true, step: true, attempt: true, text: true, toolCalls: true, results: true, createdAt: true },
-    }),
-  ]);
-  const stepViews = steps.map((step) => ({
-    episode: step.episode,
-    step: step.step,
-    attempt: step.attempt,
-    text: step.text,
-    toolCalls: (step.toolCalls as StepToolCall[]).map((call) => {
-      const result = (step.results as Record<string, { output?: unknown; error?: string }>)[call.toolCallId];
-      return {
-        toolCallId: call.toolCallId,
-        toolName: call.toolName,
-        idempotencyKey: call.idempotencyKey,
-        outcome: !result ? 'pending' : result.error !== undefined ? `error: ${result.error}` : 'output',
-      };
-    }),
-  }));
-  const stepLines = stepViews.flatMap((step) => [
-    `episode ${step.episode} step ${step.step} (attempt ${step.attempt})${step.text ? `: ${step.text.slice(0, 60)}` : ''}`,
-    ...step.toolCalls.map((call) => `  ${call.toolName} ${call.toolCallId} → ${call.outcome}`),
-  ]);
-  print(
-    outputOf(cmd),
-    { ...run, attempts, steps: stepViews },
-    () =>
-      `${table([run], [...RUN_COLUMNS, 'steps', 'finishReason'])}\n\nattempts:\n${table(attempts, ['attempt', 'workerId', 'status', 'startedAt', 'finishedAt', 'errorCode'])}` +
-      (stepLines.length
-        ? `\n\ntool steps (the last step of an episode, an answer without tool calls, is in the chat's messages):\n${stepLines.join('\n')}`
-        : ''),
-  );
-});
-runs.command('cancel <runId>').action(async (runId: string, _opts: unknown, cmd: Command) => {
-  const result = await cancelRun(connect(config()), OPERATOR, runId);
-  print(outputOf(cmd), result, () => `${result.runId}: ${result.status}`);
-});
+runs
+  .command('show <runId>')
+  .description('show a run with its attempts, steps and tool calls')
+  .action(async (runId: string, _opts: unknown, cmd: Command) => {
+    const deps = connect(config());
+    const run = await getRunForCaller(deps, OPERATOR, runId);
+    const [attempts, steps] = await Promise.all([
+      deps.db.runAttempt.findMany({
+        where: { runId },
+        orderBy: { attempt: 'asc' },
+        select: { attempt: true, workerId: true, status: true, startedAt: true, finishedAt: true, errorCode: true, errorMessage: true },
+      }),
+      deps.db.runStep.findMany({
+        where: { runId },
+        orderBy: [{ episode: 'asc' }, { step: 'asc' }],
+        select: { episode: true, step: true, attempt: true, text: true, toolCalls: true, results: true, createdAt: true },
+      }),
+    ]);
+    const stepViews = steps.map((step) => ({
+      episode: step.episode,
+      step: step.step,
+      attempt: step.attempt,
+      text: step.text,
+      toolCalls: (step.toolCalls as StepToolCall[]).map((call) => {
+        const result = (step.results as Record<string, { output?: unknown; error?: string }>)[call.toolCallId];
+        return {
+          toolCallId: call.toolCallId,
+          toolName: call.toolName,
+          idempotencyKey: call.idempotencyKey,
+          outcome: !result ? 'pending' : result.error !== undefined ? `error: ${result.error}` : 'output',
+        };
+      }),
+    }));
+    const stepLines = stepViews.flatMap((step) => [
+      `episode ${step.episode} step ${step.step} (attempt ${step.attempt})${step.text ? `: ${step.text.slice(0, 60)}` : ''}`,
+      ...step.toolCalls.map((call) => `  ${call.toolName} ${call.toolCallId} → ${call.outcome}`),
+    ]);
+    print(
+      outputOf(cmd),
+      { ...run, attempts, steps: stepViews },
+      () =>
+        `${table([run], [...RUN_COLUMNS, 'steps', 'finishReason'])}\n\nattempts:\n${table(attempts, ['attempt', 'workerId', 'status', 'startedAt', 'finishedAt', 'errorCode'])}` +
+        (stepLines.length
+          ? `\n\ntool steps (the last step of an episode, an answer without tool calls, is in the chat's messages):\n${stepLines.join('\n')}`
+          : ''),
+    );
+  });
+runs
+  .command('cancel <runId>')
+  .description('cancel a run (a running one stops within a second)')
+  .action(async (runId: string, _opts: unknown, cmd: Command) => {
+    const result = await cancelRun(connect(config()), OPERATOR, runId);
+    print(outputOf(cmd), result, () => `${result.runId}: ${result.status}`);
+  });
 runs
   .command('replay [runIds...]')
   .description('replay the given runs, or with --failed every failed run matching the filters')
@@ -403,14 +423,66 @@ function exitCodeFor(err: unknown): number {
   return 1;
 }
 
+/** Every long option any command takes (--json included). */
+function knownOptions(command: Command): Set<string> {
+  const known = new Set<string>(['--help', '--version']);
+  const visit = (cmd: Command) => {
+    for (const option of cmd.options) if (option.long) known.add(option.long);
+    for (const sub of cmd.commands) visit(sub);
+  };
+  visit(command);
+  return known;
+}
+
+/** The options on the command line no command takes, each with the closest known one. */
+function unknownOptions(argv: string[]): string[] {
+  const known = [...knownOptions(program)];
+  const distance = (a: string, b: string) => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0]!;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const current = row[j]!;
+        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = current;
+      }
+    }
+    return row[b.length]!;
+  };
+  return argv
+    .filter((arg) => arg.startsWith('--'))
+    .map((arg) => arg.split('=')[0]!)
+    .filter((flag) => !known.includes(flag))
+    .map((flag) => {
+      const closest = known.map((name) => ({ name, d: distance(flag, name) })).sort((a, b) => a.d - b.d)[0];
+      return closest && closest.d <= 3 ? `unknown option '${flag}' (did you mean ${closest.name}?)` : `unknown option '${flag}'`;
+    });
+}
+
+/** What failed, in a code and a line: a database that is missing or unreachable says which and what to do. */
+function describeFailure(err: unknown): { code: string; message: string } {
+  if (err instanceof AppError) return { code: err.code, message: `${err.code}: ${err.message}` };
+  const code = [(err as { code?: unknown })?.code, ((err as { cause?: { code?: unknown } })?.cause ?? {}).code].find((c) => typeof c === 'string');
+  const message = plainMessage(err);
+  if (code === '3D000' || /database \S+ does not exist/i.test(message))
+    return { code: 'database_missing', message: `${message}: create and migrate it with "npm run cli -- db migrate" (npm start does too)` };
+  if (isDatabaseUnreachable(err) || code === 'ECONNREFUSED')
+    return { code: 'database_unavailable', message: `${message}: check that Postgres runs where DATABASE_URL says` };
+  return { code: 'internal_error', message };
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   const code = exitCodeFor(err);
-  if (!(err instanceof CommanderError)) {
-    const message = err instanceof AppError ? `${err.code}: ${err.message}` : plainMessage(err);
-    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: err instanceof AppError ? err.code : 'error', detail: message })}\n`);
-    else process.stderr.write(`runyard: ${message}\n`);
+  if (err instanceof CommanderError) {
+    const unknown = err.code === 'commander.missingMandatoryOptionValue' ? unknownOptions(process.argv.slice(2)) : [];
+    process.stderr.write(unknown.length > 0 ? `error: ${unknown.join('; ')}\n` : commanderErrors);
+  } else {
+    const failure = describeFailure(err);
+    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ error: failure.code, detail: failure.message })}\n`);
+    else process.stderr.write(`runyard: ${failure.message}\n`);
   }
   process.exitCode = code;
 } finally {

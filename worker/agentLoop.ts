@@ -231,16 +231,21 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     maxOutputTokens: run.maxOutputTokens ?? undefined,
     signal: ctx.signal,
   };
+  const inputEstimate = estimatedInputTokens(request);
+  // Noted before it starts: if this worker dies mid-call, the next attempt (or the sweep) charges it.
+  await deps.calls.noteStart(run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
   const startedAt = new Date();
   let result;
   try {
     result = await inModelCallSpan(model, {}, () => deps.providers(model.provider).stream(request, sink));
   } catch (err) {
     // Cut short (cancel, interrupt, shutdown, a failed stream): charged what it used all the same.
-    const cut = cutCallUsage(request, counted, progress.stepText.length + toolInputChars);
+    const cut = cutCallUsage(inputEstimate, counted, progress.stepText.length + toolInputChars);
     addUsage(progress.usage, cut);
     addUsage(progress.uncharged, cut);
     throw err;
+  } finally {
+    deps.calls.forget(run.id);
   }
   addUsage(progress.usage, result.usage);
   addUsage(progress.uncharged, result.usage);
@@ -442,13 +447,17 @@ function estimatedTokens(ctx: LoopContext, history: ModelMessage[]): number {
   return Math.ceil(input + (ctx.run.maxOutputTokens ?? 0));
 }
 
+/** A request's input tokens as runyard estimates them before the provider counts: about four characters a token. */
+const estimatedInputTokens = (request: Pick<ProviderRequest, 'messages' | 'tools' | 'system'>): number =>
+  Math.ceil(JSON.stringify([request.system ?? '', request.messages, request.tools]).length / 4);
+
 /**
  * What a model call cut short used (SPEC section 14: nothing escapes accounting): the provider's own
  * counts where it sent them, else an estimate — the request's size for its input, what it streamed
  * (text and tool input) for its output, about four characters a token — marked `estimated`.
  */
-export function cutCallUsage(request: Pick<ProviderRequest, 'messages' | 'tools' | 'system'>, counted: Partial<Usage>, streamedChars: number): Usage {
-  const inputTokens = counted.inputTokens || Math.ceil(JSON.stringify([request.system ?? '', request.messages, request.tools]).length / 4);
+export function cutCallUsage(inputEstimate: number, counted: Partial<Usage>, streamedChars: number): Usage {
+  const inputTokens = counted.inputTokens || inputEstimate;
   const outputTokens = Math.max(counted.outputTokens ?? 0, Math.ceil(streamedChars / 4));
   return {
     inputTokens,

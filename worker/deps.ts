@@ -12,6 +12,7 @@ import type { ProviderRegistry } from './providers/index.js';
 import type { RunStore } from './runStore.js';
 import type { StepStore } from './stepStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
+import type { ModelCallLedger } from './modelCallLedger.js';
 import type { ContextWindows } from '../shared/agent/contextWindows.js';
 
 export type WorkerDeps = {
@@ -41,4 +42,6 @@ export type WorkerDeps = {
   schemas: SchemaChecker;
   /** Each model's context window (null: unknown), for compaction. */
   contextWindows: ContextWindows;
+  /** The model call each run has in flight, so a worker killed mid-call does not escape accounting. */
+  calls: ModelCallLedger;
 };

@@ -10,6 +10,7 @@ import { closeRedis, createRedis } from '../shared/infra/redis.js';
 import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import { RunError } from '../shared/infra/errors.js';
 import { ActiveRuns } from './activeRuns.js';
+import { ModelCallLedger } from './modelCallLedger.js';
 import type { WorkerDeps } from './deps.js';
 import { createRunProcessor, streamOptions } from './processRun.js';
 import { StepStore } from './stepStore.js';
@@ -71,6 +72,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     apiBaseUrl: config.PUBLIC_BASE_URL ?? `http://127.0.0.1:${config.PORT}`,
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
     contextWindows: contextWindows(config),
+    calls: new ModelCallLedger(redis, sql, prefix, logger),
   };
 
   const runWorkers = createRunWorkers(

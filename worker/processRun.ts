@@ -81,6 +81,8 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   events.emit(runStatusChunk({ status: 'running', attempt }));
   logger.info('attempt started', { model: run.model, workerId: deps.workerId, resumeFromStep: begun.steps.length });
 
+  // A model call an earlier attempt left in flight (its worker died mid-call) is charged first.
+  await deps.calls.chargeLost(run.id, attempt).catch((err: Error) => logger.warn('could not charge a lost model call', { error: err.message }));
   const controller = deps.active.add(run.id, attempt);
   const progress = newProgress();
   let firstTokenAt = 0;

@@ -1,3 +1,4 @@
+import { ModelCallLedger } from './modelCallLedger.js';
 import type { Config } from '../shared/infra/config.js';
 import { Prisma, type Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
@@ -127,6 +128,10 @@ async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<v
     const error = failedReason.startsWith(DEPENDENCY_UNAVAILABLE)
       ? { code: DEPENDENCY_UNAVAILABLE, message: failedReason.slice(DEPENDENCY_UNAVAILABLE.length + 2), retryable: true }
       : { code: 'stalled', message: 'the run stopped making progress (its worker died or it stalled too often)', retryable: true };
+    // Its last worker may have died mid-call: that call is charged before the run ends.
+    await new ModelCallLedger(deps.redis, sql, config.QUEUE_PREFIX, logger)
+      .chargeLost(run.id)
+      .catch((err: Error) => logger.warn('could not charge a lost model call', { runId: run.id, error: err.message }));
     const failed = await endRun(sql, run.id, { status: 'failed', reason: 'stalled', from: ['queued', 'running'], attempt: run.attempt, error });
     if (failed) {
       report.failed++;

@@ -37,6 +37,13 @@ export const chargeCte = (name: string, source: string) => `
       SET tokens = account_usage.tokens + EXCLUDED.tokens, spend_micros = account_usage.spend_micros + EXCLUDED.spend_micros
   )`;
 
+/** Charges a run's account $2 tokens and $3 micro-dollars (a model call whose worker died mid-call: worker/modelCallLedger.ts). */
+export const CHARGE_RUN_ACCOUNT = statement(
+  'charge_run_account',
+  `WITH ${chargeCte('charged', 'SELECT r.account_id, $2::bigint AS tokens, $3::bigint AS spend_micros FROM runs r WHERE r.id = $1::uuid')}
+   SELECT 1 AS charged`,
+);
+
 /** The limit the account has reached this period, or null (one statement; the worker checks before each model call). */
 export const LIMIT_REACHED = statement('usage_limit_reached', `SELECT runyard_usage_limit_reached($1::uuid) AS reached`);
 

@@ -50,7 +50,7 @@ export async function eraseChats(
     await Promise.all(
       erased.runIds.slice(i, i + REDIS_IN_FLIGHT).map(async (runId) => {
         const keys = runEventKeys(deps.prefix, runId);
-        await deps.redis.del(keys.stream, keys.fence);
+        await deps.redis.del(keys.stream, keys.fence, keys.call);
         await deps.admission.withdraw(runId).catch(() => {});
       }),
     );

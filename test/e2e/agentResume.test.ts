@@ -101,4 +101,28 @@ describe('agent runs across a worker crash (spawned worker processes)', function
     ]);
     expect(answer.parts.find((p: { type: string }) => p.type === 'tool-slow')).to.deep.include({ state: 'output-available', output: { booked: true } });
   });
+
+  it('charges a model call whose worker was killed mid-call (kill -9): the next attempt charges it, estimated, before its own', async () => {
+    const spawnSlow = () => {
+      const worker = spawnWorker(api.prefix, { RUN_LOCK_MS: '2000', WORKER_CONCURRENCY: '4', OPENAI_API_KEY: 'sk-fake', OPENAI_BASE_URL: fake.openaiBaseUrl });
+      workers.push(worker);
+      return worker;
+    };
+    const first = spawnSlow();
+    await workerReady(first);
+    const bob = await createAccount(api.deps.db);
+    const long = Array.from({ length: 120 }, (_, i) => `token${i}`).join(' ');
+    const runId = await startRunOk(api.app, bob.key, { prompt: `[[slow:100]] ${long}`, model: 'openai/gpt-4o-mini' });
+    await waitFor(async () => (await api.deps.redis.xlen(`${api.prefix}:run:{${runId}}:events`)) > 8, { what: 'some text streamed', timeoutMs: 30_000 });
+    first.child.kill('SIGKILL');
+    await first.stopped;
+    const second = spawnSlow();
+    await workerReady(second);
+    const done = await waitForRunStatus(api.deps, runId, ['completed'], 60_000);
+    expect(done.attempt).to.equal(2);
+    const usage = done.usage as { inputTokens: number; outputTokens: number };
+    const consumed = (await request(api.app).get('/api/usage').set(bob.auth)).body.consumed.tokens as number;
+    const lost = consumed - (usage.inputTokens + usage.outputTokens);
+    expect(lost, `the lost call was charged (consumed ${consumed}, the final attempt's ${usage.inputTokens + usage.outputTokens})`).to.be.at.least(100);
+  });
 });

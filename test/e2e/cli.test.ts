@@ -47,6 +47,29 @@ describe('the operator CLI', function () {
     expect((await request(api.app).get('/api/auth/whoami').set('authorization', `Bearer ${key}`)).status).to.equal(401);
   });
 
+  it('names a misspelled option (not a "missing" one), and a missing database with what to do', async () => {
+    const typo = await cli('keys', 'create', '--acount', 'demo');
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.include("unknown option '--acount' (did you mean --account?)");
+    const missing = await new Promise<CliResult>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(ROOT, 'scripts/cli.ts'), 'keys', 'list', '--json'],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            ...testEnv({ QUEUE_PREFIX: api.prefix, DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/runyard_no_such_test_db' }),
+          },
+        },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(missing.code).to.equal(1);
+    const answer = JSON.parse(missing.stdout);
+    expect(answer.error).to.equal('database_missing');
+    expect(answer.detail).to.include('db migrate');
+  });
+
   it('lists, shows, cancels and replays runs', async () => {
     const alice = await createAccount(api.deps.db);
     const runId = await startRunOk(api.app, alice.key, { prompt: 'cli run' });
@@ -206,7 +229,7 @@ describe('the operator CLI', function () {
     const noPostgres = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/runyard' };
     const started = await run('scripts/start-all.ts', noPostgres);
     expect(started.code).to.equal(69);
-    expect(started.stderr).to.match(/^runyard: cannot reach Postgres at 127\.0\.0\.1:1 \(DATABASE_URL\) — .*ECONNREFUSED.*Check that Postgres is running/);
+    expect(started.stderr).to.match(/(^|\n)runyard: cannot reach Postgres at 127\.0\.0\.1:1 \(DATABASE_URL\) — .*ECONNREFUSED.*Check that Postgres is running/);
     expect(started.stderr, 'no stack').not.to.match(/\n\s+at /);
     const migrate = await run('scripts/cli.ts', noPostgres, 'db', 'migrate');
     expect([migrate.code, migrate.stderr]).to.satisfy(
@@ -214,7 +237,7 @@ describe('the operator CLI', function () {
     );
     const noRedis = await run('scripts/start-all.ts', { REDIS_URL: 'redis://127.0.0.1:1' });
     expect(noRedis.code).to.equal(69);
-    expect(noRedis.stderr).to.match(/^runyard: cannot reach Redis at 127\.0\.0\.1:1 \(REDIS_URL\)/);
+    expect(noRedis.stderr).to.match(/(^|\n)runyard: cannot reach Redis at 127\.0\.0\.1:1 \(REDIS_URL\)/);
   });
 
   it('migrates, and a second migrate is harmless', async () => {

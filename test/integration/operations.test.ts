@@ -74,7 +74,7 @@ describe('operations surface', () => {
           const hidden = await request(off.app).post(path).set(user.auth);
           expect(hidden.status, path).to.equal(404);
           expect(hidden.body.error).to.equal('route_not_found');
-          expect(hidden.body.detail, 'names the full path').to.equal(`No route POST ${path}.`);
+          expect(hidden.body.detail, 'names the full path and says why').to.equal(`No route POST ${path}: the admin surface is off on this server.`);
         }
         const admin = await createAccount(off.deps.db, ['admin']);
         expect((await request(off.app).get('/admin/queues').set(admin.auth)).status).to.equal(200);
