@@ -12,6 +12,7 @@ import { requestContext } from './middleware/requestContext.js';
 import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites, requireAdmin, timelinePageRoutes } from './routes/admin.js';
 import { chatRoutes } from './routes/chats.js';
 import { usageRoutes } from './routes/usage.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { traceRequests } from './middleware/traceRequests.js';
 import { docsRoutes } from './routes/docs.js';
 import { runRoutes } from './routes/runs.js';
@@ -58,6 +59,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
   app.use('/api/chats', apiAuth, limit, json, chatRoutes(deps));
   app.use('/api/usage', apiAuth, limit, usageRoutes(deps));
+  app.use('/api/sessions', apiAuth, limit, sessionRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
   const adminAuth = [

@@ -335,6 +335,40 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     responses: { 200: json(s.whoamiSchema, 'Who you are'), ...errors },
   });
+  const session = z.object({ sessionId: z.uuid() });
+  const workspacePath = z.object({ path: z.string().describe('a path in the workspace, relative to /workspace') });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/sessions/{sessionId}/workspace',
+    summary: 'A session’s workspace: status, size, version, last use (SPEC section 18)',
+    security,
+    request: { params: session },
+    responses: { 200: json(s.workspaceViewSchema, 'The workspace'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/sessions/{sessionId}/workspace/files',
+    summary: 'The workspace’s files under ?path= (default: all), recursively, at its latest persisted version',
+    security,
+    request: { params: session, query: workspacePath.partial() },
+    responses: { 200: json(s.workspaceFilesSchema, 'The files'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/sessions/{sessionId}/workspace/files/content',
+    summary: 'Download a file of the workspace',
+    security,
+    request: { params: session, query: workspacePath },
+    responses: { 200: { description: 'The file’s bytes', content: { 'application/octet-stream': { schema: z.string() } } }, ...errors },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/api/sessions/{sessionId}/workspace/files/content',
+    summary: 'Upload a file into the workspace as a new version (the raw body, up to 10 MiB); 409 session_busy while a run of the session is active',
+    security,
+    request: { params: session, query: workspacePath, body: { content: { 'application/octet-stream': { schema: z.string() } } } },
+    responses: { 200: json(s.workspaceViewSchema, 'The workspace, at its new version'), 409: json(s.errorSchema, 'session_busy'), ...errors },
+  });
   registry.registerPath({ method: 'get', path: '/healthz', summary: 'Process alive', responses: { 200: { description: 'ok' } } });
   registry.registerPath({
     method: 'get',

@@ -1,6 +1,7 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { PRIORITIES } from '../shared/flow/priorities.js';
 import { z } from 'zod';
+import { workspaceRequestSchema } from '../shared/workspaces/workspaceRequest.js';
 import { FINISH_REASONS, RUN_STATUSES } from '../shared/runs/lifecycle.js';
 import { DURATION_PATTERN } from '../shared/infra/durations.js';
 
@@ -110,6 +111,9 @@ export const startRunBodySchema = z
     tools: z.array(toolDefinitionSchema).max(64).optional(),
     webhook: webhookSchema.optional(),
     mcpServers: mcpServersSchema.optional(),
+    workspace: workspaceRequestSchema
+      .optional()
+      .describe('the session’s workspace (SPEC section 18): true, false (off for this chat), or { files, repo } to make it with'),
     maxSteps: maxStepsSchema.optional(),
     priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
   })
@@ -141,6 +145,9 @@ export const sendMessageBodySchema = z
     tools: z.array(toolDefinitionSchema).max(64).optional(),
     webhook: webhookSchema.optional(),
     mcpServers: mcpServersSchema.optional(),
+    workspace: workspaceRequestSchema
+      .optional()
+      .describe('the session’s workspace (SPEC section 18): true, false (off for this chat), or { files, repo } to make it with'),
     maxSteps: maxStepsSchema.optional(),
     priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
     onBusy: z.enum(ON_BUSY).optional().meta({ description: 'When the chat has an active run: queue (default), interrupt, or reject (409 chat_busy)' }),
@@ -532,4 +539,20 @@ export const runTimelineSchema = z.object({
       details: z.record(z.string(), z.unknown()),
     }),
   ),
+});
+
+/** GET /api/sessions/{sessionId}/workspace (SPEC section 18). */
+export const workspaceViewSchema = z.object({
+  sessionId: z.uuid(),
+  status: z.enum(['pending', 'ready']).describe('pending: asked for, made by the worker that runs the chat’s next run'),
+  sizeBytes: z.number().int(),
+  version: z.number().int().describe('moves with every tool call (or upload) that changed its files'),
+  lastUsedAt: z.string().nullable(),
+});
+
+/** GET /api/sessions/{sessionId}/workspace/files */
+export const workspaceFilesSchema = z.object({
+  version: z.number().int(),
+  entries: z.array(z.object({ path: z.string(), type: z.enum(['file', 'directory', 'symlink']), size: z.number().int() })),
+  truncated: z.boolean(),
 });

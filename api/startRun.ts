@@ -2,6 +2,8 @@ import { DEFAULT_PRIORITY, type Priority } from '../shared/flow/priorities.js';
 import { randomUUID } from 'node:crypto';
 import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
+import { checkWorkspaceRequest, type WorkspaceSpec } from '../shared/workspaces/workspaceRequest.js';
+import { setChatWorkspace } from '../shared/workspaces/workspaceRecords.js';
 import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../shared/accounts/apiKeys.js';
 import { endRun } from '../shared/runs/transitions/endUnheld.js';
@@ -44,6 +46,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
   const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;
+  const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   let claim;
@@ -60,6 +63,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
       // The enqueue: its span is the run's parent in the trace (every attempt is its child).
       const provisioned = await inSpan('enqueue run', queueSpan(runId), async () => {
         const run = await provisionRun(deps, accountId, runId, model.id, body, webhook, idempotencyKey);
+        if (workspace) await requestWorkspaceOrUndo(deps, run, workspace);
         await enqueueOrUndo(deps, run);
         return run;
       });
@@ -142,6 +146,17 @@ async function enqueueOrUndo(deps: ApiDeps, run: Provisioned): Promise<void> {
     deps.logger.error('enqueue failed, undoing the provisioned run', { error: (err as Error).message });
     await undoProvisioning(deps, run);
     throw queueUnavailable();
+  }
+}
+
+/** The run's chat works in its session's workspace (SPEC section 18), asked for before the job exists; undone with the run if it cannot be. */
+async function requestWorkspaceOrUndo(deps: ApiDeps, run: Provisioned, spec: WorkspaceSpec): Promise<void> {
+  try {
+    await deps.db.$transaction((tx) => setChatWorkspace(tx, run.accountId, run.chatId, spec));
+  } catch (err) {
+    deps.logger.error('could not ask for the run’s workspace, undoing the run', { error: (err as Error).message });
+    await undoProvisioning(deps, run);
+    throw databaseUnavailable();
   }
 }
 

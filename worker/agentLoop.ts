@@ -15,6 +15,9 @@ import { stepMessages, toModelMessages, type ChatContext } from './conversation.
 import { assertOwnMessageFits, compact, compactedInThisEpisode, compactionDue, recordSaving, showCompaction, withSummary } from './compaction.js';
 import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, ProviderRequest, StepSink } from './providers/types.js';
+import { isWorkspaceToolName, type WorkspaceToolName } from '../shared/workspaces/workspaceRequest.js';
+import type { OpenWorkspace, WorkspaceManager } from './workspaces/workspaceManager.js';
+import { changesWorkspace, runWorkspaceTool, WORKSPACE_TOOLS, type WorkspaceTool } from './workspaces/workspaceTools.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
 import { callServerTool } from './tools/callServerTool.js';
@@ -47,6 +50,8 @@ export type LoopContext = {
   toolSecrets?: ToolSecrets;
   /** The run's MCP servers, connected for this attempt. */
   mcp?: McpConnections;
+  /** The chat's workspace, open on this worker for the attempt (SPEC section 18). */
+  workspace?: { open: OpenWorkspace; manager: WorkspaceManager };
 };
 
 /** What the attempt has done so far: a cancel keeps it (marked interrupted). */
@@ -101,7 +106,11 @@ export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[],
 }
 
 /** The tools the model is offered: the run's own, then its MCP servers'. */
-const offeredTools = (ctx: LoopContext): (ToolDefinition | McpTool)[] => [...ctx.run.tools, ...(ctx.mcp?.tools ?? [])];
+const offeredTools = (ctx: LoopContext): (ToolDefinition | McpTool | WorkspaceTool)[] => [
+  ...ctx.run.tools,
+  ...(ctx.mcp?.tools ?? []),
+  ...(ctx.workspace ? WORKSPACE_TOOLS : []),
+];
 
 async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const history = toModelMessages(ctx.chat.current);
@@ -227,7 +236,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     model,
     messages: withSummary(ctx.chat, [...ctx.chat.earlierModelMessages, ...history]),
     tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
-    system: run.system ?? undefined,
+    system: systemPrompt(ctx),
     maxOutputTokens: run.maxOutputTokens ?? undefined,
     signal: ctx.signal,
   };
@@ -263,11 +272,11 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
 /** A model's call as the loop keeps it: parsed and checked against its tool, with its delivery key. */
 async function checkCall(
   schemas: SchemaChecker,
-  tools: (ToolDefinition | McpTool)[],
+  tools: (ToolDefinition | McpTool | WorkspaceTool)[],
   call: { toolCallId: string; toolName: string; rawInput: string },
 ): Promise<StepToolCall> {
   const tool = tools.find((candidate) => candidate.name === call.toolName);
-  const runByServer = tool && ('server' in tool || tool.url !== undefined);
+  const runByServer = tool && ('server' in tool || 'workspace' in tool || tool.url !== undefined);
   const base = {
     toolCallId: call.toolCallId,
     toolName: call.toolName,
@@ -298,19 +307,74 @@ const inputChunk = (call: StepToolCall) => toolChunks(toolPartOf(call, undefined
 /** A call's output chunk once its result is known. */
 const outputChunk = (call: StepToolCall, outcome: ToolOutcome) => toolChunks(toolPartOf(call, outcome)).at(-1)!;
 
-/** Runs the step's server calls that have no persisted result and may run, concurrently; each result is persisted as it arrives. */
+/**
+ * Runs the step's server calls that have no persisted result and may run: the workspace's built-in
+ * calls one after another (they share its files; each one's changes are persisted with its result),
+ * the others concurrently, each result persisted as it arrives.
+ */
 async function executeCalls(ctx: LoopContext, step: PersistedStep): Promise<void> {
   const missing = step.toolCalls.filter(
     (call) => call.kind === 'server' && !(call.toolCallId in step.results) && (!call.needsApproval || step.approvals[call.toolCallId]?.approved),
   );
   if (missing.length === 0) return;
-  const runyardSecret = ctx.deps.config.RUNYARD_SECRET;
-  ctx.toolSecrets ??=
-    (ctx.sealedToolSecrets && openRow(ctx.sealedToolSecrets, runyardSecret)) || (await accountToolSecrets(ctx.deps.db, ctx.run.accountId, runyardSecret));
-  const secrets = ctx.toolSecrets;
-  const settled = await Promise.allSettled(missing.map((call) => executeCall(ctx, step, call, secrets)));
-  const failure = settled.find((result) => result.status === 'rejected');
+  const inWorkspace = ctx.workspace ? missing.filter((call) => isWorkspaceToolName(call.toolName)) : [];
+  const elsewhere = missing.filter((call) => !inWorkspace.includes(call));
+  const sequential = (async () => {
+    for (const call of inWorkspace) await executeWorkspaceCall(ctx, step, call);
+  })();
+  let concurrent: Promise<PromiseSettledResult<void>[]> = Promise.resolve([]);
+  if (elsewhere.length > 0) {
+    const runyardSecret = ctx.deps.config.RUNYARD_SECRET;
+    ctx.toolSecrets ??=
+      (ctx.sealedToolSecrets && openRow(ctx.sealedToolSecrets, runyardSecret)) || (await accountToolSecrets(ctx.deps.db, ctx.run.accountId, runyardSecret));
+    const secrets = ctx.toolSecrets;
+    concurrent = Promise.allSettled(elsewhere.map((call) => executeCall(ctx, step, call, secrets)));
+  }
+  const [workspaceDone, settled] = await Promise.allSettled([sequential, concurrent]);
+  if (workspaceDone.status === 'rejected') throw workspaceDone.reason;
+  const failure = settled.status === 'fulfilled' ? settled.value.find((result) => result.status === 'rejected') : settled;
   if (failure) throw (failure as PromiseRejectedResult).reason;
+}
+
+/** A built-in workspace call: run in the sandbox, then its result and the workspace's changes persisted together. */
+async function executeWorkspaceCall(ctx: LoopContext, step: PersistedStep, call: StepToolCall): Promise<void> {
+  const { deps, run } = ctx;
+  const { open, manager } = ctx.workspace!;
+  const name = call.toolName as WorkspaceToolName;
+  const startedAt = new Date();
+  const mutates = changesWorkspace(name);
+  if (mutates) await manager.markDirty(open);
+  let outcome: ToolOutcome = await inToolSpan(call, 'server', async (span) => {
+    const result = storableJson(
+      await runWorkspaceTool(
+        { workspace: open, driver: manager.driver, config: deps.config, runKey: ctx.apiKey, apiBaseUrl: deps.apiBaseUrl, signal: ctx.signal },
+        name,
+        call.input,
+      ),
+    );
+    if ('error' in result) failSpan(span, undefined, result.error);
+    return result;
+  });
+  ctx.signal.throwIfAborted();
+  const endedAt = new Date();
+  deps.metrics.toolCalls.inc({ kind: 'workspace', outcome: 'error' in outcome ? 'error_result' : 'output' });
+  deps.metrics.toolCallDuration.observe({ kind: 'workspace' }, (endedAt.getTime() - startedAt.getTime()) / 1000);
+  const timing = { startedAt: startedAt.toISOString(), endedAt: endedAt.toISOString(), tries: 1 };
+  const recordPlain = (plain: unknown) => ctx.steps.recordResult(run.id, run.attempt, step.step, call.toolCallId, plain as ToolOutcome, timing);
+  let recorded: boolean;
+  if (mutates) {
+    const persisted = await manager.persistCall(
+      open,
+      { runId: run.id, attempt: run.attempt, step: step.step, toolCallId: call.toolCallId, timing },
+      outcome,
+      recordPlain,
+    );
+    recorded = persisted.recorded;
+    outcome = persisted.outcome as ToolOutcome;
+  } else recorded = await recordPlain(outcome);
+  if (!recorded) throw new FencedError(run.id, run.attempt);
+  step.results[call.toolCallId] = outcome;
+  ctx.events.emit(outputChunk(call, outcome));
 }
 
 async function executeCall(ctx: LoopContext, step: PersistedStep, call: StepToolCall, secrets: ToolSecrets): Promise<void> {
@@ -445,6 +509,14 @@ async function waitForCapacity(ctx: LoopContext, tokens: number): Promise<void> 
 function estimatedTokens(ctx: LoopContext, history: ModelMessage[]): number {
   const input = JSON.stringify([ctx.run.system ?? '', ctx.chat.earlierModelMessages, history]).length / 4;
   return Math.ceil(input + (ctx.run.maxOutputTokens ?? 0));
+}
+
+/** The run's system prompt, with its workspace's AGENTS.md after it (SPEC section 18). */
+function systemPrompt(ctx: LoopContext): string | undefined {
+  const agentsMd = ctx.workspace?.open.agentsMd;
+  if (!agentsMd) return ctx.run.system ?? undefined;
+  const fromWorkspace = `The workspace's AGENTS.md (/workspace/AGENTS.md):\n${agentsMd}`;
+  return ctx.run.system ? `${ctx.run.system}\n\n${fromWorkspace}` : fromWorkspace;
 }
 
 /** A request's input tokens as runyard estimates them before the provider counts: about four characters a token. */

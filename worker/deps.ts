@@ -13,6 +13,7 @@ import type { RunStore } from './runStore.js';
 import type { StepStore } from './stepStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import type { ModelCallLedger } from './modelCallLedger.js';
+import type { WorkspaceManager } from './workspaces/workspaceManager.js';
 import type { ContextWindows } from '../shared/agent/contextWindows.js';
 
 export type WorkerDeps = {
@@ -44,4 +45,6 @@ export type WorkerDeps = {
   contextWindows: ContextWindows;
   /** The model call each run has in flight, so a worker killed mid-call does not escape accounting. */
   calls: ModelCallLedger;
+  /** Workspaces (SPEC section 18); undefined when this machine has no sandbox (WORKSPACE_DRIVER). */
+  workspaces?: { manager: WorkspaceManager };
 };

@@ -11,6 +11,14 @@ import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import { RunError } from '../shared/infra/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import { ModelCallLedger } from './modelCallLedger.js';
+import type { Db } from '../shared/infra/db.js';
+import type { Sql } from '../shared/infra/sql.js';
+import os from 'node:os';
+import path from 'node:path';
+import { createBlobStore } from '../shared/blobs/blobStore.js';
+import { findExecutable } from '../shared/workspaces/workspaceRequest.js';
+import { BwrapDriver } from './workspaces/sandbox.js';
+import { WorkspaceManager } from './workspaces/workspaceManager.js';
 import type { WorkerDeps } from './deps.js';
 import { createRunProcessor, streamOptions } from './processRun.js';
 import { StepStore } from './stepStore.js';
@@ -38,6 +46,24 @@ export type FleetMember = {
 // each kind in flight at a time, per account for completions (the calls that arrive meanwhile make
 // the next one).
 const STATEMENT_BATCHING = { maxBatch: 50, concurrency: 1 };
+
+/**
+ * Workspaces on this worker (SPEC section 18), or undefined when the machine has no sandbox: with
+ * WORKSPACE_DRIVER=auto and no bubblewrap, one log line says how to turn them on.
+ */
+function startWorkspaces(config: Config, deps: { db: Db; sql: Sql; logger: Logger }, workerId: string): WorkerDeps['workspaces'] {
+  if (config.WORKSPACE_DRIVER === 'off') return undefined;
+  const bwrap = findExecutable('bwrap');
+  if (!bwrap) {
+    if (config.WORKSPACE_DRIVER === 'bwrap') throw new Error('WORKSPACE_DRIVER=bwrap but bubblewrap (bwrap) is not installed: apt-get install bubblewrap');
+    deps.logger.info('workspaces are off: bubblewrap (bwrap) is not installed; install it (Debian: apt-get install bubblewrap) to turn them on');
+    return undefined;
+  }
+  const blobs = createBlobStore(config, deps.db);
+  const base = config.WORKSPACE_DIR ?? path.join(os.tmpdir(), 'runyard-workspaces');
+  const driver = new BwrapDriver(bwrap, path.join(base, `.sockets-${process.pid}`), deps.logger);
+  return { manager: new WorkspaceManager({ ...deps, blobs, config }, driver, workerId) };
+}
 
 /** One worker process's share of the fleet: the run worker, the sweep worker, heartbeats, cancel listener. */
 export async function startFleetMember(config: Config, logger: Logger): Promise<FleetMember> {
@@ -73,6 +99,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
     contextWindows: contextWindows(config),
     calls: new ModelCallLedger(redis, sql, prefix, logger),
+    workspaces: startWorkspaces(config, { db, sql, logger }, workerId),
   };
 
   const runWorkers = createRunWorkers(
@@ -175,6 +202,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => database.close()],
         ['schema thread', () => deps.schemas.close()],
+        ['workspaces', async () => deps.workspaces?.manager.close()],
       ];
       for (const [name, step] of steps) {
         try {

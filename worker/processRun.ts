@@ -8,6 +8,7 @@ import { reopenRunForReplay } from '../shared/runs/transitions/replay.js';
 import { openSecret } from '../shared/accounts/secrets.js';
 import { RunStopped } from './activeRuns.js';
 import { retryWhileDatabaseUnreachable, waitOutClaimFailure } from './dependencyWaits.js';
+import type { RunWorkspace } from './workspaces/workspaceManager.js';
 import { interruptedParts, newProgress, runAgentLoop, UsageLimitReached, WaitForCapacity, type LoopProgress } from './agentLoop.js';
 import type { PendingToolCall } from '../shared/agent/steps.js';
 import type { WorkerDeps } from './deps.js';
@@ -89,6 +90,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   const startMs = Date.now();
   const attemptCtx: AttemptContext = { deps, job, run, events, progress, startMs, token };
   try {
+    const workspace = begun.workspace ? await openWorkspace(deps, begun.workspace, run.accountId) : undefined;
     const result = await runAgentLoop(
       {
         deps,
@@ -100,6 +102,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
         chat: begun.chat,
         accountSettings: begun.account,
         sealedToolSecrets: begun.sealedToolSecrets,
+        workspace,
         onText: () => {
           if (!firstTokenAt) {
             firstTokenAt = Date.now();
@@ -147,7 +150,19 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
     return recordFailure(attemptCtx, err);
   } finally {
     deps.active.remove(run.id, controller);
+    if (begun.workspace) deps.workspaces?.manager.release(begun.workspace.sessionId);
   }
+}
+
+/** The chat's workspace on this worker (made the first time); not retried when it cannot be made, nor when this fleet has no sandbox. */
+async function openWorkspace(deps: WorkerDeps, workspace: RunWorkspace, accountId: string) {
+  if (!deps.workspaces)
+    throw new RunError('workspaces_unavailable', 'this worker has no sandbox for workspaces (install bubblewrap, or set WORKSPACE_DRIVER)', false);
+  const started = Date.now();
+  const open = await deps.workspaces.manager.open(workspace, accountId);
+  deps.metrics.workspacesOpened.inc({ how: workspace.status === 'pending' ? 'created' : 'opened' });
+  deps.logger.info('workspace open', { sessionId: workspace.sessionId, version: open.version, ms: Date.now() - started });
+  return { open, manager: deps.workspaces.manager };
 }
 
 /**

@@ -4,6 +4,7 @@ import { FAIL_ATTEMPT } from '../shared/runs/transitions/failAttempt.js';
 import { PARK_RUN } from '../shared/runs/transitions/park.js';
 import { HEARTBEAT_RUNS } from '../shared/runs/progress.js';
 import type { Usage } from '../shared/agent/models.js';
+import type { RunWorkspace } from './workspaces/workspaceManager.js';
 import { Batcher } from '../shared/infra/batcher.js';
 import type { RunStatus } from '../shared/runs/lifecycle.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
@@ -56,6 +57,8 @@ export type BegunAttempt = {
   steps: PersistedStep[];
   /** The account's tool-signing secrets as stored (sealed), read with the claim for runs with tools. */
   sealedToolSecrets: SecretRow | null;
+  /** The chat's workspace, when it works in one (SPEC section 18). */
+  workspace: RunWorkspace | null;
 };
 
 type BegunRow = {
@@ -80,6 +83,7 @@ type BegunRow = {
   traceparent: string | null;
   previous_run_traceparent: string | null;
   lost_attempt: { attempt: number; startedAt: string; workerId: string } | null;
+  workspace: RunWorkspace | null;
 };
 
 const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
@@ -103,6 +107,7 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
   chat: chatContextOf(row.id, row.conversation, row.compaction, row.steps),
   account: { compactionThresholdPercent: row.compaction_threshold_percent, hasLimits: row.has_limits },
   steps: row.steps,
+  workspace: row.workspace,
   sealedToolSecrets: row.tool_secrets
     ? { ...row.tool_secrets, toolSecretPreviousUntil: row.tool_secrets.toolSecretPreviousUntil ? new Date(row.tool_secrets.toolSecretPreviousUntil) : null }
     : null,

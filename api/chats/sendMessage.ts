@@ -11,6 +11,8 @@ import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import type { ApiDeps } from '../deps.js';
+import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
+import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
 import type { Caller } from '../http.js';
 import { requestFingerprint } from '../idempotency.js';
 import type { SendMessageBody } from '../schemas.js';
@@ -45,6 +47,7 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
   };
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+  const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   const claim = idempotencyKey
@@ -54,7 +57,7 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
   try {
     // The enqueue: its span is the parent of the run the message starts (now, or once it is promoted).
     const accepted = await inSpan('enqueue run', queueSpan(null, chatId), async () => {
-      const done = await accept(deps, accountId, chatId, body, overrides);
+      const done = await accept(deps, accountId, chatId, body, overrides, workspace);
       if ('jobData' in done) await enqueueOrUndo(deps, done.jobData, done.sessionId);
       return done;
     });
@@ -84,7 +87,14 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
 /** `interrupt`: the run that was active when the message was queued at the front with onBusy "interrupt" (and only that one). */
 type Accepted = { jobData: RunJobData; sessionId: string; messageId: string; model: string } | { queued: MessageQueued; interrupt: string | null };
 
-async function accept(deps: ApiDeps, accountId: string, chatId: string, body: SendMessageBody, overrides: SettingsOverrides): Promise<Accepted> {
+async function accept(
+  deps: ApiDeps,
+  accountId: string,
+  chatId: string,
+  body: SendMessageBody,
+  overrides: SettingsOverrides,
+  workspace: WorkspaceSpec | false | null,
+): Promise<Accepted> {
   const parts = body.prompt !== undefined ? [{ type: 'text', text: body.prompt }] : body.message!.parts;
   const onBusy = body.onBusy ?? 'queue';
   return deps.db.$transaction(async (tx) => {
@@ -100,6 +110,7 @@ async function accept(deps: ApiDeps, accountId: string, chatId: string, body: Se
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
+    if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;
     const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent };
 

@@ -1,3 +1,4 @@
+import { isWorkspaceToolName, toolNameReserved } from '../workspaces/workspaceRequest.js';
 import { AppError } from '../infra/errors.js';
 import { SCHEMA_BOUNDS } from './toolSchemas/bounds.js';
 import type { SchemaChecker } from './toolSchemas/schemaChecker.js';
@@ -64,6 +65,7 @@ export function isToolUrlAllowed(url: string, allowlist: readonly string[]): boo
  */
 export async function checkToolDefinitions(tools: readonly ToolDefinition[], allowlist: readonly string[], schemas: SchemaChecker): Promise<void> {
   for (const tool of tools) {
+    if (isWorkspaceToolName(tool.name)) throw toolNameReserved(tool.name);
     if (tool.inputSchema.type !== undefined && tool.inputSchema.type !== 'object') {
       throw invalidToolSchema(tool.name, 'the input schema must describe an object ("type": "object")');
     }

@@ -173,6 +173,23 @@ export const configSchema = z
     TOOL_SECRET_GRACE_MS: ms(86_400_000),
     // The most a tool schema's compilation (a POST's schemas together) or one input's validation may take, on the schema thread.
     TOOL_SCHEMA_TIMEOUT_MS: ms(2_000, 50),
+    // Workspaces (SPEC section 18): the sandbox a run's built-in tools (exec, read_file, write_file, list_files) run in.
+    // auto: bubblewrap when the machine has it, else workspaces are off; bwrap: required; off: never.
+    WORKSPACE_DRIVER: z.enum(['auto', 'bwrap', 'off']).default('auto'),
+    // What a command may reach: runyard's API only (api), or nothing (none).
+    WORKSPACE_NETWORK: z.enum(['api', 'none']).default('api'),
+    WORKSPACE_EXEC_TIMEOUT_MS: ms(60_000, 100),
+    WORKSPACE_MEMORY_MB: z.coerce.number().int().min(16).max(65_536).default(512),
+    WORKSPACE_MAX_PROCESSES: z.coerce.number().int().min(4).max(100_000).default(128),
+    WORKSPACE_MAX_BYTES: z.coerce.number().int().min(1_048_576).default(1_073_741_824),
+    // How long a worker keeps a session's materialised copy after its run, for the next one.
+    WORKSPACE_IDLE_MS: ms(600_000, 1_000),
+    // Where a worker materialises workspaces (empty: the system's temporary directory).
+    WORKSPACE_DIR: optionalString,
+    // Repositories a workspace may be cloned from: url prefixes (https://github.com/acme/).
+    WORKSPACE_GIT_ALLOWLIST: commaList(/^(https?|git):\/\/[^/\s]+/, 'is not an http(s) or git url prefix'),
+    // Where workspace content is stored: postgres (the database runyard already has).
+    BLOB_STORE: z.enum(['postgres']).default('postgres'),
     // Tracing (SPEC section 16): set an OTLP/HTTP endpoint to export traces; the SDK reads the other OTEL_* variables itself.
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,

@@ -129,6 +129,17 @@ export function createMetrics(process: 'api' | 'worker') {
       buckets: [0.005, 0.025, 0.1, 0.5, 1, 5, 15, 30, 60, 120],
       registers,
     }),
+    workspacesOpened: new client.Counter({
+      name: 'runyard_workspaces_opened_total',
+      help: 'Workspaces an attempt opened on a worker: created (made the first time) or opened (its copy, or materialised from the blob store)',
+      labelNames: ['how'],
+      registers,
+    }),
+    workspaceBytesPersisted: new client.Counter({
+      name: 'runyard_workspace_bytes_persisted_total',
+      help: 'Bytes of workspace archives written to the blob store (a version per call that changed files)',
+      registers,
+    }),
     webhookDeliveries: new client.Counter({
       name: 'runyard_webhook_deliveries_total',
       help: 'Webhook delivery attempts by outcome (delivered, retry, failed)',

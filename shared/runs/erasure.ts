@@ -12,7 +12,8 @@ const REDIS_IN_FLIGHT = 64;
 /**
  * Erases chats whole (SPEC section 17), all of a batch in one transaction: their sessions go, and
  * with them, by the schema's cascades, the chats, their runs, messages, steps, attempts, cleanup
- * records, keys and stream tokens, webhook events and deliveries, queued messages, compactions;
+ * records, keys and stream tokens, webhook events and deliveries, queued messages, compactions,
+ * workspaces (and their stored content, in the same transaction);
  * then the runs' Redis leftovers (event streams, fences, jobs). A crash leaves each chat whole or
  * gone. Only the chats of `accountId` (null: any account's, for operators and retention) that
  * `onlyIf` keeps — a condition checked under the chats' locks, so a message sent meanwhile wins —
@@ -42,6 +43,9 @@ export async function eraseChats(
       ), gone AS (
         -- Runs whatever the query reads (a data-modifying WITH always runs to completion); runs_of saw the rows before it.
         DELETE FROM sessions WHERE id IN (SELECT session_id FROM doomed)
+      ), content_gone AS (
+        -- The sessions' workspaces go by the cascade; their content in the Postgres blob store (BLOB_STORE=postgres) with them.
+        DELETE FROM blobs WHERE key LIKE ANY (SELECT 'workspaces/' || session_id::text || '/%' FROM doomed)
       )
       SELECT id::text FROM runs_of`;
     return { chats, runIds: runs.map((run) => run.id) };

@@ -41,6 +41,8 @@ export const HISTORY_TABLES = [
   'webhook_deliveries',
   'queued_messages',
   'chat_compactions',
+  'workspaces',
+  'blobs',
 ] as const;
 
 /**

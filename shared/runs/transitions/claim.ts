@@ -9,7 +9,8 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * order; assistant messages the caller sent with the run have no attempt) after the chat's latest
  * compaction, which comes with them (SPEC section 13), and the account's compaction threshold and
  * whether it has spend limits; the run's traceparent (and, for a queued message's run, the previous
- * run's, which its trace links) and the attempt a dead worker left running, if any (its trace shows it). Runs that are not runnable have no row.
+ * run's, which its trace links) and the attempt a dead worker left running, if any (its trace shows it); and the
+ * chat's workspace (SPEC section 18) when the chat works in one. Runs that are not runnable have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -35,7 +36,9 @@ export const BEGIN_ATTEMPTS = statement(
        (SELECT b.traceparent FROM runs b WHERE b.chat_id = r.chat_id AND b.id <> r.id AND b.created_at <= r.created_at ORDER BY b.created_at DESC LIMIT 1) END
        AS previous_run_traceparent,
      CASE WHEN p.run_id IS NULL THEN NULL ELSE json_build_object('attempt', p.attempt, 'startedAt', p.started_at, 'workerId', p.worker_id) END AS lost_attempt,
-     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN '[]'::json ELSE
+     CASE WHEN w.session_id IS NULL THEN NULL ELSE
+       json_build_object('sessionId', w.session_id, 'status', w.status, 'version', w.version, 'blobKey', w.blob_key, 'spec', w.spec) END AS workspace,
+     CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL AND w.session_id IS NULL THEN '[]'::json ELSE
        (SELECT COALESCE(json_agg(json_build_object('step', s.step, 'text', s.text, 'toolCalls', s.tool_calls, 'results', s.results, 'usage', s.usage,
           'providerResponseId', s.provider_response_id, 'approvals', s.approvals) ORDER BY s.step), '[]'::json)
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
@@ -50,6 +53,8 @@ export const BEGIN_ATTEMPTS = statement(
        WHERE m.chat_id = r.chat_id AND m.seq > COALESCE(lc.through_seq, 0)
          AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
    FROM r JOIN a ON a.run_id = r.id JOIN accounts ac ON ac.id = r.account_id LEFT JOIN previous p ON p.run_id = r.id
+   LEFT JOIN chats ch ON ch.id = r.chat_id AND ch.workspace
+   LEFT JOIN workspaces w ON w.session_id = ch.session_id
    LEFT JOIN LATERAL (
      SELECT cc.* FROM chat_compactions cc WHERE cc.chat_id = r.chat_id ORDER BY cc.through_seq DESC, cc.created_at DESC LIMIT 1
    ) lc ON true`,

@@ -1,0 +1,279 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BlobStore } from '../../shared/blobs/blobStore.js';
+import type { Config } from '../../shared/infra/config.js';
+import type { Db } from '../../shared/infra/db.js';
+import { RunError } from '../../shared/infra/errors.js';
+import type { Logger } from '../../shared/infra/logger.js';
+import { statement, type Sql } from '../../shared/infra/sql.js';
+import { packWorkspace, unpackWorkspace } from '../../shared/workspaces/archive.js';
+import { resolveInWorkspace } from '../../shared/workspaces/workspacePaths.js';
+import type { WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
+import type { SandboxDriver } from './sandbox.js';
+
+/** A run's workspace as its attempt's claim reads it (BEGIN_ATTEMPTS). */
+export type RunWorkspace = { sessionId: string; status: string; version: number; blobKey: string | null; spec: WorkspaceSpec };
+
+/** The workspace an attempt works in: its directory on this worker, the version it holds, and its AGENTS.md. */
+export type OpenWorkspace = { sessionId: string; dir: string; version: number; blobKey: string | null; agentsMd: string | null };
+
+export const workspaceBlobKey = (sessionId: string, version: number) => `workspaces/${sessionId}/v${version}-${randomUUID()}.tgz`;
+
+const AGENTS_MD_MAX_BYTES = 65_536;
+const CLONE_TIMEOUT_MS = 120_000;
+
+/**
+ * Persists a workspace tool call: its result and the workspace version its changes made, in one
+ * statement — both or neither (SPEC section 18: a later attempt finds every change of every call
+ * whose result was persisted, none of one that was not). Fenced on the attempt like every worker
+ * write, and on the version the call started from.
+ */
+const RECORD_WORKSPACE_RESULT = statement(
+  'record_workspace_result',
+  `WITH w AS (
+     UPDATE workspaces SET version = $8::int, blob_key = $9, size_bytes = $10::bigint, last_used_at = now()
+     WHERE session_id = $7::uuid AND version = $11::int
+       AND EXISTS (SELECT 1 FROM runs r WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running')
+     RETURNING version
+   )
+   UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb), result_timings = s.result_timings || jsonb_build_object($4::text, $6::jsonb)
+   FROM runs r
+   WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
+     AND EXISTS (SELECT 1 FROM w)
+   RETURNING s.step`,
+);
+
+export class WorkspaceUnavailable extends RunError {
+  constructor(reason: string) {
+    super('workspace_unavailable', `the workspace could not be made: ${reason}`, false);
+  }
+}
+
+/** The size in bytes of everything under `dir` (symlinks counted as links, not followed). */
+async function sizeOf(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await sizeOf(full);
+    else total += (await stat(full).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+const gitClone = (url: string, ref: string | undefined, dir: string) =>
+  new Promise<void>((resolve, reject) => {
+    const args = ['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, dir];
+    execFile(
+      'git',
+      args,
+      // Nothing of the worker's environment but the search path: git must not see runyard's secrets.
+      // eslint-disable-next-line no-restricted-properties -- the system's search path for executables, not runyard's configuration
+      { timeout: CLONE_TIMEOUT_MS, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GIT_TERMINAL_PROMPT: '0' } },
+      (err, _stdout, stderr) => (err ? reject(new Error(`git clone of ${url} failed: ${(stderr || err.message).trim().split('\n').at(-1)}`)) : resolve()),
+    );
+  });
+
+/**
+ * Workspaces on one worker (SPEC section 18): makes a session's workspace the first time (files
+ * written, repository cloned from WORKSPACE_GIT_ALLOWLIST), materialises its latest persisted
+ * version from the blob store when this worker's copy is not it, persists each call's changes with
+ * its result, and frees copies idle for WORKSPACE_IDLE_MS. A copy carries a version marker written
+ * only once what it holds is persisted: a copy a call changed without persisting (a failed attempt)
+ * is thrown away and materialised again. Copies live under WORKSPACE_DIR/<worker>; a worker's start
+ * removes what dead workers on the same machine left there.
+ */
+export class WorkspaceManager {
+  private readonly root: string;
+  private readonly lastUsed = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly deps: { db: Db; sql: Sql; blobs: BlobStore; config: Config; logger: Logger },
+    readonly driver: SandboxDriver,
+    workerId: string,
+  ) {
+    const base = deps.config.WORKSPACE_DIR ?? path.join(os.tmpdir(), 'runyard-workspaces');
+    // One directory per worker process (several may share a machine, or a test process).
+    this.root = path.join(base, `${workerId.replace(/[^\w.-]/g, '_')}-${randomUUID().slice(0, 8)}`);
+    this.removeDeadWorkersCopies(base);
+    rmSync(this.root, { recursive: true, force: true });
+    this.timer = setInterval(() => void this.evictIdle(), Math.min(60_000, deps.config.WORKSPACE_IDLE_MS)).unref();
+  }
+
+  /** The attempt's workspace, made or materialised; WorkspaceUnavailable (not retried) when it cannot be made. */
+  async open(workspace: RunWorkspace, accountId: string): Promise<OpenWorkspace> {
+    const dir = path.join(this.root, workspace.sessionId);
+    this.lastUsed.set(workspace.sessionId, Date.now());
+    let current = workspace;
+    if (current.status === 'pending') current = await this.create(workspace, accountId, dir);
+    else if ((await this.localVersion(workspace.sessionId)) !== current.version) await this.materialise(current, dir);
+    const agentsMd = await readFile(path.join(dir, 'AGENTS.md'))
+      .then((data) => data.subarray(0, AGENTS_MD_MAX_BYTES).toString('utf8'))
+      .catch(() => null);
+    return { sessionId: workspace.sessionId, dir, version: current.version, blobKey: current.blobKey, agentsMd };
+  }
+
+  /** A mutating call is about to run: the copy no longer matches a persisted version until its result is. */
+  async markDirty(open: OpenWorkspace): Promise<void> {
+    await rm(this.markerOf(open.sessionId), { force: true });
+  }
+
+  /**
+   * Persists a call's result with the workspace's new content (one statement); false when the
+   * attempt no longer owns the run. Over WORKSPACE_MAX_BYTES, the call's changes are undone and its
+   * result says so (`overQuota`), persisted without a new version.
+   */
+  async persistCall(
+    open: OpenWorkspace,
+    call: { runId: string; attempt: number; step: number; toolCallId: string; timing: unknown },
+    outcome: unknown,
+    recordPlain: (outcome: unknown) => Promise<boolean>,
+  ): Promise<{ recorded: boolean; outcome: unknown }> {
+    const size = await sizeOf(open.dir);
+    if (size > this.deps.config.WORKSPACE_MAX_BYTES) {
+      const error = `The workspace grew to ${size} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES}): this call's changes were undone.`;
+      await this.materialise({ sessionId: open.sessionId, status: 'ready', version: open.version, blobKey: open.blobKey, spec: {} }, open.dir);
+      const overQuota = { error };
+      return { recorded: await recordPlain(overQuota), outcome: overQuota };
+    }
+    const archive = await packWorkspace(open.dir);
+    const version = open.version + 1;
+    const key = workspaceBlobKey(open.sessionId, version);
+    await this.deps.blobs.put(key, archive);
+    const rows = await this.deps.sql.rows(RECORD_WORKSPACE_RESULT, [
+      call.runId,
+      call.attempt,
+      call.step,
+      call.toolCallId,
+      JSON.stringify(outcome),
+      JSON.stringify(call.timing),
+      open.sessionId,
+      version,
+      key,
+      size,
+      open.version,
+    ]);
+    if (rows.length !== 1) {
+      await this.deps.blobs.delete(key).catch(() => {});
+      return { recorded: false, outcome };
+    }
+    const previous = open.blobKey;
+    open.version = version;
+    open.blobKey = key;
+    await this.writeMarker(open.sessionId, version);
+    if (previous)
+      void this.deps.blobs.delete(previous).catch((err: Error) => this.deps.logger.warn('could not delete an old workspace version', { error: err.message }));
+    return { recorded: true, outcome };
+  }
+
+  /** The run is done with its workspace here: kept for WORKSPACE_IDLE_MS for the session's next run. */
+  release(sessionId: string): void {
+    this.lastUsed.set(sessionId, Date.now());
+  }
+
+  /** Frees every copy (the worker stops). */
+  close(): void {
+    clearInterval(this.timer);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private async create(workspace: RunWorkspace, accountId: string, dir: string): Promise<RunWorkspace> {
+    await rm(dir, { recursive: true, force: true });
+    let key: string | undefined;
+    try {
+      await mkdir(path.dirname(dir), { recursive: true });
+      const { repo, files } = workspace.spec;
+      if (repo) await gitClone(repo.url, repo.ref, dir);
+      else await mkdir(dir);
+      for (const file of files ?? []) {
+        const target = await resolveInWorkspace(dir, file.path, { mustExist: false });
+        await mkdir(path.dirname(target), { recursive: true });
+        await writeFile(target, file.content);
+      }
+      const size = await sizeOf(dir);
+      if (size > this.deps.config.WORKSPACE_MAX_BYTES)
+        throw new Error(`it holds ${size} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES})`);
+      key = workspaceBlobKey(workspace.sessionId, 1);
+      await this.deps.blobs.put(key, await packWorkspace(dir));
+      const made = await this.deps.db.$executeRaw`
+        UPDATE workspaces SET status = 'ready', version = 1, blob_key = ${key}, size_bytes = ${size}, last_used_at = now()
+        WHERE session_id = ${workspace.sessionId}::uuid AND account_id = ${accountId}::uuid AND status = 'pending'`;
+      if (made !== 1) throw new Error('it was removed while it was being made');
+      await this.writeMarker(workspace.sessionId, 1);
+      this.deps.logger.info('workspace created', { sessionId: workspace.sessionId, sizeBytes: size, repo: repo?.url ?? null, files: files?.length ?? 0 });
+      return { ...workspace, status: 'ready', version: 1, blobKey: key };
+    } catch (err) {
+      // Compensation: nothing made for it stays — no copy, no stored content, no record.
+      await rm(dir, { recursive: true, force: true });
+      if (key) await this.deps.blobs.delete(key).catch(() => {});
+      await this.deps.db.$executeRaw`DELETE FROM workspaces WHERE session_id = ${workspace.sessionId}::uuid AND status = 'pending'`.catch(() => {});
+      throw new WorkspaceUnavailable((err as Error).message);
+    }
+  }
+
+  private async materialise(workspace: RunWorkspace, dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    if (workspace.blobKey) {
+      const archive = await this.deps.blobs.get(workspace.blobKey);
+      if (!archive) throw new RunError('workspace_unavailable', `the workspace's content (version ${workspace.version}) is missing from the blob store`, true);
+      await unpackWorkspace(archive, dir);
+    }
+    await this.writeMarker(workspace.sessionId, workspace.version);
+  }
+
+  private markerOf(sessionId: string): string {
+    return path.join(this.root, `${sessionId}.version`);
+  }
+
+  private async localVersion(sessionId: string): Promise<number | null> {
+    const text = await readFile(this.markerOf(sessionId), 'utf8').catch(() => null);
+    return text === null ? null : Number(text);
+  }
+
+  private async writeMarker(sessionId: string, version: number): Promise<void> {
+    await writeFile(this.markerOf(sessionId), String(version));
+  }
+
+  private async evictIdle(now = Date.now()): Promise<void> {
+    for (const [sessionId, at] of this.lastUsed) {
+      if (now - at < this.deps.config.WORKSPACE_IDLE_MS) continue;
+      this.lastUsed.delete(sessionId);
+      await rm(path.join(this.root, sessionId), { recursive: true, force: true }).catch(() => {});
+      await rm(this.markerOf(sessionId), { force: true }).catch(() => {});
+    }
+  }
+
+  /** Copies left by workers of this machine that are gone (their directory names end in their pid). */
+  private removeDeadWorkersCopies(base: string): void {
+    let entries: string[];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      return;
+    }
+    const host = os.hostname().replace(/[^\w.-]/g, '_');
+    for (const name of entries) {
+      const match = /^(.+)_(\d+)-[0-9a-f]{8}$/.exec(name);
+      if (!match || match[1] !== host) continue;
+      const pid = Number(match[2]);
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        try {
+          if (lstatSync(path.join(base, name)).isDirectory()) rmSync(path.join(base, name), { recursive: true, force: true });
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+  }
+}
