@@ -10,6 +10,11 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['workspace_repo_not_allowed', 400, 'workspace.repo.url is not under a prefix of the operator’s WORKSPACE_GIT_ALLOWLIST.'],
   ['workspace_not_found', 404, 'The session has no workspace (or it is another account’s).'],
   ['workspace_file_not_found', 404, 'No such file in the workspace (or the path leaves it).'],
+  [
+    'workspace_unavailable',
+    503,
+    'The workspace’s stored content could not be read (a route), or it could not be made (a run’s error: not retried, `message` says why).',
+  ],
   ['session_busy', 409, 'A run of the session is active: its workspace changes only through that run until it ends.'],
   ['tool_url_not_allowed', 400, "A server tool's url is not on the operator's TOOL_URL_ALLOWLIST; `detail` names the tool."],
   ['webhook_url_not_allowed', 400, "The run's webhook url is not on the operator's outbound allowlist (TOOL_URL_ALLOWLIST)."],

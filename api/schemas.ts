@@ -197,6 +197,8 @@ export const queuedMessageListSchema = z.object({ queuedMessages: z.array(queued
 export const chatSchema = z
   .object({
     chatId: z.uuid(),
+    sessionId: z.uuid().describe('the chat’s session: its workspace is at /api/sessions/{sessionId}/workspace'),
+    workspace: z.boolean().describe('whether the chat’s runs work in the session’s workspace'),
     title: z.string().nullable(),
     status: z.enum(['idle', 'busy']),
     activeRunId: z.uuid().nullable(),

@@ -9,6 +9,10 @@ import { chatNotFound } from './chatErrors.js';
 
 export type ChatView = {
   chatId: string;
+  /** The chat's session: its workspace's (SPEC section 18). */
+  sessionId: string;
+  /** Whether its runs work in the session's workspace. */
+  workspace: boolean;
   title: string | null;
   status: 'idle' | 'busy';
   activeRunId: string | null;
@@ -21,6 +25,8 @@ export type ChatView = {
 
 type ChatRow = {
   id: string;
+  session_id: string;
+  workspace: boolean;
   title: string | null;
   settings: unknown;
   archived_at: Date | null;
@@ -38,12 +44,14 @@ export function requireAccountCaller(caller: Caller): void {
 }
 
 /** What a chat's view reads of a chat `c`. */
-const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
+const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.session_id::text, c.workspace, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
   ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued`;
 
 async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
   return {
     chatId: row.id,
+    sessionId: row.session_id,
+    workspace: row.workspace,
     title: row.title,
     status: row.active_run_id ? 'busy' : 'idle',
     activeRunId: row.active_run_id,

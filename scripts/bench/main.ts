@@ -23,6 +23,7 @@ import {
   AGENT_RUNS,
   AGENT_IN_FLIGHT,
   WEBHOOK_RUNS,
+  WORKSPACE_RUNS,
   LONG_CHATS,
   CHAT_TURNS,
   LONG_CHAT_WINDOW_TOKENS,
@@ -50,6 +51,8 @@ import { longChatsPhase } from './longChatsPhase.js';
 import { tracingOverhead } from './tracingPhase.js';
 import { noisyNeighbour } from './noisyNeighbourPhase.js';
 import { retentionPhase } from './retentionPhase.js';
+import { workspacePhase } from './workspacePhase.js';
+import { findExecutable } from '../../shared/workspaces/workspaceRequest.js';
 import { printTable } from './report.js';
 
 /**
@@ -178,6 +181,12 @@ async function main() {
           )
         : null;
 
+    let workspaces = null;
+    if (WORKSPACE_RUNS > 0 && findExecutable('bwrap')) {
+      log(`phase 7c: workspaces, ${WORKSPACE_RUNS} runs of 10 \`exec true\` steps one at a time, then 1/10/50 MiB workspaces`);
+      workspaces = await workspacePhase(`http://127.0.0.1:${port}`, rawKey, db, WORKSPACE_RUNS);
+    } else if (WORKSPACE_RUNS > 0) log('phase 7c: skipped (bubblewrap is not installed: apt-get install bubblewrap)');
+
     // Past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
     log('phase 8: rejected requests (unknown keys)');
     const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
@@ -233,6 +242,7 @@ async function main() {
       agent,
       webhooks,
       longChats,
+      workspaces,
       tracing,
       noisyNeighbour: neighbours,
       retention,

@@ -22,6 +22,8 @@ export const { values: opts } = parseArgs({
     'agent-runs': { type: 'string', default: '2000' },
     'agent-in-flight': { type: 'string', default: '50' },
     'webhook-runs': { type: 'string', default: '2000' },
+    // Workspaces (SPEC section 18): runs of 10 `exec true` steps, one at a time (0: skip; needs bubblewrap).
+    'workspace-runs': { type: 'string', default: '20' },
     // Long chats (compaction): chats per mode (plain and compacted), and turns per chat.
     'long-chats': { type: 'string', default: '20' },
     'chat-turns': { type: 'string', default: '50' },
@@ -48,6 +50,7 @@ export const WARMUP = Number(opts.warmup);
 export const AGENT_RUNS = Number(opts['agent-runs']);
 export const AGENT_IN_FLIGHT = Number(opts['agent-in-flight']);
 export const WEBHOOK_RUNS = Number(opts['webhook-runs']);
+export const WORKSPACE_RUNS = Number(opts['workspace-runs']);
 export const LONG_CHATS = Number(opts['long-chats']);
 export const CHAT_TURNS = Number(opts['chat-turns']);
 export const TRACING_RUNS = Number(opts['tracing-runs']);

@@ -1,3 +1,4 @@
+import type { workspacePhase } from './workspacePhase.js';
 import { TARGETS } from './options.js';
 import { round } from './stats.js';
 import type { LongChatsResult } from './longChatsPhase.js';
@@ -30,6 +31,7 @@ export function printTable(r: {
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
   rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
   longChats: LongChatsResult | null;
+  workspaces: Awaited<ReturnType<typeof workspacePhase>> | null;
   tracing: TracingOverhead | null;
   noisyNeighbour: NoisyNeighbour | null;
   retention: RetentionResult | null;
@@ -74,6 +76,16 @@ export function printTable(r: {
   if (r.webhooks) {
     rows.push([`webhooks: ${r.webhooks.delivered} of ${r.webhooks.runs} delivered once, deliveries/s`, String(r.webhooks.deliveriesPerSecond)]);
     rows.push(['webhook delivery latency p50 / p99 (transition → receiver)', `${r.webhooks.latencyMs.p50} / ${r.webhooks.latencyMs.p99} ms`]);
+  }
+  if (r.workspaces) {
+    const w = r.workspaces;
+    rows.push([
+      `workspace: exec true through a tool call, end to end p50 / p99 (${w.runs} runs × ${w.stepsPerRun} steps)`,
+      `${w.execTrueStepMs.p50} / ${w.execTrueStepMs.p99} ms`,
+    ]);
+    rows.push(['workspace: of which the sandbox (bwrap start to exit) p50 / p99', `${w.sandboxMs.p50} / ${w.sandboxMs.p99} ms`]);
+    for (const size of w.persistBySize)
+      rows.push([`workspace of ${size.sizeMiB} MiB: a step (its changes persisted) p50, sandbox p50`, `${size.stepMs.p50} ms, ${size.sandboxMs.p50} ms`]);
   }
   if (r.longChats) {
     const { chats, turns, compactAtPercent, compactions } = r.longChats;

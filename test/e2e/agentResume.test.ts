@@ -6,6 +6,7 @@ import { startFakeProviders, type FakeProviders } from '../support/fakeProviders
 import { spawnWorker, startApi, waitFor, workerReady, type ApiHarness, type WorkerProcess } from '../support/harness.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startToolServer, type ToolServer } from '../support/toolServer.js';
+import { findExecutable } from '../../shared/workspaces/workspaceRequest.js';
 
 describe('agent runs across a worker crash (spawned worker processes)', function () {
   this.timeout(90_000);
@@ -124,5 +125,35 @@ describe('agent runs across a worker crash (spawned worker processes)', function
     const consumed = (await request(api.app).get('/api/usage').set(bob.auth)).body.consumed.tokens as number;
     const lost = consumed - (usage.inputTokens + usage.outputTokens);
     expect(lost, `the lost call was charged (consumed ${consumed}, the final attempt's ${usage.inputTokens + usage.outputTokens})`).to.be.at.least(100);
+  });
+
+  it('continues a workspace on another worker after kill -9 between two exec steps: the first step’s file, each appended line once', async function () {
+    if (!findExecutable('bwrap')) {
+      if (process.env.CI === 'true') throw new Error('bwrap is missing: .ci/run should have installed the bubblewrap package');
+      this.skip();
+    }
+    const first = spawn();
+    await workerReady(first);
+    const prompt =
+      'work [[call1:exec:{"command":"echo one >> log.txt"}]] [[call2:exec:{"command":"echo two >> log.txt; sleep 4"}]] [[call3:exec:{"command":"cat log.txt"}]]';
+    const runId = await startRunOk(api.app, alice.key, { prompt, model: 'openai/gpt-4o-mini', workspace: true });
+    await waitFor(
+      async () => {
+        const step = await api.deps.db.runStep.findFirst({ where: { runId, step: 1 } });
+        return step !== null;
+      },
+      { what: 'step 2 persisted (its exec is running)', timeoutMs: 30_000 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    first.child.kill('SIGKILL');
+    await first.stopped;
+    const second = spawn();
+    await workerReady(second);
+    const done = await waitForRunStatus(api.deps, runId, ['completed'], 60_000);
+    expect(done.attempt).to.equal(2);
+    const last = await api.deps.db.runStep.findFirstOrThrow({ where: { runId, step: 2 } });
+    const [call] = last.toolCalls as { toolCallId: string }[];
+    const result = (last.results as Record<string, { output: { stdout: string } }>)[call!.toolCallId]!;
+    expect(result.output.stdout, 'step 1’s line once, step 2’s line once (its lost first try left nothing)').to.equal('one\ntwo\n');
   });
 });
