@@ -343,7 +343,7 @@ async function executeWorkspaceCall(ctx: LoopContext, step: PersistedStep, call:
   const name = call.toolName as WorkspaceToolName;
   const startedAt = new Date();
   const mutates = changesWorkspace(name);
-  if (mutates) await manager.markDirty(open);
+  const before = mutates ? await manager.markDirty(open) : '';
   let outcome: ToolOutcome = await inToolSpan(call, 'server', async (span) => {
     const result = storableJson(
       await runWorkspaceTool(
@@ -368,7 +368,9 @@ async function executeWorkspaceCall(ctx: LoopContext, step: PersistedStep, call:
       { runId: run.id, attempt: run.attempt, step: step.step, toolCallId: call.toolCallId, timing },
       outcome,
       recordPlain,
+      before,
     );
+    deps.metrics.workspaceBytesPersisted.inc(persisted.bytes);
     recorded = persisted.recorded;
     outcome = persisted.outcome as ToolOutcome;
   } else recorded = await recordPlain(outcome);

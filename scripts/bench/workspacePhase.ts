@@ -36,9 +36,10 @@ async function stepTimes(db: Db, runId: string, fromStep: number) {
 
 /**
  * The workspace phase (SPEC section 18), on the bench's api and workers, one run at a time:
- * `exec` of `true` end to end through a tool call (p50/p99) and the sandbox's share of it; and the
- * cost of persisting a step's changes against the workspace's size (1, 10 and 50 MiB of random
- * bytes: every exec persists the whole workspace as a new version).
+ * `exec` of `true` end to end through a tool call (p50/p99) and the sandbox's share of it (a call
+ * that changed nothing is persisted without a new version); and the cost of persisting a step's
+ * changes against the workspace's size (1, 10 and 50 MiB of random bytes, then steps that each
+ * change one small file).
  */
 export async function workspacePhase(base: string, key: string, db: Db, runs: number) {
   const cycles: number[] = [];
@@ -57,7 +58,8 @@ export async function workspacePhase(base: string, key: string, db: Db, runs: nu
       base,
       key,
       JSON.stringify({
-        prompt: execSteps([`head -c ${sizeMiB * 1024 * 1024} /dev/urandom > data.bin`, 'true', 'true', 'true', 'true', 'true']),
+        // Each later step changes one small file: the whole workspace is archived again as its new version.
+        prompt: execSteps([`head -c ${sizeMiB * 1024 * 1024} /dev/urandom > data.bin`, ...Array.from({ length: 5 }, () => 'date +%s%N > stamp')]),
         workspace: true,
         maxSteps: 20,
       }),

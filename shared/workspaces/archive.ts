@@ -22,7 +22,7 @@ function tar(args: string[], input?: Buffer): Promise<Buffer> {
  * A workspace's whole content as one gzip'd tar archive (what the blob store keeps per version):
  * regular files, directories and symlinks as they are (a symlink is stored as a link, never followed).
  */
-export const packWorkspace = (dir: string): Promise<Buffer> => tar(['-c', '-z', '-C', dir, '--numeric-owner', '.']);
+export const packWorkspace = (dir: string): Promise<Buffer> => tar(['-c', '--use-compress-program=gzip -1', '-C', dir, '--numeric-owner', '.']);
 
 /** Unpacks an archive made by packWorkspace into an empty directory (owner and modes as the worker's). */
 export async function unpackWorkspace(archive: Buffer, dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +51,21 @@ export class WorkspaceUnavailable extends RunError {
   constructor(reason: string) {
     super('workspace_unavailable', `the workspace could not be made: ${reason}`, false);
   }
+}
+
+/** What a call could have changed, in one string: every entry's path, inode, mode, size and change times (ctime, which no command can set back). */
+async function fingerprint(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (at: string): Promise<void> => {
+    for (const entry of (await readdir(at, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(at, entry.name);
+      const info = await lstat(full);
+      hash.update(`${full}\0${info.ino}\0${info.mode}\0${info.size}\0${info.mtimeMs}\0${info.ctimeMs}\0`);
+      if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(dir);
+  return hash.digest('hex');
 }
 
 /** The size in bytes of everything under `dir` (symlinks counted as links, not followed). */
@@ -117,9 +132,14 @@ export class WorkspaceManager {
     return { sessionId: workspace.sessionId, dir, version: current.version, blobKey: current.blobKey, agentsMd };
   }
 
-  /** A mutating call is about to run: the copy no longer matches a persisted version until its result is. */
-  async markDirty(open: OpenWorkspace): Promise<void> {
+  /**
+   * A mutating call is about to run: the copy no longer matches a persisted version until its result
+   * is. Returns the copy's fingerprint before the call, so a call that changed nothing (`exec true`,
+   * a build that only reads) is persisted without a new version.
+   */
+  async markDirty(open: OpenWorkspace): Promise<string> {
     await rm(this.markerOf(open.sessionId), { force: true });
+    return fingerprint(open.dir);
   }
 
   /**
@@ -132,13 +152,19 @@ export class WorkspaceManager {
     call: { runId: string; attempt: number; step: number; toolCallId: string; timing: unknown },
     outcome: unknown,
     recordPlain: (outcome: unknown) => Promise<boolean>,
-  ): Promise<{ recorded: boolean; outcome: unknown }> {
+    before: string,
+  ): Promise<{ recorded: boolean; outcome: unknown; bytes: number }> {
+    if ((await fingerprint(open.dir)) === before) {
+      const recorded = await recordPlain(outcome);
+      if (recorded) await this.writeMarker(open.sessionId, open.version);
+      return { recorded, outcome, bytes: 0 };
+    }
     const size = await sizeOf(open.dir);
     if (size > this.deps.config.WORKSPACE_MAX_BYTES) {
       const error = `The workspace grew to ${size} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES}): this call's changes were undone.`;
       await this.materialise({ sessionId: open.sessionId, status: 'ready', version: open.version, blobKey: open.blobKey, spec: {} }, open.dir);
       const overQuota = { error };
-      return { recorded: await recordPlain(overQuota), outcome: overQuota };
+      return { recorded: await recordPlain(overQuota), outcome: overQuota, bytes: 0 };
     }
     const archive = await packWorkspace(open.dir);
     const version = open.version + 1;
@@ -159,7 +185,7 @@ export class WorkspaceManager {
     ]);
     if (rows.length !== 1) {
       await this.deps.blobs.delete(key).catch(() => {});
-      return { recorded: false, outcome };
+      return { recorded: false, outcome, bytes: 0 };
     }
     const previous = open.blobKey;
     open.version = version;
@@ -167,7 +193,7 @@ export class WorkspaceManager {
     await this.writeMarker(open.sessionId, version);
     if (previous)
       void this.deps.blobs.delete(previous).catch((err: Error) => this.deps.logger.warn('could not delete an old workspace version', { error: err.message }));
-    return { recorded: true, outcome };
+    return { recorded: true, outcome, bytes: archive.length };
   }
 
   /** The run is done with its workspace here: kept for WORKSPACE_IDLE_MS for the session's next run. */
