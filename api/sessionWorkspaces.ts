@@ -1,18 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile, lstat } from 'node:fs/promises';
-import os from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { createBlobStore } from '../shared/blobs/blobStore.js';
+import { createBlobStore, type BlobStore } from '../shared/blobs/blobStore.js';
 import { AppError, notFound } from '../shared/infra/errors.js';
 import { ACTIVE_STATUSES } from '../shared/runs/lifecycle.js';
-import { packWorkspace, unpackWorkspace } from '../shared/workspaces/archive.js';
-import { listEntries } from '../shared/workspaces/workspaceFiles.js';
-import { PathOutsideWorkspace, resolveInWorkspace } from '../shared/workspaces/workspacePaths.js';
+import { dropReplaced, dropUnrecorded, manifestKey, readManifest, readVersionFile, type Manifest, type ManifestEntry } from '../shared/workspaces/snapshots.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { requireAccountCaller } from './chats/readChats.js';
-
-const LIST_MAX_ENTRIES = 5_000;
 
 export type WorkspaceView = { sessionId: string; status: string; sizeBytes: number; version: number; lastUsedAt: string | null };
 
@@ -39,58 +33,68 @@ const viewOf = (row: WorkspaceRow): WorkspaceView => ({
   lastUsedAt: row.last_used_at?.toISOString() ?? null,
 });
 
-/** The workspace's latest persisted version, unpacked into a temporary directory for `work`, removed after. */
-async function withCopy<T>(deps: ApiDeps, row: WorkspaceRow, work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'runyard-api-workspace-'));
-  try {
-    if (row.blob_key) {
-      const archive = await createBlobStore(deps.config, deps.db).get(row.blob_key);
-      if (!archive)
-        throw new AppError(
-          'workspace_unavailable',
-          503,
-          'The workspace’s content is missing from the blob store.',
-          'Retry; if it persists, tell the operator.',
-        );
-      await unpackWorkspace(archive, dir);
-    }
-    return await work(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** A path as a caller names it, as the manifest keeps it (relative, normalised); null when it leaves the workspace. */
+function manifestPath(named: string): string | null {
+  const relative = named === '/workspace' ? '.' : named.startsWith('/workspace/') ? named.slice('/workspace/'.length) : named;
+  if (path.posix.isAbsolute(relative)) return null;
+  const normal = path.posix.normalize(relative);
+  if (normal === '..' || normal.startsWith('../')) return null;
+  return normal === '.' ? '' : normal.replace(/\/$/, '');
 }
 
-const inWorkspace = async (dir: string, named: string, opts: { mustExist?: boolean } = {}) => {
+async function manifestOf(blobs: BlobStore, row: WorkspaceRow): Promise<Manifest> {
+  if (!row.blob_key) return { entries: [] };
   try {
-    return await resolveInWorkspace(dir, named, opts);
-  } catch (err) {
-    if (err instanceof PathOutsideWorkspace) throw fileNotFound(named);
-    throw err;
+    return await readManifest(blobs, row.blob_key);
+  } catch {
+    throw new AppError('workspace_unavailable', 503, 'The workspace’s content is missing from the blob store.', 'Retry; if it persists, tell the operator.');
   }
-};
+}
 
 /** GET /api/sessions/{sessionId}/workspace */
 export async function getWorkspace(deps: ApiDeps, caller: Caller, sessionId: string): Promise<WorkspaceView> {
   return viewOf(await workspaceOf(deps, caller, sessionId));
 }
 
-/** GET /api/sessions/{sessionId}/workspace/files?path= */
+/** GET /api/sessions/{sessionId}/workspace/files?path= : from the latest version's manifest (no content read). */
 export async function listWorkspaceFiles(deps: ApiDeps, caller: Caller, sessionId: string, named = '.') {
   const row = await workspaceOf(deps, caller, sessionId);
-  return withCopy(deps, row, async (dir) => ({
-    version: row.version,
-    ...(await listEntries(dir, await inWorkspace(dir, named).then(() => named), LIST_MAX_ENTRIES)),
-  }));
+  const manifest = await manifestOf(createBlobStore(deps.config, deps.db), row);
+  const under = manifestPath(named);
+  if (under === null) throw fileNotFound(named);
+  const entries = manifest.entries
+    .filter((entry) => under === '' || entry.path === under || entry.path.startsWith(`${under}/`))
+    .map((entry) => ({ path: `/workspace/${entry.path}`, type: entry.type, size: entry.type === 'file' ? entry.size : 0 }));
+  if (under !== '' && entries.length === 0) throw fileNotFound(named);
+  return { version: row.version, entries, truncated: false };
 }
 
 /** GET /api/sessions/{sessionId}/workspace/files/content?path= : the file's bytes. */
 export async function readWorkspaceFile(deps: ApiDeps, caller: Caller, sessionId: string, named: string): Promise<Buffer> {
   const row = await workspaceOf(deps, caller, sessionId);
-  return withCopy(deps, row, async (dir) => {
-    const file = await inWorkspace(dir, named);
-    if (!(await lstat(file)).isFile()) throw fileNotFound(named);
-    return readFile(file);
-  });
+  const blobs = createBlobStore(deps.config, deps.db);
+  const relative = manifestPath(named);
+  const content = relative ? await readVersionFile(blobs, sessionId, await manifestOf(blobs, row), relative) : null;
+  if (!content) throw fileNotFound(named);
+  return content;
+}
+
+/** The manifest with `relative` set to a file of `content` (its directories added), or null when a symlink or a file is in the way. */
+function withFile(manifest: Manifest, relative: string, content: Buffer): { manifest: Manifest; sha256: string } | null {
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const byPath = new Map(manifest.entries.map((entry) => [entry.path, entry]));
+  const parts = relative.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const existing = byPath.get(dir);
+    if (existing && existing.type !== 'directory') return null;
+    if (!existing) byPath.set(dir, { path: dir, type: 'directory', mode: 0o755 });
+  }
+  const existing = byPath.get(relative);
+  if (existing && existing.type !== 'file') return null;
+  byPath.set(relative, { path: relative, type: 'file', mode: existing?.type === 'file' ? existing.mode : 0o644, size: content.length, sha256 });
+  const entries: ManifestEntry[] = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { manifest: { entries }, sha256 };
 }
 
 /**
@@ -100,9 +104,11 @@ export async function readWorkspaceFile(deps: ApiDeps, caller: Caller, sessionId
  */
 export async function writeWorkspaceFile(deps: ApiDeps, caller: Caller, sessionId: string, named: string, content: Buffer): Promise<WorkspaceView> {
   await workspaceOf(deps, caller, sessionId);
+  const relative = manifestPath(named);
+  if (!relative) throw new AppError('validation_failed', 400, `"${named}" is not a file path inside the workspace.`, 'Name a file relative to /workspace.');
   const blobs = createBlobStore(deps.config, deps.db);
-  let newKey: string | undefined;
-  let oldKey: string | null = null;
+  let written: { key: string; manifest: Manifest; previous: Manifest } | undefined;
+  let replaced: { manifest: Manifest; key: string | null; current: Manifest } | undefined;
   try {
     const view = await deps.db.$transaction(
       async (tx) => {
@@ -123,41 +129,34 @@ export async function writeWorkspaceFile(deps: ApiDeps, caller: Caller, sessionI
               details: busy ? { activeRunId: busy.id } : {},
             },
           );
-        const { archive, size } = await withCopy(deps, row, async (dir) => {
-          const file = await inWorkspace(dir, named, { mustExist: false });
-          if ((await lstat(file).catch(() => null))?.isDirectory()) throw new AppError('validation_failed', 400, `"${named}" is a directory.`, 'Name a file.');
-          await mkdir(path.dirname(file), { recursive: true });
-          await writeFile(file, content);
-          const packed = await packWorkspace(dir);
-          const total = await sizeOfTree(dir);
-          if (total > deps.config.WORKSPACE_MAX_BYTES)
-            throw new AppError(
-              'payload_too_large',
-              413,
-              `The workspace would hold ${total} bytes, over WORKSPACE_MAX_BYTES.`,
-              'Upload less, or delete files first.',
-            );
-          return { archive: packed, size: total };
-        });
+        const previous = await manifestOf(blobs, row);
+        const changed = withFile(previous, relative, content);
+        if (!changed)
+          throw new AppError('validation_failed', 400, `"${named}" (or a directory on its way) is not a file in the workspace.`, 'Name another path.');
+        const size = changed.manifest.entries.reduce((sum, entry) => sum + (entry.type === 'file' ? entry.size : 0), 0);
+        if (size > deps.config.WORKSPACE_MAX_BYTES)
+          throw new AppError(
+            'payload_too_large',
+            413,
+            `The workspace would hold ${size} bytes, over WORKSPACE_MAX_BYTES.`,
+            'Upload less, or delete files first.',
+          );
+        await blobs.put(`workspaces/${sessionId}/files/${changed.sha256}`, content);
         const version = row.version + 1;
-        newKey = `workspaces/${sessionId}/v${version}-${randomUUID()}.tgz`;
-        await blobs.put(newKey, archive);
+        const key = manifestKey(sessionId, version);
+        await blobs.put(key, Buffer.from(JSON.stringify(changed.manifest)));
+        written = { key, manifest: changed.manifest, previous };
         await tx.$executeRaw`
-          UPDATE workspaces SET version = ${version}, blob_key = ${newKey}, size_bytes = ${size}, last_used_at = now() WHERE session_id = ${sessionId}::uuid`;
-        oldKey = row.blob_key;
+          UPDATE workspaces SET version = ${version}, blob_key = ${key}, size_bytes = ${size}, last_used_at = now() WHERE session_id = ${sessionId}::uuid`;
+        replaced = { manifest: previous, key: row.blob_key, current: changed.manifest };
         return { ...viewOf(row), version, sizeBytes: size, lastUsedAt: new Date().toISOString() };
       },
       { timeout: 60_000 },
     );
-    if (oldKey) await blobs.delete(oldKey).catch(() => {});
+    if (replaced) await dropReplaced(blobs, sessionId, replaced.manifest, replaced.key, replaced.current).catch(() => {});
     return view;
   } catch (err) {
-    if (newKey) await blobs.delete(newKey).catch(() => {});
+    if (written) await dropUnrecorded(blobs, sessionId, written.key, written.manifest, written.previous).catch(() => {});
     throw err;
   }
-}
-
-async function sizeOfTree(dir: string): Promise<number> {
-  const { entries } = await listEntries(dir, '.', Number.MAX_SAFE_INTEGER);
-  return entries.reduce((sum, entry) => sum + entry.size, 0);
 }

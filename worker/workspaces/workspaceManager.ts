@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,17 @@ import type { Db } from '../../shared/infra/db.js';
 import { RunError } from '../../shared/infra/errors.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import { statement, type Sql } from '../../shared/infra/sql.js';
-import { packWorkspace, unpackWorkspace } from '../../shared/workspaces/archive.js';
+import {
+  dropReplaced,
+  dropUnrecorded,
+  readManifest,
+  restoreVersion,
+  scanTree,
+  storeVersion,
+  seedHashes,
+  type HashCache,
+  type Manifest,
+} from '../../shared/workspaces/snapshots.js';
 import { resolveInWorkspace } from '../../shared/workspaces/workspacePaths.js';
 import type { WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import type { SandboxDriver } from './sandbox.js';
@@ -18,10 +28,19 @@ import type { SandboxDriver } from './sandbox.js';
 /** A run's workspace as its attempt's claim reads it (BEGIN_ATTEMPTS). */
 export type RunWorkspace = { sessionId: string; status: string; version: number; blobKey: string | null; spec: WorkspaceSpec };
 
-/** The workspace an attempt works in: its directory on this worker, the version it holds, and its AGENTS.md. */
-export type OpenWorkspace = { sessionId: string; dir: string; version: number; blobKey: string | null; agentsMd: string | null };
-
-export const workspaceBlobKey = (sessionId: string, version: number) => `workspaces/${sessionId}/v${version}-${randomUUID()}.tgz`;
+/**
+ * The workspace an attempt works in: its directory on this worker, the version it holds (its
+ * manifest and key in the blob store), its files' hashes, and its AGENTS.md.
+ */
+export type OpenWorkspace = {
+  sessionId: string;
+  dir: string;
+  version: number;
+  blobKey: string | null;
+  manifest: Manifest | null;
+  hashes: HashCache;
+  agentsMd: string | null;
+};
 
 const AGENTS_MD_MAX_BYTES = 65_536;
 const CLONE_TIMEOUT_MS = 120_000;
@@ -68,17 +87,6 @@ async function fingerprint(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The size in bytes of everything under `dir` (symlinks counted as links, not followed). */
-async function sizeOf(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await sizeOf(full);
-    else total += (await stat(full).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
-}
-
 const gitClone = (url: string, ref: string | undefined, dir: string) =>
   new Promise<void>((resolve, reject) => {
     const args = ['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, dir];
@@ -104,6 +112,8 @@ const gitClone = (url: string, ref: string | undefined, dir: string) =>
 export class WorkspaceManager {
   private readonly root: string;
   private readonly lastUsed = new Map<string, number>();
+  /** What this worker knows of each copy it holds: the version's manifest and its files' hashes. */
+  private readonly known = new Map<string, { version: number; blobKey: string | null; manifest: Manifest | null; hashes: HashCache }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -123,13 +133,14 @@ export class WorkspaceManager {
   async open(workspace: RunWorkspace, accountId: string): Promise<OpenWorkspace> {
     const dir = path.join(this.root, workspace.sessionId);
     this.lastUsed.set(workspace.sessionId, Date.now());
-    let current = workspace;
-    if (current.status === 'pending') current = await this.create(workspace, accountId, dir);
-    else if ((await this.localVersion(workspace.sessionId)) !== current.version) await this.materialise(current, dir);
+    if (workspace.status === 'pending') await this.create(workspace, accountId, dir);
+    else if ((await this.localVersion(workspace.sessionId)) !== workspace.version || this.known.get(workspace.sessionId)?.version !== workspace.version)
+      await this.materialise(workspace.sessionId, workspace.version, workspace.blobKey, dir);
+    const known = this.known.get(workspace.sessionId)!;
     const agentsMd = await readFile(path.join(dir, 'AGENTS.md'))
       .then((data) => data.subarray(0, AGENTS_MD_MAX_BYTES).toString('utf8'))
       .catch(() => null);
-    return { sessionId: workspace.sessionId, dir, version: current.version, blobKey: current.blobKey, agentsMd };
+    return { sessionId: workspace.sessionId, dir, version: known.version, blobKey: known.blobKey, manifest: known.manifest, hashes: known.hashes, agentsMd };
   }
 
   /**
@@ -159,17 +170,16 @@ export class WorkspaceManager {
       if (recorded) await this.writeMarker(open.sessionId, open.version);
       return { recorded, outcome, bytes: 0 };
     }
-    const size = await sizeOf(open.dir);
-    if (size > this.deps.config.WORKSPACE_MAX_BYTES) {
-      const error = `The workspace grew to ${size} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES}): this call's changes were undone.`;
-      await this.materialise({ sessionId: open.sessionId, status: 'ready', version: open.version, blobKey: open.blobKey, spec: {} }, open.dir);
+    const scanned = await scanTree(open.dir, open.hashes);
+    if (scanned.sizeBytes > this.deps.config.WORKSPACE_MAX_BYTES) {
+      const error = `The workspace grew to ${scanned.sizeBytes} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES}): this call's changes were undone.`;
+      await this.materialise(open.sessionId, open.version, open.blobKey, open.dir);
+      open.hashes = this.known.get(open.sessionId)!.hashes;
       const overQuota = { error };
       return { recorded: await recordPlain(overQuota), outcome: overQuota, bytes: 0 };
     }
-    const archive = await packWorkspace(open.dir);
     const version = open.version + 1;
-    const key = workspaceBlobKey(open.sessionId, version);
-    await this.deps.blobs.put(key, archive);
+    const stored = await storeVersion(this.deps.blobs, open.sessionId, version, open.dir, scanned, open.manifest);
     const rows = await this.deps.sql.rows(RECORD_WORKSPACE_RESULT, [
       call.runId,
       call.attempt,
@@ -179,21 +189,25 @@ export class WorkspaceManager {
       JSON.stringify(call.timing),
       open.sessionId,
       version,
-      key,
-      size,
+      stored.key,
+      scanned.sizeBytes,
       open.version,
     ]);
     if (rows.length !== 1) {
-      await this.deps.blobs.delete(key).catch(() => {});
+      await dropUnrecorded(this.deps.blobs, open.sessionId, stored.key, scanned.manifest, open.manifest).catch(() => {});
       return { recorded: false, outcome, bytes: 0 };
     }
-    const previous = open.blobKey;
+    const previous = { manifest: open.manifest, key: open.blobKey };
     open.version = version;
-    open.blobKey = key;
+    open.blobKey = stored.key;
+    open.manifest = scanned.manifest;
+    this.known.set(open.sessionId, { version, blobKey: stored.key, manifest: scanned.manifest, hashes: open.hashes });
     await this.writeMarker(open.sessionId, version);
-    if (previous)
-      void this.deps.blobs.delete(previous).catch((err: Error) => this.deps.logger.warn('could not delete an old workspace version', { error: err.message }));
-    return { recorded: true, outcome, bytes: archive.length };
+    // Awaited: a later version may bring back a content this deletes, and must find it stored.
+    await dropReplaced(this.deps.blobs, open.sessionId, previous.manifest, previous.key, scanned.manifest).catch((err: Error) =>
+      this.deps.logger.warn('could not delete an old workspace version', { error: err.message }),
+    );
+    return { recorded: true, outcome, bytes: stored.newBytes };
   }
 
   /** The run is done with its workspace here: kept for WORKSPACE_IDLE_MS for the session's next run. */
@@ -207,9 +221,10 @@ export class WorkspaceManager {
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  private async create(workspace: RunWorkspace, accountId: string, dir: string): Promise<RunWorkspace> {
+  private async create(workspace: RunWorkspace, accountId: string, dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
-    let key: string | undefined;
+    let stored: { key: string } | undefined;
+    let manifest: Manifest | undefined;
     try {
       await mkdir(path.dirname(dir), { recursive: true });
       const { repo, files } = workspace.spec;
@@ -220,36 +235,50 @@ export class WorkspaceManager {
         await mkdir(path.dirname(target), { recursive: true });
         await writeFile(target, file.content);
       }
-      const size = await sizeOf(dir);
-      if (size > this.deps.config.WORKSPACE_MAX_BYTES)
-        throw new Error(`it holds ${size} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES})`);
-      key = workspaceBlobKey(workspace.sessionId, 1);
-      await this.deps.blobs.put(key, await packWorkspace(dir));
+      const hashes: HashCache = new Map();
+      const scanned = await scanTree(dir, hashes);
+      manifest = scanned.manifest;
+      if (scanned.sizeBytes > this.deps.config.WORKSPACE_MAX_BYTES)
+        throw new Error(`it holds ${scanned.sizeBytes} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES})`);
+      stored = await storeVersion(this.deps.blobs, workspace.sessionId, 1, dir, scanned, null);
       const made = await this.deps.db.$executeRaw`
-        UPDATE workspaces SET status = 'ready', version = 1, blob_key = ${key}, size_bytes = ${size}, last_used_at = now()
+        UPDATE workspaces SET status = 'ready', version = 1, blob_key = ${stored.key}, size_bytes = ${scanned.sizeBytes}, last_used_at = now()
         WHERE session_id = ${workspace.sessionId}::uuid AND account_id = ${accountId}::uuid AND status = 'pending'`;
       if (made !== 1) throw new Error('it was removed while it was being made');
+      this.known.set(workspace.sessionId, { version: 1, blobKey: stored.key, manifest: scanned.manifest, hashes });
       await this.writeMarker(workspace.sessionId, 1);
-      this.deps.logger.info('workspace created', { sessionId: workspace.sessionId, sizeBytes: size, repo: repo?.url ?? null, files: files?.length ?? 0 });
-      return { ...workspace, status: 'ready', version: 1, blobKey: key };
+      this.deps.logger.info('workspace created', {
+        sessionId: workspace.sessionId,
+        sizeBytes: scanned.sizeBytes,
+        repo: repo?.url ?? null,
+        files: files?.length ?? 0,
+      });
     } catch (err) {
       // Compensation: nothing made for it stays — no copy, no stored content, no record.
       await rm(dir, { recursive: true, force: true });
-      if (key) await this.deps.blobs.delete(key).catch(() => {});
+      if (stored && manifest) await dropUnrecorded(this.deps.blobs, workspace.sessionId, stored.key, manifest, null).catch(() => {});
       await this.deps.db.$executeRaw`DELETE FROM workspaces WHERE session_id = ${workspace.sessionId}::uuid AND status = 'pending'`.catch(() => {});
       throw new WorkspaceUnavailable((err as Error).message);
     }
   }
 
-  private async materialise(workspace: RunWorkspace, dir: string): Promise<void> {
+  private async materialise(sessionId: string, version: number, blobKey: string | null, dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    if (workspace.blobKey) {
-      const archive = await this.deps.blobs.get(workspace.blobKey);
-      if (!archive) throw new RunError('workspace_unavailable', `the workspace's content (version ${workspace.version}) is missing from the blob store`, true);
-      await unpackWorkspace(archive, dir);
+    let manifest: Manifest | null = null;
+    if (blobKey) {
+      try {
+        manifest = await readManifest(this.deps.blobs, blobKey);
+        await restoreVersion(this.deps.blobs, sessionId, manifest, dir);
+      } catch (err) {
+        throw new RunError('workspace_unavailable', `the workspace (version ${version}) could not be materialised: ${(err as Error).message}`, true);
+      }
     }
-    await this.writeMarker(workspace.sessionId, workspace.version);
+    const hashes: HashCache = new Map();
+    // The restored files' hashes are the manifest's: no file is read again while it stays unchanged.
+    if (manifest) await seedHashes(dir, manifest, hashes);
+    this.known.set(sessionId, { version, blobKey, manifest, hashes });
+    await this.writeMarker(sessionId, version);
   }
 
   private markerOf(sessionId: string): string {
@@ -269,6 +298,7 @@ export class WorkspaceManager {
     for (const [sessionId, at] of this.lastUsed) {
       if (now - at < this.deps.config.WORKSPACE_IDLE_MS) continue;
       this.lastUsed.delete(sessionId);
+      this.known.delete(sessionId);
       await rm(path.join(this.root, sessionId), { recursive: true, force: true }).catch(() => {});
       await rm(this.markerOf(sessionId), { force: true }).catch(() => {});
     }

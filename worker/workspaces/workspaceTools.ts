@@ -1,5 +1,5 @@
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { listEntries } from '../../shared/workspaces/workspaceFiles.js';
+import { listEntries } from './listEntries.js';
 import path from 'node:path';
 import type { Config } from '../../shared/infra/config.js';
 import { insideName, PathOutsideWorkspace, resolveInWorkspace } from '../../shared/workspaces/workspacePaths.js';

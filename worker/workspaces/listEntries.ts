@@ -1,6 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { insideName, resolveInWorkspace } from './workspacePaths.js';
+import { insideName, resolveInWorkspace } from '../../shared/workspaces/workspacePaths.js';
 
 export type WorkspaceEntry = { path: string; type: 'file' | 'directory' | 'symlink'; size: number };
 
