@@ -39,6 +39,8 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['route_not_found', 404, 'No such route (or the admin surface is off: `detail` says so and `fix` how to turn it on).'],
   ['conflict', 409, 'Something the request refers to was deleted while it was handled (an erased chat); check the ids and retry.'],
   ['method_not_allowed', 405, 'The path exists but not with this method; the `Allow` header lists the methods it takes.'],
+  ['message_not_found', 404, 'No such message in the chat’s history (an edit or a regenerate may have taken it out).'],
+  ['message_not_editable', 400, 'An edit names an assistant message: only a user message can be edited (regenerate an answer instead).'],
   ['chat_busy', 409, 'The chat has an active run and the message said onBusy "reject"; `details.activeRunId` names the run.'],
   ['chat_idle', 409, 'The chat has no active run to interrupt.'],
   ['chat_archived', 409, 'The chat is archived and takes no message; unarchive it first.'],

@@ -29,6 +29,9 @@ export async function listMessages(deps: ApiDeps, caller: Caller, chatId: string
   const rows = await deps.db.message.findMany({
     where: {
       chatId,
+      // An edit's or a regenerate's discarded messages (and whatever their runs persist later) are never shown.
+      discardedAt: null,
+      OR: [{ runId: null }, { run: { discarded: false } }],
       ...(beforeSeq !== undefined || throughSeq !== undefined
         ? { seq: { ...(beforeSeq !== undefined ? { lt: beforeSeq } : {}), ...(throughSeq !== undefined ? { lte: throughSeq } : {}) } }
         : {}),

@@ -335,6 +335,32 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     responses: { 200: json(s.whoamiSchema, 'Who you are'), ...errors },
   });
+  const chatParams = z.object({ chatId: z.uuid() });
+  registry.registerPath({
+    method: 'patch',
+    path: '/api/chats/{chatId}',
+    summary: 'Rename a chat and set its labels (SPEC section 19)',
+    security,
+    request: { params: chatParams, body: { content: { 'application/json': { schema: s.chatPatchBodySchema } } } },
+    responses: { 200: json(s.chatSchema, 'The chat'), ...errors },
+  });
+  registry.registerPath({
+    method: 'patch',
+    path: '/api/chats/{chatId}/messages/{messageId}',
+    summary:
+      'Edit a user message: it and what follows leave the history, a new run answers the edited text (a busy chat’s run interrupted first; answered queued if it has not started within 5 s)',
+    security,
+    request: { params: chatParams.extend({ messageId: z.string() }), body: { content: { 'application/json': { schema: s.sendMessageBodySchema } } } },
+    responses: { 202: json(z.record(z.string(), z.unknown()), '{ runId, chatId, sessionId, status, messageId } (or queued)'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chats/{chatId}/regenerate',
+    summary: 'Regenerate an answer (default: the last): it and what follows leave the history, a new run answers the same user message',
+    security,
+    request: { params: chatParams, body: { content: { 'application/json': { schema: s.regenerateBodySchema } } } },
+    responses: { 202: json(z.record(z.string(), z.unknown()), '{ runId, chatId, sessionId, status, messageId } (or queued)'), ...errors },
+  });
   const session = z.object({ sessionId: z.uuid() });
   const workspacePath = z.object({ path: z.string().describe('a path in the workspace, relative to /workspace') });
   registry.registerPath({

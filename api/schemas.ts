@@ -200,8 +200,13 @@ export const chatSchema = z
     sessionId: z.uuid().describe('the chat’s session: its workspace is at /api/sessions/{sessionId}/workspace'),
     workspace: z.boolean().describe('whether the chat’s runs work in the session’s workspace'),
     title: z.string().nullable(),
-    status: z.enum(['idle', 'busy']),
+    status: z.enum(['idle', 'busy', 'error']).describe('error: idle, and its last run failed'),
     activeRunId: z.uuid().nullable(),
+    lastError: z
+      .object({ code: z.string(), message: z.string(), runId: z.uuid(), at: z.string() })
+      .nullable()
+      .describe('the last run’s error while the chat is in error; cleared when a run of the chat starts'),
+    labels: z.record(z.string(), z.string()),
     queuedMessages: z.number().int(),
     settings: chatSettingsSchema,
     archived: z.boolean(),
@@ -216,6 +221,38 @@ export const chatListQuerySchema = z.strictObject({
   archived: z.enum(['true', 'false']).default('false'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
+  q: z.string().min(1).max(200).optional().describe('the title contains this (case-insensitive)'),
+  label: z
+    .string()
+    .max(400)
+    .regex(/^[^:]{1,64}:.{0,256}$/s, 'is not key:value')
+    .optional()
+    .describe('key:value — chats with that label'),
+  status: z.enum(['idle', 'busy', 'error']).optional(),
+});
+
+/** A chat's labels (SPEC section 19): at most 20 string pairs. */
+export const chatLabelsSchema = z
+  .record(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[^:]+$/, 'must not contain ":"'),
+    z.string().max(256),
+  )
+  .refine((labels) => Object.keys(labels).length <= 20, 'at most 20 labels');
+
+/** POST /api/chats/{chatId}/regenerate (SPEC section 19): which answer (default: the last), and the model to answer with. */
+export const regenerateBodySchema = z.strictObject({
+  messageId: z.string().min(1).max(100).optional(),
+  model: z.string().min(1).max(200).optional(),
+});
+
+/** PATCH /api/chats/{chatId} (SPEC section 19): rename (a title set here is never replaced by a generated one) and label. */
+export const chatPatchBodySchema = z.strictObject({
+  title: z.string().trim().min(1).max(200).nullable().optional(),
+  labels: chatLabelsSchema.optional(),
 });
 
 export const interruptResponseSchema = z.object({ chatId: z.uuid(), runId: z.uuid(), status: runStatusSchema }).meta({ id: 'InterruptResponse' });

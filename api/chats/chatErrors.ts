@@ -32,3 +32,14 @@ export const chatQueueFull = (max: number) =>
       retryAfterSeconds: 5,
     },
   );
+
+export const messageNotFound = () =>
+  new AppError(
+    'message_not_found',
+    404,
+    'The message was not found in the chat’s history (an edit or a regenerate may have taken it out).',
+    'List the chat’s messages.',
+  );
+
+export const messageNotEditable = () =>
+  new AppError('message_not_editable', 400, 'Only a user message can be edited.', 'Edit the user message the answer replied to, or regenerate the answer.');

@@ -7,6 +7,8 @@ import type { Caller } from '../http.js';
 import { currentSettings, type ChatSettings } from './chatSettings.js';
 import { chatNotFound } from './chatErrors.js';
 
+export type ChatStatus = 'idle' | 'busy' | 'error';
+
 export type ChatView = {
   chatId: string;
   /** The chat's session: its workspace's (SPEC section 18). */
@@ -14,8 +16,12 @@ export type ChatView = {
   /** Whether its runs work in the session's workspace. */
   workspace: boolean;
   title: string | null;
-  status: 'idle' | 'busy';
+  /** error: idle, and its last run failed (SPEC section 19). */
+  status: ChatStatus;
   activeRunId: string | null;
+  /** Its last run's error while the chat is in `error`; cleared when a run of the chat starts. */
+  lastError: { code: string; message: string; runId: string; at: string } | null;
+  labels: Record<string, string>;
   queuedMessages: number;
   settings: ChatSettings;
   archived: boolean;
@@ -34,6 +40,8 @@ type ChatRow = {
   last_activity_at: Date;
   active_run_id: string | null;
   queued: number;
+  labels: Record<string, string>;
+  last_run: { id: string; status: string; error_code: string | null; error_message: string | null; finished_at: string | null } | null;
 };
 
 /** A run key or stream token reads its run, its stream and its chat's messages only. */
@@ -43,9 +51,18 @@ export function requireAccountCaller(caller: Caller): void {
   }
 }
 
+/** A chat's last run (an edit's discarded ones aside): what its status and lastError come from. */
+const LAST_RUN = Prisma.sql`(SELECT json_build_object('id', lr.id, 'status', lr.status, 'error_code', lr.error_code, 'error_message', lr.error_message, 'finished_at', lr.finished_at)
+  FROM runs lr WHERE lr.chat_id = c.id AND NOT lr.discarded ORDER BY lr.created_at DESC, lr.seq DESC LIMIT 1)`;
+
+/** A chat's status as SQL over `c` (for ?status=): busy with an active run, error when idle and its last run failed. */
+const STATUS_OF = Prisma.sql`CASE WHEN ${activeRunIdOf(Prisma.sql`c.id`)} IS NOT NULL THEN 'busy'
+  WHEN (${LAST_RUN})->>'status' = 'failed' THEN 'error' ELSE 'idle' END`;
+
 /** What a chat's view reads of a chat `c`. */
 const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.session_id::text, c.workspace, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
-  ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued`;
+  ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued, c.labels,
+  ${LAST_RUN} AS last_run`;
 
 async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
   return {
@@ -53,8 +70,18 @@ async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
     sessionId: row.session_id,
     workspace: row.workspace,
     title: row.title,
-    status: row.active_run_id ? 'busy' : 'idle',
+    status: row.active_run_id ? 'busy' : row.last_run?.status === 'failed' ? 'error' : 'idle',
     activeRunId: row.active_run_id,
+    lastError:
+      !row.active_run_id && row.last_run?.status === 'failed'
+        ? {
+            code: row.last_run.error_code ?? 'failed',
+            message: row.last_run.error_message ?? '',
+            runId: row.last_run.id,
+            at: new Date(row.last_run.finished_at ?? Date.now()).toISOString(),
+          }
+        : null,
+    labels: row.labels ?? {},
     queuedMessages: row.queued,
     settings: await currentSettings(deps.db, row.id, row.settings),
     archived: row.archived_at !== null,
@@ -85,14 +112,25 @@ function decodeCursor(cursor: string): { at: Date; id: string } {
 }
 
 /** GET /api/chats: the caller's chats, most recent activity first, in cursor pages. */
-export async function listChats(deps: ApiDeps, caller: Caller, query: { archived: 'true' | 'false'; limit: number; cursor?: string }) {
+export async function listChats(
+  deps: ApiDeps,
+  caller: Caller,
+  query: { archived: 'true' | 'false'; limit: number; cursor?: string; q?: string; label?: string; status?: ChatStatus },
+) {
   requireAccountCaller(caller);
   const after = query.cursor ? decodeCursor(query.cursor) : null;
   const archived = query.archived === 'true';
+  // ?q=: the title contains it (case-insensitive, LIKE's wildcards taken literally); ?label=k:v; ?status=.
+  const titleLike = query.q === undefined ? null : `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const label =
+    query.label === undefined ? null : JSON.stringify({ [query.label.slice(0, query.label.indexOf(':'))]: query.label.slice(query.label.indexOf(':') + 1) });
   const rows = await deps.db.$queryRaw<ChatRow[]>`
     SELECT ${CHAT_VIEW_COLUMNS}
     FROM chats c
     WHERE c.account_id = ${caller.accountId}::uuid AND (c.archived_at IS NOT NULL) = ${archived}
+      AND (${titleLike}::text IS NULL OR c.title ILIKE ${titleLike}::text)
+      AND (${label}::jsonb IS NULL OR c.labels @> ${label}::jsonb)
+      AND (${query.status ?? null}::text IS NULL OR ${STATUS_OF} = ${query.status ?? null}::text)
       AND (${after?.at ?? null}::timestamptz IS NULL OR (c.last_activity_at, c.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
     ORDER BY c.last_activity_at DESC, c.id DESC
     LIMIT ${query.limit + 1}`;

@@ -7,6 +7,7 @@ import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
+import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
@@ -17,7 +18,7 @@ import type { Caller } from '../http.js';
 import { requestFingerprint } from '../idempotency.js';
 import type { SendMessageBody } from '../schemas.js';
 import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
-import { chatArchived, chatBusy, chatNotFound, chatQueueFull } from './chatErrors.js';
+import { chatArchived, chatBusy, chatNotFound, chatQueueFull, messageNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 
 export type MessageStartedRun = { runId: string; chatId: string; sessionId: string; status: 'queued'; messageId: string };
@@ -34,7 +35,22 @@ const REDIS_CONNECT_WAIT_MS = 1_000;
  * an interrupt of the active run), or refuses it. A queued message becomes a run in the transaction
  * that ends the active run (shared/runs/lifecycle.ts PROMOTION).
  */
-export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string, body: SendMessageBody, idempotencyKey?: string): Promise<SentMessage> {
+/**
+ * An edit or a regenerate (SPEC section 19): under the chat's lock, `messageId` (still in the
+ * history) and every message from `fromSeq` on leave the history, with the runs that answered them
+ * (an active one among them is interrupted), a compaction that covered them is dropped, and the new
+ * message goes first.
+ */
+export type Rewrite = { fromSeq: bigint; messageId: string };
+
+export async function sendMessage(
+  deps: ApiDeps,
+  caller: Caller,
+  chatId: string,
+  body: SendMessageBody,
+  idempotencyKey?: string,
+  rewrite?: Rewrite,
+): Promise<SentMessage> {
   const accountId = caller.accountId!;
   const overrides: SettingsOverrides = {
     model: body.model === undefined ? undefined : resolveModel(body.model, deps.config).id,
@@ -57,7 +73,7 @@ export async function sendMessage(deps: ApiDeps, caller: Caller, chatId: string,
   try {
     // The enqueue: its span is the parent of the run the message starts (now, or once it is promoted).
     const accepted = await inSpan('enqueue run', queueSpan(null, chatId), async () => {
-      const done = await accept(deps, accountId, chatId, body, overrides, workspace);
+      const done = await accept(deps, accountId, chatId, body, overrides, workspace, rewrite);
       if ('jobData' in done) await enqueueOrUndo(deps, done.jobData, done.sessionId);
       return done;
     });
@@ -94,14 +110,17 @@ async function accept(
   body: SendMessageBody,
   overrides: SettingsOverrides,
   workspace: WorkspaceSpec | false | null,
+  rewrite?: Rewrite,
 ): Promise<Accepted> {
   const parts = body.prompt !== undefined ? [{ type: 'text', text: body.prompt }] : body.message!.parts;
-  const onBusy = body.onBusy ?? 'queue';
+  // A rewrite goes before whatever is queued, and the run it replaces stops.
+  const onBusy = rewrite ? 'interrupt' : (body.onBusy ?? 'queue');
   return deps.db.$transaction(async (tx) => {
     const [chat] = await tx.$queryRaw<{ settings: unknown; archived_at: Date | null }[]>`
       SELECT settings, archived_at FROM chats WHERE id = ${chatId}::uuid AND account_id = ${accountId}::uuid FOR UPDATE`;
     if (!chat) throw chatNotFound();
     if (chat.archived_at) throw chatArchived();
+    if (rewrite) await discardFrom(tx, chatId, rewrite);
     const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
       { id: string | null },
     ];
@@ -145,6 +164,21 @@ async function accept(
     const jobData = await mintRunKey(tx, deps.config, accountId, runId);
     return { jobData, sessionId, messageId: message!.id, model: settings.model };
   });
+}
+
+/** The history from `rewrite.fromSeq` on leaves the chat (kept for audit: never shown, never sent); 404 when its message already left it. */
+async function discardFrom(tx: Pick<ApiDeps['db'], '$queryRaw' | '$executeRaw'>, chatId: string, rewrite: Rewrite): Promise<void> {
+  const [still] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT m.id FROM messages m WHERE m.id = ${rewrite.messageId} AND m.chat_id = ${chatId}::uuid AND m.discarded_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.id = m.run_id AND d.discarded)`;
+  if (!still) throw messageNotFound();
+  await tx.$executeRaw`
+    UPDATE runs SET discarded = true
+    WHERE chat_id = ${chatId}::uuid AND NOT discarded
+      AND (id IN (SELECT run_id FROM messages WHERE chat_id = ${chatId}::uuid AND seq >= ${rewrite.fromSeq} AND run_id IS NOT NULL)
+        OR status = ANY(${[...ACTIVE_STATUSES]}::run_status[]))`;
+  await tx.$executeRaw`UPDATE messages SET discarded_at = now() WHERE chat_id = ${chatId}::uuid AND seq >= ${rewrite.fromSeq} AND discarded_at IS NULL`;
+  await tx.$executeRaw`DELETE FROM chat_compactions WHERE chat_id = ${chatId}::uuid AND through_seq >= ${rewrite.fromSeq}`;
 }
 
 /** Queues the new run's job; if Redis fails, the run and its message are removed (its session with them) and the caller gets 503. */

@@ -7,6 +7,8 @@ import { requireScope } from '../middleware/authenticate.js';
 import {
   chatIdParamsSchema,
   chatListQuerySchema,
+  chatPatchBodySchema,
+  regenerateBodySchema,
   messageListQuerySchema,
   queuedMessageParamsSchema,
   sendMessageBodySchema,
@@ -19,6 +21,8 @@ import { interruptChat } from '../chats/interruptChat.js';
 import { deleteQueuedMessage, listQueuedMessages, promoteQueuedMessage } from '../chats/queuedMessages.js';
 import { getChat, listChats } from '../chats/readChats.js';
 import { sendMessage } from '../chats/sendMessage.js';
+import { patchChat } from '../chats/patchChat.js';
+import { editMessage, regenerate } from '../chats/rewriteChat.js';
 import { streamChat } from '../chats/streamChat.js';
 
 /** A malformed id can never name a chat: answer exactly as for an unknown one. */
@@ -43,6 +47,22 @@ export function chatRoutes(deps: ApiDeps): Router {
   });
   router.get('/:chatId', requireScope('runs:read'), async (req, res) => {
     res.json(await getChat(deps, callerOf(req), chatIdOf(req)));
+  });
+  router.patch('/:chatId', requireScope('runs:write'), async (req, res) => {
+    res.json(await patchChat(deps, callerOf(req), chatIdOf(req), chatPatchBodySchema.parse(jsonBody(req))));
+  });
+  router.patch('/:chatId/messages/:messageId', requireScope('runs:write'), async (req, res) => {
+    const chatId = chatIdOf(req);
+    const body = sendMessageBodySchema.parse(jsonBody(req));
+    const sent = await editMessage(deps, callerOf(req), chatId, String(req.params.messageId), body);
+    if ('runId' in sent) res.location(`/api/chat/runs/${sent.runId}`);
+    res.status(202).json(sent);
+  });
+  router.post('/:chatId/regenerate', requireScope('runs:write'), async (req, res) => {
+    const chatId = chatIdOf(req);
+    const sent = await regenerate(deps, callerOf(req), chatId, regenerateBodySchema.parse(req.body ?? {}));
+    if ('runId' in sent) res.location(`/api/chat/runs/${sent.runId}`);
+    res.status(202).json(sent);
   });
   router.get('/:chatId/messages', requireScope('runs:read'), async (req, res) => {
     res.json(await listMessages(deps, callerOf(req), chatIdOf(req), messageListQuerySchema.parse(req.query)));

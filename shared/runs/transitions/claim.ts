@@ -51,7 +51,9 @@ export const BEGIN_ATTEMPTS = statement(
           ORDER BY m.seq), '[]'::json)
         FROM messages m
        WHERE m.chat_id = r.chat_id AND m.seq > COALESCE(lc.through_seq, 0)
-         AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)) AS conversation
+         AND NOT (m.run_id = r.id AND m.role = 'assistant' AND m.attempt IS NOT NULL)
+         -- An edit's or a regenerate's discarded turns are never sent to a model again (SPEC section 19).
+         AND m.discarded_at IS NULL AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.id = m.run_id AND d.discarded AND d.id <> r.id)) AS conversation
    FROM r JOIN a ON a.run_id = r.id JOIN accounts ac ON ac.id = r.account_id LEFT JOIN previous p ON p.run_id = r.id
    LEFT JOIN chats ch ON ch.id = r.chat_id AND ch.workspace
    LEFT JOIN workspaces w ON w.session_id = ch.session_id
