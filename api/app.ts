@@ -13,6 +13,7 @@ import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites
 import { chatRoutes } from './routes/chats.js';
 import { usageRoutes } from './routes/usage.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { modelRoutes } from './routes/models.js';
 import { traceRequests } from './middleware/traceRequests.js';
 import { docsRoutes } from './routes/docs.js';
 import { runRoutes } from './routes/runs.js';
@@ -60,6 +61,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/api/chats', apiAuth, limit, json, chatRoutes(deps));
   app.use('/api/usage', apiAuth, limit, usageRoutes(deps));
   app.use('/api/sessions', apiAuth, limit, sessionRoutes(deps));
+  app.use('/api/models', apiAuth, limit, modelRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
   const adminAuth = [

@@ -10,6 +10,7 @@ import { RunProvisioner } from './runProvisioner.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
+import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import { StreamLeases } from './streamLeases.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
@@ -50,10 +51,12 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     metrics,
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
   };
+  const stopCatalogue = startCatalogueRefresh(db, logger);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       const steps: (() => Promise<unknown>)[] = [
+        async () => stopCatalogue(),
         () => runQueues.close(),
         () => maintenanceQueue.close(),
         () => closeRedis(redis),

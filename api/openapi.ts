@@ -335,6 +335,37 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     responses: { 200: json(s.whoamiSchema, 'Who you are'), ...errors },
   });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/models',
+    summary: 'The model catalogue: each model’s id, context window, prices, what it reads, enabled, default (SPEC section 21)',
+    security,
+    responses: { 200: json(s.modelListSchema, 'The models'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/models',
+    summary: 'The model catalogue (admin)',
+    security,
+    responses: { 200: json(s.modelListSchema, 'The models'), ...errors },
+  });
+  const catalogueModel = z.object({ provider: z.enum(['local', 'openai', 'anthropic']), model: z.string() });
+  registry.registerPath({
+    method: 'put',
+    path: '/api/admin/models/{provider}/{model}',
+    summary: 'Set the operator’s row for a model: prices (USD per million tokens), context window, what it reads, disabled, default (admin)',
+    security,
+    request: { params: catalogueModel, body: { content: { 'application/json': { schema: s.catalogueEntryBodySchema } } } },
+    responses: { 200: json(s.catalogueModelSchema, 'The model, as the catalogue has it now'), ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/admin/models/{provider}/{model}',
+    summary: 'Remove the operator’s row: the model goes back to the built-in table (admin)',
+    security,
+    request: { params: catalogueModel },
+    responses: { 204: { description: 'Removed' }, ...errors },
+  });
   const chatParams = z.object({ chatId: z.uuid() });
   registry.registerPath({
     method: 'patch',

@@ -595,3 +595,35 @@ export const workspaceFilesSchema = z.object({
   entries: z.array(z.object({ path: z.string(), type: z.enum(['file', 'directory', 'symlink']), size: z.number().int() })),
   truncated: z.boolean(),
 });
+
+/** A model of the catalogue (SPEC section 21), as GET /api/models lists it. */
+export const catalogueModelSchema = z.object({
+  id: z.string(),
+  contextTokens: z.number().int().nullable(),
+  prices: z
+    .object({ inputUsdPerMTok: z.number(), outputUsdPerMTok: z.number(), cachedInputUsdPerMTok: z.number().nullable() })
+    .nullable()
+    .describe('null: unpriced'),
+  reads: z.object({ images: z.boolean(), pdf: z.boolean() }),
+  enabled: z.boolean(),
+  default: z.boolean(),
+  source: z.enum(['built-in', 'operator']),
+});
+export const modelListSchema = z.object({ models: z.array(catalogueModelSchema) });
+
+/** PUT /api/admin/models/{provider}/{model}: the operator's row (a field not sent keeps its value; null prices: unpriced). */
+export const catalogueEntryBodySchema = z.strictObject({
+  inputUsdPerMTok: z.number().min(0).max(1_000_000).nullable().optional(),
+  outputUsdPerMTok: z.number().min(0).max(1_000_000).nullable().optional(),
+  cachedInputUsdPerMTok: z.number().min(0).max(1_000_000).nullable().optional(),
+  contextTokens: z.number().int().min(16).max(100_000_000).nullable().optional(),
+  images: z.boolean().optional(),
+  pdf: z.boolean().optional(),
+  disabled: z.boolean().optional(),
+  default: z.boolean().optional(),
+});
+
+export const catalogueModelParamsSchema = z.strictObject({
+  provider: z.enum(['local', 'openai', 'anthropic']),
+  model: z.string().regex(/^[\w.:-]{1,120}$/, 'is not a model name'),
+});

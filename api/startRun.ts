@@ -2,6 +2,8 @@ import { DEFAULT_PRIORITY, type Priority } from '../shared/flow/priorities.js';
 import { randomUUID } from 'node:crypto';
 import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
+import { catalogueDefault, priceOf } from '../shared/agent/modelCatalogue.js';
+import { assertPricedForAccount } from '../shared/accounts/usageLimits.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../shared/workspaces/workspaceRecords.js';
 import type { StartRunBody } from './schemas.js';
@@ -42,7 +44,8 @@ const isRedisFailure = (err: unknown) =>
  */
 export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
   const accountId = caller.accountId!;
-  const model = resolveModel(body.model ?? deps.config.DEFAULT_MODEL, deps.config);
+  const model = resolveModel(body.model ?? catalogueDefault() ?? deps.config.DEFAULT_MODEL, deps.config);
+  await assertPricedForAccount(deps.db, accountId, model.id, priceOf(model.id) !== undefined);
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
   const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;

@@ -15,6 +15,9 @@ import { AppError, isDatabaseUnreachable } from '../shared/infra/errors.js';
 import { RUN_STATUSES, type RunStatus } from '../shared/runs/lifecycle.js';
 import { SCOPES, type Scope } from '../shared/accounts/keys.js';
 import { createLogger } from '../shared/infra/logger.js';
+import { catalogueViews, refreshCatalogue, setCatalogueEntry, unsetCatalogueEntry } from '../shared/agent/modelCatalogue.js';
+import { contextWindows } from '../shared/agent/contextWindows.js';
+import { parseModelId } from '../shared/agent/models.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
 import { findAccount, updateAccountSettings } from '../shared/accounts/accountSettings.js';
@@ -213,6 +216,103 @@ program
     const deps = connect(config());
     const report = await pruneExpiredChats({ db: deps.db, redis: deps.redis, admission: deps.admission, config: deps.config });
     print(outputOf(cmd), report, () => `erased ${report.chatsDeleted} chats (${report.runsDeleted} runs)`);
+  });
+
+const models = program.command('models').description('the model catalogue: prices, context windows, what models read, disabled, the default (SPEC section 21)');
+const usdOrNone = (value: string | undefined, flag: string) => {
+  if (value === undefined) return undefined;
+  if (value === 'none') return null;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0) throw new UsageError(`${flag} must be a number of US dollars per million tokens, or "none"`);
+  return number;
+};
+models
+  .command('list')
+  .description('every model of the catalogue: the built-in table and the operator’s rows')
+  .action(async (_opts: unknown, cmd: Command) => {
+    const deps = connect(config());
+    await refreshCatalogue(deps.db);
+    const rows = catalogueViews(deps.config.DEFAULT_MODEL, contextWindows(deps.config));
+    print(outputOf(cmd), rows, () =>
+      table(
+        rows.map((row) => ({
+          id: row.id,
+          input: row.prices?.inputUsdPerMTok ?? 'unpriced',
+          output: row.prices?.outputUsdPerMTok ?? '',
+          cachedInput: row.prices?.cachedInputUsdPerMTok ?? '',
+          context: row.contextTokens ?? '',
+          reads: [row.reads.images ? 'images' : '', row.reads.pdf ? 'pdf' : ''].filter(Boolean).join(' '),
+          enabled: row.enabled ? 'yes' : 'no',
+          default: row.default ? 'yes' : '',
+          source: row.source,
+        })),
+        ['id', 'input', 'output', 'cachedInput', 'context', 'reads', 'enabled', 'default', 'source'],
+      ),
+    );
+  });
+models
+  .command('set <model>')
+  .description('price a model, set its window and what it reads, disable it or make it the default (what is not named keeps its value)')
+  .option('--input-usd-per-mtok <usd>', "input price, US dollars per million tokens ('none': unpriced)")
+  .option('--output-usd-per-mtok <usd>', "output price, US dollars per million tokens ('none': unpriced)")
+  .option('--cached-input-usd-per-mtok <usd>', "cached input price ('none': as input)")
+  .option('--context-tokens <n>', "the context window, in tokens ('none': the built-in one)")
+  .option('--images', 'it reads images')
+  .option('--no-images', 'it reads no images')
+  .option('--pdf', 'it reads PDFs')
+  .option('--no-pdf', 'it reads no PDFs')
+  .option('--disabled', 'refuse it (400 model_disabled)')
+  .option('--enabled', 'accept it again')
+  .option('--default', 'the model of a run that names none')
+  .action(
+    async (
+      modelId: string,
+      opts: {
+        inputUsdPerMtok?: string;
+        outputUsdPerMtok?: string;
+        cachedInputUsdPerMtok?: string;
+        contextTokens?: string;
+        images?: boolean;
+        pdf?: boolean;
+        disabled?: boolean;
+        enabled?: boolean;
+        default?: boolean;
+      },
+      cmd: Command,
+    ) => {
+      if (!parseModelId(modelId)) throw new UsageError(`"${modelId}" is not provider/model (local, openai or anthropic)`);
+      if (opts.disabled && opts.enabled) throw new UsageError('--disabled and --enabled together');
+      const contextTokens = opts.contextTokens === undefined ? undefined : opts.contextTokens === 'none' ? null : Number.parseInt(opts.contextTokens, 10);
+      if (typeof contextTokens === 'number' && !(contextTokens >= 16)) throw new UsageError('--context-tokens must be a whole number, at least 16, or "none"');
+      const deps = connect(config());
+      await setCatalogueEntry(deps.db, modelId, {
+        inputUsdPerMTok: usdOrNone(opts.inputUsdPerMtok, '--input-usd-per-mtok'),
+        outputUsdPerMTok: usdOrNone(opts.outputUsdPerMtok, '--output-usd-per-mtok'),
+        cachedInputUsdPerMTok: usdOrNone(opts.cachedInputUsdPerMtok, '--cached-input-usd-per-mtok'),
+        contextTokens,
+        images: opts.images,
+        pdf: opts.pdf,
+        disabled: opts.disabled ? true : opts.enabled ? false : undefined,
+        default: opts.default,
+      });
+      const row = catalogueViews(deps.config.DEFAULT_MODEL, contextWindows(deps.config)).find((model) => model.id === modelId)!;
+      print(outputOf(cmd), row, () =>
+        [
+          `${row.id}: ${row.prices ? `$${row.prices.inputUsdPerMTok} in / $${row.prices.outputUsdPerMTok} out per million tokens` : 'unpriced'}`,
+          `${row.enabled ? 'enabled' : 'disabled'}${row.default ? ', the default' : ''}; reads ${[row.reads.images ? 'images' : '', row.reads.pdf ? 'PDFs' : ''].filter(Boolean).join(' and ') || 'text only'}`,
+          'api and workers use it within 5 s.',
+        ].join('\n'),
+      );
+    },
+  );
+models
+  .command('unset <model>')
+  .description('remove the operator’s row: the model goes back to the built-in table (or out of the catalogue)')
+  .action(async (modelId: string, _opts: unknown, cmd: Command) => {
+    const deps = connect(config());
+    if (!(await unsetCatalogueEntry(deps.db, modelId)))
+      throw new AppError('model_not_found', 404, `The catalogue has no operator row for ${modelId}.`, 'List them with `models list`.');
+    print(outputOf(cmd), { modelId, unset: true }, () => `${modelId}: back to the built-in table`);
   });
 
 const webhooks = program.command('webhooks').description('run webhooks: the delivery log and redelivery');

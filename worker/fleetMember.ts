@@ -11,6 +11,7 @@ import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import { RunError } from '../shared/infra/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import { ModelCallLedger } from './modelCallLedger.js';
+import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
 import os from 'node:os';
@@ -102,6 +103,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     workspaces: startWorkspaces(config, { db, sql, logger }, workerId),
   };
 
+  const stopCatalogue = startCatalogueRefresh(db, logger);
   const runWorkers = createRunWorkers(
     runQueues.all.map((queue) => queue.name),
     reports.wrap(createRunProcessor(deps)),
@@ -202,6 +204,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
         ['database', () => database.close()],
         ['schema thread', () => deps.schemas.close()],
+        ['model catalogue', async () => stopCatalogue()],
         ['workspaces', async () => deps.workspaces?.manager.close()],
       ];
       for (const [name, step] of steps) {

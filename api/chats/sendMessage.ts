@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infra/errors.js';
-import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
+import { assertPricedForAccount, assertWithinLimits } from '../../shared/accounts/usageLimits.js';
+import { priceOf } from '../../shared/agent/modelCatalogue.js';
 import { inSpan, queueSpan, traceparentOf } from '../../shared/infra/tracing.js';
 import { modelLabel, resolveModel } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
-import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
+import { discardRunsFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
@@ -128,6 +129,7 @@ async function accept(
     if ((await lockedActiveRunCount(tx, accountId)) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
+    await assertPricedForAccount(tx, accountId, settings.model, priceOf(settings.model) !== undefined);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
     if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;
@@ -172,11 +174,7 @@ async function discardFrom(tx: Pick<ApiDeps['db'], '$queryRaw' | '$executeRaw'>,
     SELECT m.id FROM messages m WHERE m.id = ${rewrite.messageId} AND m.chat_id = ${chatId}::uuid AND m.discarded_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.id = m.run_id AND d.discarded)`;
   if (!still) throw messageNotFound();
-  await tx.$executeRaw`
-    UPDATE runs SET discarded = true
-    WHERE chat_id = ${chatId}::uuid AND NOT discarded
-      AND (id IN (SELECT run_id FROM messages WHERE chat_id = ${chatId}::uuid AND seq >= ${rewrite.fromSeq} AND run_id IS NOT NULL)
-        OR status = ANY(${[...ACTIVE_STATUSES]}::run_status[]))`;
+  await discardRunsFrom(tx, chatId, rewrite.fromSeq);
   await tx.$executeRaw`UPDATE messages SET discarded_at = now() WHERE chat_id = ${chatId}::uuid AND seq >= ${rewrite.fromSeq} AND discarded_at IS NULL`;
   await tx.$executeRaw`DELETE FROM chat_compactions WHERE chat_id = ${chatId}::uuid AND through_seq >= ${rewrite.fromSeq}`;
 }

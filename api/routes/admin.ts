@@ -16,6 +16,8 @@ import {
   accountLimitsBodySchema,
   accountParamsSchema,
   accountSettingsBodySchema,
+  catalogueEntryBodySchema,
+  catalogueModelParamsSchema,
   chatIdParamsSchema,
   operatorRunListQuerySchema,
   replayBulkBodySchema,
@@ -25,6 +27,8 @@ import {
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runTimeline.js';
+import { catalogueViews, setCatalogueEntry, unsetCatalogueEntry } from '../../shared/agent/modelCatalogue.js';
+import { contextWindows } from '../../shared/agent/contextWindows.js';
 import { eraseAccount } from '../eraseAccount.js';
 import { renderTimelinePage, TIMELINE_SCRIPT } from '../timelinePage.js';
 
@@ -187,6 +191,27 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   router.patch('/accounts/:account/settings', async (req, res) => {
     const body = accountSettingsBodySchema.parse(jsonBody(req));
     res.json(await updateAccountSettings(deps, await accountOf(req), body));
+  });
+  const modelOf = (req: Request) => {
+    const params = catalogueModelParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('model_not_found', 404, 'No such model: name it as provider/model (openai/gpt-4o).', 'Check the id.');
+    return `${params.data.provider}/${params.data.model}`;
+  };
+  router.get('/models', (_req, res) => {
+    res.json({ models: catalogueViews(deps.config.DEFAULT_MODEL, contextWindows(deps.config)) });
+  });
+  router.put('/models/:provider/:model', async (req, res) => {
+    const modelId = modelOf(req);
+    const body = catalogueEntryBodySchema.parse(jsonBody(req));
+    await setCatalogueEntry(deps.db, modelId, body);
+    deps.logger.info('model catalogue entry set', { modelId, change: body });
+    res.json(catalogueViews(deps.config.DEFAULT_MODEL, contextWindows(deps.config)).find((model) => model.id === modelId));
+  });
+  router.delete('/models/:provider/:model', async (req, res) => {
+    const modelId = modelOf(req);
+    if (!(await unsetCatalogueEntry(deps.db, modelId)))
+      throw new AppError('model_not_found', 404, `The catalogue has no operator row for ${modelId}.`, 'List them: GET /api/admin/models.');
+    res.status(204).end();
   });
   router.get('/runs/:runId/timeline', async (req, res) => {
     res.json(await runTimeline(deps, runIdOf(req)));

@@ -151,3 +151,19 @@ export async function setAccountLimits(db: Db, accountId: string, limits: Accoun
       : { limitPeriod: null, limitSpendMicros: null, limitTokens: null },
   });
 }
+
+/**
+ * No model is silently free under a limit (SPEC section 21): an account with a spend limit cannot use
+ * a model the catalogue has no price for (400 model_not_priced). A query only for an unpriced model.
+ */
+export async function assertPricedForAccount(db: Pick<Db, '$queryRaw'>, accountId: string, modelId: string, priced: boolean): Promise<void> {
+  if (priced) return;
+  const [account] = await db.$queryRaw<{ limited: boolean }[]>`SELECT limit_spend_micros IS NOT NULL AS limited FROM accounts WHERE id = ${accountId}::uuid`;
+  if (!account?.limited) return;
+  throw new AppError(
+    'model_not_priced',
+    400,
+    `The model "${modelId}" has no price in this server's catalogue, and this account has a spend limit: its calls could not be counted against it.`,
+    'Pick a priced model (GET /api/models), or ask the operator to price it (models set) or to lift the spend limit.',
+  );
+}

@@ -1,8 +1,9 @@
 import type { Config } from '../infra/config.js';
+import { catalogueContextTokens } from './modelCatalogue.js';
 
 /**
  * Every model's context window, in tokens (SPEC section 13): `local/echo`'s is
- * LOCAL_MODEL_CONTEXT_TOKENS; others come from MODEL_CONTEXT_TOKENS (an exact id first, then a
+ * LOCAL_MODEL_CONTEXT_TOKENS; others come from the operator's model catalogue, then MODEL_CONTEXT_TOKENS (an exact id first, then a
  * `provider/*` pattern), then from this table of known models. A model in none of them has no known
  * window: it is never compacted, and only its provider can say its input is too long.
  */
@@ -36,6 +37,8 @@ export function contextWindows(config: Pick<Config, 'MODEL_CONTEXT_TOKENS' | 'LO
   }
   return (modelId) => {
     if (modelId === 'local/echo') return config.LOCAL_MODEL_CONTEXT_TOKENS;
+    const catalogued = catalogueContextTokens(modelId);
+    if (catalogued !== null) return catalogued;
     const configured = exact.get(modelId) ?? patterns.get(modelId.slice(0, modelId.indexOf('/') + 1));
     return configured ?? KNOWN_WINDOWS[modelId] ?? null;
   };

@@ -1,5 +1,6 @@
 import type { Config } from '../infra/config.js';
 import { AppError } from '../infra/errors.js';
+import { isCatalogued, isDisabled, priceOf } from './modelCatalogue.js';
 
 export type ProviderName = 'local' | 'openai' | 'anthropic';
 export type ModelRef = { id: string; provider: ProviderName; name: string };
@@ -29,6 +30,8 @@ export function resolveModel(id: string, config: Config): ModelRef {
   const model = parseModelId(id);
   const fix = 'Use local/echo, or an openai/<model> or anthropic/<model> whose provider key the server has.';
   if (!model) throw new AppError('model_unavailable', 400, `Unknown model "${id}".`, fix);
+  if (isDisabled(id))
+    throw new AppError('model_disabled', 400, `The model "${id}" is disabled on this server.`, 'Pick another model (GET /api/models lists them).');
   if (model.provider === 'local' && model.name !== 'echo') {
     throw new AppError('model_unavailable', 400, `The local provider has no model "${model.name}".`, fix);
   }
@@ -51,31 +54,11 @@ export function resolveModel(id: string, config: Config): ModelRef {
   return model;
 }
 
-/**
- * USD per million tokens, which is the same number as micro-dollars per token. Kept as
- * picodollars per token (×1e6) so that every sum is an exact integer until the final round-up.
- */
-type Price = { input: number; output: number; cachedInput?: number };
-const PRICES_USD_PER_MTOK: Record<string, Price> = {
-  'local/echo': { input: 0, output: 0 },
-  'openai/gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
-  'openai/gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
-  'openai/gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
-  'openai/gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
-  'openai/gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
-  'openai/o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
-  'anthropic/claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3 },
-  'anthropic/claude-sonnet-4-0': { input: 3, output: 15, cachedInput: 0.3 },
-  'anthropic/claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5 },
-  'anthropic/claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1 },
-  'anthropic/claude-3-5-haiku-latest': { input: 0.8, output: 4, cachedInput: 0.08 },
-};
-
 const toPico = (usdPerMTok: number) => BigInt(Math.round(usdPerMTok * 1_000_000));
 
 /** Integer micro-dollars, rounded up once after summing; null when the model has no price. */
 export function costMicros(modelId: string, usage: Usage): bigint | null {
-  const price = PRICES_USD_PER_MTOK[modelId];
+  const price = priceOf(modelId);
   if (!price) return null;
   const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
   const picos =
@@ -86,7 +69,7 @@ export function costMicros(modelId: string, usage: Usage): bigint | null {
 }
 
 /** A model id as a metrics label: a priced (known) model's id, else `other` — never a caller's arbitrary string. */
-export const modelLabel = (modelId: string): string => (modelId in PRICES_USD_PER_MTOK ? modelId : 'other');
+export const modelLabel = (modelId: string): string => (isCatalogued(modelId) ? modelId : 'other');
 
 export const emptyUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, reasoningTokens: 0, totalTokens: 0 });
 

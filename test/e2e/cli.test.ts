@@ -8,6 +8,7 @@ import { startApi, type ApiHarness } from '../support/harness.js';
 import { testEnv } from '../support/testConfig.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk } from '../support/runs.js';
+import { refreshCatalogue } from '../../shared/agent/modelCatalogue.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -68,6 +69,25 @@ describe('the operator CLI', function () {
     const answer = JSON.parse(missing.stdout);
     expect(answer.error).to.equal('database_missing');
     expect(answer.detail).to.include('db migrate');
+  });
+
+  it('prices, disables and unsets a model in the catalogue (models set, list, unset), and the api refuses the disabled one', async () => {
+    const model = `openai/cli-model-${Date.now()}`;
+    const set = await cli('models', 'set', model, '--input-usd-per-mtok', '1.25', '--output-usd-per-mtok', '10', '--context-tokens', '64000', '--json');
+    expect(set.code, set.stderr).to.equal(0);
+    expect(JSON.parse(set.stdout)).to.deep.include({ id: model, contextTokens: 64000, enabled: true, source: 'operator' });
+    const listed = JSON.parse((await cli('models', 'list', '--json')).stdout) as { id: string; prices: { inputUsdPerMTok: number } | null }[];
+    expect(listed.find((row) => row.id === model)?.prices?.inputUsdPerMTok).to.equal(1.25);
+    expect(listed.find((row) => row.id === 'local/echo')).to.deep.include({ source: 'built-in' });
+    expect((await cli('models', 'set', model, '--disabled')).code).to.equal(0);
+    const alice = await createAccount(api.deps.db);
+    await refreshCatalogue(api.deps.db);
+    const refused = await request(api.app).post('/api/chat/runs').set(alice.auth).send({ prompt: 'x', model });
+    expect([refused.status, refused.body.error]).to.deep.equal([400, 'model_disabled']);
+    expect((await cli('models', 'unset', model)).code).to.equal(0);
+    expect((await cli('models', 'unset', model)).code, 'nothing left to unset').to.equal(1);
+    expect((await cli('models', 'set', 'nonsense')).code).to.equal(2);
+    await refreshCatalogue(api.deps.db);
   });
 
   it('lists, shows, cancels and replays runs', async () => {
