@@ -43,6 +43,16 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.runyard_notify_outbox()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  PERFORM pg_notify('runyard_outbox', TG_TABLE_NAME);
+  RETURN NULL;
+END
+$function$;
+
 CREATE OR REPLACE FUNCTION public.runyard_open_run()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -236,6 +246,7 @@ END
 $function$;
 
 -- Triggers
+CREATE TRIGGER pending_run_jobs_notify AFTER INSERT ON pending_run_jobs FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();
 CREATE TRIGGER queued_messages_count_active AFTER INSERT OR DELETE ON queued_messages FOR EACH ROW EXECUTE FUNCTION runyard_count_queued_messages();
 CREATE TRIGGER runs_count_active_delete AFTER DELETE ON runs FOR EACH ROW WHEN (old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) EXECUTE FUNCTION runyard_count_active_runs();
 CREATE TRIGGER runs_count_active_update AFTER UPDATE OF status, account_id ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) IS DISTINCT FROM (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) OR old.account_id IS DISTINCT FROM new.account_id) EXECUTE FUNCTION runyard_count_active_runs();
@@ -243,3 +254,4 @@ CREATE TRIGGER runs_inserted AFTER INSERT ON runs REFERENCING NEW TABLE AS inser
 CREATE TRIGGER runs_open_reopen AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status <> ALL (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status]))) EXECUTE FUNCTION runyard_open_run();
 CREATE TRIGGER runs_promote_queued_message AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['completed'::run_status, 'failed'::run_status, 'cancelled'::run_status]))) EXECUTE FUNCTION runyard_promote_queued_message();
 CREATE TRIGGER runs_webhook_event AFTER UPDATE OF status ON runs FOR EACH ROW WHEN (new.webhook IS NOT NULL AND old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION runyard_webhook_event();
+CREATE TRIGGER webhook_events_notify AFTER INSERT ON webhook_events FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();

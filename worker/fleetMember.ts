@@ -29,6 +29,7 @@ import { createProviderRegistry } from './providers/index.js';
 import { contextWindows } from '../shared/agent/contextWindows.js';
 import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
+import { OutboxNotifications } from './outboxNotifications.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
@@ -184,6 +185,10 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   webhooks.start();
   const promotions = new PromotionDispatcher({ db, config, admission, logger });
   promotions.start();
+  const notifications = new OutboxNotifications(config.DATABASE_URL, logger)
+    .on('webhook_events', () => webhooks.wake())
+    .on('pending_run_jobs', () => promotions.wake());
+  notifications.start();
   reports.start();
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, shards: runWorkers.length, lockMs: config.RUN_LOCK_MS });
 
@@ -198,6 +203,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['sweep worker', () => sweepWorker.close()],
         ['webhook dispatcher', () => webhooks.stop()],
         ['promotion dispatcher', () => promotions.stop()],
+        ['outbox notifications', () => notifications.stop()],
         ['run worker', () => Promise.all(runWorkers.map((runWorker) => runWorker.close()))],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],

@@ -31,6 +31,11 @@ export class PromotionDispatcher {
     this.poller.start();
   }
 
+  /** Rows were written to the outbox: take them now. */
+  wake(): void {
+    this.poller.wake();
+  }
+
   stop(): Promise<void> {
     return this.poller.stop();
   }

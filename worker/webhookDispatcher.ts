@@ -92,6 +92,11 @@ export class WebhookDispatcher {
     this.poller.start();
   }
 
+  /** Rows were written to the outbox: take them now. */
+  wake(): void {
+    this.poller.wake();
+  }
+
   stop(): Promise<void> {
     return this.poller.stop();
   }
