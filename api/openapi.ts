@@ -386,6 +386,14 @@ export function buildOpenApiDocument(serverUrl?: string) {
   });
   registry.registerPath({
     method: 'post',
+    path: '/api/chats/{chatId}/title',
+    summary: 'Generate a new title now (TITLE_MODEL, or the chat’s model); it replaces the current one',
+    security,
+    request: { params: chatParams },
+    responses: { 202: json(z.object({ chatId: z.uuid(), titleRequested: z.literal(true) }), 'Asked for'), ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
     path: '/api/chats/{chatId}/regenerate',
     summary: 'Regenerate an answer (default: the last): it and what follows leave the history, a new run answers the same user message',
     security,

@@ -30,6 +30,7 @@ import { contextWindows } from '../shared/agent/contextWindows.js';
 import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
 import { OutboxNotifications } from './outboxNotifications.js';
+import { TitleDispatcher } from './titleDispatcher.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
@@ -185,9 +186,12 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   webhooks.start();
   const promotions = new PromotionDispatcher({ db, config, admission, logger });
   promotions.start();
+  const titles = new TitleDispatcher({ sql, config, logger, providers: deps.providers });
+  titles.start();
   const notifications = new OutboxNotifications(config.DATABASE_URL, logger)
     .on('webhook_events', () => webhooks.wake())
-    .on('pending_run_jobs', () => promotions.wake());
+    .on('pending_run_jobs', () => promotions.wake())
+    .on('chat_title_jobs', () => titles.wake());
   notifications.start();
   reports.start();
   logger.info('worker started', { workerId, concurrency: config.WORKER_CONCURRENCY, shards: runWorkers.length, lockMs: config.RUN_LOCK_MS });
@@ -204,6 +208,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['webhook dispatcher', () => webhooks.stop()],
         ['promotion dispatcher', () => promotions.stop()],
         ['outbox notifications', () => notifications.stop()],
+        ['title dispatcher', () => titles.stop()],
         ['run worker', () => Promise.all(runWorkers.map((runWorker) => runWorker.close()))],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],

@@ -21,7 +21,7 @@ import { interruptChat } from '../chats/interruptChat.js';
 import { deleteQueuedMessage, listQueuedMessages, promoteQueuedMessage } from '../chats/queuedMessages.js';
 import { getChat, listChats } from '../chats/readChats.js';
 import { sendMessage } from '../chats/sendMessage.js';
-import { patchChat } from '../chats/patchChat.js';
+import { patchChat, requestTitle } from '../chats/patchChat.js';
 import { editMessage, regenerate } from '../chats/rewriteChat.js';
 import { streamChat } from '../chats/streamChat.js';
 
@@ -57,6 +57,9 @@ export function chatRoutes(deps: ApiDeps): Router {
     const sent = await editMessage(deps, callerOf(req), chatId, String(req.params.messageId), body);
     if ('runId' in sent) res.location(`/api/chat/runs/${sent.runId}`);
     res.status(202).json(sent);
+  });
+  router.post('/:chatId/title', requireScope('runs:write'), async (req, res) => {
+    res.status(202).json(await requestTitle(deps, callerOf(req), chatIdOf(req)));
   });
   router.post('/:chatId/regenerate', requireScope('runs:write'), async (req, res) => {
     const chatId = chatIdOf(req);

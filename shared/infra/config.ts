@@ -173,6 +173,15 @@ export const configSchema = z
     TOOL_SECRET_GRACE_MS: ms(86_400_000),
     // The most a tool schema's compilation (a POST's schemas together) or one input's validation may take, on the schema thread.
     TOOL_SCHEMA_TIMEOUT_MS: ms(2_000, 50),
+    // Chats without a title get one after their first run (SPEC section 19); false: never (their jobs are dropped).
+    CHAT_TITLES: booleanFromEnv.default(true),
+    // The model that titles chats after their first run (SPEC section 19); empty: the chat's own model.
+    TITLE_MODEL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[a-z0-9-]+\/[\w.:-]+$/, 'must look like provider/model')
+        .optional(),
+    ),
     // Workspaces (SPEC section 18): the sandbox a run's built-in tools (exec, read_file, write_file, list_files) run in.
     // auto: bubblewrap when the machine has it, else workspaces are off; bwrap: required; off: never.
     WORKSPACE_DRIVER: z.enum(['auto', 'bwrap', 'off']).default('auto'),
