@@ -121,18 +121,6 @@ BEGIN
 END
 $function$;
 
-CREATE OR REPLACE FUNCTION public.runyard_request_chat_title()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-BEGIN
-  INSERT INTO chat_title_jobs (chat_id)
-  SELECT c.id FROM chats c WHERE c.id = NEW.chat_id AND c.title IS NULL AND NOT c.title_manual
-  ON CONFLICT (chat_id) DO NOTHING;
-  RETURN NULL;
-END
-$function$;
-
 CREATE OR REPLACE FUNCTION public.runyard_runs_inserted()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -266,6 +254,5 @@ CREATE TRIGGER runs_count_active_update AFTER UPDATE OF status, account_id ON ru
 CREATE TRIGGER runs_inserted AFTER INSERT ON runs REFERENCING NEW TABLE AS inserted_runs FOR EACH STATEMENT EXECUTE FUNCTION runyard_runs_inserted();
 CREATE TRIGGER runs_open_reopen AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status <> ALL (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status]))) EXECUTE FUNCTION runyard_open_run();
 CREATE TRIGGER runs_promote_queued_message AFTER UPDATE OF status ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) AND (new.status = ANY (ARRAY['completed'::run_status, 'failed'::run_status, 'cancelled'::run_status]))) EXECUTE FUNCTION runyard_promote_queued_message();
-CREATE TRIGGER runs_request_chat_title AFTER UPDATE OF status ON runs FOR EACH ROW WHEN (new.status = 'completed'::run_status AND old.status IS DISTINCT FROM new.status AND NOT new.discarded) EXECUTE FUNCTION runyard_request_chat_title();
 CREATE TRIGGER runs_webhook_event AFTER UPDATE OF status ON runs FOR EACH ROW WHEN (new.webhook IS NOT NULL AND old.status IS DISTINCT FROM new.status) EXECUTE FUNCTION runyard_webhook_event();
 CREATE TRIGGER webhook_events_notify AFTER INSERT ON webhook_events FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();

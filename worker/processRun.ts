@@ -133,6 +133,7 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
           interrupted: false,
           uncharged: chargeOf(run.model, result.uncharged),
           contextTokens: result.lastInputTokens,
+          requestTitle: config.CHAT_TITLES,
         },
       }),
     );

@@ -140,6 +140,8 @@ export type AssistantOutput = {
   contextTokens: number | null;
   /** A run stopped by its account's spend limit ends failed with this error, its output kept. */
   error?: { code: string; message: string };
+  /** A completed run of an untitled chat asks for its title (CHAT_TITLES). */
+  requestTitle?: boolean;
 };
 
 export type FinishedAttempt = { run: AttemptRun; status: 'completed' | 'cancelled' | 'failed'; output: AssistantOutput };
@@ -168,6 +170,7 @@ async function finishAttemptsWithMessages(sql: Sql, finished: FinishedAttempt[])
     column((f) => f.output.contextTokens),
     column((f) => f.output.error?.code ?? null),
     column((f) => f.output.error?.message ?? null),
+    column((f) => f.output.requestTitle ?? false),
   ]);
   const saved = new Set(rows.map((row) => row.run_id));
   return finished.map((f) => saved.has(f.run.id));

@@ -17,6 +17,9 @@ export const runyardEnv = (port: number, extra: Record<string, string>): Record<
   RATE_LIMIT_PER_MINUTE: '10000000',
   WORKER_CONCURRENCY: String(CONCURRENCY),
   RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
+  // Every bench run is a new one-run chat: a title call each would double the model calls and be
+  // measured as runs. Titles are a chat's cost, not a run's (docs/performance.md has their figure).
+  CHAT_TITLES: 'false',
   ...extra,
 });
 
