@@ -14,7 +14,10 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
  *   streams the continuation from the last event it had, skipping what the Chat already has (the
  *   new attempt's `start` and its re-sent steps), so the same assistant message simply grows;
  * - resumes through the chat's stream (`GET /api/chats/{chatId}/stream`, 204 when idle): what
- *   `chat.resumeStream()` calls, e.g. after a page reload (give the runyard chat as `chatId`).
+ *   `chat.resumeStream()` calls, e.g. after a page reload (give the runyard chat as `chatId`);
+ * - maps `chat.regenerate()` to `POST /api/chats/{chatId}/regenerate` and an edit (`sendMessage`
+ *   with a `messageId`) to `PATCH /api/chats/{chatId}/messages/{messageId}` (the runyard message at
+ *   the same place among the user messages): runyard drops the turns after it, never a duplicate.
  * Copy it into your frontend; in the page, pass a stream token's `Authorization` instead of a key.
  */
 export type RunyardTransportOptions = {
@@ -26,7 +29,7 @@ export type RunyardTransportOptions = {
   run?: Record<string, unknown>;
   /** The runyard chat this Chat continues (after a page reload); otherwise its first message starts one. */
   chatId?: string;
-  /** What a message to a busy runyard chat does: `interrupt` (default: the UI's latest message wins) or `queue`. */
+  /** What a message to a busy runyard chat does: `queue` (the default, as the API's) or `interrupt` (the UI's latest message wins). */
   onBusy?: 'interrupt' | 'queue';
 };
 
@@ -49,8 +52,20 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
     return this.chatId;
   }
 
-  async sendMessages({ messages, abortSignal }: Parameters<ChatTransport<UIMessage>['sendMessages']>[0]): Promise<ReadableStream<UIMessageChunk>> {
+  async sendMessages({
+    messages,
+    abortSignal,
+    trigger,
+    messageId,
+  }: Parameters<ChatTransport<UIMessage>['sendMessages']>[0]): Promise<ReadableStream<UIMessageChunk>> {
     const last = messages[messages.length - 1];
+    if (this.chatId && trigger === 'regenerate-message') return this.rewrite(`/api/chats/${this.chatId}/regenerate`, 'POST', {}, abortSignal);
+    if (this.chatId && trigger === 'submit-message' && messageId && last?.role === 'user') {
+      // An edit: the Chat replaced its message and dropped what followed; runyard does the same to its own.
+      const place = messages.filter((message) => message.role === 'user').length - 1;
+      const target = await this.userMessageAt(place, abortSignal);
+      if (target) return this.rewrite(`/api/chats/${this.chatId}/messages/${target}`, 'PATCH', { message: toRunyardMessage(last) }, abortSignal);
+    }
     if (this.run && last?.role === 'assistant' && this.run.pending.length) {
       const results = last.parts.flatMap((part): { toolCallId: string; output?: unknown; error?: string }[] => {
         const tool = part as { toolCallId?: string; state?: string; output?: unknown; errorText?: string };
@@ -77,7 +92,7 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
     const previousRunId = this.run?.runId;
     const sent = (await this.post(
       `/api/chats/${this.chatId}/messages`,
-      { ...settings, message: toRunyardMessage(last!), onBusy: this.options.onBusy ?? 'interrupt' },
+      { ...settings, message: toRunyardMessage(last!), onBusy: this.options.onBusy ?? 'queue' },
       abortSignal,
     )) as { runId?: string; queued?: boolean };
     const runId = sent.runId ?? (await this.nextActiveRun(previousRunId, abortSignal));
@@ -107,9 +122,26 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
     }
   }
 
-  private async post(path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+  /** An edit or a regenerate: the run that answers it (once it started), streamed from its start. */
+  private async rewrite(path: string, method: 'POST' | 'PATCH', body: unknown, signal: AbortSignal | undefined): Promise<ReadableStream<UIMessageChunk>> {
+    const previousRunId = this.run?.runId;
+    const sent = (await this.post(path, body, signal, method)) as { runId?: string };
+    const runId = sent.runId ?? (await this.nextActiveRun(previousRunId, signal));
+    this.run = { runId, lastEventId: null, pending: [] };
+    return this.stream(this.run, signal, 0);
+  }
+
+  /** The id of runyard's `place`-th user message (0-based) of the chat's history, or null. */
+  private async userMessageAt(place: number, signal: AbortSignal | undefined): Promise<string | null> {
+    const res = await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}/messages?limit=200`, { headers: this.options.headers, signal });
+    if (!res.ok) return null;
+    const { messages } = (await res.json()) as { messages: { id: string; role: string }[] };
+    return messages.filter((message) => message.role === 'user')[place]?.id ?? null;
+  }
+
+  private async post(path: string, body: unknown, signal: AbortSignal | undefined, method: 'POST' | 'PATCH' = 'POST'): Promise<unknown> {
     const res = await fetch(`${this.options.baseUrl}${path}`, {
-      method: 'POST',
+      method,
       headers: { ...this.options.headers, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal,

@@ -82,6 +82,36 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
     expect(comparableParts(answer.parts)).to.deep.equal(comparableParts(persisted.parts));
   });
 
+  it('maps Chat.regenerate() and an edit (sendMessage with a messageId) to runyard’s regenerate and edit: never a duplicate message', async () => {
+    const base = await stack.api.url();
+    const transport = new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` } });
+    const errors: unknown[] = [];
+    const chat: Chat = new Chat({ transport, onError: (error) => errors.push(error) });
+    const ready = (what: string) =>
+      waitFor(() => chat.status === 'ready' && chat.lastMessage?.role === 'assistant' && chat.lastMessage.parts.some((p) => p.type === 'text'), {
+        what,
+        timeoutMs: 20_000,
+      });
+    await chat.sendMessage({ text: 'first question' });
+    await ready('the first answer');
+    await chat.regenerate();
+    await ready('the regenerated answer');
+    await chat.sendMessage({ text: 'the question, edited', messageId: chat.messages[0]!.id });
+    await ready('the edit’s answer');
+    expect(errors).to.deep.equal([]);
+    const history = (
+      await request(stack.api.app)
+        .get(`/api/chats/${transport.runyardChatId}/messages`)
+        .set({ authorization: `Bearer ${stack.alice.key}` })
+    ).body.messages as { role: string; parts: { type: string; text?: string }[] }[];
+    expect(history.map((m) => [m.role, m.parts.map((p) => p.text ?? '').join('')])).to.deep.equal([
+      ['user', 'the question, edited'],
+      ['assistant', 'the question, edited'],
+    ]);
+    expect(chat.messages.map((m) => m.role)).to.deep.equal(['user', 'assistant']);
+    expect(await stack.api.deps.db.run.count({ where: { chatId: transport.runyardChatId! } })).to.equal(3);
+  });
+
   it('holds a three-turn conversation in one runyard chat, a client tool in the second turn, sending only each new message; resumeStream picks up an answer mid-way', async () => {
     const base = await stack.api.url();
     const pickColor = { name: 'pick_color', description: 'asks the user for a color', inputSchema: { type: 'object', properties: { q: { type: 'string' } } } };

@@ -156,6 +156,15 @@ describe('the worker', () => {
     await expectCleanedUpOnce(runId);
   });
 
+  it('fails at once with provider_auth_failed, naming whose key, when the provider refuses the key (401)', async () => {
+    for (const model of ['openai/gpt-4o', 'anthropic/claude-haiku-4-5']) {
+      const runId = await startRunOk(api.app, alice.key, { prompt: 'who am I [[fail:401]]', model });
+      const run = await waitForRunStatus(api.deps, runId, ['failed']);
+      expect(run, model).to.include({ attempt: 1, errorCode: 'provider_auth_failed', errorRetryable: false });
+      expect(run.errorMessage).to.match(/refused the deployment's key \((OPENAI|ANTHROPIC)_API_KEY\)/);
+    }
+  });
+
   it('fails after RUN_MAX_ATTEMPTS retryable failures, with the last error, and cleans up once', async () => {
     const runId = await startRunOk(api.app, alice.key, { prompt: 'down [[fail:500]]', model: 'anthropic/claude-haiku-4-5' });
     const run = await waitForRunStatus(api.deps, runId, ['failed'], 20_000);
