@@ -314,6 +314,30 @@ export function buildOpenApiDocument(serverUrl?: string) {
   });
   registry.registerPath({
     method: 'get',
+    path: '/api/admin/accounts/{account}/secrets',
+    summary: 'The names of an account’s secrets (never their values) (admin)',
+    security,
+    request: { params: account },
+    responses: { 200: json(z.object({ secrets: z.array(z.object({ name: z.string(), updatedAt: z.string() })) }), 'The names'), ...errors },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/api/admin/accounts/{account}/secrets/{name}',
+    summary: 'Set an account secret, sealed at rest, for its MCP servers’ auth (admin)',
+    security,
+    request: { params: account.extend({ name: z.string() }), body: { content: { 'application/json': { schema: s.accountSecretBodySchema } } } },
+    responses: { 200: json(z.object({ secrets: z.array(z.object({ name: z.string(), updatedAt: z.string() })) }), 'The names'), ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/admin/accounts/{account}/secrets/{name}',
+    summary: 'Remove an account secret (admin)',
+    security,
+    request: { params: account.extend({ name: z.string() }) },
+    responses: { 204: { description: 'Removed' }, ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/api/admin/accounts/{account}/settings',
     summary: 'An account’s retention and compaction threshold (admin)',
     security,

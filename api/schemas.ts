@@ -77,6 +77,20 @@ const mcpServersSchema = z
       .strictObject({
         name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1 to 32 letters, digits, _ or -'),
         url: z.url({ protocol: /^https?$/ }).max(2_000),
+        auth: z
+          .strictObject({
+            secret: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'is not a secret name'),
+            header: z
+              .string()
+              .regex(/^[A-Za-z0-9-]{1,64}$/, 'is not a header name')
+              .refine(
+                (name) => !['host', 'content-length', 'content-type', 'x-runyard-run-key', 'transfer-encoding', 'connection'].includes(name.toLowerCase()),
+                'cannot carry a secret',
+              )
+              .optional(),
+          })
+          .optional()
+          .describe('an account secret sent as "Authorization: Bearer <value>" (or as the value of `header`); the run key then goes as x-runyard-run-key'),
       })
       .meta({ id: 'McpServer' }),
   )
@@ -626,4 +640,11 @@ export const catalogueEntryBodySchema = z.strictObject({
 export const catalogueModelParamsSchema = z.strictObject({
   provider: z.enum(['local', 'openai', 'anthropic']),
   model: z.string().regex(/^[\w.:-]{1,120}$/, 'is not a model name'),
+});
+
+/** PUT /api/admin/accounts/{account}/secrets/{name} */
+export const accountSecretBodySchema = z.strictObject({ value: z.string().min(1).max(16_384) });
+export const accountSecretParamsSchema = z.strictObject({
+  account: z.string().min(1).max(200),
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'is not a secret name'),
 });

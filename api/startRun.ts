@@ -1,6 +1,7 @@
 import { DEFAULT_PRIORITY, type Priority } from '../shared/flow/priorities.js';
 import { randomUUID } from 'node:crypto';
 import type { Caller } from './http.js';
+import { assertSecretsExist } from '../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from './deps.js';
 import { catalogueDefault, priceOf } from '../shared/agent/modelCatalogue.js';
 import { assertPricedForAccount } from '../shared/accounts/usageLimits.js';
@@ -47,7 +48,10 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   const model = resolveModel(body.model ?? catalogueDefault() ?? deps.config.DEFAULT_MODEL, deps.config);
   await assertPricedForAccount(deps.db, accountId, model.id, priceOf(model.id) !== undefined);
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
-  if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+  if (body.mcpServers) {
+    checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+    await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
+  }
   const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;
   const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();

@@ -17,6 +17,7 @@ import { SCOPES, type Scope } from '../shared/accounts/keys.js';
 import { createLogger } from '../shared/infra/logger.js';
 import { catalogueViews, refreshCatalogue, setCatalogueEntry, unsetCatalogueEntry } from '../shared/agent/modelCatalogue.js';
 import { contextWindows } from '../shared/agent/contextWindows.js';
+import { accountSecretNames, SECRET_NAME, setAccountSecret, unsetAccountSecret } from '../shared/accounts/accountSecrets.js';
 import { parseModelId } from '../shared/agent/models.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
@@ -216,6 +217,52 @@ program
     const deps = connect(config());
     const report = await pruneExpiredChats({ db: deps.db, redis: deps.redis, admission: deps.admission, config: deps.config });
     print(outputOf(cmd), report, () => `erased ${report.chatsDeleted} chats (${report.runsDeleted} runs)`);
+  });
+
+const secrets = accounts.command('secrets').description("an account's named secrets: credentials its MCP servers get (mcpServers[].auth)");
+const readStdin = async (): Promise<string> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+};
+secrets
+  .command('set')
+  .description('set a secret from standard input (sealed at rest; never shown again)')
+  .requiredOption('--account <name>', 'account name')
+  .requiredOption('--name <name>', 'the secret’s name, as mcpServers[].auth.secret names it')
+  .requiredOption('--value-stdin', 'read the value from standard input (never from the command line)')
+  .action(async (opts: { account: string; name: string }, cmd: Command) => {
+    if (!SECRET_NAME.test(opts.name)) throw new UsageError('--name must be 1 to 64 letters, digits, _ . or -');
+    const value = await readStdin();
+    if (!value) throw new UsageError('standard input was empty: pipe the secret in (--value-stdin)');
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    await setAccountSecret(deps.db, account.id, opts.name, value, deps.config.RUNYARD_SECRET);
+    print(outputOf(cmd), { account: account.name, name: opts.name, set: true }, () => `${account.name}: secret ${opts.name} set`);
+  });
+secrets
+  .command('list')
+  .description('the names of an account’s secrets (never their values)')
+  .requiredOption('--account <name>', 'account name')
+  .action(async (opts: { account: string }, cmd: Command) => {
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    const names = await accountSecretNames(deps.db, account.id);
+    print(outputOf(cmd), names, () => table(names, ['name', 'updatedAt']));
+  });
+secrets
+  .command('unset')
+  .description('remove a secret')
+  .requiredOption('--account <name>', 'account name')
+  .requiredOption('--name <name>', 'the secret’s name')
+  .action(async (opts: { account: string; name: string }, cmd: Command) => {
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    if (!(await unsetAccountSecret(deps.db, account.id, opts.name)))
+      throw new AppError('secret_not_found', 404, `${account.name} has no secret ${opts.name}.`, 'List them with `accounts secrets list`.');
+    print(outputOf(cmd), { account: account.name, name: opts.name, unset: true }, () => `${account.name}: secret ${opts.name} removed`);
   });
 
 const models = program.command('models').description('the model catalogue: prices, context windows, what models read, disabled, the default (SPEC section 21)');

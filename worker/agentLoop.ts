@@ -17,6 +17,7 @@ import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, ProviderRequest, StepSink } from './providers/types.js';
 import { isWorkspaceToolName, type WorkspaceToolName } from '../shared/workspaces/workspaceRequest.js';
 import type { OpenWorkspace, WorkspaceManager } from './workspaces/workspaceManager.js';
+import { openAccountSecrets } from '../shared/accounts/accountSecrets.js';
 import { changesWorkspace, runWorkspaceTool, WORKSPACE_TOOLS, type WorkspaceTool } from './workspaces/workspaceTools.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
@@ -96,8 +97,11 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const { mcpServers } = ctx.run;
-  if (mcpServers.length)
-    ctx.mcp = await McpConnections.open(mcpServers, { apiKey: ctx.apiKey, apiUrl: ctx.deps.apiBaseUrl }, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+  if (mcpServers.length) {
+    const named = [...new Set(mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))];
+    const secrets = await openAccountSecrets(ctx.deps.db, ctx.run.accountId, named, ctx.deps.config.RUNYARD_SECRET);
+    ctx.mcp = await McpConnections.open(mcpServers, { apiKey: ctx.apiKey, apiUrl: ctx.deps.apiBaseUrl, secrets }, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
+  }
   try {
     return await loop(ctx, persisted, progress);
   } finally {

@@ -12,6 +12,7 @@ import { discardRunsFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
+import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from '../deps.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
@@ -63,7 +64,10 @@ export async function sendMessage(
     webhook: body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : undefined,
   };
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
-  if (body.mcpServers) checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+  if (body.mcpServers) {
+    checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
+    await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
+  }
   const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 

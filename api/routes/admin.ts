@@ -16,6 +16,8 @@ import {
   accountLimitsBodySchema,
   accountParamsSchema,
   accountSettingsBodySchema,
+  accountSecretBodySchema,
+  accountSecretParamsSchema,
   catalogueEntryBodySchema,
   catalogueModelParamsSchema,
   chatIdParamsSchema,
@@ -27,6 +29,7 @@ import {
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runTimeline.js';
+import { accountSecretNames, setAccountSecret, unsetAccountSecret } from '../../shared/accounts/accountSecrets.js';
 import { catalogueViews, setCatalogueEntry, unsetCatalogueEntry } from '../../shared/agent/modelCatalogue.js';
 import { contextWindows } from '../../shared/agent/contextWindows.js';
 import { eraseAccount } from '../eraseAccount.js';
@@ -184,6 +187,25 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   });
   router.delete('/accounts/:account', async (req, res) => {
     res.status(202).json(await eraseAccount(deps, await accountOf(req)));
+  });
+  router.get('/accounts/:account/secrets', async (req, res) => {
+    res.json({ secrets: await accountSecretNames(deps.db, (await accountOf(req)).id) });
+  });
+  router.put('/accounts/:account/secrets/:name', async (req, res) => {
+    const params = accountSecretParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('validation_failed', 400, 'A secret name is 1 to 64 letters, digits, _ . or -.', 'Rename it.');
+    const { value } = accountSecretBodySchema.parse(jsonBody(req));
+    const account = await accountOf(req);
+    await setAccountSecret(deps.db, account.id, params.data.name, value, deps.config.RUNYARD_SECRET);
+    deps.logger.info('account secret set', { accountId: account.id, name: params.data.name });
+    res.json({ secrets: await accountSecretNames(deps.db, account.id) });
+  });
+  router.delete('/accounts/:account/secrets/:name', async (req, res) => {
+    const params = accountSecretParamsSchema.safeParse(req.params);
+    const account = await accountOf(req);
+    if (!params.success || !(await unsetAccountSecret(deps.db, account.id, params.data.name)))
+      throw new AppError('secret_not_found', 404, 'The account has no such secret.', 'List them: GET /api/admin/accounts/{account}/secrets.');
+    res.status(204).end();
   });
   router.get('/accounts/:account/settings', async (req, res) => {
     res.json(await updateAccountSettings(deps, await accountOf(req)));

@@ -13,7 +13,7 @@ export type ToolDefinition = { name: string; description?: string; inputSchema: 
 export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** An MCP server whose tools a run offers its model as `<name>__<tool>` (SPEC section 9). */
-export type McpServerDefinition = { name: string; url: string };
+export type McpServerDefinition = { name: string; url: string; auth?: { secret: string; header?: string } };
 
 /** Checks a run's MCP servers as POST does: each url on the allowlist. */
 export function checkMcpServers(servers: readonly McpServerDefinition[], allowlist: readonly string[]): void {

@@ -90,6 +90,39 @@ describe('the operator CLI', function () {
     await refreshCatalogue(api.deps.db);
   });
 
+  it('sets an account secret from standard input, lists its name only, and removes it (accounts secrets)', async () => {
+    const account = `secrets-${Date.now()}`;
+    expect((await cli('keys', 'create', '--account', account, '--json')).code).to.equal(0);
+    const set = await new Promise<CliResult>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(ROOT, 'scripts/cli.ts'),
+          'accounts',
+          'secrets',
+          'set',
+          '--account',
+          account,
+          '--name',
+          'MCP_TOKEN',
+          '--value-stdin',
+          '--json',
+        ],
+        { env: { PATH: process.env.PATH ?? '', ...testEnv({ QUEUE_PREFIX: api.prefix }) } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end('value-from-stdin\n');
+    });
+    expect(set.code, set.stderr).to.equal(0);
+    const listed = await cli('accounts', 'secrets', 'list', '--account', account, '--json');
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((row) => row.name)).to.deep.equal(['MCP_TOKEN']);
+    expect(listed.stdout).not.to.include('value-from-stdin');
+    expect((await cli('accounts', 'secrets', 'unset', '--account', account, '--name', 'MCP_TOKEN')).code).to.equal(0);
+    expect((await cli('accounts', 'secrets', 'unset', '--account', account, '--name', 'MCP_TOKEN')).code).to.equal(1);
+  });
+
   it('lists, shows, cancels and replays runs', async () => {
     const alice = await createAccount(api.deps.db);
     const runId = await startRunOk(api.app, alice.key, { prompt: 'cli run' });

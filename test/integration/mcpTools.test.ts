@@ -4,6 +4,7 @@ import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
 import { MCP_SECRET_BODY, startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { setAccountSecret } from '../../shared/accounts/accountSecrets.js';
 
 describe('agent runs: MCP servers as tool sources', function () {
   let mcp: TestMcpServer;
@@ -47,6 +48,37 @@ describe('agent runs: MCP servers as tool sources', function () {
     await waitForRunStatus(stack.api.deps, runId, ['completed']);
     const seen = mcp.toolCalls.filter((call) => call.name === 'run_status');
     expect(seen.at(-1)!.args).to.deep.equal({ runId, httpStatus: 200, status: 'running' });
+  });
+
+  it('sends an account secret to an MCP server that asks for one (auth), the run key then as x-runyard-run-key; never the secret anywhere else', async () => {
+    await setAccountSecret(stack.api.deps.db, stack.alice.accountId, 'CALC_TOKEN', 'calc-s3cret-value', stack.api.deps.config.RUNYARD_SECRET);
+    const seenBefore = mcp.requests.length;
+    const runId = await startRunOk(stack.api.app, stack.alice.key, {
+      prompt: 'math [[call1:calc__add:{"a":1,"b":2}]]',
+      model: 'openai/gpt-4o',
+      mcpServers: [{ name: 'calc', url: mcp.url, auth: { secret: 'CALC_TOKEN' } }],
+    });
+    await waitForRunStatus(stack.api.deps, runId, ['completed']);
+    const seen = mcp.requests.slice(seenBefore);
+    expect(seen.length).to.be.greaterThan(0);
+    for (const headers of seen) {
+      expect(headers.authorization).to.equal('Bearer calc-s3cret-value');
+      expect(String(headers['x-runyard-run-key'])).to.match(/^ry_ek_/);
+    }
+    const inHeader = await startRunOk(stack.api.app, stack.alice.key, {
+      prompt: 'math [[call1:calc__add:{"a":3,"b":4}]]',
+      model: 'openai/gpt-4o',
+      mcpServers: [{ name: 'calc', url: mcp.url, auth: { secret: 'CALC_TOKEN', header: 'X-Api-Key' } }],
+    });
+    const seenAt = mcp.requests.length;
+    await waitForRunStatus(stack.api.deps, inHeader, ['completed']);
+    expect(mcp.requests.slice(seenAt - 1).some((h) => h['x-api-key'] === 'calc-s3cret-value')).to.equal(true);
+    const run = await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: runId } });
+    const job = await stack.api.deps.runQueues.forRun(runId).getJob(runId);
+    const timeline = await request(stack.api.app).get(`/api/chat/runs/${runId}`).set(auth());
+    expect(JSON.stringify([run, job?.data, timeline.body], (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.to.include('calc-s3cret-value');
+    const missing = await postRun(stack.api.app, stack.alice.key, { prompt: 'x', mcpServers: [{ name: 'calc', url: mcp.url, auth: { secret: 'NOPE' } }] });
+    expect([missing.status, missing.body.error]).to.deep.equal([400, 'secret_not_found']);
   });
 
   it('fails the run with mcp_unavailable (retried first) when a server cannot be listed', async () => {

@@ -47,6 +47,20 @@ function mcpFailure(err: unknown): string {
 }
 
 /**
+ * What an MCP server gets to authenticate the run (SPEC section 21): the run's key as the bearer
+ * token; or, when the server names an account secret (`auth`), that secret — as the bearer token
+ * or in the header it names — and the run's key as x-runyard-run-key. A secret the account no
+ * longer has fails the listing (mcp_unavailable), never a call without it.
+ */
+function credentialHeaders(server: McpServerDefinition, run: { apiKey: string; secrets?: Map<string, string> }): Record<string, string> {
+  if (!server.auth) return { authorization: `Bearer ${run.apiKey}` };
+  const value = run.secrets?.get(server.auth.secret);
+  if (value === undefined) throw new RunError('mcp_unavailable', `the account has no secret "${server.auth.secret}" for MCP server ${server.name}`, false);
+  const header = server.auth.header?.toLowerCase() ?? 'authorization';
+  return { [header]: header === 'authorization' ? `Bearer ${value}` : value, 'x-runyard-run-key': run.apiKey };
+}
+
+/**
  * A run attempt's connections to its MCP servers (SPEC section 9): listed at the start of the
  * attempt over the streamable HTTP transport with the run's key as the bearer token, called with
  * `tools/call`, closed when the attempt ends. A server that cannot be listed fails the attempt
@@ -59,7 +73,7 @@ export class McpConnections {
 
   static async open(
     servers: readonly McpServerDefinition[],
-    run: { apiKey: string; apiUrl: string },
+    run: { apiKey: string; apiUrl: string; secrets?: Map<string, string> },
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<McpConnections> {
@@ -69,7 +83,7 @@ export class McpConnections {
         const client = new Client({ name: 'runyard-worker', version: '1.0.0' });
         const transport = new StreamableHTTPClientTransport(new URL(server.url), {
           fetch: guardedFetch,
-          requestInit: { headers: { authorization: `Bearer ${run.apiKey}`, [RUNYARD_API_URL_HEADER]: run.apiUrl } },
+          requestInit: { headers: { ...credentialHeaders(server, run), [RUNYARD_API_URL_HEADER]: run.apiUrl } },
         });
         await client.connect(transport, { signal, timeout: timeoutMs });
         connections.clients.set(server.name, client);
@@ -91,6 +105,7 @@ export class McpConnections {
     } catch (err) {
       await connections.close();
       signal.throwIfAborted();
+      if (err instanceof RunError) throw err;
       throw new RunError('mcp_unavailable', `an MCP server could not be listed: ${mcpFailure(err)}`, true);
     }
   }
