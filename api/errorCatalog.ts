@@ -8,6 +8,7 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ['model_disabled', 400, 'The operator disabled the model in the catalogue; GET /api/models lists the enabled ones.'],
   ['model_not_priced', 400, 'The model has no price in the catalogue and the account has a spend limit: no model is silently free under a limit.'],
   ['model_not_found', 404, 'No such model in the catalogue (admin routes and CLI).'],
+  ['provider_key_not_found', 404, 'The account has no key of its own for that provider (admin routes and CLI).'],
   ['secret_not_found', 400, 'mcpServers[].auth names a secret the account does not have (set it with the CLI or the admin API); 404 on the admin route.'],
   ['tool_name_reserved', 400, 'A tool is named exec, read_file, write_file or list_files: those are the workspace’s built-in tools.'],
   ['workspaces_unavailable', 400, 'The run asks for a workspace and this server has no sandbox for one (bubblewrap); `fix` says how to turn them on.'],

@@ -314,6 +314,33 @@ export function buildOpenApiDocument(serverUrl?: string) {
   });
   registry.registerPath({
     method: 'get',
+    path: '/api/admin/accounts/{account}/provider-keys',
+    summary: 'Which providers the account has its own key for (never the keys) (admin)',
+    security,
+    request: { params: account },
+    responses: { 200: json(s.providerKeyListSchema, 'The providers'), ...errors },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/api/admin/accounts/{account}/provider-keys/{provider}',
+    summary: 'Set the account’s own provider key (sealed at rest; its runs use it instead of the deployment’s) (admin)',
+    security,
+    request: {
+      params: account.extend({ provider: z.enum(['openai', 'anthropic']) }),
+      body: { content: { 'application/json': { schema: s.providerKeyBodySchema } } },
+    },
+    responses: { 200: json(s.providerKeyListSchema, 'The providers'), ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/admin/accounts/{account}/provider-keys/{provider}',
+    summary: 'Remove the account’s own provider key: its runs use the deployment’s again (admin)',
+    security,
+    request: { params: account.extend({ provider: z.enum(['openai', 'anthropic']) }) },
+    responses: { 204: { description: 'Removed' }, ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/api/admin/accounts/{account}/secrets',
     summary: 'The names of an account’s secrets (never their values) (admin)',
     security,

@@ -648,3 +648,17 @@ export const accountSecretParamsSchema = z.strictObject({
   account: z.string().min(1).max(200),
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'is not a secret name'),
 });
+
+/** PUT /api/admin/accounts/{account}/provider-keys/{provider} (SPEC section 21): the account's own key (and base URL). */
+export const providerKeyBodySchema = z.strictObject({
+  key: z.string().min(8).max(4_096),
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2_000)
+    .nullable()
+    .optional(),
+});
+export const providerKeyParamsSchema = z.strictObject({ account: z.string().min(1).max(200), provider: z.enum(['openai', 'anthropic']) });
+export const providerKeyListSchema = z.object({
+  providerKeys: z.array(z.object({ provider: z.string(), baseUrl: z.string().nullable(), updatedAt: z.string() })),
+});

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Caller } from './http.js';
 import { assertSecretsExist } from '../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from './deps.js';
+import { hasProviderKey } from '../shared/accounts/providerKeys.js';
 import { catalogueDefault, priceOf } from '../shared/agent/modelCatalogue.js';
 import { assertPricedForAccount } from '../shared/accounts/usageLimits.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../shared/workspaces/workspaceRequest.js';
@@ -14,7 +15,7 @@ import { AppError, databaseUnavailable, isForeignKeyViolation, queueUnavailable,
 import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
 import { inSpan, queueSpan, traceparentOf } from '../shared/infra/tracing.js';
 import { jobContext } from '../shared/infra/queue.js';
-import { modelLabel, resolveModel } from '../shared/agent/models.js';
+import { modelLabel, resolveModelFor } from '../shared/agent/models.js';
 import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks/runWebhooks.js';
 import type { RunJobData } from '../shared/infra/queue.js';
@@ -45,7 +46,9 @@ const isRedisFailure = (err: unknown) =>
  */
 export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody, idempotencyKey?: string): Promise<StartRunResult> {
   const accountId = caller.accountId!;
-  const model = resolveModel(body.model ?? catalogueDefault() ?? deps.config.DEFAULT_MODEL, deps.config);
+  const model = await resolveModelFor(body.model ?? catalogueDefault() ?? deps.config.DEFAULT_MODEL, deps.config, (provider) =>
+    hasProviderKey(deps.db, accountId, provider),
+  );
   await assertPricedForAccount(deps.db, accountId, model.id, priceOf(model.id) !== undefined);
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) {

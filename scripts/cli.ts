@@ -18,6 +18,7 @@ import { createLogger } from '../shared/infra/logger.js';
 import { catalogueViews, refreshCatalogue, setCatalogueEntry, unsetCatalogueEntry } from '../shared/agent/modelCatalogue.js';
 import { contextWindows } from '../shared/agent/contextWindows.js';
 import { accountSecretNames, SECRET_NAME, setAccountSecret, unsetAccountSecret } from '../shared/accounts/accountSecrets.js';
+import { KEYED_PROVIDERS, providerKeysOf, setProviderKey, unsetProviderKey, type KeyedProvider } from '../shared/accounts/providerKeys.js';
 import { parseModelId } from '../shared/agent/models.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
@@ -263,6 +264,52 @@ secrets
     if (!(await unsetAccountSecret(deps.db, account.id, opts.name)))
       throw new AppError('secret_not_found', 404, `${account.name} has no secret ${opts.name}.`, 'List them with `accounts secrets list`.');
     print(outputOf(cmd), { account: account.name, name: opts.name, unset: true }, () => `${account.name}: secret ${opts.name} removed`);
+  });
+
+const providerKeys = accounts
+  .command('provider-keys')
+  .description("an account's own provider keys (bring your own key): its runs use them instead of the deployment's");
+providerKeys
+  .command('set')
+  .description('set the account’s key for a provider, from standard input (sealed at rest; never shown again)')
+  .requiredOption('--account <name>', 'account name')
+  .addOption(new Option('--provider <provider>', 'the provider').choices([...KEYED_PROVIDERS]).makeOptionMandatory())
+  .requiredOption('--key-stdin', 'read the key from standard input (never from the command line)')
+  .option('--base-url <url>', 'the provider’s base URL for this account (an OpenAI-compatible server, a proxy)')
+  .action(async (opts: { account: string; provider: KeyedProvider; baseUrl?: string }, cmd: Command) => {
+    if (opts.baseUrl !== undefined && !/^https?:\/\/\S+$/.test(opts.baseUrl)) throw new UsageError('--base-url must be an http(s) URL');
+    const key = await readStdin();
+    if (!key) throw new UsageError('standard input was empty: pipe the key in (--key-stdin)');
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    await setProviderKey(deps.db, account.id, opts.provider, key, opts.baseUrl ?? null, deps.config.RUNYARD_SECRET);
+    print(outputOf(cmd), { account: account.name, provider: opts.provider, set: true }, () => `${account.name}: its own ${opts.provider} key set`);
+  });
+providerKeys
+  .command('list')
+  .description('which providers the account has its own key for (never the keys)')
+  .requiredOption('--account <name>', 'account name')
+  .action(async (opts: { account: string }, cmd: Command) => {
+    const deps = connect(config());
+    const rows = await providerKeysOf(deps.db, (await findAccount(deps.db, opts.account)).id);
+    print(outputOf(cmd), rows, () => table(rows, ['provider', 'baseUrl', 'updatedAt']));
+  });
+providerKeys
+  .command('unset')
+  .description('remove the account’s key for a provider: its runs use the deployment’s again')
+  .requiredOption('--account <name>', 'account name')
+  .addOption(new Option('--provider <provider>', 'the provider').choices([...KEYED_PROVIDERS]).makeOptionMandatory())
+  .action(async (opts: { account: string; provider: KeyedProvider }, cmd: Command) => {
+    const deps = connect(config());
+    const account = await findAccount(deps.db, opts.account);
+    if (!(await unsetProviderKey(deps.db, account.id, opts.provider)))
+      throw new AppError(
+        'provider_key_not_found',
+        404,
+        `${account.name} has no ${opts.provider} key of its own.`,
+        'List them with `accounts provider-keys list`.',
+      );
+    print(outputOf(cmd), { account: account.name, provider: opts.provider, unset: true }, () => `${account.name}: its own ${opts.provider} key removed`);
   });
 
 const models = program.command('models').description('the model catalogue: prices, context windows, what models read, disabled, the default (SPEC section 21)');

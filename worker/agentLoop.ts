@@ -18,6 +18,8 @@ import type { ModelMessage, ProviderRequest, StepSink } from './providers/types.
 import { isWorkspaceToolName, type WorkspaceToolName } from '../shared/workspaces/workspaceRequest.js';
 import type { OpenWorkspace, WorkspaceManager } from './workspaces/workspaceManager.js';
 import { openAccountSecrets } from '../shared/accounts/accountSecrets.js';
+import type { AccountProviderKey } from './providers/index.js';
+import { accountProviderKey } from './accountProviderKey.js';
 import { changesWorkspace, runWorkspaceTool, WORKSPACE_TOOLS, type WorkspaceTool } from './workspaces/workspaceTools.js';
 import type { AttemptRun } from './runStore.js';
 import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
@@ -51,6 +53,8 @@ export type LoopContext = {
   toolSecrets?: ToolSecrets;
   /** The run's MCP servers, connected for this attempt. */
   mcp?: McpConnections;
+  /** The account's own provider key, opened on first use (never logged, never in job data). */
+  openedProviderKey?: AccountProviderKey;
   /** The chat's workspace, open on this worker for the attempt (SPEC section 18). */
   workspace?: { open: OpenWorkspace; manager: WorkspaceManager };
 };
@@ -250,7 +254,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   const startedAt = new Date();
   let result;
   try {
-    result = await inModelCallSpan(model, {}, () => deps.providers(model.provider).stream(request, sink));
+    result = await inModelCallSpan(model, {}, () => deps.providers(model.provider, accountProviderKey(ctx)).stream(request, sink));
   } catch (err) {
     // Cut short (cancel, interrupt, shutdown, a failed stream): charged what it used all the same.
     const cut = cutCallUsage(inputEstimate, counted, progress.stepText.length + toolInputChars);

@@ -8,6 +8,7 @@ import type { ChatContext, PersistedCompaction } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import { toolResultText } from './providers/types.js';
 import type { LoopContext, LoopProgress } from './agentLoop.js';
+import { accountProviderKey } from './accountProviderKey.js';
 import { inModelCallSpan } from './runSpans.js';
 
 /**
@@ -110,7 +111,7 @@ export async function compact(ctx: LoopContext, progress: LoopProgress, beforeSt
   let summary = '';
   const startedAt = new Date();
   const result = await inModelCallSpan(model, { compaction: true }, () =>
-    deps.providers(model.provider).stream(
+    deps.providers(model.provider, accountProviderKey(ctx)).stream(
       {
         model,
         system: `You compact conversations. The conversation so far:\n\n${transcriptOf(ctx.chat)}`,

@@ -5,6 +5,7 @@ import { PARK_RUN } from '../shared/runs/transitions/park.js';
 import { HEARTBEAT_RUNS } from '../shared/runs/progress.js';
 import type { Usage } from '../shared/agent/models.js';
 import type { RunWorkspace } from './workspaces/workspaceManager.js';
+import type { SealedProviderKey } from '../shared/accounts/providerKeys.js';
 import { Batcher } from '../shared/infra/batcher.js';
 import type { RunStatus } from '../shared/runs/lifecycle.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
@@ -38,6 +39,8 @@ export type AttemptRun = {
   attempt: number;
   /** The span that started the run (SPEC section 16): every attempt is its child. */
   traceparent: string | null;
+  /** The account's own key for the run's provider, sealed (SPEC section 21); null: the deployment's. */
+  providerKey: SealedProviderKey | null;
 };
 
 const RUN_STATE = statement('run_state', `SELECT status::text, attempt, cancel_requested_at IS NOT NULL AS cancel_requested FROM runs WHERE id = $1::uuid`);
@@ -84,6 +87,7 @@ type BegunRow = {
   previous_run_traceparent: string | null;
   lost_attempt: { attempt: number; startedAt: string; workerId: string } | null;
   workspace: RunWorkspace | null;
+  provider_key: SealedProviderKey | null;
 };
 
 const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
@@ -100,6 +104,7 @@ const toBegunAttempt = (row: BegunRow): BegunAttempt => ({
     maxSteps: row.max_steps,
     attempt: row.attempt,
     traceparent: row.traceparent,
+    providerKey: row.provider_key,
   },
   lostAttempt: row.lost_attempt,
   previousRunTraceparent: row.previous_run_traceparent,

@@ -3,7 +3,7 @@ import { AppError, queueUnavailable, tooManyActiveRuns } from '../../shared/infr
 import { assertPricedForAccount, assertWithinLimits } from '../../shared/accounts/usageLimits.js';
 import { priceOf } from '../../shared/agent/modelCatalogue.js';
 import { inSpan, queueSpan, traceparentOf } from '../../shared/infra/tracing.js';
-import { modelLabel, resolveModel } from '../../shared/agent/models.js';
+import { modelLabel, resolveModelFor } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
@@ -14,6 +14,7 @@ import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from '../deps.js';
+import { hasProviderKey } from '../../shared/accounts/providerKeys.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
 import type { Caller } from '../http.js';
@@ -55,7 +56,8 @@ export async function sendMessage(
 ): Promise<SentMessage> {
   const accountId = caller.accountId!;
   const overrides: SettingsOverrides = {
-    model: body.model === undefined ? undefined : resolveModel(body.model, deps.config).id,
+    model:
+      body.model === undefined ? undefined : (await resolveModelFor(body.model, deps.config, (provider) => hasProviderKey(deps.db, accountId, provider))).id,
     system: body.system,
     maxOutputTokens: body.maxOutputTokens,
     maxSteps: body.maxSteps,

@@ -18,6 +18,8 @@ import {
   accountSettingsBodySchema,
   accountSecretBodySchema,
   accountSecretParamsSchema,
+  providerKeyBodySchema,
+  providerKeyParamsSchema,
   catalogueEntryBodySchema,
   catalogueModelParamsSchema,
   chatIdParamsSchema,
@@ -30,6 +32,7 @@ import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../share
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runTimeline.js';
 import { accountSecretNames, setAccountSecret, unsetAccountSecret } from '../../shared/accounts/accountSecrets.js';
+import { providerKeysOf, setProviderKey, unsetProviderKey } from '../../shared/accounts/providerKeys.js';
 import { catalogueViews, setCatalogueEntry, unsetCatalogueEntry } from '../../shared/agent/modelCatalogue.js';
 import { contextWindows } from '../../shared/agent/contextWindows.js';
 import { eraseAccount } from '../eraseAccount.js';
@@ -131,7 +134,7 @@ export function bullBoardRouter(deps: ApiDeps): Router {
 export function adminApiRoutes(deps: ApiDeps): Router {
   const router = Router();
   const accountOf = (req: Request) => {
-    const params = accountParamsSchema.safeParse(req.params);
+    const params = accountParamsSchema.safeParse({ account: req.params.account });
     if (!params.success) throw new AppError('account_not_found', 404, 'No such account.', 'Name the account (or give its id).');
     return findAccount(deps.db, params.data.account);
   };
@@ -187,6 +190,29 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   });
   router.delete('/accounts/:account', async (req, res) => {
     res.status(202).json(await eraseAccount(deps, await accountOf(req)));
+  });
+  router.get('/accounts/:account/provider-keys', async (req, res) => {
+    res.json({ providerKeys: await providerKeysOf(deps.db, (await accountOf(req)).id) });
+  });
+  router.put('/accounts/:account/provider-keys/:provider', async (req, res) => {
+    const params = providerKeyParamsSchema.safeParse(req.params);
+    if (!params.success) throw new AppError('validation_failed', 400, 'The provider is openai or anthropic.', 'Name one of them.');
+    const body = providerKeyBodySchema.parse(jsonBody(req));
+    const account = await accountOf(req);
+    await setProviderKey(deps.db, account.id, params.data.provider, body.key, body.baseUrl ?? null, deps.config.RUNYARD_SECRET);
+    deps.logger.info('account provider key set', { accountId: account.id, provider: params.data.provider });
+    res.json({ providerKeys: await providerKeysOf(deps.db, account.id) });
+  });
+  router.delete('/accounts/:account/provider-keys/:provider', async (req, res) => {
+    const account = await accountOf(req);
+    if (!(await unsetProviderKey(deps.db, account.id, String(req.params.provider))))
+      throw new AppError(
+        'provider_key_not_found',
+        404,
+        'The account has no key of its own for that provider.',
+        'List them: GET /api/admin/accounts/{account}/provider-keys.',
+      );
+    res.status(204).end();
   });
   router.get('/accounts/:account/secrets', async (req, res) => {
     res.json({ secrets: await accountSecretNames(deps.db, (await accountOf(req)).id) });

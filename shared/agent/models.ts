@@ -25,8 +25,11 @@ export function parseModelId(id: string): ModelRef | undefined {
   return { id, provider, name: id.slice(slash + 1) };
 }
 
-/** Rejects, at POST time, a model that no worker could run. */
-export function resolveModel(id: string, config: Config): ModelRef {
+/**
+ * Rejects, at POST time, a model that no worker could run. `accountKey`: the account has its own
+ * key for the model's provider (SPEC section 21), so the deployment needs none.
+ */
+export function resolveModel(id: string, config: Config, accountKey = false): ModelRef {
   const model = parseModelId(id);
   const fix = 'Use local/echo, or an openai/<model> or anthropic/<model> whose provider key the server has.';
   if (!model) throw new AppError('model_unavailable', 400, `Unknown model "${id}".`, fix);
@@ -35,20 +38,20 @@ export function resolveModel(id: string, config: Config): ModelRef {
   if (model.provider === 'local' && model.name !== 'echo') {
     throw new AppError('model_unavailable', 400, `The local provider has no model "${model.name}".`, fix);
   }
-  if (model.provider === 'openai' && !config.OPENAI_API_KEY) {
+  if (model.provider === 'openai' && !config.OPENAI_API_KEY && !accountKey) {
     throw new AppError(
       'model_unavailable',
       400,
       `No OpenAI key is configured, so "${id}" cannot run.`,
-      'Set OPENAI_API_KEY on the api and workers, or pick another model.',
+      'Set OPENAI_API_KEY on the api and workers, give the account its own key (accounts provider-keys set), or pick another model.',
     );
   }
-  if (model.provider === 'anthropic' && !config.ANTHROPIC_API_KEY) {
+  if (model.provider === 'anthropic' && !config.ANTHROPIC_API_KEY && !accountKey) {
     throw new AppError(
       'model_unavailable',
       400,
       `No Anthropic key is configured, so "${id}" cannot run.`,
-      'Set ANTHROPIC_API_KEY on the api and workers, or pick another model.',
+      'Set ANTHROPIC_API_KEY on the api and workers, give the account its own key (accounts provider-keys set), or pick another model.',
     );
   }
   return model;
@@ -78,3 +81,10 @@ export const chargeOf = (modelId: string, usage: Usage): { tokens: number; spend
   tokens: usage.inputTokens + usage.outputTokens,
   spendMicros: costMicros(modelId, usage),
 });
+
+/** resolveModel for an account: its own provider key counts (one query, only when the deployment has no key for the provider). */
+export async function resolveModelFor(id: string, config: Config, hasAccountKey: (provider: ProviderName) => Promise<boolean>): Promise<ModelRef> {
+  const model = parseModelId(id);
+  const deploymentKey = model?.provider === 'openai' ? config.OPENAI_API_KEY : model?.provider === 'anthropic' ? config.ANTHROPIC_API_KEY : 'n/a';
+  return resolveModel(id, config, model !== undefined && !deploymentKey && (await hasAccountKey(model.provider)));
+}

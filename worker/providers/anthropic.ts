@@ -58,12 +58,15 @@ const toAnthropicTools = (tools: ModelTool[]): Tool[] =>
 
 /** `anthropic/<model>`: the Messages API with streaming and `tool_use`, through the official SDK. */
 export class AnthropicProvider implements ModelProvider {
+  /** Whose key the client holds: a refused key's error names it. */
+  private readonly whose: 'deployment' | 'account';
   private readonly client: Anthropic;
 
   constructor(
-    opts: { apiKey: string; baseURL?: string; timeoutMs: number },
+    opts: { apiKey: string; baseURL?: string; timeoutMs: number; whose?: 'deployment' | 'account' },
     private readonly idleTimeoutMs: number,
   ) {
+    this.whose = opts.whose ?? 'deployment';
     this.client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, timeout: opts.timeoutMs, maxRetries: 0 });
   }
 
@@ -139,7 +142,7 @@ export class AnthropicProvider implements ModelProvider {
       }
     } catch (err) {
       if (idle.signal.aborted && !request.signal.aborted) throw providerTimeout('Anthropic', this.idleTimeoutMs);
-      throw fromSdkError('Anthropic', err, request.signal, receivedAny);
+      throw fromSdkError('Anthropic', err, request.signal, receivedAny, this.whose);
     }
     if (!stopped) throw providerStreamIncomplete('Anthropic');
     usage.totalTokens = usage.inputTokens + usage.outputTokens;

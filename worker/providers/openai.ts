@@ -41,12 +41,15 @@ const toOpenAITools = (tools: ModelTool[]): ChatCompletionTool[] =>
 
 /** `openai/<model>`: Chat Completions streaming with usage and function tools, through the official SDK. */
 export class OpenAIProvider implements ModelProvider {
+  /** Whose key the client holds: a refused key's error names it. */
+  private readonly whose: 'deployment' | 'account';
   private readonly client: OpenAI;
 
   constructor(
-    opts: { apiKey: string; baseURL?: string; timeoutMs: number },
+    opts: { apiKey: string; baseURL?: string; timeoutMs: number; whose?: 'deployment' | 'account' },
     private readonly idleTimeoutMs: number,
   ) {
+    this.whose = opts.whose ?? 'deployment';
     // Retries belong to the run queue (visible attempts with backoff), not to the SDK.
     this.client = new OpenAI({ apiKey: opts.apiKey, baseURL: opts.baseURL, timeout: opts.timeoutMs, maxRetries: 0 });
   }
@@ -108,7 +111,7 @@ export class OpenAIProvider implements ModelProvider {
       }
     } catch (err) {
       if (idle.signal.aborted && !request.signal.aborted) throw providerTimeout('OpenAI', this.idleTimeoutMs);
-      throw fromSdkError('OpenAI', err, request.signal, receivedAny);
+      throw fromSdkError('OpenAI', err, request.signal, receivedAny, this.whose);
     }
     if (!finishReason) throw providerStreamIncomplete('OpenAI');
     return { usage, providerResponseId, finishReason, toolCalls: calls.filter(Boolean) };

@@ -12,11 +12,19 @@ export function retryAfterMs(value: string | null | undefined): number | undefin
 /**
  * The contract's retry rule for an HTTP answer from a provider: 408, 429 and 5xx retry; other 4xx
  * fail. A 401 or 403 is `provider_auth_failed`, naming whose key was refused (SPEC section 21: the
- * deployment's — runyard has no customer keys yet), not retried.
+ * account's own, or the deployment's), not retried.
  */
-export function providerHttpError(provider: string, status: number, message: string, retryAfter?: string | null): RunError {
-  if (status === 401 || status === 403)
-    return new RunError('provider_auth_failed', `${provider} refused the deployment's key (${provider.toUpperCase()}_API_KEY): ${status} ${message}`, false);
+export function providerHttpError(
+  provider: string,
+  status: number,
+  message: string,
+  retryAfter?: string | null,
+  whose: 'deployment' | 'account' = 'deployment',
+): RunError {
+  if (status === 401 || status === 403) {
+    const key = whose === 'account' ? "the account's own key (accounts provider-keys)" : `the deployment's key (${provider.toUpperCase()}_API_KEY)`;
+    return new RunError('provider_auth_failed', `${provider} refused ${key}: ${status} ${message}`, false);
+  }
   const retryable = status === 408 || status === 429 || status >= 500;
   const code = status === 429 ? 'provider_rate_limited' : status >= 500 ? 'provider_unavailable' : 'provider_rejected';
   return new RunError(code, `${provider} answered ${status}: ${message}`, retryable, status === 429 ? retryAfterMs(retryAfter) : undefined);

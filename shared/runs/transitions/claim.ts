@@ -10,7 +10,8 @@ import { sqlList, TRANSITIONS } from '../lifecycle.js';
  * compaction, which comes with them (SPEC section 13), and the account's compaction threshold and
  * whether it has spend limits; the run's traceparent (and, for a queued message's run, the previous
  * run's, which its trace links) and the attempt a dead worker left running, if any (its trace shows it); and the
- * chat's workspace (SPEC section 18) when the chat works in one. Runs that are not runnable have no row.
+ * chat's workspace (SPEC section 18) when the chat works in one; the account's own key for the
+ * run's provider (sealed, SPEC section 21), if it has one. Runs that are not runnable have no row.
  */
 export const BEGIN_ATTEMPTS = statement(
   'begin_attempts',
@@ -36,6 +37,8 @@ export const BEGIN_ATTEMPTS = statement(
        (SELECT b.traceparent FROM runs b WHERE b.chat_id = r.chat_id AND b.id <> r.id AND b.created_at <= r.created_at ORDER BY b.created_at DESC LIMIT 1) END
        AS previous_run_traceparent,
      CASE WHEN p.run_id IS NULL THEN NULL ELSE json_build_object('attempt', p.attempt, 'startedAt', p.started_at, 'workerId', p.worker_id) END AS lost_attempt,
+     (SELECT json_build_object('sealed', pk.sealed, 'baseUrl', pk.base_url) FROM account_provider_keys pk
+       WHERE pk.account_id = r.account_id AND pk.provider = split_part(r.model, '/', 1)) AS provider_key,
      CASE WHEN w.session_id IS NULL THEN NULL ELSE
        json_build_object('sessionId', w.session_id, 'status', w.status, 'version', w.version, 'blobKey', w.blob_key, 'spec', w.spec) END AS workspace,
      CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL AND w.session_id IS NULL THEN '[]'::json ELSE
