@@ -145,7 +145,7 @@ describe('workspaces: a run gets a sandboxed place to work (SPEC section 18)', f
     try {
       const runId = await startRunOk(stack.api.app, alice.key, {
         prompt: steps(
-          ['exec', { command: 'cat /etc/shadow; ls /; env' }],
+          ['exec', { command: 'cat /etc/shadow; ls /; env; echo "host=$(hostname)"' }],
           ['exec', { command: `curl -s --max-time 2 http://127.0.0.1:${port}/ && echo reached || echo refused` }],
           ['exec', { command: 'ln -s /etc outside && ln -s .. up && echo linked' }],
           ['read_file', { path: '../../etc/passwd' }],
@@ -161,6 +161,7 @@ describe('workspaces: a run gets a sandboxed place to work (SPEC section 18)', f
       expect(fileOutput.stdout.split('\n')).to.not.include('home');
       expect(fileOutput.stdout).to.include('RUNYARD_RUN_KEY=ry_ek_').and.include('RUNYARD_API_URL=');
       expect(fileOutput.stdout).not.to.match(/DATABASE_URL|RUNYARD_SECRET|OPENAI_API_KEY|REDIS_URL/);
+      expect(fileOutput.stdout).to.include('host=workspace');
       expect((network!.output as { stdout: string }).stdout.trim()).to.equal('refused');
       expect((links!.output as { stdout: string }).stdout).to.equal('linked\n');
       for (const refused of [dotdot, symlink, writeOut, absolute])

@@ -207,6 +207,9 @@ export class BwrapDriver implements SandboxDriver {
     const args = [
       '--unshare-all',
       '--unshare-user',
+      // Its own UTS namespace: the machine's name is none of the command's business.
+      '--hostname',
+      'workspace',
       '--uid',
       '1000',
       '--gid',
