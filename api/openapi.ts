@@ -388,6 +388,22 @@ export function buildOpenApiDocument(serverUrl?: string) {
   });
   registry.registerPath({
     method: 'get',
+    path: '/api/usage/report',
+    summary: 'Token and cost sums of the account’s model calls over a period, by day, model, chat or source (JSON, or CSV with Accept: text/csv)',
+    security,
+    request: { query: s.usageReportQuerySchema },
+    responses: { 200: json(s.usageReportSchema, 'The report'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/admin/usage/report',
+    summary: 'Token and cost sums of every account’s model calls, by account, model or day (admin; CSV with Accept: text/csv)',
+    security,
+    request: { query: s.adminUsageReportQuerySchema },
+    responses: { 200: json(s.usageReportSchema, 'The report'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
     path: '/api/models',
     summary: 'The model catalogue: each model’s id, context window, prices, what it reads, enabled, default (SPEC section 21)',
     security,

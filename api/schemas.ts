@@ -662,3 +662,18 @@ export const providerKeyParamsSchema = z.strictObject({ account: z.string().min(
 export const providerKeyListSchema = z.object({
   providerKeys: z.array(z.object({ provider: z.string(), baseUrl: z.string().nullable(), updatedAt: z.string() })),
 });
+
+const reportPeriod = {
+  from: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('default: the start of this UTC month'),
+  to: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('exclusive; default: now'),
+};
+/** GET /api/usage/report (SPEC section 21). */
+export const usageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(['day', 'model', 'chat', 'source']) });
+/** GET /api/admin/usage/report (SPEC section 21). */
+export const adminUsageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(['account', 'model', 'day']) });
+export const usageReportSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  groupBy: z.string(),
+  rows: z.array(z.record(z.string(), z.union([z.string(), z.number()]))),
+});

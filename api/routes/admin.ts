@@ -16,6 +16,7 @@ import {
   accountLimitsBodySchema,
   accountParamsSchema,
   accountSettingsBodySchema,
+  adminUsageReportQuerySchema,
   accountSecretBodySchema,
   accountSecretParamsSchema,
   providerKeyBodySchema,
@@ -31,6 +32,8 @@ import {
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runTimeline.js';
+import { usageReport } from '../../shared/accounts/usageReports.js';
+import { reportPeriodOf, sendReport } from './usage.js';
 import { accountSecretNames, setAccountSecret, unsetAccountSecret } from '../../shared/accounts/accountSecrets.js';
 import { providerKeysOf, setProviderKey, unsetProviderKey } from '../../shared/accounts/providerKeys.js';
 import { catalogueViews, setCatalogueEntry, unsetCatalogueEntry } from '../../shared/agent/modelCatalogue.js';
@@ -239,6 +242,11 @@ export function adminApiRoutes(deps: ApiDeps): Router {
   router.patch('/accounts/:account/settings', async (req, res) => {
     const body = accountSettingsBodySchema.parse(jsonBody(req));
     res.json(await updateAccountSettings(deps, await accountOf(req), body));
+  });
+  router.get('/usage/report', async (req, res) => {
+    const query = adminUsageReportQuerySchema.parse(req.query);
+    const { from, to } = reportPeriodOf(query);
+    sendReport(req, res, await usageReport(deps.db, null, query.groupBy, from, to));
   });
   const modelOf = (req: Request) => {
     const params = catalogueModelParamsSchema.safeParse(req.params);
