@@ -266,6 +266,7 @@ async function main() {
           postP99: percentile(postLatencies, 99) < TARGETS.postP99UnderMs,
           streamingOverheadP99: percentile(overheads, 99) < TARGETS.streamingOverheadP99UnderMs,
           agentStepOverheadP99: agent ? agent.stepOverheadMs.p99 < TARGETS.agentStepOverheadP99UnderMs : null,
+          webhooksLatency: webhooks ? webhooks.latencyMs.p50 < TARGETS.webhooksP50UnderMs && webhooks.latencyMs.p99 < TARGETS.webhooksP99UnderMs : null,
         },
       },
     };
