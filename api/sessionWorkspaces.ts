@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import { createBlobStore, type BlobStore } from '../shared/blobs/blobStore.js';
+import { workspaceRelative } from '../shared/workspaces/workspacePaths.js';
 import { AppError, notFound } from '../shared/infra/errors.js';
 import { ACTIVE_STATUSES } from '../shared/runs/lifecycle.js';
 import { dropReplaced, dropUnrecorded, manifestKey, readManifest, readVersionFile, type Manifest, type ManifestEntry } from '../shared/workspaces/snapshots.js';
@@ -33,13 +33,10 @@ const viewOf = (row: WorkspaceRow): WorkspaceView => ({
   lastUsedAt: row.last_used_at?.toISOString() ?? null,
 });
 
-/** A path as a caller names it, as the manifest keeps it (relative, normalised); null when it leaves the workspace. */
+/** A path as a caller names it, as the manifest keeps it ('' for the root); null when it leaves the workspace. */
 function manifestPath(named: string): string | null {
-  const relative = named === '/workspace' ? '.' : named.startsWith('/workspace/') ? named.slice('/workspace/'.length) : named;
-  if (path.posix.isAbsolute(relative)) return null;
-  const normal = path.posix.normalize(relative);
-  if (normal === '..' || normal.startsWith('../')) return null;
-  return normal === '.' ? '' : normal.replace(/\/$/, '');
+  const normal = workspaceRelative(named);
+  return normal === null ? null : normal === '.' ? '' : normal.replace(/\/$/, '');
 }
 
 async function manifestOf(blobs: BlobStore, row: WorkspaceRow): Promise<Manifest> {

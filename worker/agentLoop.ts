@@ -351,7 +351,7 @@ async function executeWorkspaceCall(ctx: LoopContext, step: PersistedStep, call:
   const name = call.toolName as WorkspaceToolName;
   const startedAt = new Date();
   const mutates = changesWorkspace(name);
-  const before = mutates ? await manager.markDirty(open) : '';
+  if (mutates) manager.markDirty(open);
   let outcome: ToolOutcome = await inToolSpan(call, 'server', async (span) => {
     const result = storableJson(
       await runWorkspaceTool(
@@ -376,7 +376,6 @@ async function executeWorkspaceCall(ctx: LoopContext, step: PersistedStep, call:
       { runId: run.id, attempt: run.attempt, step: step.step, toolCallId: call.toolCallId, timing },
       outcome,
       recordPlain,
-      before,
     );
     deps.metrics.workspaceBytesPersisted.inc(persisted.bytes);
     recorded = persisted.recorded;

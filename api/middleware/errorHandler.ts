@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { AppError, databaseUnavailable, isDatabaseUnreachable, isForeignKeyViolation, unauthorized } from '../../shared/infra/errors.js';
+import { AppError, databaseErrorCodes, databaseUnavailable, isDatabaseUnreachable, isForeignKeyViolation, unauthorized } from '../../shared/infra/errors.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import { requestIdOf } from '../http.js';
 
@@ -47,10 +47,10 @@ function describeHttpError(err: { status?: number; type?: string; message?: stri
 const INVALID_VALUE_CODES = /\b(22P02|22007|22008|22021|22003)\b/;
 function isInvalidValue(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  const codes = [(err as { code?: unknown }).code, (err as { meta?: { code?: unknown } }).meta?.code, (err.cause as { code?: unknown } | undefined)?.code]
-    .filter((code) => typeof code === 'string')
-    .join(' ');
-  return INVALID_VALUE_CODES.test(codes) || /invalid input syntax for type|invalid byte sequence for encoding|out of range for type/i.test(err.message);
+  return (
+    INVALID_VALUE_CODES.test(databaseErrorCodes(err).join(' ')) ||
+    /invalid input syntax for type|invalid byte sequence for encoding|out of range for type/i.test(err.message)
+  );
 }
 
 /**

@@ -81,12 +81,18 @@ export const tooManyActiveRuns = (max: number) =>
     { retryAfterSeconds: 5 },
   );
 
+/** The codes a database error carries, Postgres's (SQLSTATE) and Prisma's, wherever the driver put them: on the error, its meta, or its cause. */
+export function databaseErrorCodes(err: Error): string[] {
+  const codes = [(err as { code?: unknown }).code, (err as { meta?: { code?: unknown } }).meta?.code, (err.cause as { code?: unknown } | undefined)?.code];
+  return codes.filter((code): code is string => typeof code === 'string');
+}
+
 /** A foreign-key violation (23503; Prisma's P2003), optionally on a column named `column`: what the row refers to was deleted meanwhile. */
 export function isForeignKeyViolation(err: unknown, column?: string): boolean {
   if (!(err instanceof Error)) return false;
-  const code = [(err as { code?: unknown }).code, (err.cause as { code?: unknown } | undefined)?.code].find((c) => typeof c === 'string');
+  const codes = databaseErrorCodes(err);
   const meta = (err as { meta?: unknown }).meta;
   const text = `${err.message} ${meta ? JSON.stringify(meta) : ''}`;
-  if (code !== '23503' && code !== 'P2003' && !/foreign key constraint/i.test(text)) return false;
+  if (!codes.includes('23503') && !codes.includes('P2003') && !/foreign key constraint/i.test(text)) return false;
   return column === undefined || text.includes(column);
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,21 +72,6 @@ export class WorkspaceUnavailable extends RunError {
   }
 }
 
-/** What a call could have changed, in one string: every entry's path, inode, mode, size and change times (ctime, which no command can set back). */
-async function fingerprint(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (at: string): Promise<void> => {
-    for (const entry of (await readdir(at, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-      const full = path.join(at, entry.name);
-      const info = await lstat(full);
-      hash.update(`${full}\0${info.ino}\0${info.mode}\0${info.size}\0${info.mtimeMs}\0${info.ctimeMs}\0`);
-      if (entry.isDirectory()) await walk(full);
-    }
-  };
-  await walk(dir);
-  return hash.digest('hex');
-}
-
 const gitClone = (url: string, ref: string | undefined, dir: string) =>
   new Promise<void>((resolve, reject) => {
     const args = ['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, dir];
@@ -104,16 +89,19 @@ const gitClone = (url: string, ref: string | undefined, dir: string) =>
  * Workspaces on one worker (SPEC section 18): makes a session's workspace the first time (files
  * written, repository cloned from WORKSPACE_GIT_ALLOWLIST), materialises its latest persisted
  * version from the blob store when this worker's copy is not it, persists each call's changes with
- * its result, and frees copies idle for WORKSPACE_IDLE_MS. A copy carries a version marker written
- * only once what it holds is persisted: a copy a call changed without persisting (a failed attempt)
- * is thrown away and materialised again. Copies live under WORKSPACE_DIR/<worker>; a worker's start
+ * its result, and frees copies idle for WORKSPACE_IDLE_MS. A copy a call changed without its result
+ * being persisted (a failed attempt) is thrown away and materialised again. Copies live under WORKSPACE_DIR/<worker>; a worker's start
  * removes what dead workers on the same machine left there.
  */
 export class WorkspaceManager {
   private readonly root: string;
   private readonly lastUsed = new Map<string, number>();
-  /** What this worker knows of each copy it holds: the version's manifest and its files' hashes. */
-  private readonly known = new Map<string, { version: number; blobKey: string | null; manifest: Manifest | null; hashes: HashCache }>();
+  /**
+   * The copies this worker holds: the persisted version each one is (its manifest, its files'
+   * hashes), and whether a call changed it without that being persisted (`dirty`: a failed attempt's
+   * leftovers, thrown away and materialised again by the next open).
+   */
+  private readonly known = new Map<string, { version: number; blobKey: string | null; manifest: Manifest | null; hashes: HashCache; dirty: boolean }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -134,8 +122,10 @@ export class WorkspaceManager {
     const dir = path.join(this.root, workspace.sessionId);
     this.lastUsed.set(workspace.sessionId, Date.now());
     if (workspace.status === 'pending') await this.create(workspace, accountId, dir);
-    else if ((await this.localVersion(workspace.sessionId)) !== workspace.version || this.known.get(workspace.sessionId)?.version !== workspace.version)
-      await this.materialise(workspace.sessionId, workspace.version, workspace.blobKey, dir);
+    else {
+      const held = this.known.get(workspace.sessionId);
+      if (!held || held.dirty || held.version !== workspace.version) await this.materialise(workspace.sessionId, workspace.version, workspace.blobKey, dir);
+    }
     const known = this.known.get(workspace.sessionId)!;
     const agentsMd = await readFile(path.join(dir, 'AGENTS.md'))
       .then((data) => data.subarray(0, AGENTS_MD_MAX_BYTES).toString('utf8'))
@@ -143,14 +133,10 @@ export class WorkspaceManager {
     return { sessionId: workspace.sessionId, dir, version: known.version, blobKey: known.blobKey, manifest: known.manifest, hashes: known.hashes, agentsMd };
   }
 
-  /**
-   * A mutating call is about to run: the copy no longer matches a persisted version until its result
-   * is. Returns the copy's fingerprint before the call, so a call that changed nothing (`exec true`,
-   * a build that only reads) is persisted without a new version.
-   */
-  async markDirty(open: OpenWorkspace): Promise<string> {
-    await rm(this.markerOf(open.sessionId), { force: true });
-    return fingerprint(open.dir);
+  /** A mutating call is about to run: the copy no longer matches a persisted version until its result is. */
+  markDirty(open: OpenWorkspace): void {
+    const held = this.known.get(open.sessionId);
+    if (held) held.dirty = true;
   }
 
   /**
@@ -163,14 +149,15 @@ export class WorkspaceManager {
     call: { runId: string; attempt: number; step: number; toolCallId: string; timing: unknown },
     outcome: unknown,
     recordPlain: (outcome: unknown) => Promise<boolean>,
-    before: string,
   ): Promise<{ recorded: boolean; outcome: unknown; bytes: number }> {
-    if ((await fingerprint(open.dir)) === before) {
+    // Files are hashed only when their inode, size or change times moved (open.hashes).
+    const scanned = await scanTree(open.dir, open.hashes);
+    if (open.manifest && sameTree(scanned.manifest, open.manifest)) {
+      // Nothing changed (`exec true`, a build that only reads): the result alone, no new version.
       const recorded = await recordPlain(outcome);
-      if (recorded) await this.writeMarker(open.sessionId, open.version);
+      if (recorded) this.known.set(open.sessionId, { ...this.held(open), dirty: false });
       return { recorded, outcome, bytes: 0 };
     }
-    const scanned = await scanTree(open.dir, open.hashes);
     if (scanned.sizeBytes > this.deps.config.WORKSPACE_MAX_BYTES) {
       const error = `The workspace grew to ${scanned.sizeBytes} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES}): this call's changes were undone.`;
       await this.materialise(open.sessionId, open.version, open.blobKey, open.dir);
@@ -201,8 +188,7 @@ export class WorkspaceManager {
     open.version = version;
     open.blobKey = stored.key;
     open.manifest = scanned.manifest;
-    this.known.set(open.sessionId, { version, blobKey: stored.key, manifest: scanned.manifest, hashes: open.hashes });
-    await this.writeMarker(open.sessionId, version);
+    this.known.set(open.sessionId, { version, blobKey: stored.key, manifest: scanned.manifest, hashes: open.hashes, dirty: false });
     // Awaited: a later version may bring back a content this deletes, and must find it stored.
     await dropReplaced(this.deps.blobs, open.sessionId, previous.manifest, previous.key, scanned.manifest).catch((err: Error) =>
       this.deps.logger.warn('could not delete an old workspace version', { error: err.message }),
@@ -245,8 +231,7 @@ export class WorkspaceManager {
         UPDATE workspaces SET status = 'ready', version = 1, blob_key = ${stored.key}, size_bytes = ${scanned.sizeBytes}, last_used_at = now()
         WHERE session_id = ${workspace.sessionId}::uuid AND account_id = ${accountId}::uuid AND status = 'pending'`;
       if (made !== 1) throw new Error('it was removed while it was being made');
-      this.known.set(workspace.sessionId, { version: 1, blobKey: stored.key, manifest: scanned.manifest, hashes });
-      await this.writeMarker(workspace.sessionId, 1);
+      this.known.set(workspace.sessionId, { version: 1, blobKey: stored.key, manifest: scanned.manifest, hashes, dirty: false });
       this.deps.logger.info('workspace created', {
         sessionId: workspace.sessionId,
         sizeBytes: scanned.sizeBytes,
@@ -277,21 +262,11 @@ export class WorkspaceManager {
     const hashes: HashCache = new Map();
     // The restored files' hashes are the manifest's: no file is read again while it stays unchanged.
     if (manifest) await seedHashes(dir, manifest, hashes);
-    this.known.set(sessionId, { version, blobKey, manifest, hashes });
-    await this.writeMarker(sessionId, version);
+    this.known.set(sessionId, { version, blobKey, manifest, hashes, dirty: false });
   }
 
-  private markerOf(sessionId: string): string {
-    return path.join(this.root, `${sessionId}.version`);
-  }
-
-  private async localVersion(sessionId: string): Promise<number | null> {
-    const text = await readFile(this.markerOf(sessionId), 'utf8').catch(() => null);
-    return text === null ? null : Number(text);
-  }
-
-  private async writeMarker(sessionId: string, version: number): Promise<void> {
-    await writeFile(this.markerOf(sessionId), String(version));
+  private held(open: OpenWorkspace) {
+    return { version: open.version, blobKey: open.blobKey, manifest: open.manifest, hashes: open.hashes };
   }
 
   private async evictIdle(now = Date.now()): Promise<void> {
@@ -300,7 +275,6 @@ export class WorkspaceManager {
       this.lastUsed.delete(sessionId);
       this.known.delete(sessionId);
       await rm(path.join(this.root, sessionId), { recursive: true, force: true }).catch(() => {});
-      await rm(this.markerOf(sessionId), { force: true }).catch(() => {});
     }
   }
 
@@ -333,3 +307,6 @@ export class WorkspaceManager {
     }
   }
 }
+
+/** Whether two manifests are the same tree: paths, types, modes, sizes, contents and link targets. */
+const sameTree = (a: Manifest, b: Manifest): boolean => JSON.stringify(a.entries) === JSON.stringify(b.entries);
