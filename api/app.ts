@@ -13,6 +13,7 @@ import { adminApiRoutes, BULL_BOARD_PATH, bullBoardRouter, refuseCrossSiteWrites
 import { chatRoutes } from './routes/chats.js';
 import { usageRoutes } from './routes/usage.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { fileRoutes } from './routes/files.js';
 import { modelRoutes } from './routes/models.js';
 import { traceRequests } from './middleware/traceRequests.js';
 import { docsRoutes } from './routes/docs.js';
@@ -62,6 +63,8 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use('/api/usage', apiAuth, limit, usageRoutes(deps));
   app.use('/api/sessions', apiAuth, limit, sessionRoutes(deps));
   app.use('/api/models', apiAuth, limit, modelRoutes(deps));
+  // An <img> cannot send headers either: a file's content also takes a stream token as ?token=.
+  app.use('/api/files', authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/content$/, failures }), limit, fileRoutes(deps));
   app.use('/api/auth', authenticate(deps.keys, { adminToken: deps.config.ADMIN_TOKEN, failures }), limit, whoamiRoute(deps));
 
   const adminAuth = [

@@ -1,3 +1,4 @@
+import { createBlobStore } from '../shared/blobs/blobStore.js';
 import type { Config } from '../shared/infra/config.js';
 import { createDatabase } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
@@ -50,6 +51,7 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
     streamLeases: new StreamLeases(redis, prefix, config.STREAMS_PER_KEY, config.SSE_KEEPALIVE_MS, logger),
     metrics,
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
+    blobs: createBlobStore(config, db),
   };
   const stopCatalogue = startCatalogueRefresh(db, logger);
   let closing: Promise<void> | undefined;

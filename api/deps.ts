@@ -12,6 +12,7 @@ import type { RunProvisioner } from './runProvisioner.js';
 import type { RunAdmission } from '../shared/flow/runAdmission.js';
 import type { StreamHub } from './streamHub.js';
 import type { StreamLeases } from './streamLeases.js';
+import type { BlobStore } from '../shared/blobs/blobStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 
 /** Everything the api's routes and use cases need, built once by api/main.ts (or by a test). */
@@ -37,4 +38,6 @@ export type ApiDeps = {
   metrics: ApiMetrics;
   /** Compiles the tools' input schemas off the event loop, within bounds. */
   schemas: SchemaChecker;
+  /** Where workspace content and uploaded files are kept (BLOB_STORE). */
+  blobs: BlobStore;
 };

@@ -1,3 +1,4 @@
+import { fileBlobPrefix } from '../shared/files/fileStore.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteMatching } from '../shared/infra/redis.js';
 import { eraseChat } from '../shared/runs/erasure.js';
@@ -35,6 +36,8 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   let runs = 0;
   const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX };
   for (const chat of chats) runs += (await eraseChat(erasure, chat.id, account.id))?.runs ?? 0;
+  // Its files go with it by the cascade; their bytes first (uploads attached to no erased chat).
+  for (const file of await deps.db.file.findMany({ where: { accountId: account.id }, select: { id: true } })) await deps.blobs.deletePrefix(fileBlobPrefix(file.id));
   await deps.db.account.delete({ where: { id: account.id } });
   await deps.admission.forgetAccount(account.id);
   await deleteMatching(deps.redis, `${deps.config.QUEUE_PREFIX}:idempotency:{${account.id}}:*`);

@@ -1,3 +1,4 @@
+import { shownParts } from '../shared/files/attachments.js';
 import { AppError, notFound } from '../shared/infra/errors.js';
 import type { Usage } from '../shared/agent/models.js';
 import type { ApiDeps } from './deps.js';
@@ -46,7 +47,7 @@ export async function listMessages(deps: ApiDeps, caller: Caller, chatId: string
     messages: page.map((row) => ({
       id: row.id,
       role: row.role,
-      parts: row.parts as { type: string; text: string }[],
+      parts: shownParts(row.parts as unknown[], deps.config.PUBLIC_BASE_URL) as { type: 'text'; text: string }[],
       createdAt: row.createdAt.toISOString(),
       metadata: {
         runId: row.runId,

@@ -501,6 +501,49 @@ export function buildOpenApiDocument(serverUrl?: string) {
     request: { params: session, query: workspacePath, body: { content: { 'application/octet-stream': { schema: z.string() } } } },
     responses: { 200: json(s.workspaceViewSchema, 'The workspace, at its new version'), 409: json(s.errorSchema, 'session_busy'), ...errors },
   });
+  const file = z.object({ fileId: z.uuid() });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/files',
+    summary:
+      'Upload a file to attach to messages (SPEC section 20): the raw body with its Content-Type and ?filename=, or multipart/form-data with one file field. PNG, JPEG, GIF, WebP, PDF, plain text, Markdown, CSV, JSON, checked by content; at most FILE_MAX_BYTES; the account’s quota',
+    security,
+    request: {
+      query: z.object({ filename: z.string().optional() }),
+      body: { content: { 'application/octet-stream': { schema: z.string() }, 'multipart/form-data': { schema: z.object({ file: z.string() }) } } },
+    },
+    responses: {
+      201: json(s.fileSchema, 'The stored file; attach it as { type: "file", mediaType, url: "runyard:file/<fileId>" }'),
+      400: json(s.errorSchema, 'attachment_type_mismatch, file_empty, validation_failed'),
+      413: json(s.errorSchema, 'file_too_large, file_quota_exceeded'),
+      415: json(s.errorSchema, 'attachment_type_unsupported'),
+      ...errors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/files/{fileId}',
+    summary: 'A file’s metadata',
+    security,
+    request: { params: file },
+    responses: { 200: json(s.fileSchema, 'The file'), ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/files/{fileId}/content',
+    summary: 'A file’s bytes (with the account’s key, or ?token= with a stream token of a run whose chat uses it)',
+    security,
+    request: { params: file, query: z.object({ token: z.string().optional() }) },
+    responses: { 200: { description: 'The file’s bytes, as its media type', content: { 'application/octet-stream': { schema: z.string() } } }, ...errors },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/api/files/{fileId}',
+    summary: 'Delete a file and its bytes (messages that used it show it as gone)',
+    security,
+    request: { params: file },
+    responses: { 204: { description: 'Deleted' }, ...errors },
+  });
   registry.registerPath({ method: 'get', path: '/healthz', summary: 'Process alive', responses: { 200: { description: 'ok' } } });
   registry.registerPath({
     method: 'get',

@@ -11,6 +11,17 @@ extendZodWithOpenApi(z);
 const textPart = z.strictObject({ type: z.literal('text'), text: z.string().max(100_000) }).meta({ id: 'TextPart' });
 const stepStartPart = z.strictObject({ type: z.literal('step-start') }).meta({ id: 'StepStartPart' });
 
+/** An attachment as the AI SDK writes it (SPEC section 20): `url` a data: URL or runyard:file/<fileId>. */
+const filePart = z
+  .strictObject({
+    type: z.literal('file'),
+    mediaType: z.string().min(1).max(200),
+    url: z.string().min(1).max(1_500_000),
+    filename: z.string().max(1_000).optional(),
+    providerMetadata: z.unknown().optional(),
+  })
+  .meta({ id: 'FilePart', description: 'A file: a data: URL, or runyard:file/<fileId> for a file uploaded with POST /api/files.' });
+
 /** A tool call of an earlier assistant message, with its result (the AI SDK's UIMessage tool part). */
 const toolPart = z
   .strictObject({
@@ -29,14 +40,16 @@ export const uiMessageSchema = z
     id: z.string().min(1).max(200).optional(),
     role: z.enum(['user', 'assistant', 'system']),
     parts: z
-      .array(z.union([textPart, stepStartPart, toolPart]))
+      .array(z.union([textPart, stepStartPart, filePart, toolPart]))
       .min(1)
       .max(500),
   })
   .superRefine((message, ctx) => {
     message.parts.forEach((part, index) => {
-      if (part.type !== 'text' && message.role !== 'assistant') {
-        ctx.addIssue({ code: 'custom', path: ['parts', index, 'type'], message: `a ${message.role} message holds text parts only` });
+      if (part.type === 'file' && message.role !== 'user') {
+        ctx.addIssue({ code: 'custom', path: ['parts', index, 'type'], message: 'only a user message carries files' });
+      } else if (part.type !== 'text' && part.type !== 'file' && message.role !== 'assistant') {
+        ctx.addIssue({ code: 'custom', path: ['parts', index, 'type'], message: `a ${message.role} message holds text and file parts only` });
       }
     });
   })
@@ -372,7 +385,14 @@ export const messageSchema = z
     id: z.string(),
     role: z.enum(['user', 'assistant', 'system']),
     parts: z.array(
-      z.union([textPart, stepStartPart, toolPart.extend({ state: z.enum(['input-available', 'output-available', 'output-error', 'output-denied']) })]),
+      z.union([
+        textPart,
+        stepStartPart,
+        z
+          .object({ type: z.literal('file'), mediaType: z.string(), url: z.string(), filename: z.string().optional() })
+          .meta({ id: 'StoredFilePart', description: 'An attachment; url reads its bytes (/api/files/{fileId}/content).' }),
+        toolPart.extend({ state: z.enum(['input-available', 'output-available', 'output-error', 'output-denied']) }),
+      ]),
     ),
     createdAt: z.iso.datetime(),
     metadata: z.object({
@@ -677,3 +697,16 @@ export const usageReportSchema = z.object({
   groupBy: z.string(),
   rows: z.array(z.record(z.string(), z.union([z.string(), z.number()]))),
 });
+
+export const fileSchema = z
+  .object({
+    fileId: z.uuid(),
+    mediaType: z.string(),
+    filename: z.string().nullable(),
+    sizeBytes: z.number().int(),
+    sha256: z.string(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'File' });

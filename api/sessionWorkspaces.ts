@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createBlobStore, type BlobStore } from '../shared/blobs/blobStore.js';
+import type { BlobStore } from '../shared/blobs/blobStore.js';
 import { workspaceRelative } from '../shared/workspaces/workspacePaths.js';
 import { AppError, notFound } from '../shared/infra/errors.js';
 import { ACTIVE_STATUSES } from '../shared/runs/lifecycle.js';
@@ -56,7 +56,7 @@ export async function getWorkspace(deps: ApiDeps, caller: Caller, sessionId: str
 /** GET /api/sessions/{sessionId}/workspace/files?path= : from the latest version's manifest (no content read). */
 export async function listWorkspaceFiles(deps: ApiDeps, caller: Caller, sessionId: string, named = '.') {
   const row = await workspaceOf(deps, caller, sessionId);
-  const manifest = await manifestOf(createBlobStore(deps.config, deps.db), row);
+  const manifest = await manifestOf(deps.blobs, row);
   const under = manifestPath(named);
   if (under === null) throw fileNotFound(named);
   const entries = manifest.entries
@@ -69,7 +69,7 @@ export async function listWorkspaceFiles(deps: ApiDeps, caller: Caller, sessionI
 /** GET /api/sessions/{sessionId}/workspace/files/content?path= : the file's bytes. */
 export async function readWorkspaceFile(deps: ApiDeps, caller: Caller, sessionId: string, named: string): Promise<Buffer> {
   const row = await workspaceOf(deps, caller, sessionId);
-  const blobs = createBlobStore(deps.config, deps.db);
+  const blobs = deps.blobs;
   const relative = manifestPath(named);
   const content = relative ? await readVersionFile(blobs, sessionId, await manifestOf(blobs, row), relative) : null;
   if (!content) throw fileNotFound(named);
@@ -103,7 +103,7 @@ export async function writeWorkspaceFile(deps: ApiDeps, caller: Caller, sessionI
   await workspaceOf(deps, caller, sessionId);
   const relative = manifestPath(named);
   if (!relative) throw new AppError('validation_failed', 400, `"${named}" is not a file path inside the workspace.`, 'Name a file relative to /workspace.');
-  const blobs = createBlobStore(deps.config, deps.db);
+  const blobs = deps.blobs;
   let written: { key: string; manifest: Manifest; previous: Manifest } | undefined;
   let replaced: { manifest: Manifest; key: string | null; current: Manifest } | undefined;
   try {

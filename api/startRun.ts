@@ -23,6 +23,7 @@ import { sealSecret } from '../shared/accounts/secrets.js';
 import { withLogContext } from '../shared/infra/context.js';
 import { isRedisUsable } from '../shared/infra/redis.js';
 import { requestFingerprint } from './idempotency.js';
+import { assertModelReads, attachFiles, resolveAttachments } from '../shared/files/attachments.js';
 
 export type StartRunResult = { runId: string; chatId: string; sessionId: string; status: 'queued' };
 
@@ -31,7 +32,9 @@ const DEFAULT_MAX_STEPS = 20;
 /** How long a request waits for a Redis connection that is still connecting (a just-started api). */
 const REDIS_CONNECT_WAIT_MS = 1_000;
 
-function toStoredMessages(body: StartRunBody) {
+type StoredMessage = { role: string; parts: unknown[] };
+
+function toStoredMessages(body: StartRunBody): StoredMessage[] {
   if (body.prompt !== undefined) return [{ role: 'user', parts: [{ type: 'text', text: body.prompt }] }];
   return body.messages!.map((message) => ({ role: message.role, parts: message.parts }));
 }
@@ -55,6 +58,8 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
     checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
     await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
   }
+  const attachments = await resolveAttachments(deps, accountId, toStoredMessages(body), (m) => (body.prompt !== undefined ? 'prompt' : `messages[${m}]`));
+  assertModelReads(model.id, attachments.used);
   const webhook = body.webhook ? checkWebhook(body.webhook, deps.config.TOOL_URL_ALLOWLIST) : null;
   const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
@@ -72,8 +77,9 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
     const result = await withLogContext({ runId }, async () => {
       // The enqueue: its span is the run's parent in the trace (every attempt is its child).
       const provisioned = await inSpan('enqueue run', queueSpan(runId), async () => {
-        const run = await provisionRun(deps, accountId, runId, model.id, body, webhook, idempotencyKey);
+        const run = await provisionRun(deps, accountId, runId, model.id, body, attachments.messages, webhook, idempotencyKey);
         if (workspace) await requestWorkspaceOrUndo(deps, run, workspace);
+        if (attachments.fileIds.length) await attachFilesOrUndo(deps, run, attachments.fileIds);
         await enqueueOrUndo(deps, run);
         return run;
       });
@@ -97,6 +103,7 @@ async function provisionRun(
   runId: string,
   model: string,
   body: StartRunBody,
+  messages: StoredMessage[],
   webhook: RunWebhook | null,
   idempotencyKey?: string,
 ): Promise<Provisioned> {
@@ -118,7 +125,7 @@ async function provisionRun(
       idempotencyKey: idempotencyKey ?? null,
       title: body.title ?? null,
       metadata: body.metadata ?? null,
-      messages: toStoredMessages(body),
+      messages,
       tools: body.tools?.length ? body.tools : null,
       mcpServers: body.mcpServers?.length ? body.mcpServers : null,
       webhook,
@@ -166,6 +173,18 @@ async function requestWorkspaceOrUndo(deps: ApiDeps, run: Provisioned, spec: Wor
   } catch (err) {
     deps.logger.error('could not ask for the run’s workspace, undoing the run', { error: (err as Error).message });
     await undoProvisioning(deps, run);
+    throw databaseUnavailable();
+  }
+}
+
+/** The run's chat uses the files its messages carry (SPEC section 20); a file deleted meanwhile undoes the run (404). */
+async function attachFilesOrUndo(deps: ApiDeps, run: Provisioned, fileIds: string[]): Promise<void> {
+  try {
+    await attachFiles(deps.db, run.chatId, fileIds);
+  } catch (err) {
+    await undoProvisioning(deps, run);
+    if (err instanceof AppError) throw err;
+    deps.logger.error('could not attach the run’s files, undoing the run', { error: (err as Error).message });
     throw databaseUnavailable();
   }
 }

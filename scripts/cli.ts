@@ -213,11 +213,11 @@ program
   .command('retention')
   .description('history retention')
   .command('run')
-  .description('one retention pass now: erase every idle chat older than its account’s retention; reports what it deleted')
+  .description('one retention pass now: erase every idle chat older than its account’s retention, and uploads attached to no chat after a day; reports what it deleted')
   .action(async (_opts: unknown, cmd: Command) => {
     const deps = connect(config());
     const report = await pruneExpiredChats({ db: deps.db, redis: deps.redis, admission: deps.admission, config: deps.config });
-    print(outputOf(cmd), report, () => `erased ${report.chatsDeleted} chats (${report.runsDeleted} runs)`);
+    print(outputOf(cmd), report, () => `erased ${report.chatsDeleted} chats (${report.runsDeleted} runs) and ${report.filesDeleted} unattached files`);
   });
 
 const secrets = accounts.command('secrets').description("an account's named secrets: credentials its MCP servers get (mcpServers[].auth)");

@@ -254,7 +254,14 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   const startedAt = new Date();
   let result;
   try {
-    result = await inModelCallSpan(model, {}, () => deps.providers(model.provider, accountProviderKey(ctx)).stream(request, sink));
+    // The attachments' bytes, read just before the call and let go of when it ends (local/echo needs only their digests).
+    const attached = await deps.attachments.load(run.accountId, request.messages, model.provider !== 'local', ctx.signal);
+    try {
+      const sent = { ...request, messages: attached.messages };
+      result = await inModelCallSpan(model, {}, () => deps.providers(model.provider, accountProviderKey(ctx)).stream(sent, sink));
+    } finally {
+      attached.release();
+    }
   } catch (err) {
     // Cut short (cancel, interrupt, shutdown, a failed stream): charged what it used all the same.
     const cut = cutCallUsage(inputEstimate, counted, progress.stepText.length + toolInputChars);

@@ -6,7 +6,7 @@ import type { CompactionPart } from '../shared/stream/messageParts.js';
 import { textOfParts } from '../shared/stream/messageParts.js';
 import type { ChatContext, PersistedCompaction } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
-import { toolResultText } from './providers/types.js';
+import { attachmentName, toolResultText } from './providers/types.js';
 import type { LoopContext, LoopProgress } from './agentLoop.js';
 import { accountProviderKey } from './accountProviderKey.js';
 import { inModelCallSpan } from './runSpans.js';
@@ -86,8 +86,12 @@ function transcriptOf(chat: ChatContext): string {
 function lineOf(message: ModelMessage): string {
   switch (message.role) {
     case 'user':
+      return [
+        `User: ${message.content}`,
+        ...(message.attachments ?? []).map((attachment) => `User attached ${attachmentName(attachment)} (${attachment.mediaType})`),
+      ].join('\n');
     case 'system':
-      return `${message.role === 'user' ? 'User' : 'System'}: ${message.content}`;
+      return `System: ${message.content}`;
     case 'assistant':
       return [
         ...(message.content ? [`Assistant: ${message.content}`] : []),

@@ -1,7 +1,8 @@
 import { isToolPart, textOfParts, toolNameOf, type MessagePart, type ToolPart } from '../shared/stream/messageParts.js';
 import type { PersistedStep } from '../shared/agent/steps.js';
 import type { Usage } from '../shared/agent/models.js';
-import type { ModelMessage, ToolCall, ToolResult } from './providers/types.js';
+import type { Attachment, ModelMessage, ToolCall, ToolResult } from './providers/types.js';
+import { fileIdOf } from '../shared/files/attachments.js';
 
 export type StoredMessage = { role: 'user' | 'assistant' | 'system'; parts: MessagePart[] };
 
@@ -85,6 +86,11 @@ export const toolResultOfPart = (part: ToolPart): ToolResult | null => {
 export function toModelMessages(messages: readonly StoredMessage[]): ModelMessage[] {
   const out: ModelMessage[] = [];
   for (const message of messages) {
+    if (message.role === 'user') {
+      const attachments = attachmentsOf(message.parts);
+      out.push({ role: 'user', content: textOfParts(message.parts), ...(attachments.length ? { attachments } : {}) });
+      continue;
+    }
     if (message.role !== 'assistant') {
       out.push({ role: message.role, content: textOfParts(message.parts) });
       continue;
@@ -93,6 +99,14 @@ export function toModelMessages(messages: readonly StoredMessage[]): ModelMessag
   }
   return out;
 }
+
+/** The files a user message carries, as the model call names them (their bytes come just before it is sent). */
+const attachmentsOf = (parts: readonly MessagePart[]): Attachment[] =>
+  parts.flatMap((part) => {
+    if (part.type !== 'file') return [];
+    const fileId = fileIdOf(part);
+    return fileId ? [{ fileId, mediaType: part.mediaType, filename: part.filename ?? null }] : [];
+  });
 
 /** One step's parts as model messages: the assistant turn, then a tool turn if it called tools. */
 export function stepMessages(parts: readonly MessagePart[]): ModelMessage[] {

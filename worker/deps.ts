@@ -14,6 +14,7 @@ import type { StepStore } from './stepStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import type { ModelCallLedger } from './modelCallLedger.js';
 import type { WorkspaceManager } from './workspaces/workspaceManager.js';
+import type { AttachmentLoader } from './attachments.js';
 import type { ContextWindows } from '../shared/agent/contextWindows.js';
 
 export type WorkerDeps = {
@@ -45,6 +46,8 @@ export type WorkerDeps = {
   contextWindows: ContextWindows;
   /** The model call each run has in flight, so a worker killed mid-call does not escape accounting. */
   calls: ModelCallLedger;
+  /** Attachment bytes for model requests, within ATTACHMENT_BYTES_IN_FLIGHT_MB (SPEC section 20). */
+  attachments: AttachmentLoader;
   /** Workspaces (SPEC section 18); undefined when this machine has no sandbox (WORKSPACE_DRIVER). */
   workspaces?: { manager: WorkspaceManager };
 };

@@ -16,6 +16,7 @@ import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
 import os from 'node:os';
 import path from 'node:path';
+import { AttachmentLoader } from './attachments.js';
 import { createBlobStore } from '../shared/blobs/blobStore.js';
 import { findExecutable } from '../shared/workspaces/workspaceRequest.js';
 import { BwrapDriver } from './workspaces/sandbox.js';
@@ -102,6 +103,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     schemas: new SchemaChecker(config.TOOL_SCHEMA_TIMEOUT_MS),
     contextWindows: contextWindows(config),
     calls: new ModelCallLedger(redis, sql, prefix, logger),
+    attachments: new AttachmentLoader({ db, blobs: createBlobStore(config, db), metrics }, config.ATTACHMENT_BYTES_IN_FLIGHT_MB * 1_048_576),
     workspaces: startWorkspaces(config, { db, sql, logger }, workerId),
   };
 
@@ -148,7 +150,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
     async (job) => {
       if (job.name === RETENTION_JOB_NAME) {
         const report = await pruneExpiredChats({ db, redis, admission, config, metrics });
-        if (report.chatsDeleted) logger.info('retention erased expired chats', report);
+        if (report.chatsDeleted || report.filesDeleted) logger.info('retention erased expired chats and unattached files', report);
         return report;
       }
       return sweepStaleRuns({ config, db, sql, runQueues, admission, logger, metrics, redis, streamOptions: streamOptions(deps) });

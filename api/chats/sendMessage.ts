@@ -14,6 +14,7 @@ import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from '../deps.js';
+import { assertModelReads, attachFiles, resolveAttachments, type UsedFile } from '../../shared/files/attachments.js';
 import { hasProviderKey } from '../../shared/accounts/providerKeys.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
@@ -71,6 +72,8 @@ export async function sendMessage(
     await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
   }
   const workspace = checkWorkspaceRequest(body.workspace, deps.config);
+  const given = body.prompt !== undefined ? { role: 'user', parts: [{ type: 'text', text: body.prompt }] } : body.message!;
+  const attachments = await resolveAttachments(deps, accountId, [given], () => (body.prompt !== undefined ? 'prompt' : 'message'));
   if (!(await isRedisUsable(deps.redis, REDIS_CONNECT_WAIT_MS))) throw queueUnavailable();
 
   const claim = idempotencyKey
@@ -80,7 +83,7 @@ export async function sendMessage(
   try {
     // The enqueue: its span is the parent of the run the message starts (now, or once it is promoted).
     const accepted = await inSpan('enqueue run', queueSpan(null, chatId), async () => {
-      const done = await accept(deps, accountId, chatId, body, overrides, workspace, rewrite);
+      const done = await accept(deps, accountId, chatId, body, overrides, workspace, attachments, rewrite);
       if ('jobData' in done) await enqueueOrUndo(deps, done.jobData, done.sessionId);
       return done;
     });
@@ -117,9 +120,10 @@ async function accept(
   body: SendMessageBody,
   overrides: SettingsOverrides,
   workspace: WorkspaceSpec | false | null,
+  attachments: { messages: { parts: unknown[] }[]; used: UsedFile[]; fileIds: string[] },
   rewrite?: Rewrite,
 ): Promise<Accepted> {
-  const parts = body.prompt !== undefined ? [{ type: 'text', text: body.prompt }] : body.message!.parts;
+  const parts = attachments.messages[0]!.parts;
   // A rewrite goes before whatever is queued, and the run it replaces stops.
   const onBusy = rewrite ? 'interrupt' : (body.onBusy ?? 'queue');
   return deps.db.$transaction(async (tx) => {
@@ -136,6 +140,8 @@ async function accept(
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await assertPricedForAccount(tx, accountId, settings.model, priceOf(settings.model) !== undefined);
+    assertModelReads(settings.model, attachments.used);
+    await attachFiles(tx, chatId, attachments.fileIds);
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
     if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;

@@ -61,6 +61,13 @@ export function catalogueDefault(): string | undefined {
 /** The context window the operator set for the model, if any (it overrides the built-in table and MODEL_CONTEXT_TOKENS). */
 export const catalogueContextTokens = (modelId: string): number | null => operatorRows.get(modelId)?.contextTokens ?? null;
 
+/** What the model reads besides text (SPEC section 20 asks it before a message carries an image or a PDF). */
+export function readsOf(modelId: string): { images: boolean; pdf: boolean } {
+  const row = operatorRows.get(modelId);
+  const builtIn = BUILT_IN[modelId];
+  return { images: row?.images ?? builtIn?.images ?? false, pdf: row?.pdf ?? builtIn?.pdf ?? false };
+}
+
 export type CatalogueView = {
   id: string;
   contextTokens: number | null;
@@ -77,13 +84,12 @@ export function catalogueViews(defaultModel: string, contextTokens: (modelId: st
   const chosenDefault = catalogueDefault() ?? defaultModel;
   return [...ids].sort().map((id) => {
     const row = operatorRows.get(id);
-    const builtIn = BUILT_IN[id];
     const price = priceOf(id);
     return {
       id,
       contextTokens: row?.contextTokens ?? contextTokens(id),
       prices: price ? { inputUsdPerMTok: price.input, outputUsdPerMTok: price.output, cachedInputUsdPerMTok: price.cachedInput ?? null } : null,
-      reads: { images: row?.images ?? builtIn?.images ?? false, pdf: row?.pdf ?? builtIn?.pdf ?? false },
+      reads: readsOf(id),
       enabled: !(row?.disabled ?? false),
       default: id === chosenDefault,
       source: row ? 'operator' : 'built-in',

@@ -199,6 +199,11 @@ export const configSchema = z
     WORKSPACE_GIT_ALLOWLIST: commaList(/^(https?|git):\/\/[^/\s]+/, 'is not an http(s) or git url prefix'),
     // Where workspace content is stored: postgres (the database runyard already has).
     BLOB_STORE: z.enum(['postgres']).default('postgres'),
+    // Attachments (SPEC section 20): the largest file an upload may carry, an account's total by default, and
+    // how many attachment bytes a worker holds at once for the model calls it is sending (the others wait).
+    FILE_MAX_BYTES: z.coerce.number().int().min(1_024).max(1_073_741_824).default(20_971_520),
+    FILE_QUOTA_MB: z.coerce.number().int().min(1).default(1_024),
+    ATTACHMENT_BYTES_IN_FLIGHT_MB: z.coerce.number().int().min(1).max(4_096).default(48),
     // Tracing (SPEC section 16): set an OTLP/HTTP endpoint to export traces; the SDK reads the other OTEL_* variables itself.
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,

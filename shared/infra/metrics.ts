@@ -9,6 +9,12 @@ export function createMetrics(process: 'api' | 'worker') {
   return {
     registry,
     runsStarted: new client.Counter({ name: 'runyard_runs_started_total', help: 'Runs accepted by the api (202)', labelNames: ['model'], registers }),
+    filesUploaded: new client.Counter({ name: 'runyard_files_uploaded_total', help: 'Files stored by POST /api/files', registers }),
+    attachmentBytesSent: new client.Counter({
+      name: 'runyard_attachment_bytes_sent_total',
+      help: 'Attachment bytes a worker read from the blob store into model requests',
+      registers,
+    }),
     chatMessages: new client.Counter({
       name: 'runyard_chat_messages_total',
       help: 'Messages sent to chats, by what became of them: started (a run at once), queued, interrupting (queued at the front), rejected (chat_busy)',
@@ -100,7 +106,7 @@ export function createMetrics(process: 'api' | 'worker') {
     }),
     retentionErased: new client.Counter({
       name: 'runyard_retention_erased_total',
-      help: 'What retention erased (chats past their account’s retention, and their runs)',
+      help: 'What retention erased (chats past their account’s retention, their runs, and uploads attached to no chat after a day)',
       labelNames: ['what'],
       registers,
     }),

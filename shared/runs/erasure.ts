@@ -13,7 +13,7 @@ const REDIS_IN_FLIGHT = 64;
  * Erases chats whole (SPEC section 17), all of a batch in one transaction: their sessions go, and
  * with them, by the schema's cascades, the chats, their runs, messages, steps, attempts, cleanup
  * records, keys and stream tokens, webhook events and deliveries, queued messages, compactions,
- * workspaces (and their stored content, in the same transaction);
+ * workspaces (and their stored content, in the same transaction), the files no other chat uses (and their bytes);
  * then the runs' Redis leftovers (event streams, fences, jobs). A crash leaves each chat whole or
  * gone. Only the chats of `accountId` (null: any account's, for operators and retention) that
  * `onlyIf` keeps — a condition checked under the chats' locks, so a message sent meanwhile wins —
@@ -46,6 +46,13 @@ export async function eraseChats(
       ), content_gone AS (
         -- The sessions' workspaces go by the cascade; their content in the Postgres blob store (BLOB_STORE=postgres) with them.
         DELETE FROM blobs WHERE key LIKE ANY (SELECT 'workspaces/' || session_id::text || '/%' FROM doomed)
+      ), files_gone AS (
+        -- The chats' attachments (SPEC section 20), but for those another chat still uses, and their bytes.
+        DELETE FROM files f WHERE f.id IN (SELECT file_id FROM chat_files WHERE chat_id = ANY(${chats}::uuid[]))
+          AND NOT EXISTS (SELECT 1 FROM chat_files other WHERE other.file_id = f.id AND NOT other.chat_id = ANY(${chats}::uuid[]))
+        RETURNING f.id
+      ), file_content_gone AS (
+        DELETE FROM blobs WHERE key LIKE ANY (SELECT 'files/' || id::text || '/%' FROM files_gone)
       )
       SELECT id::text FROM runs_of`;
     return { chats, runIds: runs.map((run) => run.id) };

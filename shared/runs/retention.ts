@@ -1,3 +1,5 @@
+import { createBlobStore } from '../blobs/blobStore.js';
+import { expireOrphanFiles } from '../files/fileStore.js';
 import type { Config } from '../infra/config.js';
 import { Prisma, type Db } from '../infra/db.js';
 import type { RedisClient } from '../infra/redis.js';
@@ -21,7 +23,7 @@ const expiredChat = (defaultDays: number | undefined) => {
     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.chat_id = c.id AND (r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) OR r.finished_at >= ${cutoff}))`;
 };
 
-export type RetentionReport = { chatsDeleted: number; runsDeleted: number; vacuumMs?: number };
+export type RetentionReport = { chatsDeleted: number; runsDeleted: number; filesDeleted: number; vacuumMs?: number };
 
 /**
  * What a chat's erasure deletes from (by the schema's cascades), and the sweep's deletions (expired
@@ -42,6 +44,8 @@ export const HISTORY_TABLES = [
   'queued_messages',
   'chat_compactions',
   'workspaces',
+  'files',
+  'chat_files',
   'blobs',
 ] as const;
 
@@ -63,8 +67,9 @@ export async function reclaimStorage(db: Db): Promise<number> {
  * One retention pass (SPEC section 17): every chat with no active run and no queued message whose
  * last activity (its last message sent, or its last run's end) is older than its account's
  * retention (RETENTION_DAYS unless the account says otherwise) is erased whole (shared/runs/erasure.ts),
- * BATCH chats to a transaction, oldest first, until none is left; then the space
- * is reclaimed (RETENTION_VACUUM).
+ * BATCH chats to a transaction, oldest first, until none is left; uploads attached to no chat a day
+ * after they arrived go too (SPEC section 20); then the space is reclaimed (RETENTION_VACUUM).
+ * `now`: the clock (a test moves it).
  */
 export async function pruneExpiredChats(deps: {
   db: Db;
@@ -72,8 +77,9 @@ export async function pruneExpiredChats(deps: {
   admission: RunAdmission;
   config: Config;
   metrics?: Pick<Metrics, 'retentionErased'>;
+  now?: Date;
 }): Promise<RetentionReport> {
-  const report: RetentionReport = { chatsDeleted: 0, runsDeleted: 0 };
+  const report: RetentionReport = { chatsDeleted: 0, runsDeleted: 0, filesDeleted: 0 };
   const expired = expiredChat(deps.config.RETENTION_DAYS);
   for (;;) {
     const candidates = await deps.db.$queryRaw<{ id: string }[]>`
@@ -99,6 +105,8 @@ export async function pruneExpiredChats(deps: {
     deps.metrics?.retentionErased.inc({ what: 'runs' }, erased.runs);
     if (candidates.length < BATCH) break;
   }
+  report.filesDeleted = await expireOrphanFiles({ db: deps.db, blobs: createBlobStore(deps.config, deps.db) }, deps.now);
+  deps.metrics?.retentionErased.inc({ what: 'files' }, report.filesDeleted);
   if (report.chatsDeleted > 0 && deps.config.RETENTION_VACUUM) report.vacuumMs = await reclaimStorage(deps.db);
   return report;
 }

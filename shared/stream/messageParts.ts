@@ -22,7 +22,9 @@ export type CompactionPart = {
   id: string;
   data: { summary: string; throughMessageId: string; inputTokensBefore: number };
 };
-export type MessagePart = TextPart | StepStartPart | ToolPart | CompactionPart;
+/** An attachment of a user message (SPEC section 20), stored as `url: runyard:file/<fileId>` (shared/files/attachments.ts). */
+export type FilePart = { type: 'file'; mediaType: string; url: string; filename?: string };
+export type MessagePart = TextPart | StepStartPart | ToolPart | CompactionPart | FilePart;
 
 export const isToolPart = (part: { type: string }): part is ToolPart => part.type.startsWith('tool-');
 export const toolNameOf = (part: ToolPart): string => part.type.slice('tool-'.length);

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /**
  * A local server that speaks the OpenAI Chat Completions and Anthropic Messages streaming wire
@@ -17,7 +17,17 @@ import { randomUUID } from 'node:crypto';
  * calls, followed by " | results: " and the tool results it received, in order.
  * Like the real APIs it answers 400 when tool calls and results are not paired.
  */
-export type RecordedRequest = { provider: 'openai' | 'anthropic'; headers: IncomingMessage['headers']; body: Record<string, unknown>; at: number };
+/** A file a request carried, decoded as the provider would: its kind, type and the SHA-256 of its bytes (or its text). */
+export type ReceivedFile = { kind: 'image' | 'pdf'; mediaType: string; sha256: string; bytes: number } | { kind: 'text'; text: string };
+
+export type RecordedRequest = {
+  provider: 'openai' | 'anthropic';
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown>;
+  at: number;
+  /** The files and extra text parts of its user turns, in order, decoded from each provider's own format. */
+  files: ReceivedFile[];
+};
 
 export type FakeProviders = {
   url: string;
@@ -160,6 +170,50 @@ function plan(text: string, seenTags: Set<string>, rounds: { step: number; resul
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** base64 that the real APIs would take (they refuse anything else with a 400). */
+function decodeBase64(data: unknown): Buffer {
+  if (typeof data !== 'string' || data.length % 4 !== 0 || !BASE64.test(data)) throw new Error('invalid base64 data');
+  return Buffer.from(data, 'base64');
+}
+
+function dataUrl(url: unknown): { mediaType: string; bytes: Buffer } {
+  const match = typeof url === 'string' ? /^data:([^;,]+);base64,(.*)$/s.exec(url) : null;
+  if (!match) throw new Error('expected a base64 data: URL');
+  return { mediaType: match[1]!, bytes: decodeBase64(match[2]) };
+}
+
+type Block = { type: string; text?: string; image_url?: { url?: string }; file?: { file_data?: string; filename?: string }; source?: { type?: string; media_type?: string; data?: string } };
+
+/** The user turns' file parts as each provider reads them: OpenAI image_url/file parts, Anthropic image/document blocks; text parts after the first. */
+function receivedFiles(provider: 'openai' | 'anthropic', body: Record<string, unknown>): ReceivedFile[] {
+  const files: ReceivedFile[] = [];
+  for (const message of (body.messages as WireMessage[]) ?? []) {
+    if (message.role !== 'user' || !Array.isArray(message.content)) continue;
+    const blocks = message.content as Block[];
+    for (const block of blocks) {
+      if (provider === 'openai' && block.type === 'image_url') {
+        const { mediaType, bytes } = dataUrl(block.image_url?.url);
+        files.push({ kind: 'image', mediaType, sha256: sha256(bytes), bytes: bytes.length });
+      } else if (provider === 'openai' && block.type === 'file') {
+        const { mediaType, bytes } = dataUrl(block.file?.file_data);
+        if (!block.file?.filename) throw new Error('a file part needs its filename');
+        files.push({ kind: 'pdf', mediaType, sha256: sha256(bytes), bytes: bytes.length });
+      } else if (provider === 'anthropic' && (block.type === 'image' || block.type === 'document')) {
+        if (block.source?.type !== 'base64' || !block.source.media_type) throw new Error(`${block.type}.source: expected a base64 source with its media_type`);
+        const bytes = decodeBase64(block.source.data);
+        if (block.type === 'image' && bytes.length > 5 * 1_048_576) throw new Error('image exceeds 5 MB maximum');
+        files.push({ kind: block.type === 'image' ? 'image' : 'pdf', mediaType: block.source.media_type, sha256: sha256(bytes), bytes: bytes.length });
+      } else if (block.type === 'text' && blocks.length > 1 && block.text?.startsWith('[')) {
+        files.push({ kind: 'text', text: block.text });
+      }
+    }
+  }
+  return files;
+}
+
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -275,7 +329,13 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     open.add(res);
     res.on('close', () => open.delete(res));
     const body = await readJson(req);
-    const recorded: RecordedRequest = { provider, headers: req.headers, body, at: Date.now() };
+    let files: ReceivedFile[];
+    try {
+      files = receivedFiles(provider, body);
+    } catch (err) {
+      return sendError(res, provider, 400, (err as Error).message);
+    }
+    const recorded: RecordedRequest = { provider, headers: req.headers, body, at: Date.now(), files };
     requests.push(recorded);
     const held = holds.findIndex((hold) => hold.matches(recorded));
     if (held >= 0) {

@@ -1,13 +1,30 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import type { ContentBlockParam, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import { toolResultText, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+import { attachmentText, toolResultText, type Attachment, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
 
 const DEFAULT_MAX_TOKENS = 4096;
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** An attachment as a content block: images as image blocks, PDFs as document blocks, text (and a deleted file) as text — base64. */
+function attachmentBlock(attachment: Attachment): ContentBlockParam {
+  const kind = attachment.missing || !attachment.data ? 'text' : kindOf(attachment.mediaType);
+  switch (kind) {
+    case 'image':
+      return {
+        type: 'image',
+        source: { type: 'base64', media_type: attachment.mediaType as 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp', data: attachment.data!.toString('base64') },
+      };
+    case 'pdf':
+      return { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: attachment.data!.toString('base64') } };
+    case 'text':
+      return { type: 'text', text: attachmentText(attachment) };
+  }
+}
 
 /** The turns as Anthropic takes them: tool calls are `tool_use` blocks, their results `tool_result` blocks of the next user turn. */
 function toAnthropicMessages(messages: ModelMessage[]): MessageParam[] {
@@ -17,7 +34,12 @@ function toAnthropicMessages(messages: ModelMessage[]): MessageParam[] {
       case 'system':
         break; // taken apart, with the system prompt
       case 'user':
-        out.push({ role: 'user', content: message.content });
+        out.push({
+          role: 'user',
+          content: message.attachments?.length
+            ? [...message.attachments.map(attachmentBlock), ...(message.content ? [{ type: 'text' as const, text: message.content }] : [])]
+            : message.content,
+        });
         break;
       case 'assistant':
         out.push({

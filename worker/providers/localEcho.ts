@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { toolResultText, type ModelMessage, type ModelProvider, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+import { attachmentName, toolResultText, type ModelMessage, type ModelProvider, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
 
 const words = (text: string) => text.match(/\S+\s*/g) ?? [];
 
@@ -53,9 +53,14 @@ export class LocalEchoProvider implements ModelProvider {
     };
   }
 
+  /** The last user message back: a line per attachment (`[file <filename> <mediaType> <sizeBytes> <sha256>]`), then its text. */
   private lastUserText(messages: ModelMessage[]): string {
     const lastUser = [...messages].reverse().find((message) => message.role === 'user');
-    return lastUser?.role === 'user' ? lastUser.content : '';
+    if (lastUser?.role !== 'user') return '';
+    const lines = (lastUser.attachments ?? []).map((a) =>
+      a.missing ? `[file ${attachmentName(a)} ${a.mediaType} deleted]` : `[file ${attachmentName(a)} ${a.mediaType} ${a.sizeBytes} ${a.sha256}]`,
+    );
+    return [...lines, ...(lastUser.content ? [lastUser.content] : [])].join('\n');
   }
 
   /** The `call` lines of the message, grouped into steps by `then` lines; none unless every line is one or the other. */

@@ -1,16 +1,38 @@
 import OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type { ChatCompletionContentPart, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import { toolResultText, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+import { attachmentName, attachmentText, toolResultText, type Attachment, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+
+/** An attachment as a content part: images as image_url, PDFs as file parts, text (and a deleted file) as text — base64 data URLs. */
+function attachmentPart(attachment: Attachment): ChatCompletionContentPart {
+  const kind = attachment.missing || !attachment.data ? 'text' : kindOf(attachment.mediaType);
+  const dataUrl = () => `data:${attachment.mediaType};base64,${attachment.data!.toString('base64')}`;
+  switch (kind) {
+    case 'image':
+      return { type: 'image_url', image_url: { url: dataUrl() } };
+    case 'pdf':
+      return { type: 'file', file: { filename: attachmentName(attachment), file_data: dataUrl() } };
+    case 'text':
+      return { type: 'text', text: attachmentText(attachment) };
+  }
+}
 
 function toOpenAIMessages(messages: ModelMessage[]): ChatCompletionMessageParam[] {
   return messages.flatMap((message): ChatCompletionMessageParam[] => {
     switch (message.role) {
       case 'system':
-      case 'user':
         return [{ role: message.role, content: message.content }];
+      case 'user':
+        if (!message.attachments?.length) return [{ role: 'user', content: message.content }];
+        return [
+          {
+            role: 'user',
+            content: [...message.attachments.map(attachmentPart), ...(message.content ? [{ type: 'text' as const, text: message.content }] : [])],
+          },
+        ];
       case 'assistant':
         return [
           {

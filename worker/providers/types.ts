@@ -6,10 +6,24 @@ export type ToolCall = { toolCallId: string; toolName: string; input: unknown; r
 /** What a tool call gave back to the model: an output, or an error text (`isError`). */
 export type ToolResult = { toolCallId: string; toolName: string; output: unknown; isError: boolean };
 
+/**
+ * A file a user message carries (SPEC section 20): named by the stored part; its size, digest and
+ * bytes filled in by worker/attachments.ts just before the call (`missing`: deleted since).
+ */
+export type Attachment = {
+  fileId: string;
+  mediaType: string;
+  filename: string | null;
+  sizeBytes?: number;
+  sha256?: string;
+  data?: Buffer;
+  missing?: true;
+};
+
 /** The conversation in a provider-neutral form; each provider maps it to its wire format. */
 export type ModelMessage =
   | { role: 'system'; content: string }
-  | { role: 'user'; content: string }
+  | { role: 'user'; content: string; attachments?: Attachment[] }
   | { role: 'assistant'; content: string; toolCalls: ToolCall[] }
   | { role: 'tool'; results: ToolResult[] };
 
@@ -53,3 +67,12 @@ export interface ModelProvider {
 /** A tool result as text for a provider that takes strings: the output's JSON, or `{"error": ...}`. */
 export const toolResultText = (result: ToolResult): string =>
   result.isError ? JSON.stringify({ error: String(result.output) }) : typeof result.output === 'string' ? result.output : JSON.stringify(result.output ?? null);
+
+/** How an attachment is named in text (local/echo's answer, a deleted file's stand-in, compaction transcripts). */
+export const attachmentName = (attachment: Attachment): string => attachment.filename ?? attachment.fileId;
+
+/** A text attachment's content as the model reads it: its name, then the text. */
+export const attachmentText = (attachment: Attachment): string =>
+  attachment.missing || !attachment.data
+    ? `[attachment ${attachmentName(attachment)} (${attachment.mediaType}) was deleted]`
+    : `[${attachmentName(attachment)}]\n${attachment.data.toString('utf8')}`;
