@@ -37,7 +37,8 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX };
   for (const chat of chats) runs += (await eraseChat(erasure, chat.id, account.id))?.runs ?? 0;
   // Its files go with it by the cascade; their bytes first (uploads attached to no erased chat).
-  for (const file of await deps.db.file.findMany({ where: { accountId: account.id }, select: { id: true } })) await deps.blobs.deletePrefix(fileBlobPrefix(file.id));
+  for (const file of await deps.db.file.findMany({ where: { accountId: account.id }, select: { id: true } }))
+    await deps.blobs.deletePrefix(fileBlobPrefix(file.id));
   await deps.db.account.delete({ where: { id: account.id } });
   await deps.admission.forgetAccount(account.id);
   await deleteMatching(deps.redis, `${deps.config.QUEUE_PREFIX}:idempotency:{${account.id}}:*`);

@@ -22,7 +22,11 @@ export const ERROR_CATALOG: [code: string, status: number, meaning: string][] = 
   ],
   ['attachment_type_mismatch', 400, 'The file’s content is not the type it was sent as (its first bytes are checked; text must be UTF-8).'],
   ['attachment_type_unsupported', 415, 'Files of that type cannot be attached: PNG, JPEG, GIF, WebP, PDF, plain text, Markdown, CSV, JSON.'],
-  ['attachment_too_large', 400, 'An attachment is over the provider’s limit for the model (Anthropic: images ≤ 5 MB and ≤ 8,000 px a side); `details.part` names it.'],
+  [
+    'attachment_too_large',
+    400,
+    'An attachment is over the provider’s limit for the model (Anthropic: images ≤ 5 MB and ≤ 8,000 px a side); `details.part` names it.',
+  ],
   ['model_cannot_read_attachment', 400, 'The model does not read that kind of attachment (images, PDFs: GET /api/models says); `details.part` names it.'],
   ['file_too_large', 413, 'The upload is larger than FILE_MAX_BYTES (refused as the bytes arrive).'],
   ['file_quota_exceeded', 413, 'The account’s files would hold more than its quota (accounts settings --file-quota-mb).'],

@@ -2,7 +2,7 @@ import busboy from 'busboy';
 import type { Request } from 'express';
 import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
-import { AppError, validationFailed } from '../shared/infra/errors.js';
+import { validationFailed } from '../shared/infra/errors.js';
 import { fileChunks, fileNotFound, fileTooLarge, filesOf, storeFile, type StoredFile } from '../shared/files/fileStore.js';
 
 /** Fields besides the file a multipart upload may carry (they are ignored), and their size. */
@@ -17,8 +17,7 @@ export async function receiveUpload(deps: ApiDeps, caller: Caller, req: Request)
   const declaredLength = Number(req.headers['content-length']);
   if (Number.isFinite(declaredLength) && declaredLength > deps.config.FILE_MAX_BYTES + 64 * 1_024) throw fileTooLarge(deps.config.FILE_MAX_BYTES);
   const contentType = req.headers['content-type'] ?? '';
-  const store = (source: AsyncIterable<Buffer>, declared: { mediaType?: string; filename?: string }) =>
-    storeFile(deps, caller.accountId!, source, declared);
+  const store = (source: AsyncIterable<Buffer>, declared: { mediaType?: string; filename?: string }) => storeFile(deps, caller.accountId!, source, declared);
   if (!/^multipart\/form-data/i.test(contentType)) {
     const filename = typeof req.query.filename === 'string' ? req.query.filename : undefined;
     return store(req, { mediaType: contentType || undefined, filename });
@@ -70,4 +69,3 @@ export async function readableFile(deps: ApiDeps, caller: Caller, fileId: string
 
 /** The file's bytes as a stream for the response (chunk by chunk from the blob store). */
 export const contentOf = (deps: ApiDeps, file: StoredFile) => fileChunks(deps.blobs, file);
-

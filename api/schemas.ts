@@ -538,6 +538,14 @@ export const accountSettingsBodySchema = z
     compactionThresholdPercent: z.number().int().min(1).max(100).nullable().optional(),
     weight: z.number().int().min(1).max(1000).nullable().optional().meta({ description: 'Its share of a saturated fleet against other accounts (default 1)' }),
     maxRunning: z.number().int().min(1).max(1_000_000).nullable().optional().meta({ description: 'Its running runs fleet-wide at most (null: no cap)' }),
+    fileQuotaMb: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .nullable()
+      .optional()
+      .meta({ description: 'What its uploaded files may hold together, MiB (null: FILE_QUOTA_MB)' }),
   })
   .meta({ id: 'AccountSettingsRequest' });
 
@@ -580,6 +588,8 @@ export const accountSettingsSchema = z
     compactionThresholdIsDefault: z.boolean(),
     weight: z.number().int(),
     maxRunning: z.number().int().nullable(),
+    fileQuotaMb: z.number().int(),
+    fileQuotaIsDefault: z.boolean(),
   })
   .meta({ id: 'AccountSettings' });
 

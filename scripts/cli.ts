@@ -114,30 +114,38 @@ accounts
 accounts
   .command('settings')
   .description(
-    'show an account\'s settings; --retention-days: how long its idle chats are kept; --compaction-threshold: the % of a model\'s window at which its chats are compacted ("default" puts either back to the deployment\'s); --weight: its share of a saturated fleet (default 1); --max-running: its running runs fleet-wide at most ("none": no cap)',
+    'show an account\'s settings; --retention-days: how long its idle chats are kept; --compaction-threshold: the % of a model\'s window at which its chats are compacted ("default" puts either back to the deployment\'s); --weight: its share of a saturated fleet (default 1); --max-running: its running runs fleet-wide at most ("none": no cap); --file-quota-mb: what its uploaded files may hold together',
   )
   .requiredOption('--account <name>', 'account name')
   .option('--retention-days <days>', 'days, at least 1, or "default"')
   .option('--compaction-threshold <percent>', 'percent, 1 to 100, or "default"')
   .option('--weight <weight>', 'whole number, 1 to 1000, or "default" (1)')
   .option('--max-running <runs>', 'whole number, at least 1, or "none"')
-  .action(async (opts: { account: string; retentionDays?: string; compactionThreshold?: string; weight?: string; maxRunning?: string }, cmd: Command) => {
-    const deps = connect(config());
-    const account = await findAccount(deps.db, opts.account);
-    const settings = await updateAccountSettings(deps, account, {
-      retentionDays: wholeOrDefault(opts.retentionDays, '--retention-days', 1, 36_500),
-      compactionThresholdPercent: wholeOrDefault(opts.compactionThreshold, '--compaction-threshold', 1, 100),
-      weight: wholeOrDefault(opts.weight, '--weight', 1, 1000),
-      maxRunning: wholeOrDefault(opts.maxRunning, '--max-running', 1, 1_000_000, 'none'),
-    });
-    print(outputOf(cmd), settings, () =>
-      [
-        `${settings.account}: idle chats kept ${settings.retentionDays === null ? 'until a retention period is set (no RETENTION_DAYS)' : `${settings.retentionDays} days`}${settings.retentionDaysIsDefault && settings.retentionDays !== null ? ' (RETENTION_DAYS)' : ''}`,
-        `compacted at ${settings.compactionThresholdPercent}% of the model's window${settings.compactionThresholdIsDefault ? ' (COMPACTION_THRESHOLD_PERCENT)' : ''}`,
-        `fair share weight ${settings.weight}, ${settings.maxRunning === null ? 'no cap on running runs' : `at most ${settings.maxRunning} running runs`}`,
-      ].join('\n'),
-    );
-  });
+  .option('--file-quota-mb <mib>', 'MiB, at least 1, or "default" (FILE_QUOTA_MB)')
+  .action(
+    async (
+      opts: { account: string; retentionDays?: string; compactionThreshold?: string; weight?: string; maxRunning?: string; fileQuotaMb?: string },
+      cmd: Command,
+    ) => {
+      const deps = connect(config());
+      const account = await findAccount(deps.db, opts.account);
+      const settings = await updateAccountSettings(deps, account, {
+        retentionDays: wholeOrDefault(opts.retentionDays, '--retention-days', 1, 36_500),
+        compactionThresholdPercent: wholeOrDefault(opts.compactionThreshold, '--compaction-threshold', 1, 100),
+        weight: wholeOrDefault(opts.weight, '--weight', 1, 1000),
+        maxRunning: wholeOrDefault(opts.maxRunning, '--max-running', 1, 1_000_000, 'none'),
+        fileQuotaMb: wholeOrDefault(opts.fileQuotaMb, '--file-quota-mb', 1, 10_000_000),
+      });
+      print(outputOf(cmd), settings, () =>
+        [
+          `${settings.account}: idle chats kept ${settings.retentionDays === null ? 'until a retention period is set (no RETENTION_DAYS)' : `${settings.retentionDays} days`}${settings.retentionDaysIsDefault && settings.retentionDays !== null ? ' (RETENTION_DAYS)' : ''}`,
+          `compacted at ${settings.compactionThresholdPercent}% of the model's window${settings.compactionThresholdIsDefault ? ' (COMPACTION_THRESHOLD_PERCENT)' : ''}`,
+          `fair share weight ${settings.weight}, ${settings.maxRunning === null ? 'no cap on running runs' : `at most ${settings.maxRunning} running runs`}`,
+          `uploaded files hold at most ${settings.fileQuotaMb} MiB${settings.fileQuotaIsDefault ? ' (FILE_QUOTA_MB)' : ''}`,
+        ].join('\n'),
+      );
+    },
+  );
 
 accounts
   .command('erase')
@@ -213,7 +221,9 @@ program
   .command('retention')
   .description('history retention')
   .command('run')
-  .description('one retention pass now: erase every idle chat older than its account’s retention, and uploads attached to no chat after a day; reports what it deleted')
+  .description(
+    'one retention pass now: erase every idle chat older than its account’s retention, and uploads attached to no chat after a day; reports what it deleted',
+  )
   .action(async (_opts: unknown, cmd: Command) => {
     const deps = connect(config());
     const report = await pruneExpiredChats({ db: deps.db, redis: deps.redis, admission: deps.admission, config: deps.config });

@@ -55,7 +55,13 @@ export class AttachmentLoader {
           attachments: message.attachments.map((attachment): Attachment => {
             const file = files.get(attachment.fileId);
             if (!file) return { ...attachment, missing: true };
-            return { ...attachment, sizeBytes: file.sizeBytes, sha256: file.sha256, filename: attachment.filename ?? file.filename, data: contents.get(file.id) };
+            return {
+              ...attachment,
+              sizeBytes: file.sizeBytes,
+              sha256: file.sha256,
+              filename: attachment.filename ?? file.filename,
+              data: contents.get(file.id),
+            };
           }),
         };
       });

@@ -7,7 +7,7 @@ import type { RunAdmission } from '../flow/runAdmission.js';
  * An account's own settings beside the deployment's defaults: how long its idle chats are kept
  * (RETENTION_DAYS, SPEC section 17) and when its chats are compacted (COMPACTION_THRESHOLD_PERCENT,
  * section 13), and its share of the fleet (section 15: `weight`, default 1, and `maxRunning`, its
- * running runs fleet-wide, null for no cap). Null means "the default"; the view says which values
+ * running runs fleet-wide, null for no cap), and what its uploaded files may hold (section 20: `fileQuotaMb`, FILE_QUOTA_MB). Null means "the default"; the view says which values
  * are defaults. The CLI's `accounts settings` and the admin API's
  * /api/admin/accounts/{account}/settings both use this.
  */
@@ -17,6 +17,7 @@ export type AccountSettingsChange = {
   compactionThresholdPercent?: number | null;
   weight?: number | null;
   maxRunning?: number | null;
+  fileQuotaMb?: number | null;
 };
 
 export type AccountSettingsView = {
@@ -28,6 +29,9 @@ export type AccountSettingsView = {
   compactionThresholdIsDefault: boolean;
   weight: number;
   maxRunning: number | null;
+  /** What its uploaded files may hold together (MiB; SPEC section 20). */
+  fileQuotaMb: number;
+  fileQuotaIsDefault: boolean;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -55,7 +59,7 @@ export async function updateAccountSettings(
   if (Object.values(data).some((value) => value !== undefined)) await db.account.update({ where: { id: account.id }, data });
   const row = await db.account.findUniqueOrThrow({
     where: { id: account.id },
-    select: { retentionDays: true, compactionThresholdPercent: true, weight: true, maxRunning: true },
+    select: { retentionDays: true, compactionThresholdPercent: true, weight: true, maxRunning: true, fileQuotaMb: true },
   });
   if (change.weight !== undefined || change.maxRunning !== undefined)
     await deps.admission.settingsChanged(account.id, { weight: row.weight, maxRunning: row.maxRunning });
@@ -69,5 +73,7 @@ export async function updateAccountSettings(
     compactionThresholdIsDefault: row.compactionThresholdPercent === null,
     weight: row.weight,
     maxRunning: row.maxRunning,
+    fileQuotaMb: row.fileQuotaMb ?? config.FILE_QUOTA_MB,
+    fileQuotaIsDefault: row.fileQuotaMb === null,
   };
 }

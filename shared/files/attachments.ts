@@ -57,9 +57,15 @@ function decodeDataUrl(url: string, where: string): { bytes: Buffer; mediaType: 
 }
 
 const badPart = (where: string, what: string) =>
-  new AppError('validation_failed', 400, `${where}: the file part's url ${what}.`, 'Send a data: URL, or runyard:file/<fileId> for a file uploaded with POST /api/files.', {
-    details: { part: where },
-  });
+  new AppError(
+    'validation_failed',
+    400,
+    `${where}: the file part's url ${what}.`,
+    'Send a data: URL, or runyard:file/<fileId> for a file uploaded with POST /api/files.',
+    {
+      details: { part: where },
+    },
+  );
 
 const cannotRead = (where: string, model: string, file: StoredFile) =>
   new AppError(
@@ -71,9 +77,15 @@ const cannotRead = (where: string, model: string, file: StoredFile) =>
   );
 
 const tooLargeFor = (where: string, provider: string, detail: string) =>
-  new AppError('attachment_too_large', 400, `${where}: ${detail}, over ${provider}'s limit.`, 'Send a smaller file (scale the image down), or use another model.', {
-    details: { part: where },
-  });
+  new AppError(
+    'attachment_too_large',
+    400,
+    `${where}: ${detail}, over ${provider}'s limit.`,
+    'Send a smaller file (scale the image down), or use another model.',
+    {
+      details: { part: where },
+    },
+  );
 
 /** Refuses, before any run exists, a file the model cannot read or its provider would refuse. */
 function checkReadable(where: string, modelId: string, file: StoredFile): void {
@@ -128,7 +140,11 @@ export async function resolveAttachments<M extends Message>(
     }
   }
   if (wanted.length === 0) return { messages, used: [], fileIds: [] };
-  const files = await filesOf(deps.db, accountId, wanted.map((w) => w.fileId));
+  const files = await filesOf(
+    deps.db,
+    accountId,
+    wanted.map((w) => w.fileId),
+  );
   for (const { where, message, part, fileId } of wanted) {
     const file = files.get(fileId);
     if (!file) throw Object.assign(fileNotFound(), { message: `${where}: the file ${fileId} was not found.` });

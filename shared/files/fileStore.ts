@@ -121,8 +121,11 @@ const quotaExceeded = (quotaBytes: number) =>
 
 /** A name as the caller gave it, kept to its last path segment, printable, ≤ 255 characters. */
 export function cleanFilename(name: string | undefined): string | null {
-  // eslint-disable-next-line no-control-regex
-  const base = name?.split(/[\\/]/).pop()?.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  const base = name
+    ?.split(/[\\/]/)
+    .pop()
+    ?.replace(/\p{Cc}/gu, '')
+    .trim();
   return base ? base.slice(0, 255) : null;
 }
 

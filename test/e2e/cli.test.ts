@@ -167,7 +167,7 @@ describe('the operator CLI', function () {
     expect(JSON.parse(settings.stdout)).to.include({ retentionDays: 7, retentionDaysIsDefault: false });
     const pass = await cli('retention', 'run', '--json');
     expect(pass.code).to.equal(0);
-    expect(JSON.parse(pass.stdout)).to.have.keys('chatsDeleted', 'runsDeleted');
+    expect(JSON.parse(pass.stdout)).to.have.keys('chatsDeleted', 'runsDeleted', 'filesDeleted');
     expect(await api.deps.db.chat.count({ where: { id: chatId } }), 'a busy, recent chat is kept').to.equal(1);
     const erased = await cli('chats', 'delete', chatId, '--json');
     expect(JSON.parse(erased.stdout)).to.deep.equal({ chatId, deleted: true, runs: 1 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
+import { updateAccountSettings } from '../../shared/accounts/accountSettings.js';
 import { pruneExpiredChats } from '../../shared/runs/retention.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { ELF_EXECUTABLE, makePdf, makePng } from '../support/files.js';
@@ -77,7 +78,8 @@ describe('attachments: files and images in messages (SPEC section 20)', function
     expect([huge.status, huge.body.error]).to.deep.equal([413, 'file_too_large']);
 
     const small = await createAccount(stack.api.deps.db);
-    await stack.api.deps.db.account.update({ where: { id: small.accountId }, data: { fileQuotaMb: 2 } });
+    const quota = await updateAccountSettings(stack.api.deps, { id: small.accountId, name: small.accountId }, { fileQuotaMb: 2 });
+    expect(quota).to.include({ fileQuotaMb: 2, fileQuotaIsDefault: false });
     await uploadOk(small, makePng(8, 8, { padBytes: MIB }), 'image/png');
     const over = await upload(small, makePng(8, 8, { padBytes: MIB + 1 }), 'image/png');
     expect([over.status, over.body.error]).to.deep.equal([413, 'file_quota_exceeded']);
@@ -127,9 +129,12 @@ describe('attachments: files and images in messages (SPEC section 20)', function
     expect(part).to.include({ type: 'file', mediaType: 'image/png', filename: 'dot.png' });
     const fileId = /\/api\/files\/([0-9a-f-]{36})\/content$/.exec(part.url)?.[1];
     expect(fileId, part.url).to.be.a('string');
-    expect(answer.parts.filter((p: { type: string }) => p.type === 'text').map((p: { text: string }) => p.text).join('')).to.equal(
-      `[file dot.png image/png ${png.length} ${sha256(png)}]\nwhat is this`,
-    );
+    expect(
+      answer.parts
+        .filter((p: { type: string }) => p.type === 'text')
+        .map((p: { text: string }) => p.text)
+        .join(''),
+    ).to.equal(`[file dot.png image/png ${png.length} ${sha256(png)}]\nwhat is this`);
 
     // A page reads it with a stream token of the run (an <img> sends no header).
     const token = (await request(stack.api.app).post(`/api/chat/runs/${res.body.runId}/stream-token`).set(stack.alice.auth)).body.token as string;

@@ -185,7 +185,13 @@ function dataUrl(url: unknown): { mediaType: string; bytes: Buffer } {
   return { mediaType: match[1]!, bytes: decodeBase64(match[2]) };
 }
 
-type Block = { type: string; text?: string; image_url?: { url?: string }; file?: { file_data?: string; filename?: string }; source?: { type?: string; media_type?: string; data?: string } };
+type Block = {
+  type: string;
+  text?: string;
+  image_url?: { url?: string };
+  file?: { file_data?: string; filename?: string };
+  source?: { type?: string; media_type?: string; data?: string };
+};
 
 /** The user turns' file parts as each provider reads them: OpenAI image_url/file parts, Anthropic image/document blocks; text parts after the first. */
 function receivedFiles(provider: 'openai' | 'anthropic', body: Record<string, unknown>): ReceivedFile[] {

@@ -4,7 +4,17 @@ import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import { attachmentText, toolResultText, type Attachment, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+import {
+  attachmentText,
+  toolResultText,
+  type Attachment,
+  type ModelMessage,
+  type ModelProvider,
+  type ModelTool,
+  type ProviderRequest,
+  type ProviderResult,
+  type StepSink,
+} from './types.js';
 
 const DEFAULT_MAX_TOKENS = 4096;
 
@@ -17,7 +27,11 @@ function attachmentBlock(attachment: Attachment): ContentBlockParam {
     case 'image':
       return {
         type: 'image',
-        source: { type: 'base64', media_type: attachment.mediaType as 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp', data: attachment.data!.toString('base64') },
+        source: {
+          type: 'base64',
+          media_type: attachment.mediaType as 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp',
+          data: attachment.data!.toString('base64'),
+        },
       };
     case 'pdf':
       return { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: attachment.data!.toString('base64') } };

@@ -4,7 +4,18 @@ import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
-import { attachmentName, attachmentText, toolResultText, type Attachment, type ModelMessage, type ModelProvider, type ModelTool, type ProviderRequest, type ProviderResult, type StepSink } from './types.js';
+import {
+  attachmentName,
+  attachmentText,
+  toolResultText,
+  type Attachment,
+  type ModelMessage,
+  type ModelProvider,
+  type ModelTool,
+  type ProviderRequest,
+  type ProviderResult,
+  type StepSink,
+} from './types.js';
 
 /** An attachment as a content part: images as image_url, PDFs as file parts, text (and a deleted file) as text — base64 data URLs. */
 function attachmentPart(attachment: Attachment): ChatCompletionContentPart {
