@@ -194,10 +194,12 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
   }
 }
 
-/** A Chat message as runyard's POST takes it: text, steps and finished tool parts. */
+/** A Chat message as runyard's POST takes it: text, a user's files (data: URLs or runyard:file/<id>), steps and finished tool parts. */
 function toRunyardMessage(message: UIMessage) {
   const parts = message.parts.flatMap((part) => {
     if (part.type === 'text') return [{ type: 'text', text: part.text }];
+    if (part.type === 'file')
+      return message.role === 'user' ? [{ type: 'file', mediaType: part.mediaType, url: part.url, ...(part.filename ? { filename: part.filename } : {}) }] : [];
     if (part.type === 'step-start') return message.role === 'assistant' ? [{ type: 'step-start' }] : [];
     const tool = part as { type: string; toolCallId?: string; state?: string; input?: unknown; output?: unknown; errorText?: string };
     if (tool.type.startsWith('tool-') && tool.toolCallId && ['output-available', 'output-error', 'output-denied'].includes(tool.state ?? '')) {

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
 import { AbstractChat, lastAssistantMessageIsCompleteWithToolCalls, type ChatState, type ChatStatus, type UIMessage } from 'ai';
 import { RunyardChatTransport } from '../../clients/runyardChatTransport.js';
 import { comparableParts } from '../support/aiSdkClient.js';
+import { makePng } from '../support/files.js';
 import { waitFor } from '../support/harness.js';
 import { waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -110,6 +112,33 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
     ]);
     expect(chat.messages.map((m) => m.role)).to.deep.equal(['user', 'assistant']);
     expect(await stack.api.deps.db.run.count({ where: { chatId: transport.runyardChatId! } })).to.equal(3);
+  });
+
+  it('sends a file part from Chat through the transport; history shows it with a url a page reads with a stream token (SPEC section 20)', async () => {
+    const base = await stack.api.url();
+    const transport = new RunyardChatTransport({ baseUrl: base, headers: { authorization: `Bearer ${stack.alice.key}` } });
+    const chat: Chat = new Chat({ transport });
+    const png = makePng(12, 9, { seed: 5 });
+    const digest = createHash('sha256').update(png).digest('hex');
+    // What Chat does with a picked file: a data: URL in a file part.
+    await chat.sendMessage({
+      text: 'what is in this picture?',
+      files: [{ type: 'file', mediaType: 'image/png', filename: 'pic.png', url: `data:image/png;base64,${png.toString('base64')}` }],
+    });
+    await waitFor(() => chat.status === 'ready' && chat.lastMessage?.role === 'assistant', { what: 'the answer', timeoutMs: 20_000 });
+    const answer = chat.lastMessage!.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('');
+    expect(answer).to.equal(`[file pic.png image/png ${png.length} ${digest}]\nwhat is in this picture?`);
+    const auth = { authorization: `Bearer ${stack.alice.key}` };
+    const history = (await request(stack.api.app).get(`/api/chats/${transport.runyardChatId}/messages`).set(auth)).body.messages as {
+      parts: { type: string; url?: string }[];
+      metadata: { runId: string };
+    }[];
+    const file = history[0]!.parts.find((p) => p.type === 'file')!;
+    expect(file.url).to.match(/^\/api\/files\/[0-9a-f-]{36}\/content$/);
+    const token = (await request(stack.api.app).post(`/api/chat/runs/${history[1]!.metadata.runId}/stream-token`).set(auth)).body.token as string;
+    const image = await fetch(`${base}${file.url}?token=${token}`);
+    expect([image.status, image.headers.get('content-type')]).to.deep.equal([200, 'image/png']);
+    expect(createHash('sha256').update(Buffer.from(await image.arrayBuffer())).digest('hex')).to.equal(digest);
   });
 
   it('holds a three-turn conversation in one runyard chat, a client tool in the second turn, sending only each new message; resumeStream picks up an answer mid-way', async () => {
