@@ -49,14 +49,14 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(docsRoutes(deps.config.PUBLIC_BASE_URL));
 
   app.use(readCors(deps.config.STREAM_CORS_ORIGINS));
-  // A browser's EventSource cannot send headers: the stream route also takes a stream token as ?token=.
+  // A browser's EventSource cannot send headers: the stream routes (a run's, a chat's, a chat's events) also take a stream token as ?token=.
   const failures = new AuthFailureLimiter(
     deps.redis,
     deps.config.QUEUE_PREFIX,
     { perAddress: deps.config.AUTH_FAILURES_PER_MINUTE, fleet: deps.config.AUTH_FAILURES_FLEET_PER_MINUTE },
     deps.logger,
   );
-  const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/stream$/, failures });
+  const apiAuth = authenticate(deps.keys, { queryTokenPath: /^\/[^/]+\/(stream|events)$/, failures });
   const limit = rateLimit(deps.redis, deps.config.QUEUE_PREFIX, deps.config.RATE_LIMIT_PER_MINUTE, deps.logger);
   app.use('/api/chat/runs', apiAuth, limit, json, runRoutes(deps));
   app.use('/api/chats', apiAuth, limit, json, chatRoutes(deps));

@@ -181,6 +181,35 @@ export function buildOpenApiDocument(serverUrl?: string) {
       ...errors,
     },
   });
+  const eventsRequest = { query: s.streamQuerySchema, headers: z.object({ 'Last-Event-ID': z.string().optional() }) };
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/{chatId}/events',
+    summary:
+      'The chat’s live events across its runs (SPEC section 19), as SSE: chat.status, chat.messages, chat.queue, chat.action_required, chat.title, chat.archived; resumable with Last-Event-ID; open while the chat is idle (keep-alive comments); ended by chat.deleted. Each event’s data is JSON with its `type` and `chatId`. A stream token of one of its runs may read it (?token=)',
+    security,
+    request: { params: chatId, ...eventsRequest },
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errors },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/chats/events',
+    summary: 'The account’s chats as they change, as SSE: chat.created, chat.status, chat.title, chat.archived, chat.deleted; resumable with Last-Event-ID',
+    security,
+    request: eventsRequest,
+    responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/chats/{chatId}/stream-token',
+    summary: 'A short-lived read-only token for a page that follows the chat: its events, its stream, its messages (scoped to its latest run)',
+    security,
+    request: { params: chatId },
+    responses: {
+      201: { description: 'The token', content: { 'application/json': { schema: z.object({ token: z.string(), expiresAt: z.string(), runId: z.uuid() }) } } },
+      ...errors,
+    },
+  });
   registry.registerPath({
     method: 'post',
     path: '/api/chats/{chatId}/interrupt',

@@ -32,8 +32,12 @@ export class StreamHub {
   }
 
   /** Calls `wake` whenever the run's stream grows; returns the function that stops watching. */
-  async watch(runId: string, wake: () => void): Promise<() => void> {
-    const { channel } = runEventKeys(this.opts.prefix, runId);
+  watch(runId: string, wake: () => void): Promise<() => void> {
+    return this.watchChannel(runEventKeys(this.opts.prefix, runId).channel, wake);
+  }
+
+  /** Calls `wake` at each message on `channel` (a stream's "new events" notification); returns the function that stops watching. */
+  async watchChannel(channel: string, wake: () => void): Promise<() => void> {
     let set = this.wakers.get(channel);
     if (!set) {
       set = new Set();
@@ -53,8 +57,13 @@ export class StreamHub {
   }
 
   /** Entries strictly after `afterId`, oldest first. */
-  async read(runId: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
-    const { stream } = runEventKeys(this.opts.prefix, runId);
+  read(runId: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
+    return this.readStream(runEventKeys(this.opts.prefix, runId).stream, afterId, count);
+  }
+
+  /** Entries of the stream at `key` strictly after `afterId`, oldest first. */
+  async readStream(key: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
+    const stream = key;
     const rows = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count);
     return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
   }

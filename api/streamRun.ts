@@ -11,12 +11,12 @@ import { isKeyLive } from '../shared/accounts/apiKeys.js';
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 // Notifications wake readers at once; this poll covers one lost during a Redis reconnect, and a
 // run that ended without its stream being ended (see below).
-const SAFETY_POLL_MS = 5_000;
+export const SAFETY_POLL_MS = 5_000;
 // A worker appends a run's last events right after the statement that ends the run; a stream still
 // open this long after the run ended will not be ended by its worker.
 const ENDED_RUN_GRACE_MS = 5_000;
 // The reconnect delay every stream suggests to its client (the SSE `retry:` field).
-const RECONNECT_AFTER_MS = 2_000;
+export const RECONNECT_AFTER_MS = 2_000;
 // How often a stream opened with a run key or stream token checks that the key still works (a
 // primary-key read); the stream ends when it does not, and at the key's expiry.
 const KEY_CHECK_MS = 5_000;
@@ -25,10 +25,10 @@ const KEY_CHECK_MS = 5_000;
 const ENDED_RUN_CHECK_MS = 15_000;
 
 /** The client went away while the stream was being written. */
-class ClientGone extends Error {}
+export class ClientGone extends Error {}
 
 /** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
-class Wakeup {
+export class Wakeup {
   private pending = false;
   private resolve: (() => void) | undefined;
 
@@ -56,6 +56,28 @@ class Wakeup {
   }
 }
 
+/**
+ * Writes one SSE event. A client that stops reading fills the socket; if it then goes away, 'drain'
+ * never comes: wait for whichever of the two happens, so its watch, timer and gauge are released
+ * either way. Throws ClientGone once the client has gone.
+ */
+export function sseWriter(res: Response, closed: () => boolean): (id: string, data: string) => Promise<void> {
+  return async (id, data) => {
+    if (closed()) throw new ClientGone();
+    if (res.write(`id: ${id}\ndata: ${data}\n\n`)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.once('drain', done);
+      res.once('close', done);
+    });
+    if (closed()) throw new ClientGone();
+  };
+}
+
 export const UI_MESSAGE_STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
@@ -64,7 +86,7 @@ export const UI_MESSAGE_STREAM_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-function resumePoint(req: Request, after: string | undefined): string {
+export function resumePoint(req: Request, after: string | undefined): string {
   const given = after ?? req.get('last-event-id');
   if (given === undefined || given === '') return '0-0';
   if (!STREAM_ID.test(given)) {
@@ -121,22 +143,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   }, deps.config.SSE_KEEPALIVE_MS);
   const keyEnds = keyLifetime(deps, caller, () => wakeup.notify());
 
-  // A client that stops reading fills the socket; if it then goes away, 'drain' never comes: wait
-  // for whichever of the two happens, so its watch, timer and gauge are released either way.
-  const write = async (id: string, data: string) => {
-    if (closed) throw new ClientGone();
-    if (res.write(`id: ${id}\ndata: ${data}\n\n`)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.once('drain', done);
-      res.once('close', done);
-    });
-    if (closed) throw new ClientGone();
-  };
+  const write = sseWriter(res, () => closed);
 
   try {
     let first = true;
@@ -200,7 +207,7 @@ async function hasNothingAfter(deps: ApiDeps, run: Awaited<ReturnType<typeof get
  * limited): ended at its expiry (`wake` is called then) or, checked every KEY_CHECK_MS, once it or
  * the key that minted it is revoked.
  */
-function keyLifetime(deps: ApiDeps, caller: Caller, wake: () => void): { ended: () => Promise<boolean>; stop: () => void } {
+export function keyLifetime(deps: ApiDeps, caller: Caller, wake: () => void): { ended: () => Promise<boolean>; stop: () => void } {
   if (!caller.runId || !caller.keyId) return { ended: async () => false, stop: () => {} };
   const keyId = caller.keyId;
   const expiresAt = caller.expiresAt?.getTime() ?? Infinity;

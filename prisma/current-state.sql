@@ -3,6 +3,91 @@
 -- Read this file to know what is there now; change it through a new migration, then regenerate.
 
 -- Functions
+CREATE OR REPLACE FUNCTION public.runyard_chat_events_of_chat()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF runyard_chat_watched(OLD.id, OLD.account_id) THEN
+      INSERT INTO chat_event_outbox (chat_id, account_id, kind) VALUES (OLD.id, OLD.account_id, 'chat.deleted');
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF NOT runyard_chat_watched(NEW.id, NEW.account_id) THEN RETURN NULL; END IF;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO chat_event_outbox (chat_id, account_id, kind) VALUES (NEW.id, NEW.account_id, 'chat.created');
+    RETURN NULL;
+  END IF;
+  IF OLD.title IS DISTINCT FROM NEW.title THEN
+    INSERT INTO chat_event_outbox (chat_id, account_id, kind) VALUES (NEW.id, NEW.account_id, 'chat.title');
+  END IF;
+  IF OLD.archived_at IS NULL AND NEW.archived_at IS NOT NULL THEN
+    INSERT INTO chat_event_outbox (chat_id, account_id, kind) VALUES (NEW.id, NEW.account_id, 'chat.archived');
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_chat_events_of_message()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  account uuid;
+BEGIN
+  IF TG_OP = 'UPDATE' AND (OLD.discarded_at IS NOT NULL OR NEW.discarded_at IS NULL) THEN RETURN NULL; END IF;
+  IF NOT runyard_chat_watched(NEW.chat_id, NULL) THEN RETURN NULL; END IF;
+  SELECT c.account_id INTO account FROM chats c WHERE c.id = NEW.chat_id;
+  INSERT INTO chat_event_outbox (chat_id, account_id, kind, payload)
+    VALUES (NEW.chat_id, account, 'chat.messages',
+      CASE WHEN TG_OP = 'INSERT' THEN jsonb_build_object('added', jsonb_build_array(NEW.id), 'discarded', '[]'::jsonb)
+      ELSE jsonb_build_object('added', '[]'::jsonb, 'discarded', jsonb_build_array(NEW.id)) END);
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_chat_events_of_queue()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  q queued_messages;
+BEGIN
+  q := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  IF NOT runyard_chat_watched(q.chat_id, NULL) THEN RETURN NULL; END IF;
+  INSERT INTO chat_event_outbox (chat_id, account_id, kind) VALUES (q.chat_id, q.account_id, 'chat.queue');
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_chat_events_of_run()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF NEW.chat_id IS NULL OR (TG_OP = 'UPDATE' AND OLD.status = NEW.status) THEN RETURN NULL; END IF;
+  IF TG_OP = 'UPDATE' AND OLD.status = 'queued' AND NEW.status = 'running' THEN RETURN NULL; END IF;
+  IF NOT runyard_chat_watched(NEW.chat_id, NEW.account_id) THEN RETURN NULL; END IF;
+  INSERT INTO chat_event_outbox (chat_id, account_id, kind, payload)
+    VALUES (NEW.chat_id, NEW.account_id, 'chat.status', jsonb_build_object('runId', NEW.id, 'runStatus', NEW.status));
+  IF NEW.status = 'requires_action' OR (TG_OP = 'UPDATE' AND OLD.status = 'requires_action') THEN
+    INSERT INTO chat_event_outbox (chat_id, account_id, kind, payload)
+      VALUES (NEW.chat_id, NEW.account_id, 'chat.action_required', jsonb_build_object('runId', NEW.id));
+  END IF;
+  RETURN NULL;
+END
+$function$;
+
+CREATE OR REPLACE FUNCTION public.runyard_chat_watched(chat uuid, account uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT EXISTS (SELECT 1 FROM chat_event_watchers w
+    WHERE w.subject IN ('chat:' || chat::text, 'account:' || account::text) AND w.until > now())
+$function$;
+
 CREATE OR REPLACE FUNCTION public.runyard_count_active_runs()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -246,9 +331,14 @@ END
 $function$;
 
 -- Triggers
+CREATE TRIGGER chat_event_outbox_notify AFTER INSERT ON chat_event_outbox FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();
 CREATE TRIGGER chat_title_jobs_notify AFTER INSERT ON chat_title_jobs FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();
+CREATE TRIGGER chats_chat_events AFTER INSERT OR DELETE OR UPDATE OF title, archived_at ON chats FOR EACH ROW EXECUTE FUNCTION runyard_chat_events_of_chat();
+CREATE TRIGGER messages_chat_events AFTER INSERT OR UPDATE OF discarded_at ON messages FOR EACH ROW EXECUTE FUNCTION runyard_chat_events_of_message();
 CREATE TRIGGER pending_run_jobs_notify AFTER INSERT ON pending_run_jobs FOR EACH STATEMENT EXECUTE FUNCTION runyard_notify_outbox();
+CREATE TRIGGER queued_messages_chat_events AFTER INSERT OR DELETE OR UPDATE ON queued_messages FOR EACH ROW EXECUTE FUNCTION runyard_chat_events_of_queue();
 CREATE TRIGGER queued_messages_count_active AFTER INSERT OR DELETE ON queued_messages FOR EACH ROW EXECUTE FUNCTION runyard_count_queued_messages();
+CREATE TRIGGER runs_chat_events AFTER INSERT OR UPDATE OF status ON runs FOR EACH ROW EXECUTE FUNCTION runyard_chat_events_of_run();
 CREATE TRIGGER runs_count_active_delete AFTER DELETE ON runs FOR EACH ROW WHEN (old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) EXECUTE FUNCTION runyard_count_active_runs();
 CREATE TRIGGER runs_count_active_update AFTER UPDATE OF status, account_id ON runs FOR EACH ROW WHEN ((old.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) IS DISTINCT FROM (new.status = ANY (ARRAY['queued'::run_status, 'running'::run_status, 'requires_action'::run_status])) OR old.account_id IS DISTINCT FROM new.account_id) EXECUTE FUNCTION runyard_count_active_runs();
 CREATE TRIGGER runs_inserted AFTER INSERT ON runs REFERENCING NEW TABLE AS inserted_runs FOR EACH STATEMENT EXECUTE FUNCTION runyard_runs_inserted();

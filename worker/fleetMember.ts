@@ -32,6 +32,7 @@ import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
 import { OutboxNotifications } from './outboxNotifications.js';
 import { TitleDispatcher } from './titleDispatcher.js';
+import { ChatEventDispatcher } from './chatEventDispatcher.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
@@ -190,7 +191,10 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   promotions.start();
   const titles = new TitleDispatcher({ sql, config, logger, providers: deps.providers });
   titles.start();
+  const chatEvents = new ChatEventDispatcher({ db, redis, config, logger });
+  chatEvents.start();
   const notifications = new OutboxNotifications(config.DATABASE_URL, logger)
+    .on('chat_event_outbox', () => chatEvents.wake())
     .on('webhook_events', () => webhooks.wake())
     .on('pending_run_jobs', () => promotions.wake())
     .on('chat_title_jobs', () => titles.wake());
@@ -211,6 +215,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['promotion dispatcher', () => promotions.stop()],
         ['outbox notifications', () => notifications.stop()],
         ['title dispatcher', () => titles.stop()],
+        ['chat event dispatcher', () => chatEvents.stop()],
         ['run worker', () => Promise.all(runWorkers.map((runWorker) => runWorker.close()))],
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],

@@ -73,6 +73,8 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   report.expiredKeysDeleted = await deps.db.$executeRaw`
     DELETE FROM api_keys WHERE id IN (
       SELECT id FROM api_keys WHERE kind IN ('ephemeral', 'stream') AND expires_at < now() LIMIT ${EXPIRED_KEYS_PER_PASS})`;
+  // Nobody follows these chats' events any more (SPEC section 19): their triggers stop writing them.
+  await deps.db.$executeRaw`DELETE FROM chat_event_watchers WHERE until < now()`;
   if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted)
     deps.logger.info('sweep recovered runs', report);
   return report;

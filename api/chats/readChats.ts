@@ -6,8 +6,9 @@ import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { currentSettings, type ChatSettings } from './chatSettings.js';
 import { chatNotFound } from './chatErrors.js';
+import { chatStatusOf, LAST_RUN_OF_CHAT, STATUS_OF_CHAT, type ChatLastError, type ChatStatus, type LastRun } from '../../shared/chats/chatStatus.js';
 
-export type ChatStatus = 'idle' | 'busy' | 'error';
+export type { ChatStatus };
 
 export type ChatView = {
   chatId: string;
@@ -20,7 +21,7 @@ export type ChatView = {
   status: ChatStatus;
   activeRunId: string | null;
   /** Its last run's error while the chat is in `error`; cleared when a run of the chat starts. */
-  lastError: { code: string; message: string; runId: string; at: string } | null;
+  lastError: ChatLastError | null;
   labels: Record<string, string>;
   queuedMessages: number;
   settings: ChatSettings;
@@ -41,7 +42,7 @@ type ChatRow = {
   active_run_id: string | null;
   queued: number;
   labels: Record<string, string>;
-  last_run: { id: string; status: string; error_code: string | null; error_message: string | null; finished_at: string | null } | null;
+  last_run: LastRun;
 };
 
 /** A run key or stream token reads its run, its stream and its chat's messages only. */
@@ -51,18 +52,10 @@ export function requireAccountCaller(caller: Caller): void {
   }
 }
 
-/** A chat's last run (an edit's discarded ones aside): what its status and lastError come from. */
-const LAST_RUN = Prisma.sql`(SELECT json_build_object('id', lr.id, 'status', lr.status, 'error_code', lr.error_code, 'error_message', lr.error_message, 'finished_at', lr.finished_at)
-  FROM runs lr WHERE lr.chat_id = c.id AND NOT lr.discarded ORDER BY lr.created_at DESC, lr.seq DESC LIMIT 1)`;
-
-/** A chat's status as SQL over `c` (for ?status=): busy with an active run, error when idle and its last run failed. */
-const STATUS_OF = Prisma.sql`CASE WHEN ${activeRunIdOf(Prisma.sql`c.id`)} IS NOT NULL THEN 'busy'
-  WHEN (${LAST_RUN})->>'status' = 'failed' THEN 'error' ELSE 'idle' END`;
-
 /** What a chat's view reads of a chat `c`. */
 const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.session_id::text, c.workspace, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
   ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued, c.labels,
-  ${LAST_RUN} AS last_run`;
+  ${LAST_RUN_OF_CHAT} AS last_run`;
 
 async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
   return {
@@ -70,17 +63,7 @@ async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {
     sessionId: row.session_id,
     workspace: row.workspace,
     title: row.title,
-    status: row.active_run_id ? 'busy' : row.last_run?.status === 'failed' ? 'error' : 'idle',
-    activeRunId: row.active_run_id,
-    lastError:
-      !row.active_run_id && row.last_run?.status === 'failed'
-        ? {
-            code: row.last_run.error_code ?? 'failed',
-            message: row.last_run.error_message ?? '',
-            runId: row.last_run.id,
-            at: new Date(row.last_run.finished_at ?? Date.now()).toISOString(),
-          }
-        : null,
+    ...chatStatusOf(row.active_run_id, row.last_run),
     labels: row.labels ?? {},
     queuedMessages: row.queued,
     settings: await currentSettings(deps.db, row.id, row.settings),
@@ -130,7 +113,7 @@ export async function listChats(
     WHERE c.account_id = ${caller.accountId}::uuid AND (c.archived_at IS NOT NULL) = ${archived}
       AND (${titleLike}::text IS NULL OR c.title ILIKE ${titleLike}::text)
       AND (${label}::jsonb IS NULL OR c.labels @> ${label}::jsonb)
-      AND (${query.status ?? null}::text IS NULL OR ${STATUS_OF} = ${query.status ?? null}::text)
+      AND (${query.status ?? null}::text IS NULL OR ${STATUS_OF_CHAT} = ${query.status ?? null}::text)
       AND (${after?.at ?? null}::timestamptz IS NULL OR (c.last_activity_at, c.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
     ORDER BY c.last_activity_at DESC, c.id DESC
     LIMIT ${query.limit + 1}`;

@@ -24,6 +24,8 @@ import { sendMessage } from '../chats/sendMessage.js';
 import { patchChat, requestTitle } from '../chats/patchChat.js';
 import { editMessage, regenerate } from '../chats/rewriteChat.js';
 import { streamChat } from '../chats/streamChat.js';
+import { accountSubjectFor, chatSubjectFor, streamChatEvents } from '../chats/chatEventStream.js';
+import { mintChatStreamToken } from '../streamTokens.js';
 
 /** A malformed id can never name a chat: answer exactly as for an unknown one. */
 function chatIdOf(req: Request): string {
@@ -44,6 +46,11 @@ export function chatRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.get('/', requireScope('runs:read'), async (req, res) => {
     res.json(await listChats(deps, callerOf(req), chatListQuerySchema.parse(req.query)));
+  });
+  router.get('/events', requireScope('runs:read'), async (req, res) => {
+    streamQuerySchema.parse(req.query);
+    const caller = callerOf(req);
+    await streamChatEvents(deps, req, res, caller, accountSubjectFor(caller));
   });
   router.get('/:chatId', requireScope('runs:read'), async (req, res) => {
     res.json(await getChat(deps, callerOf(req), chatIdOf(req)));
@@ -80,6 +87,14 @@ export function chatRoutes(deps: ApiDeps): Router {
   router.get('/:chatId/stream', requireScope('runs:read'), async (req, res) => {
     const { after } = streamQuerySchema.parse(req.query);
     await streamChat(deps, req, res, callerOf(req), chatIdOf(req), after);
+  });
+  router.get('/:chatId/events', requireScope('runs:read'), async (req, res) => {
+    streamQuerySchema.parse(req.query);
+    const caller = callerOf(req);
+    await streamChatEvents(deps, req, res, caller, await chatSubjectFor(deps, caller, chatIdOf(req)));
+  });
+  router.post('/:chatId/stream-token', requireScope('runs:read'), async (req, res) => {
+    res.status(201).json(await mintChatStreamToken(deps, callerOf(req), chatIdOf(req)));
   });
   router.post('/:chatId/interrupt', requireScope('runs:write'), async (req, res) => {
     res.status(202).json(await interruptChat(deps, callerOf(req), chatIdOf(req)));

@@ -138,7 +138,11 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
     const token = (await request(stack.api.app).post(`/api/chat/runs/${history[1]!.metadata.runId}/stream-token`).set(auth)).body.token as string;
     const image = await fetch(`${base}${file.url}?token=${token}`);
     expect([image.status, image.headers.get('content-type')]).to.deep.equal([200, 'image/png']);
-    expect(createHash('sha256').update(Buffer.from(await image.arrayBuffer())).digest('hex')).to.equal(digest);
+    expect(
+      createHash('sha256')
+        .update(Buffer.from(await image.arrayBuffer()))
+        .digest('hex'),
+    ).to.equal(digest);
   });
 
   it('holds a three-turn conversation in one runyard chat, a client tool in the second turn, sending only each new message; resumeStream picks up an answer mid-way', async () => {

@@ -1,0 +1,57 @@
+import type { Db } from '../infra/db.js';
+import { pubsub, type RedisClient } from '../infra/redis.js';
+
+/**
+ * A chat's live events (SPEC section 19). Triggers write them to chat_event_outbox in the
+ * transaction of the change that causes them, while someone watches (chat_event_watchers); a
+ * worker moves them, in order, into Redis streams — one per chat, one per account for the chat
+ * list — and wakes the api's readers on a channel. A reader resumes by the stream's entry id
+ * (Last-Event-ID): nothing lost, nothing repeated across a reconnect, from any api instance.
+ */
+export const CHAT_EVENT_KINDS = [
+  'chat.created',
+  'chat.status',
+  'chat.messages',
+  'chat.queue',
+  'chat.action_required',
+  'chat.title',
+  'chat.archived',
+  'chat.deleted',
+] as const;
+export type ChatEventKind = (typeof CHAT_EVENT_KINDS)[number];
+
+/** What the account's feed (GET /api/chats/events) carries; a chat's own stream carries every kind. */
+export const ACCOUNT_EVENT_KINDS: readonly ChatEventKind[] = ['chat.created', 'chat.status', 'chat.title', 'chat.archived', 'chat.deleted'];
+
+/** How many events a stream keeps (older ones are trimmed: a client that far behind reads the chat again). */
+export const CHAT_EVENTS_MAX = 1_000;
+/** How long a stream is kept after its last event. */
+const CHAT_EVENTS_TTL_SECONDS = 86_400;
+/** A watcher is kept this long after its subscription's last renewal: a client that reconnects within it misses nothing. */
+export const WATCH_GRACE_MS = 10 * 60_000;
+
+export type ChatEventSubject = { kind: 'chat'; id: string } | { kind: 'account'; id: string };
+
+export const chatEventKeys = (prefix: string, subject: ChatEventSubject) => {
+  const base = subject.kind === 'chat' ? `${prefix}:chat:{${subject.id}}` : `${prefix}:account:{${subject.id}}:chats`;
+  return { stream: `${base}:events`, channel: `${base}:notify` };
+};
+
+export type ChatEvent = { type: ChatEventKind; chatId: string } & Record<string, unknown>;
+
+/** Appends an event to the subject's stream and wakes its readers. */
+export async function publishChatEvent(redis: RedisClient, prefix: string, subject: ChatEventSubject, event: ChatEvent): Promise<void> {
+  const keys = chatEventKeys(prefix, subject);
+  await redis.xadd(keys.stream, 'MAXLEN', '~', CHAT_EVENTS_MAX, '*', 'data', JSON.stringify(event));
+  await redis.expire(keys.stream, CHAT_EVENTS_TTL_SECONDS);
+  await pubsub.publish(redis, keys.channel, '1');
+}
+
+/** Someone follows the subject's events from now until WATCH_GRACE_MS past now (renewed while its subscription is open). */
+export async function watchChatEvents(db: Pick<Db, '$executeRaw'>, subject: ChatEventSubject): Promise<void> {
+  const name = `${subject.kind}:${subject.id}`;
+  const until = new Date(Date.now() + WATCH_GRACE_MS);
+  await db.$executeRaw`
+    INSERT INTO chat_event_watchers (subject, until) VALUES (${name}, ${until})
+    ON CONFLICT (subject) DO UPDATE SET until = GREATEST(chat_event_watchers.until, EXCLUDED.until)`;
+}
