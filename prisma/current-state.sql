@@ -128,6 +128,16 @@ BEGIN
 END
 $function$;
 
+CREATE OR REPLACE FUNCTION public.runyard_effective_limits(p_account_id uuid)
+ RETURNS TABLE(period text, spend_micros bigint, tokens bigint)
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT a.limit_period, a.limit_spend_micros, a.limit_tokens FROM accounts a WHERE a.id = p_account_id AND a.limit_period IS NOT NULL
+  UNION ALL
+  SELECT d.period, d.spend_micros, d.tokens FROM deployment_limits d JOIN accounts a ON a.id = p_account_id AND a.limit_period IS NULL
+$function$;
+
 CREATE OR REPLACE FUNCTION public.runyard_notify_outbox()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -270,7 +280,7 @@ DECLARE
   used_tokens bigint;
   used_spend bigint;
 BEGIN
-  SELECT limit_period, limit_spend_micros, limit_tokens INTO acct FROM accounts WHERE id = p_account_id;
+  SELECT l.period AS limit_period, l.spend_micros AS limit_spend_micros, l.tokens AS limit_tokens INTO acct FROM runyard_effective_limits(p_account_id) l;
   IF acct.limit_period IS NULL OR (acct.limit_spend_micros IS NULL AND acct.limit_tokens IS NULL) THEN
     RETURN NULL;
   END IF;

@@ -11,6 +11,7 @@ import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import { RunError } from '../shared/infra/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import { ModelCallLedger } from './modelCallLedger.js';
+import { applyDefaultLimits, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
 import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
@@ -109,6 +110,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   };
 
   const stopCatalogue = startCatalogueRefresh(db, logger);
+  // DEFAULT_LIMITS where the database's limit checks read them (SPEC section 21).
+  await applyDefaultLimits(db, parseDefaultLimits(config.DEFAULT_LIMITS));
   const runWorkers = createRunWorkers(
     runQueues.all.map((queue) => queue.name),
     reports.wrap(createRunProcessor(deps)),

@@ -90,13 +90,17 @@ export const refuseCrossSiteWrites: RequestHandler = (req, _res, next) => {
       ),
     );
   }
-  if (req.method === 'POST' && !/^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '')) {
+  // A cross-site form can send neither a Bearer token nor x-api-key: only a request whose credential
+  // a browser sends by itself (Basic) must prove it is not a form by being JSON. An on-call
+  // `curl -X POST -H "authorization: Bearer …"` just works.
+  const headerCredential = /^bearer\s/i.test(req.get('authorization') ?? '') || req.get('x-api-key') !== undefined;
+  if (req.method === 'POST' && !headerCredential && !/^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '')) {
     return next(
       new AppError(
         'unsupported_media_type',
         415,
-        'A POST to the admin surface must be JSON (Content-Type: application/json), even without a body.',
-        'Send Content-Type: application/json.',
+        'A POST to the admin surface with Basic credentials must be JSON (Content-Type: application/json), even without a body.',
+        'Send Content-Type: application/json, or authenticate with a Bearer token.',
       ),
     );
   }

@@ -19,6 +19,47 @@ export type LimitReached = { kind: 'tokens' | 'spendMicros'; limit: number; cons
 
 export type AccountLimits = { period: LimitPeriod; spendMicros: number | null; tokens: number | null };
 
+const LIMIT_ITEM = /^(tokens|spendUsd)=(\d+(?:\.\d+)?)\/(day|week|month)$/;
+
+/**
+ * DEFAULT_LIMITS (SPEC section 21), `tokens=1000000/day,spendUsd=5/day`: the limits of accounts
+ * without their own. One period for both (an account's limits have one). Throws a message naming
+ * what is wrong; '' is none.
+ */
+export function parseDefaultLimits(text: string): AccountLimits | null {
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  if (items.length === 0) return null;
+  const limits: AccountLimits = { period: 'day', spendMicros: null, tokens: null };
+  const periods = new Set<string>();
+  for (const item of items) {
+    const match = LIMIT_ITEM.exec(item);
+    if (!match) throw new Error(`"${item}" is not tokens=N/period or spendUsd=N/period (period: day, week or month)`);
+    const [, kind, amount, period] = match as unknown as [string, 'tokens' | 'spendUsd', string, LimitPeriod];
+    periods.add(period);
+    limits.period = period;
+    if (kind === 'tokens') {
+      if (!Number.isInteger(Number(amount))) throw new Error(`"${item}": tokens are a whole number`);
+      limits.tokens = Number(amount);
+    } else limits.spendMicros = Math.round(Number(amount) * 1_000_000);
+  }
+  if (periods.size > 1) throw new Error('both limits must use the same period (an account has one)');
+  return limits;
+}
+
+/** Writes DEFAULT_LIMITS where the database's limit checks read them (every process at its start; the same value fleet-wide). */
+export async function applyDefaultLimits(db: Pick<Db, '$executeRaw'>, limits: AccountLimits | null): Promise<void> {
+  if (!limits) {
+    await db.$executeRaw`DELETE FROM deployment_limits`;
+    return;
+  }
+  await db.$executeRaw`
+    INSERT INTO deployment_limits (id, period, spend_micros, tokens) VALUES (true, ${limits.period}, ${limits.spendMicros}, ${limits.tokens})
+    ON CONFLICT (id) DO UPDATE SET period = EXCLUDED.period, spend_micros = EXCLUDED.spend_micros, tokens = EXCLUDED.tokens`;
+}
+
 /**
  * A CTE that charges model calls to their accounts: `source` is an SQL select with columns
  * account_id, tokens and spend_micros (rows of one account are added up first, so that one statement
@@ -111,7 +152,8 @@ export async function accountUsage(db: Querier, accountId: string): Promise<Acco
     }[]
   >`
     WITH a AS (
-      SELECT COALESCE(limit_period, 'month') AS period, limit_period IS NOT NULL AS has_limits, limit_spend_micros, limit_tokens FROM accounts WHERE id = ${accountId}::uuid
+      SELECT COALESCE(l.period, 'month') AS period, l.period IS NOT NULL AS has_limits, l.spend_micros AS limit_spend_micros, l.tokens AS limit_tokens
+      FROM accounts ac LEFT JOIN LATERAL runyard_effective_limits(ac.id) l ON true WHERE ac.id = ${accountId}::uuid
     ), p AS (
       SELECT a.*, date_trunc(a.period, now() AT TIME ZONE 'UTC')::date AS period_start FROM a
     )
@@ -158,7 +200,7 @@ export async function setAccountLimits(db: Db, accountId: string, limits: Accoun
  */
 export async function assertPricedForAccount(db: Pick<Db, '$queryRaw'>, accountId: string, modelId: string, priced: boolean): Promise<void> {
   if (priced) return;
-  const [account] = await db.$queryRaw<{ limited: boolean }[]>`SELECT limit_spend_micros IS NOT NULL AS limited FROM accounts WHERE id = ${accountId}::uuid`;
+  const [account] = await db.$queryRaw<{ limited: boolean }[]>`SELECT spend_micros IS NOT NULL AS limited FROM runyard_effective_limits(${accountId}::uuid)`;
   if (!account?.limited) return;
   throw new AppError(
     'model_not_priced',

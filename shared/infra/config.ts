@@ -1,3 +1,4 @@
+import { parseDefaultLimits } from '../accounts/usageLimits.js';
 import 'dotenv/config';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -92,6 +93,17 @@ export const configSchema = z
           .filter(Boolean))
           if (!/^[a-z0-9-]+\/[\w.:*-]+=(rpm|tpm):\d+(,(rpm|tpm):\d+)?$/.test(rule))
             ctx.addIssue({ code: 'custom', message: `"${rule}" is not provider/model=rpm:N,tpm:N (or provider/*=...)` });
+      }),
+    // Spend limits of accounts without their own (SPEC section 21): tokens=N/period,spendUsd=N/period (e.g. tokens=1000000/day,spendUsd=5/day).
+    DEFAULT_LIMITS: z
+      .string()
+      .default('')
+      .superRefine((value, ctx) => {
+        try {
+          parseDefaultLimits(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
       }),
     // The window MODEL_RATE_LIMITS count in (a minute; tests shorten it).
     MODEL_RATE_LIMIT_WINDOW_MS: ms(60_000, 100),

@@ -152,5 +152,8 @@ describe('authentication before any work', () => {
     expect(foreign.status, 'a write to Bull Board from another origin').to.equal(403);
     const json = await request(api.app).post(path).set(basic).set('content-type', 'application/json');
     expect([json.status, json.body.error], 'a JSON POST goes through (this run does not exist)').to.deep.equal([404, 'run_not_found']);
+    // A Bearer token is no credential a browser sends by itself: an on-call curl needs no content type.
+    const bearer = await request(api.app).post(path).set({ authorization: 'Bearer admin-token-0123456789' });
+    expect([bearer.status, bearer.body.error], 'a bodiless Bearer POST').to.deep.equal([404, 'run_not_found']);
   });
 });

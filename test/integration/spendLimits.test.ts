@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { sweepStaleRuns } from '../../worker/sweep.js';
+import { applyDefaultLimits, setAccountLimits } from '../../shared/accounts/usageLimits.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { sweepDepsFor, waitFor } from '../support/harness.js';
 import { answerPendingCalls, postRun, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
@@ -222,6 +223,29 @@ describe('spend limits (SPEC section 14)', function () {
     // Every charge is a run's usage: the account's total is the sum of its runs'.
     const total = runs.reduce((sum, run) => sum + (run.usage as { inputTokens: number }).inputTokens + (run.usage as { outputTokens: number }).outputTokens, 0);
     expect(consumed).to.equal(total);
+  });
+
+  it('applies DEFAULT_LIMITS to accounts without their own limits, not to those with them (SPEC section 21)', async () => {
+    const defaults = await startStack({ DEFAULT_LIMITS: 'tokens=30/day,spendUsd=5/day' });
+    try {
+      const plain = await createAccount(defaults.api.deps.db);
+      const own = await createAccount(defaults.api.deps.db);
+      await setAccountLimits(defaults.api.deps.db, own.accountId, { period: 'month', tokens: 1_000_000, spendMicros: null });
+      const shown = (await request(defaults.api.app).get('/api/usage').set(plain.auth)).body;
+      expect(shown).to.deep.include({ period: 'day', limits: { tokens: 30, spendMicros: 5_000_000 } });
+      const unpriced = await postRun(defaults.api.app, plain.key, { prompt: 'x', model: 'openai/my-unpriced-finetune' });
+      expect([unpriced.status, unpriced.body.error], 'a spend limit by default: no model is free under it').to.deep.equal([400, 'model_not_priced']);
+      const words = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+      for (const account of [plain, own])
+        await waitForRunStatus(defaults.api.deps, await startRunOk(defaults.api.app, account.key, { prompt: words }), ['completed']);
+      const refused = await postRun(defaults.api.app, plain.key, { prompt: 'more' });
+      expect([refused.status, refused.body.error]).to.deep.equal([429, 'usage_limit_exceeded']);
+      expect(refused.body.details).to.include({ kind: 'tokens', limit: 30 });
+      expect((await postRun(defaults.api.app, own.key, { prompt: 'more' })).status, 'its own limits replace the default').to.equal(202);
+    } finally {
+      await defaults.close();
+      await applyDefaultLimits(stack.api.deps.db, null);
+    }
   });
 
   it('limits spend in micro-dollars on priced models', async () => {

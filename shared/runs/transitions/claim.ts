@@ -47,7 +47,7 @@ export const BEGIN_ATTEMPTS = statement(
         FROM run_steps s WHERE s.run_id = r.id AND s.episode = r.episode) END AS steps,
      CASE WHEN r.tools IS NULL AND r.mcp_servers IS NULL THEN NULL ELSE
        json_build_object('toolSecret', ac.tool_secret, 'toolSecretPrevious', ac.tool_secret_previous, 'toolSecretPreviousUntil', ac.tool_secret_previous_until) END AS tool_secrets,
-     ac.compaction_threshold_percent, ac.limit_period IS NOT NULL AS has_limits,
+     ac.compaction_threshold_percent, (ac.limit_period IS NOT NULL OR EXISTS (SELECT 1 FROM deployment_limits)) AS has_limits,
      CASE WHEN lc.id IS NULL THEN NULL ELSE json_build_object('runId', lc.run_id, 'episode', lc.episode, 'beforeStep', lc.before_step, 'summary', lc.summary,
        'throughMessageId', lc.through_message_id, 'throughSeq', lc.through_seq, 'inputTokensBefore', lc.input_tokens_before, 'usage', lc.usage) END AS compaction,
      (SELECT COALESCE(json_agg(json_build_object('seq', m.seq, 'id', m.id, 'runId', m.run_id, 'role', m.role, 'parts', m.parts, 'contextTokens', m.context_tokens)
