@@ -84,6 +84,8 @@ const webhookSchema = z
   })
   .meta({ id: 'RunWebhook', description: 'Where runyard POSTs this run’s events (signed per Standard Webhooks)' });
 
+const secretName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'is not a secret name');
+
 const mcpServersSchema = z
   .array(
     z
@@ -91,19 +93,31 @@ const mcpServersSchema = z
         name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1 to 32 letters, digits, _ or -'),
         url: z.url({ protocol: /^https?$/ }).max(2_000),
         auth: z
-          .strictObject({
-            secret: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'is not a secret name'),
-            header: z
-              .string()
-              .regex(/^[A-Za-z0-9-]{1,64}$/, 'is not a header name')
-              .refine(
-                (name) => !['host', 'content-length', 'content-type', 'x-runyard-run-key', 'transfer-encoding', 'connection'].includes(name.toLowerCase()),
-                'cannot carry a secret',
-              )
-              .optional(),
-          })
+          .union([
+            z.strictObject({
+              secret: secretName,
+              header: z
+                .string()
+                .regex(/^[A-Za-z0-9-]{1,64}$/, 'is not a header name')
+                .refine(
+                  (name) => !['host', 'content-length', 'content-type', 'x-runyard-run-key', 'transfer-encoding', 'connection'].includes(name.toLowerCase()),
+                  'cannot carry a secret',
+                )
+                .optional(),
+            }),
+            z.strictObject({
+              oauth2: z.strictObject({
+                tokenUrl: z.url({ protocol: /^https?$/ }).max(2_000),
+                clientId: z.string().min(1).max(500),
+                clientSecret: secretName.describe('the account secret holding the client secret'),
+                scope: z.string().max(1_000).optional(),
+              }),
+            }),
+          ])
           .optional()
-          .describe('an account secret sent as "Authorization: Bearer <value>" (or as the value of `header`); the run key then goes as x-runyard-run-key'),
+          .describe(
+            'an account secret sent as "Authorization: Bearer <value>" (or as the value of `header`), or OAuth2 client credentials (a token fetched from tokenUrl, cached until it expires, renewed once on a 401); the run key then goes as x-runyard-run-key',
+          ),
       })
       .meta({ id: 'McpServer' }),
   )

@@ -16,7 +16,7 @@ import { assertWithinLimits } from '../shared/accounts/usageLimits.js';
 import { inSpan, queueSpan, traceparentOf } from '../shared/infra/tracing.js';
 import { jobContext } from '../shared/infra/queue.js';
 import { modelLabel, resolveModelFor } from '../shared/agent/models.js';
-import { checkMcpServers, checkToolDefinitions } from '../shared/agent/tools.js';
+import { checkMcpServers, checkToolDefinitions, secretNamesOf } from '../shared/agent/tools.js';
 import { checkWebhook, type RunWebhook } from '../shared/webhooks/runWebhooks.js';
 import type { RunJobData } from '../shared/infra/queue.js';
 import { sealSecret } from '../shared/accounts/secrets.js';
@@ -56,7 +56,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) {
     checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
-    await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
+    await assertSecretsExist(deps.db, accountId, secretNamesOf(body.mcpServers));
   }
   const attachments = await resolveAttachments(deps, accountId, toStoredMessages(body), (m) => (body.prompt !== undefined ? 'prompt' : `messages[${m}]`));
   assertModelReads(model.id, attachments.used);

@@ -6,7 +6,7 @@ import { emptyUsage, modelLabel, parseModelId, type Usage } from '../shared/agen
 import { LIMIT_REACHED, type LimitReached } from '../shared/accounts/usageLimits.js';
 import type { FinishReason } from '../shared/runs/lifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
-import type { ToolDefinition } from '../shared/agent/tools.js';
+import { secretNamesOf, type ToolDefinition } from '../shared/agent/tools.js';
 import { findUnstorableText, storableJson, storableText, unstorableReason } from '../shared/infra/storableText.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/infra/errors.js';
@@ -102,7 +102,7 @@ const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {
   const { mcpServers } = ctx.run;
   if (mcpServers.length) {
-    const named = [...new Set(mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))];
+    const named = secretNamesOf(mcpServers);
     const secrets = await openAccountSecrets(ctx.deps.db, ctx.run.accountId, named, ctx.deps.config.RUNYARD_SECRET);
     ctx.mcp = await McpConnections.open(mcpServers, { apiKey: ctx.apiKey, apiUrl: ctx.deps.apiBaseUrl, secrets }, ctx.deps.config.TOOL_TIMEOUT_MS, ctx.signal);
   }

@@ -10,7 +10,7 @@ import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
 import { discardRunsFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
-import { checkMcpServers, checkToolDefinitions } from '../../shared/agent/tools.js';
+import { checkMcpServers, checkToolDefinitions, secretNamesOf } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
 import type { ApiDeps } from '../deps.js';
@@ -69,7 +69,7 @@ export async function sendMessage(
   if (body.tools) await checkToolDefinitions(body.tools, deps.config.TOOL_URL_ALLOWLIST, deps.schemas);
   if (body.mcpServers) {
     checkMcpServers(body.mcpServers, deps.config.TOOL_URL_ALLOWLIST);
-    await assertSecretsExist(deps.db, accountId, [...new Set(body.mcpServers.flatMap((server) => (server.auth ? [server.auth.secret] : [])))]);
+    await assertSecretsExist(deps.db, accountId, secretNamesOf(body.mcpServers));
   }
   const workspace = checkWorkspaceRequest(body.workspace, deps.config);
   const given = body.prompt !== undefined ? { role: 'user', parts: [{ type: 'text', text: body.prompt }] } : body.message!;

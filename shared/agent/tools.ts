@@ -13,13 +13,29 @@ export type ToolDefinition = { name: string; description?: string; inputSchema: 
 export const TOOL_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** An MCP server whose tools a run offers its model as `<name>__<tool>` (SPEC section 9). */
-export type McpServerDefinition = { name: string; url: string; auth?: { secret: string; header?: string } };
+/**
+ * How an MCP server is authenticated (SPEC section 21): an account secret as a bearer token (or in
+ * `header`), or OAuth2 client credentials whose `clientSecret` names an account secret.
+ */
+export type McpAuth = { secret: string; header?: string } | { oauth2: { tokenUrl: string; clientId: string; clientSecret: string; scope?: string } };
+export type McpServerDefinition = { name: string; url: string; auth?: McpAuth };
+
+/** The account secrets the servers' credentials name. */
+export const secretNamesOf = (servers: readonly McpServerDefinition[]): string[] => [
+  ...new Set(servers.flatMap((server) => (!server.auth ? [] : 'oauth2' in server.auth ? [server.auth.oauth2.clientSecret] : [server.auth.secret]))),
+];
 
 /** Checks a run's MCP servers as POST does: each url on the allowlist. */
 export function checkMcpServers(servers: readonly McpServerDefinition[], allowlist: readonly string[]): void {
   for (const server of servers) {
     if (!isToolUrlAllowed(server.url, allowlist)) {
       throw urlNotAllowed('tool_url_not_allowed', `MCP server "${server.name}": ${server.url} is not on this server's tool allowlist.`);
+    }
+    if (server.auth && 'oauth2' in server.auth && !isToolUrlAllowed(server.auth.oauth2.tokenUrl, allowlist)) {
+      throw urlNotAllowed(
+        'tool_url_not_allowed',
+        `MCP server "${server.name}": its tokenUrl ${server.auth.oauth2.tokenUrl} is not on this server's tool allowlist.`,
+      );
     }
   }
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
-import { MCP_SECRET_BODY, startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
+import { MCP_SECRET_BODY, OAUTH_CLIENT, startMcpServer, type TestMcpServer } from '../support/mcpServer.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { setAccountSecret } from '../../shared/accounts/accountSecrets.js';
@@ -79,6 +79,47 @@ describe('agent runs: MCP servers as tool sources', function () {
     expect(JSON.stringify([run, job?.data, timeline.body], (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.to.include('calc-s3cret-value');
     const missing = await postRun(stack.api.app, stack.alice.key, { prompt: 'x', mcpServers: [{ name: 'calc', url: mcp.url, auth: { secret: 'NOPE' } }] });
     expect([missing.status, missing.body.error]).to.deep.equal([400, 'secret_not_found']);
+  });
+
+  it('gets an OAuth2 client-credentials token for an MCP server, caches it across runs, renews it once on a 401 (SPEC section 21)', async () => {
+    await setAccountSecret(stack.api.deps.db, stack.alice.accountId, 'OAUTH_SECRET', OAUTH_CLIENT.clientSecret, stack.api.deps.config.RUNYARD_SECRET);
+    const server = {
+      name: 'calc',
+      url: `${mcp.origin}/oauth-mcp`,
+      auth: { oauth2: { tokenUrl: `${mcp.origin}/oauth/token`, clientId: OAUTH_CLIENT.clientId, clientSecret: 'OAUTH_SECRET', scope: 'tools' } },
+    };
+    const run = async (a: number) => {
+      const seenAt = mcp.requests.length;
+      const runId = await startRunOk(stack.api.app, stack.alice.key, {
+        prompt: `math [[call1:calc__add:{"a":${a},"b":1}]]`,
+        model: 'openai/gpt-4o',
+        mcpServers: [server],
+      });
+      await waitForRunStatus(stack.api.deps, runId, ['completed']);
+      expect(mcp.toolCalls).to.deep.include({ name: 'add', args: { a, b: 1 } });
+      return mcp.requests.slice(seenAt);
+    };
+    const first = await run(100);
+    expect(mcp.oauth.tokenRequests).to.have.length(1);
+    expect(new URLSearchParams(mcp.oauth.tokenRequests[0]!.body).get('scope')).to.equal('tools');
+    expect(first.every((h) => h.authorization === 'Bearer oauth-token-1' && /^ry_ek_/.test(String(h['x-runyard-run-key'])))).to.equal(true);
+    await run(101);
+    expect(mcp.oauth.tokenRequests, 'the token is cached until it expires').to.have.length(1);
+    mcp.oauth.revoke();
+    const renewed = await run(102);
+    expect(mcp.oauth.tokenRequests, 'one renewal after the 401').to.have.length(2);
+    expect(renewed.map((h) => h.authorization)).to.include.members(['Bearer oauth-token-1', 'Bearer oauth-token-2']);
+
+    const offList = await postRun(stack.api.app, stack.alice.key, {
+      prompt: 'x',
+      mcpServers: [{ ...server, auth: { oauth2: { ...server.auth.oauth2, tokenUrl: 'https://elsewhere.example/token' } } }],
+    });
+    expect([offList.status, offList.body.error], 'the token url is held to the allowlist').to.deep.equal([400, 'tool_url_not_allowed']);
+    const noSecret = await postRun(stack.api.app, stack.alice.key, {
+      prompt: 'x',
+      mcpServers: [{ ...server, auth: { oauth2: { ...server.auth.oauth2, clientSecret: 'MISSING' } } }],
+    });
+    expect([noSecret.status, noSecret.body.error]).to.deep.equal([400, 'secret_not_found']);
   });
 
   it('fails the run with mcp_unavailable (retried first) when a server cannot be listed', async () => {

@@ -17,8 +17,16 @@ export type TestMcpServer = {
   requests: IncomingHttpHeaders[];
   privateHits: IncomingHttpHeaders[];
   toolCalls: { name: string; args: unknown }[];
+  /**
+   * A fake OAuth2 token endpoint at `<origin>/oauth/token` (client credentials, HTTP Basic; client
+   * `runyard-client`, secret `oauth-client-secret`), and `<origin>/oauth-mcp`: the MCP server that
+   * takes only the tokens it issued and has not revoked.
+   */
+  oauth: { tokenRequests: { authorization: string; body: string }[]; issued: string[]; revoke: () => void };
   close: () => Promise<void>;
 };
+
+export const OAUTH_CLIENT = { clientId: 'runyard-client', clientSecret: 'oauth-client-secret' };
 
 export const MCP_SECRET_BODY = 'TOP-SECRET-do-not-echo';
 
@@ -51,7 +59,31 @@ export async function startMcpServer(callbackBase: () => string = () => ''): Pro
     });
     return server;
   };
+  const tokenRequests: { authorization: string; body: string }[] = [];
+  const issued: string[] = [];
+  const valid = new Set<string>();
   const http: Server = createServer(async (req, res) => {
+    if (req.url === '/oauth/token' && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks).toString('utf8');
+      const authorization = String(req.headers.authorization ?? '');
+      tokenRequests.push({ authorization, body });
+      const expected = `Basic ${Buffer.from(`${OAUTH_CLIENT.clientId}:${OAUTH_CLIENT.clientSecret}`).toString('base64')}`;
+      if (authorization !== expected) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
+      if (new URLSearchParams(body).get('grant_type') !== 'client_credentials')
+        return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"unsupported_grant_type"}');
+      const token = `oauth-token-${issued.length + 1}`;
+      issued.push(token);
+      valid.add(token);
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: 3600 }));
+    }
+    if (req.url === '/oauth-mcp' && !valid.has(String(req.headers.authorization ?? '').replace(/^Bearer /, ''))) {
+      requests.push(req.headers);
+      return void res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end();
+    }
     if (req.url?.startsWith('/private/')) {
       privateHits.push(req.headers);
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ secret: MCP_SECRET_BODY }));
@@ -80,6 +112,7 @@ export async function startMcpServer(callbackBase: () => string = () => ''): Pro
     requests,
     privateHits,
     toolCalls,
+    oauth: { tokenRequests, issued, revoke: () => valid.clear() },
     close: () =>
       new Promise<void>((resolve) => {
         http.closeAllConnections();

@@ -6,6 +6,7 @@ import { RunError } from '../../shared/infra/errors.js';
 import type { McpServerDefinition } from '../../shared/agent/tools.js';
 import type { ToolOutcome } from '../../shared/agent/steps.js';
 import { RUNYARD_API_URL_HEADER } from './callServerTool.js';
+import { oauth2Tokens } from './oauth2Tokens.js';
 
 /** A tool an MCP server offers, as the run offers it to the model: `<server>__<tool>`. */
 export type McpTool = { name: string; description?: string; inputSchema: Record<string, unknown>; server: string; toolName: string };
@@ -46,18 +47,45 @@ function mcpFailure(err: unknown): string {
   return 'the MCP server could not be reached or did not speak MCP';
 }
 
+type Fetch = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
 /**
  * What an MCP server gets to authenticate the run (SPEC section 21): the run's key as the bearer
- * token; or, when the server names an account secret (`auth`), that secret — as the bearer token
- * or in the header it names — and the run's key as x-runyard-run-key. A secret the account no
- * longer has fails the listing (mcp_unavailable), never a call without it.
+ * token; or, when the server names credentials (`auth`), an account secret — as the bearer token or
+ * in the header it names — or an OAuth2 client-credentials token (fetched, cached, renewed once on
+ * a 401), and then the run's key as x-runyard-run-key. A secret the account no longer has fails the
+ * listing (mcp_unavailable), never a call without it.
  */
-function credentialHeaders(server: McpServerDefinition, run: { apiKey: string; secrets?: Map<string, string> }): Record<string, string> {
-  if (!server.auth) return { authorization: `Bearer ${run.apiKey}` };
-  const value = run.secrets?.get(server.auth.secret);
-  if (value === undefined) throw new RunError('mcp_unavailable', `the account has no secret "${server.auth.secret}" for MCP server ${server.name}`, false);
-  const header = server.auth.header?.toLowerCase() ?? 'authorization';
-  return { [header]: header === 'authorization' ? `Bearer ${value}` : value, 'x-runyard-run-key': run.apiKey };
+function credentialsFor(
+  server: McpServerDefinition,
+  run: { apiKey: string; secrets?: Map<string, string> },
+  signal: AbortSignal,
+): { headers: Record<string, string>; fetch: Fetch } {
+  if (!server.auth) return { headers: { authorization: `Bearer ${run.apiKey}` }, fetch: guardedFetch };
+  const secretName = 'oauth2' in server.auth ? server.auth.oauth2.clientSecret : server.auth.secret;
+  const value = run.secrets?.get(secretName);
+  if (value === undefined) throw new RunError('mcp_unavailable', `the account has no secret "${secretName}" for MCP server ${server.name}`, false);
+  if (!('oauth2' in server.auth)) {
+    const header = server.auth.header?.toLowerCase() ?? 'authorization';
+    return { headers: { [header]: header === 'authorization' ? `Bearer ${value}` : value, 'x-runyard-run-key': run.apiKey }, fetch: guardedFetch };
+  }
+  const client = { ...server.auth.oauth2, clientSecret: value };
+  const withToken = async (url: string | URL, init: RequestInit | undefined, token: string) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    return guardedFetch(url, { ...init, headers });
+  };
+  return {
+    headers: { 'x-runyard-run-key': run.apiKey },
+    fetch: async (url, init) => {
+      const token = await oauth2Tokens.token(client, signal);
+      const response = await withToken(url, init, token);
+      if (response.status !== 401) return response;
+      // Revoked or expired early: one new token, one more try.
+      oauth2Tokens.invalidate(client, token);
+      return withToken(url, init, await oauth2Tokens.token(client, signal));
+    },
+  };
 }
 
 /**
@@ -81,9 +109,10 @@ export class McpConnections {
     try {
       for (const server of servers) {
         const client = new Client({ name: 'runyard-worker', version: '1.0.0' });
+        const credentials = credentialsFor(server, run, signal);
         const transport = new StreamableHTTPClientTransport(new URL(server.url), {
-          fetch: guardedFetch,
-          requestInit: { headers: { ...credentialHeaders(server, run), [RUNYARD_API_URL_HEADER]: run.apiUrl } },
+          fetch: credentials.fetch,
+          requestInit: { headers: { ...credentials.headers, [RUNYARD_API_URL_HEADER]: run.apiUrl } },
         });
         await client.connect(transport, { signal, timeout: timeoutMs });
         connections.clients.set(server.name, client);
