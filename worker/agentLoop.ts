@@ -7,6 +7,7 @@ import { LIMIT_REACHED, type LimitReached } from '../shared/accounts/usageLimits
 import type { FinishReason } from '../shared/runs/lifecycle.js';
 import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
 import { secretNamesOf, type ToolDefinition } from '../shared/agent/tools.js';
+import { reserveSpend } from '../shared/accounts/spendReservations.js';
 import { findUnstorableText, storableJson, storableText, unstorableReason } from '../shared/infra/storableText.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/infra/errors.js';
@@ -148,7 +149,6 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
       await waitForCapacity(ctx, progress.lastInputTokens ?? 0);
       addUsage(progress.usage, await compact(ctx, progress, index));
     }
-    await checkSpendLimits(ctx);
     await waitForCapacity(ctx, estimatedTokens(ctx, history));
     const answer = await callModel(ctx, progress, history, index);
     if (answer.toolCalls.length === 0) {
@@ -217,6 +217,17 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
   const { run, events, deps } = ctx;
   const model = parseModelId(run.model);
   if (!model) throw new RunError('invalid_run', `unknown model ${run.model}`, false);
+  const request = {
+    model,
+    messages: withSummary(ctx.chat, [...ctx.chat.earlierModelMessages, ...history]),
+    tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
+    system: systemPrompt(ctx),
+    maxOutputTokens: run.maxOutputTokens ?? (undefined as number | undefined),
+    signal: ctx.signal,
+  };
+  const inputEstimate = estimatedInputTokens(request);
+  // Under a limit the call gets the output that fits (SPEC section 21), reserved before it is sent.
+  request.maxOutputTokens = (await reserveForCall(ctx, inputEstimate)) ?? request.maxOutputTokens;
   const textId = index === 0 ? `text-${run.attempt}` : `text-${run.attempt}-${index}`;
   events.emit({ type: 'start-step' });
   progress.stepText = '';
@@ -240,15 +251,6 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     toolInputChars += delta.length;
     toolInputDelta(toolCallId, delta);
   };
-  const request = {
-    model,
-    messages: withSummary(ctx.chat, [...ctx.chat.earlierModelMessages, ...history]),
-    tools: offeredTools(ctx).map(({ name, description, inputSchema }) => ({ name, description, inputSchema })),
-    system: systemPrompt(ctx),
-    maxOutputTokens: run.maxOutputTokens ?? undefined,
-    signal: ctx.signal,
-  };
-  const inputEstimate = estimatedInputTokens(request);
   // Noted before it starts: if this worker dies mid-call, the next attempt (or the sweep) charges it.
   await deps.calls.noteStart(run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
   const startedAt = new Date();
@@ -499,6 +501,34 @@ async function checkSpendLimits(ctx: LoopContext): Promise<void> {
   throw new UsageLimitReached(row.reached);
 }
 
+/** How long a run waits when other calls of its account hold what is left of its limits. */
+const SPEND_WAIT_MS = 1_000;
+
+/**
+ * Reserves the call's worst case against the account's limits (SPEC section 21; accounts without
+ * limits skip it): the output it may have, or — nothing fits — a wait for other calls to settle
+ * (their reservations hold the rest), or the end of the run when the limit itself is reached.
+ */
+async function reserveForCall(ctx: LoopContext, inputTokens: number): Promise<number | undefined> {
+  if (!ctx.accountSettings.hasLimits) return undefined;
+  const { run, deps } = ctx;
+  const reservation = await reserveSpend(deps.sql, {
+    accountId: run.accountId,
+    runId: run.id,
+    model: run.model,
+    inputTokens,
+    maxOutputTokens: run.maxOutputTokens,
+    leaseMs: deps.config.PROVIDER_TIMEOUT_MS + 60_000,
+  });
+  if (reservation.reserved) return reservation.maxOutputTokens;
+  if (reservation.held) {
+    deps.metrics.rateLimitWaits.inc({ model: modelLabel(run.model), reason: 'spend' });
+    throw new WaitForCapacity(SPEND_WAIT_MS, 'spend');
+  }
+  deps.metrics.usageLimitRefusals.inc({ kind: reservation.reached.kind, where: 'model_call' });
+  throw new UsageLimitReached(reservation.reached);
+}
+
 /**
  * The model has no fleet-wide capacity now (MODEL_RATE_LIMITS, or paused after a provider 429): the
  * attempt hands the run back to the queue until there is, holding no worker slot meanwhile (SPEC
@@ -508,7 +538,7 @@ export class WaitForCapacity extends Error {
   override name = 'WaitForCapacity';
   constructor(
     readonly waitMs: number,
-    readonly reason: 'rpm' | 'tpm' | 'paused',
+    readonly reason: 'rpm' | 'tpm' | 'paused' | 'spend',
   ) {
     super(`no capacity for the model for ${waitMs} ms (${reason})`);
   }

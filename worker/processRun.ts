@@ -1,3 +1,4 @@
+import { releaseSpend } from '../shared/accounts/spendReservations.js';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { withLogContext } from '../shared/infra/context.js';
 import { RunError } from '../shared/infra/errors.js';
@@ -152,6 +153,11 @@ async function runAttempt(deps: WorkerDeps, job: Job, data: RunJobData, begun: B
   } finally {
     deps.active.remove(run.id, controller);
     if (begun.workspace) deps.workspaces?.manager.release(begun.workspace.sessionId);
+    // Its calls are charged by now (the statement that ended the attempt): what they held goes back.
+    if (begun.account.hasLimits)
+      await releaseSpend(deps.sql, run.id).catch((err: Error) =>
+        deps.logger.warn('could not release the run’s spend reservation (its lease ends it)', { error: err.message }),
+      );
   }
 }
 

@@ -75,6 +75,8 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
       SELECT id FROM api_keys WHERE kind IN ('ephemeral', 'stream') AND expires_at < now() LIMIT ${EXPIRED_KEYS_PER_PASS})`;
   // Nobody follows these chats' events any more (SPEC section 19): their triggers stop writing them.
   await deps.db.$executeRaw`DELETE FROM chat_event_watchers WHERE until < now()`;
+  // Spend reservations whose worker died with them (SPEC section 21): their lease is over.
+  await deps.db.$executeRaw`DELETE FROM spend_reservations WHERE expires_at < now()`;
   if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted)
     deps.logger.info('sweep recovered runs', report);
   return report;

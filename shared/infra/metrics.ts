@@ -94,7 +94,7 @@ export function createMetrics(process: 'api' | 'worker') {
     }),
     rateLimitWaits: new client.Counter({
       name: 'runyard_model_rate_limit_waits_total',
-      help: 'Model calls that waited for fleet-wide capacity (MODEL_RATE_LIMITS), by reason: rpm, tpm or paused (a provider 429)',
+      help: 'Model calls that waited for fleet-wide capacity (MODEL_RATE_LIMITS), by reason: rpm, tpm or paused (a provider 429); or spend: other calls of the account hold what is left of its limits',
       labelNames: ['model', 'reason'],
       registers,
     }),
