@@ -1,3 +1,7 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { renderUsagePage, USAGE_SCRIPT } from '../usagePage.js';
+import { usageByDayAndModel } from '../../shared/accounts/usageReports.js';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -115,10 +119,37 @@ function runIdOf(req: Request): string {
 }
 
 /** The run timeline page (SPEC section 16) and its script, on the admin surface. */
+const uplotDist = path.dirname(createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js'));
+const UPLOT_FILES = { script: path.join(uplotDist, 'uPlot.iife.min.js'), style: path.join(uplotDist, 'uPlot.min.css') };
+
+const usagePageQuerySchema = z.object({
+  from: z.string().max(40).optional(),
+  to: z.string().max(40).optional(),
+  account: z.string().max(200).optional(),
+});
+
 export function timelinePageRoutes(deps: ApiDeps): Router {
   const router = Router();
   router.get('/assets/timeline.js', (_req, res) => {
     res.type('application/javascript').set('cache-control', 'no-cache').send(TIMELINE_SCRIPT);
+  });
+  router.get('/assets/usage.js', (_req, res) => {
+    res.type('application/javascript').set('cache-control', 'no-cache').send(USAGE_SCRIPT);
+  });
+  // The chart library, from the package (same origin: the CSP allows no script from elsewhere).
+  router.get('/assets/uplot.js', (_req, res) => res.type('application/javascript').sendFile(UPLOT_FILES.script));
+  router.get('/assets/uplot.css', (_req, res) => res.type('text/css').sendFile(UPLOT_FILES.style));
+  router.get('/usage', async (req, res) => {
+    const query = usagePageQuerySchema.parse(req.query);
+    // The form's `to` is a day, shown inclusive: the report runs to the end of it.
+    const through = query.to && /^\d{4}-\d{2}-\d{2}$/.test(query.to) ? new Date(Date.parse(query.to) + 86_400_000).toISOString() : query.to || undefined;
+    const { from, to } = reportPeriodOf({ from: query.from || undefined, to: through });
+    const account = query.account ? await findAccount(deps.db, query.account) : null;
+    const rows = await usageByDayAndModel(deps.db, account?.id ?? null, from, to);
+    res
+      .type('html')
+      .set('cache-control', 'no-store')
+      .send(renderUsagePage({ rows, from: from.toISOString(), to: to.toISOString(), account: account?.name ?? null }));
   });
   router.get('/runs/:runId', async (req, res) => {
     const page = renderTimelinePage(await runTimeline(deps, runIdOf(req)));

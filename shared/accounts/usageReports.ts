@@ -30,22 +30,28 @@ const KEY: Record<ReportGroup, Prisma.Sql> = {
 
 type Row = { key: string; input: bigint; cached: bigint; output: bigint; reasoning: bigint; cost: bigint };
 
+/**
+ * Every model call recorded with a message over the period, as rows `u` (at, model, chat_id,
+ * source, account_id, input, cached, output, reasoning, cost): the one definition the reports and
+ * the admin usage page sum.
+ */
+const usageRows = (accountId: string | null, from: Date, to: Date) => Prisma.sql`
+  SELECT m.created_at AS at, m.model, m.chat_id, 'run' AS source, c.account_id,
+    COALESCE(m.input_tokens, 0) AS input, COALESCE(m.cached_input_tokens, 0) AS cached, COALESCE(m.output_tokens, 0) AS output,
+    COALESCE(m.reasoning_tokens, 0) AS reasoning, COALESCE(m.cost_micros, 0) AS cost
+  FROM messages m JOIN chats c ON c.id = m.chat_id
+  WHERE m.role = 'assistant' AND m.created_at >= ${from} AND m.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)
+  UNION ALL
+  SELECT cc.created_at, cc.model, cc.chat_id, 'compaction', c.account_id,
+    COALESCE((cc.usage->>'inputTokens')::bigint, 0), COALESCE((cc.usage->>'cachedInputTokens')::bigint, 0), COALESCE((cc.usage->>'outputTokens')::bigint, 0),
+    COALESCE((cc.usage->>'reasoningTokens')::bigint, 0), COALESCE(cc.cost_micros, 0)
+  FROM chat_compactions cc JOIN chats c ON c.id = cc.chat_id
+  WHERE cc.created_at >= ${from} AND cc.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)`;
+
 /** The report of one account (`accountId`), or of every account (null: the admin report). */
 export async function usageReport(db: Db, accountId: string | null, groupBy: ReportGroup, from: Date, to: Date): Promise<UsageReport> {
   const rows = await db.$queryRaw<Row[]>`
-    WITH u AS (
-      SELECT m.created_at AS at, m.model, m.chat_id, 'run' AS source, c.account_id,
-        COALESCE(m.input_tokens, 0) AS input, COALESCE(m.cached_input_tokens, 0) AS cached, COALESCE(m.output_tokens, 0) AS output,
-        COALESCE(m.reasoning_tokens, 0) AS reasoning, COALESCE(m.cost_micros, 0) AS cost
-      FROM messages m JOIN chats c ON c.id = m.chat_id
-      WHERE m.role = 'assistant' AND m.created_at >= ${from} AND m.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)
-      UNION ALL
-      SELECT cc.created_at, cc.model, cc.chat_id, 'compaction', c.account_id,
-        COALESCE((cc.usage->>'inputTokens')::bigint, 0), COALESCE((cc.usage->>'cachedInputTokens')::bigint, 0), COALESCE((cc.usage->>'outputTokens')::bigint, 0),
-        COALESCE((cc.usage->>'reasoningTokens')::bigint, 0), COALESCE(cc.cost_micros, 0)
-      FROM chat_compactions cc JOIN chats c ON c.id = cc.chat_id
-      WHERE cc.created_at >= ${from} AND cc.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)
-    )
+    WITH u AS (${usageRows(accountId, from, to)})
     SELECT ${KEY[groupBy]} AS key, sum(u.input)::bigint AS input, sum(u.cached)::bigint AS cached, sum(u.output)::bigint AS output,
       sum(u.reasoning)::bigint AS reasoning, sum(u.cost)::bigint AS cost
     FROM u JOIN accounts a ON a.id = u.account_id
@@ -79,4 +85,32 @@ const csvCell = (value: string | number) => {
 export function reportCsv(report: UsageReport): string {
   const columns = [report.groupBy, 'inputTokens', 'cachedInputTokens', 'outputTokens', 'reasoningTokens', 'costMicros'];
   return [columns.join(','), ...report.rows.map((row) => columns.map((column) => csvCell(row[column] as string | number)).join(','))].join('\n') + '\n';
+}
+
+export type DayModelRow = {
+  day: string;
+  model: string;
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+};
+
+/** Spend per UTC day and model over the period (the admin usage page's chart and table); one account's, or every account's (null). */
+export async function usageByDayAndModel(db: Db, accountId: string | null, from: Date, to: Date): Promise<DayModelRow[]> {
+  const rows = await db.$queryRaw<(Row & { model: string })[]>`
+    WITH u AS (${usageRows(accountId, from, to)})
+    SELECT ${KEY.day} AS key, ${KEY.model} AS model, sum(u.input)::bigint AS input, sum(u.cached)::bigint AS cached, sum(u.output)::bigint AS output,
+      sum(u.reasoning)::bigint AS reasoning, sum(u.cost)::bigint AS cost
+    FROM u GROUP BY 1, 2 ORDER BY 1, 2`;
+  return rows.map((row) => ({
+    day: row.key,
+    model: row.model,
+    inputTokens: Number(row.input),
+    cachedInputTokens: Number(row.cached),
+    outputTokens: Number(row.output),
+    reasoningTokens: Number(row.reasoning),
+    costMicros: Number(row.cost),
+  }));
 }
