@@ -34,7 +34,7 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   const deadline = Date.now() + RUNS_STOP_WAIT_MS;
   while (Date.now() < deadline && (await deps.db.run.count({ where: { accountId: account.id, status: { in: [...ACTIVE_STATUSES] } } })) > 0) await sleep(100);
   let runs = 0;
-  const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX };
+  const erasure = { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX, blobs: deps.blobs };
   for (const chat of chats) runs += (await eraseChat(erasure, chat.id, account.id))?.runs ?? 0;
   // Its files go with it by the cascade; their bytes first (uploads attached to no erased chat).
   for (const file of await deps.db.file.findMany({ where: { accountId: account.id }, select: { id: true } }))

@@ -20,7 +20,11 @@ export async function deleteChat(deps: ApiDeps, caller: Caller, chatId: string):
   await closeChat(deps, caller, chatId);
   const deadline = Date.now() + RUN_STOP_WAIT_MS;
   while (Date.now() < deadline && (await deps.db.run.count({ where: { chatId, status: { in: [...ACTIVE_STATUSES] } } })) > 0) await sleep(100);
-  const erased = await eraseChat({ db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX }, chatId, caller.accountId);
+  const erased = await eraseChat(
+    { db: deps.db, redis: deps.redis, admission: deps.admission, prefix: deps.config.QUEUE_PREFIX, blobs: deps.blobs },
+    chatId,
+    caller.accountId,
+  );
   if (!erased) throw chatNotFound();
   deps.logger.info('chat erased', { chatId, runs: erased.runs });
   return { chatId, deleted: true, runs: erased.runs };

@@ -1,10 +1,13 @@
+import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
+import { S3BlobStore } from './s3BlobStore.js';
 
 /**
- * Content the whole fleet reads, by key (SPEC section 18: workspace archives; attachments later).
+ * Content the whole fleet reads, by key (SPEC section 18: workspace versions; section 20: uploaded files).
  * Keys name their owner (`workspaces/<sessionId>/…`) so that erasing the owner erases its content
- * with deletePrefix. BLOB_STORE picks the implementation; Postgres, the database runyard already
- * has, is the default and needs nothing more.
+ * with deletePrefix. BLOB_STORE picks the implementation: Postgres, the database runyard already
+ * has, is the default and needs nothing more; `s3://bucket/prefix` is S3-compatible object storage
+ * (shared/blobs/s3BlobStore.ts) for fleets that outgrow it.
  */
 export interface BlobStore {
   put(key: string, data: Buffer): Promise<void>;
@@ -13,6 +16,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Deletes every blob whose key starts with `prefix`; how many. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Whether the content lives outside the database: then erasing its owner's rows does not erase it,
+   * and whoever erases the owner deletes its prefix too (the Postgres store's rows go in the same transaction).
+   */
+  readonly external: boolean;
 }
 
 /** LIKE's wildcards in a key prefix, escaped (keys are ids and slashes, but a prefix must never match more than itself). */
@@ -20,6 +28,8 @@ const likePrefix = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${
 
 /** BLOB_STORE=postgres: the `blobs` table (bytea; workspaces are archived compressed, one row per version). */
 export class PostgresBlobStore implements BlobStore {
+  readonly external = false;
+
   constructor(private readonly db: Db) {}
 
   async put(key: string, data: Buffer): Promise<void> {
@@ -42,9 +52,18 @@ export class PostgresBlobStore implements BlobStore {
   }
 }
 
-export function createBlobStore(config: { BLOB_STORE: 'postgres' }, db: Db): BlobStore {
-  switch (config.BLOB_STORE) {
-    case 'postgres':
-      return new PostgresBlobStore(db);
+type BlobConfig = Pick<Config, 'BLOB_STORE' | 'S3_ENDPOINT' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE' | 'S3_ACCESS_KEY_ID' | 'S3_SECRET_ACCESS_KEY'>;
+
+/** One client per process and configuration (an S3 client keeps its connections). */
+const s3Stores = new Map<string, S3BlobStore>();
+
+export function createBlobStore(config: BlobConfig, db: Db): BlobStore {
+  if (config.BLOB_STORE === 'postgres') return new PostgresBlobStore(db);
+  const id = JSON.stringify([config.BLOB_STORE, config.S3_ENDPOINT, config.S3_REGION, config.S3_FORCE_PATH_STYLE, config.S3_ACCESS_KEY_ID]);
+  let store = s3Stores.get(id);
+  if (!store) {
+    store = S3BlobStore.fromConfig(config);
+    s3Stores.set(id, store);
   }
+  return store;
 }

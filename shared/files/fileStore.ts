@@ -232,8 +232,10 @@ export async function expireOrphanFiles(deps: { db: Db; blobs: BlobStore }, now 
     DELETE FROM files f WHERE f.created_at < ${before} AND NOT EXISTS (SELECT 1 FROM chat_files cf WHERE cf.file_id = f.id)
     RETURNING id::text`;
   for (const { id } of gone) await deps.blobs.deletePrefix(fileBlobPrefix(id));
-  // Chunks with no row: an upload cut short by a crash (the row is written last).
-  await deps.db.$executeRaw`
+  // Chunks with no row: an upload cut short by a crash (the row is written last). In the Postgres
+  // store; an S3 bucket's lifecycle rule on the files/ prefix is the way there (docs/operations.md).
+  if (!deps.blobs.external)
+    await deps.db.$executeRaw`
     DELETE FROM blobs b WHERE b.key LIKE 'files/%' AND b.created_at < ${before}
       AND NOT EXISTS (SELECT 1 FROM files f WHERE f.id::text = split_part(b.key, '/', 2))`;
   return gone.length;

@@ -210,7 +210,17 @@ export const configSchema = z
     // Repositories a workspace may be cloned from: url prefixes (https://github.com/acme/).
     WORKSPACE_GIT_ALLOWLIST: commaList(/^(https?|git):\/\/[^/\s]+/, 'is not an http(s) or git url prefix'),
     // Where workspace content is stored: postgres (the database runyard already has).
-    BLOB_STORE: z.enum(['postgres']).default('postgres'),
+    BLOB_STORE: z
+      .string()
+      .default('postgres')
+      .refine((value) => value === 'postgres' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(value), 'is not postgres or s3://bucket/prefix'),
+    // BLOB_STORE=s3://…: another S3-compatible service (MinIO, R2, …) and its region; path-style urls (http://host/bucket/key) where it needs them.
+    S3_ENDPOINT: optionalUrl,
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_FORCE_PATH_STYLE: booleanFromEnv.default(false),
+    // Its credentials (unset: the AWS SDK's own chain — AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, an instance role).
+    S3_ACCESS_KEY_ID: optionalString,
+    S3_SECRET_ACCESS_KEY: optionalString,
     // Attachments (SPEC section 20): the largest file an upload may carry, an account's total by default, and
     // how many attachment bytes a worker holds at once for the model calls it is sending (the others wait).
     FILE_MAX_BYTES: z.coerce.number().int().min(1_024).max(1_073_741_824).default(20_971_520),

@@ -2,8 +2,9 @@ import { Prisma, type Db } from '../infra/db.js';
 import type { RedisClient } from '../infra/redis.js';
 import type { RunAdmission } from '../flow/runAdmission.js';
 import { runEventKeys } from '../stream/events.js';
+import type { BlobStore } from '../blobs/blobStore.js';
 
-type ErasureDeps = { db: Db; redis: RedisClient; admission: RunAdmission; prefix: string };
+type ErasureDeps = { db: Db; redis: RedisClient; admission: RunAdmission; prefix: string; blobs: BlobStore };
 type Tx = Pick<Db, '$queryRaw'>;
 
 /** Redis commands in flight at once while a batch's leftovers are deleted. */
@@ -13,7 +14,8 @@ const REDIS_IN_FLIGHT = 64;
  * Erases chats whole (SPEC section 17), all of a batch in one transaction: their sessions go, and
  * with them, by the schema's cascades, the chats, their runs, messages, steps, attempts, cleanup
  * records, keys and stream tokens, webhook events and deliveries, queued messages, compactions,
- * workspaces (and their stored content, in the same transaction), the files no other chat uses (and their bytes);
+ * workspaces (and their stored content: in the same transaction in Postgres, right after it in an
+ * external store), the files no other chat uses (and their bytes, likewise);
  * then the runs' Redis leftovers (event streams, fences, jobs). A crash leaves each chat whole or
  * gone. Only the chats of `accountId` (null: any account's, for operators and retention) that
  * `onlyIf` keeps — a condition checked under the chats' locks, so a message sent meanwhile wins —
@@ -33,8 +35,8 @@ export async function eraseChats(
         ORDER BY id FOR UPDATE ${opts.skipLocked ? Prisma.sql`SKIP LOCKED` : Prisma.empty}`
     ).map((row) => row.id);
     const chats = opts.onlyIf && locked.length > 0 ? await opts.onlyIf(tx, locked) : locked;
-    if (chats.length === 0) return { chats, runIds: [] as string[] };
-    const runs = await tx.$queryRaw<{ id: string }[]>`
+    if (chats.length === 0) return { chats, runIds: [] as string[], blobPrefixes: [] as string[] };
+    const runs = await tx.$queryRaw<{ id: string | null; blob_prefix: string | null }[]>`
       WITH doomed AS (
         SELECT session_id FROM chats WHERE id = ANY(${chats}::uuid[])
         UNION SELECT session_id FROM runs WHERE chat_id = ANY(${chats}::uuid[])
@@ -54,9 +56,17 @@ export async function eraseChats(
       ), file_content_gone AS (
         DELETE FROM blobs WHERE key LIKE ANY (SELECT 'files/' || id::text || '/%' FROM files_gone)
       )
-      SELECT id::text FROM runs_of`;
-    return { chats, runIds: runs.map((run) => run.id) };
+      SELECT id::text, NULL AS blob_prefix FROM runs_of
+      UNION ALL SELECT NULL, 'workspaces/' || session_id::text || '/' FROM doomed
+      UNION ALL SELECT NULL, 'files/' || id::text || '/' FROM files_gone`;
+    return {
+      chats,
+      runIds: runs.flatMap((run) => (run.id ? [run.id] : [])),
+      blobPrefixes: runs.flatMap((run) => (run.blob_prefix ? [run.blob_prefix] : [])),
+    };
   });
+  // Content outside the database (BLOB_STORE=s3://…) goes after the rows that named it.
+  if (deps.blobs.external) for (const prefix of erased.blobPrefixes) await deps.blobs.deletePrefix(prefix);
   for (let i = 0; i < erased.runIds.length; i += REDIS_IN_FLIGHT) {
     await Promise.all(
       erased.runIds.slice(i, i + REDIS_IN_FLIGHT).map(async (runId) => {

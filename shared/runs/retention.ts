@@ -80,6 +80,7 @@ export async function pruneExpiredChats(deps: {
   now?: Date;
 }): Promise<RetentionReport> {
   const report: RetentionReport = { chatsDeleted: 0, runsDeleted: 0, filesDeleted: 0 };
+  const blobs = createBlobStore(deps.config, deps.db);
   const expired = expiredChat(deps.config.RETENTION_DAYS);
   for (;;) {
     const candidates = await deps.db.$queryRaw<{ id: string }[]>`
@@ -94,7 +95,7 @@ export async function pruneExpiredChats(deps: {
           SELECT c.id::text FROM chats c JOIN accounts a ON a.id = c.account_id WHERE c.id = ANY(${locked}::uuid[]) AND ${expired}`
       ).map((row) => row.id);
     const erased = await eraseChats(
-      { ...deps, prefix: deps.config.QUEUE_PREFIX },
+      { ...deps, prefix: deps.config.QUEUE_PREFIX, blobs },
       candidates.map((chat) => chat.id),
       null,
       { onlyIf: stillExpired, skipLocked: true },
@@ -105,7 +106,7 @@ export async function pruneExpiredChats(deps: {
     deps.metrics?.retentionErased.inc({ what: 'runs' }, erased.runs);
     if (candidates.length < BATCH) break;
   }
-  report.filesDeleted = await expireOrphanFiles({ db: deps.db, blobs: createBlobStore(deps.config, deps.db) }, deps.now);
+  report.filesDeleted = await expireOrphanFiles({ db: deps.db, blobs }, deps.now);
   deps.metrics?.retentionErased.inc({ what: 'files' }, report.filesDeleted);
   if (report.chatsDeleted > 0 && deps.config.RETENTION_VACUUM) report.vacuumMs = await reclaimStorage(deps.db);
   return report;

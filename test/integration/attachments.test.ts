@@ -4,7 +4,7 @@ import request from 'supertest';
 import { updateAccountSettings } from '../../shared/accounts/accountSettings.js';
 import { pruneExpiredChats } from '../../shared/runs/retention.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
-import { ELF_EXECUTABLE, makePdf, makePng } from '../support/files.js';
+import { ELF_EXECUTABLE, makePdf, makePng, binaryBody } from '../support/files.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -50,7 +50,7 @@ describe('attachments: files and images in messages (SPEC section 20)', function
     expect(stored).to.include({ mediaType: 'image/png', sizeBytes: png.length, sha256: sha256(png) });
     const meta = await request(stack.api.app).get(`/api/files/${stored.fileId}`).set(stack.alice.auth);
     expect(meta.body).to.include({ filename: 'chart.png', width: 64, height: 48 });
-    const content = await request(stack.api.app).get(`/api/files/${stored.fileId}/content`).set(stack.alice.auth).buffer(true).parse(binary);
+    const content = await request(stack.api.app).get(`/api/files/${stored.fileId}/content`).set(stack.alice.auth).buffer(true).parse(binaryBody);
     expect(content.headers['content-type']).to.equal('image/png');
     expect(sha256(content.body as Buffer)).to.equal(sha256(png));
 
@@ -60,7 +60,7 @@ describe('attachments: files and images in messages (SPEC section 20)', function
     expect(form.status, JSON.stringify(form.body)).to.equal(201);
     expect(form.body).to.include({ sizeBytes: big.length, sha256: sha256(big), filename: 'big.png' });
     expect(await blobCount(form.body.fileId)).to.equal(4);
-    const back = await request(stack.api.app).get(`/api/files/${form.body.fileId}/content`).set(stack.alice.auth).buffer(true).parse(binary);
+    const back = await request(stack.api.app).get(`/api/files/${form.body.fileId}/content`).set(stack.alice.auth).buffer(true).parse(binaryBody);
     expect(sha256(back.body as Buffer)).to.equal(sha256(big));
 
     const other = await createAccount(stack.api.deps.db);
@@ -138,7 +138,7 @@ describe('attachments: files and images in messages (SPEC section 20)', function
 
     // A page reads it with a stream token of the run (an <img> sends no header).
     const token = (await request(stack.api.app).post(`/api/chat/runs/${res.body.runId}/stream-token`).set(stack.alice.auth)).body.token as string;
-    const viaToken = await request(stack.api.app).get(`${part.url}?token=${token}`).buffer(true).parse(binary);
+    const viaToken = await request(stack.api.app).get(`${part.url}?token=${token}`).buffer(true).parse(binaryBody);
     expect(viaToken.status).to.equal(200);
     expect(sha256(viaToken.body as Buffer)).to.equal(sha256(png));
     const unrelated = await uploadOk(stack.alice, makePng(4, 4), 'image/png');
@@ -204,11 +204,3 @@ describe('attachments: files and images in messages (SPEC section 20)', function
     expect((await postRun(stack.api.app, stack.alice.key, fileMessage('x', gone))).status, 'a deleted file').to.equal(404);
   });
 });
-
-/** supertest's parser for a binary body: the bytes as they came. */
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const chunks: Buffer[] = [];
-  const stream = res as unknown as NodeJS.ReadableStream;
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stream.on('end', () => done(null, Buffer.concat(chunks)));
-}
