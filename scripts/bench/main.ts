@@ -31,6 +31,9 @@ import {
   TRACING_RUNS,
   NOISY_RUNS,
   RETENTION_RUNS,
+  FIRST_TOKEN_RUNS,
+  FIRST_TOKEN_RATE,
+  MEMORY_RUNS,
   DATABASE_URL,
   REDIS_URL,
   PREFIX,
@@ -52,6 +55,7 @@ import { tracingOverhead } from './tracingPhase.js';
 import { noisyNeighbour } from './noisyNeighbourPhase.js';
 import { retentionPhase } from './retentionPhase.js';
 import { workspacePhase } from './workspacePhase.js';
+import { firstTokenOverhead, memoryPerInFlightRun } from './agentPathPhases.js';
 import { findExecutable } from '../../shared/workspaces/workspaceRequest.js';
 import { printTable } from './report.js';
 
@@ -187,6 +191,12 @@ async function main() {
       workspaces = await workspacePhase(`http://127.0.0.1:${port}`, rawKey, db, WORKSPACE_RUNS);
     } else if (WORKSPACE_RUNS > 0) log('phase 7c: skipped (bubblewrap is not installed: apt-get install bubblewrap)');
 
+    let firstToken = null;
+    if (FIRST_TOKEN_RUNS > 0) {
+      log(`phase 7d: first token, ${FIRST_TOKEN_RUNS} runs at ${FIRST_TOKEN_RATE}/s, each read over SSE from its POST`);
+      firstToken = await firstTokenOverhead(api, FIRST_TOKEN_RUNS, FIRST_TOKEN_RATE);
+    }
+
     // Past AUTH_FAILURES_PER_MINUTE the bench's own address is refused for the rest of the minute.
     log('phase 8: rejected requests (unknown keys)');
     const rejected = await rejectedRequestCpu(`http://127.0.0.1:${port}`, apiProcess.child.pid!, Math.min(N, 5000));
@@ -218,6 +228,14 @@ async function main() {
       retention = await retentionPhase(env, db, RETENTION_RUNS, RATE);
     }
 
+    let memory = null;
+    if (MEMORY_RUNS > 0) {
+      log(`phase 12: memory, ${MEMORY_RUNS} agent runs in flight in one fresh worker (each waiting in a tool call)`);
+      await Promise.all(processes.map((p) => p.stop()));
+      processes.length = 0;
+      memory = await memoryPerInFlightRun(env, rawKey, db, MEMORY_RUNS);
+    }
+
     const results = {
       machine: { cores: os.cpus().length, node: process.version },
       settings: {
@@ -240,6 +258,8 @@ async function main() {
       streamingOverheadMs: summary(overheads),
       workerRssMiB: { before: workerRssBefore, after: workerRssAfter },
       agent,
+      firstTokenOverheadMs: firstToken,
+      memory,
       webhooks,
       longChats,
       workspaces,
@@ -267,6 +287,8 @@ async function main() {
           streamingOverheadP99: percentile(overheads, 99) < TARGETS.streamingOverheadP99UnderMs,
           agentStepOverheadP99: agent ? agent.stepOverheadMs.p99 < TARGETS.agentStepOverheadP99UnderMs : null,
           webhooksLatency: webhooks ? webhooks.latencyMs.p50 < TARGETS.webhooksP50UnderMs && webhooks.latencyMs.p99 < TARGETS.webhooksP99UnderMs : null,
+          firstTokenOverhead: firstToken ? firstToken.p50 <= TARGETS.firstTokenP50UnderMs && firstToken.p99 <= TARGETS.firstTokenP99UnderMs : null,
+          memoryPerInFlightRun: memory ? memory.kibPerInFlightRun <= TARGETS.kibPerInFlightRunAtMost : null,
         },
       },
     };

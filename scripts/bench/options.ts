@@ -34,6 +34,9 @@ export const { values: opts } = parseArgs({
     // Retention: finished runs seeded past retention and pruned while the api takes POSTs at --rate/s, three cycles.
     // Heavy (an hour at 1000000): off by default, so `npm run bench` ends in minutes.
     'retention-runs': { type: 'string', default: '0' },
+    // SPEC section 22: runs timed POST → first text-delta at an SSE client, at 50/s; runs held in flight in one fresh worker for its memory per run (0: skip).
+    'first-token-runs': { type: 'string', default: '500' },
+    'memory-runs': { type: 'string', default: '2000' },
     // On a local Redis Cluster (3 masters + 3 replicas, started by the bench): end-to-end runs only.
     cluster: { type: 'boolean', default: false },
     shards: { type: 'string', default: '3' },
@@ -57,6 +60,10 @@ export const CHAT_TURNS = Number(opts['chat-turns']);
 export const TRACING_RUNS = Number(opts['tracing-runs']);
 export const NOISY_RUNS = Number(opts['noisy-runs']);
 export const RETENTION_RUNS = Number(opts['retention-runs']);
+export const FIRST_TOKEN_RUNS = Number(opts['first-token-runs']);
+export const MEMORY_RUNS = Number(opts['memory-runs']);
+/** SPEC section 22: the first token's rate. */
+export const FIRST_TOKEN_RATE = 50;
 /** local/echo's window in the bench, and the share of it at which the compacted long chats compact. */
 export const LONG_CHAT_WINDOW_TOKENS = 8192;
 export const LONG_CHAT_COMPACT_AT_PERCENT = 5;
@@ -76,4 +83,9 @@ export const TARGETS = {
   // SPEC section 22: transition → receiver, idle fleet.
   webhooksP50UnderMs: 50,
   webhooksP99UnderMs: 200,
+  // SPEC section 22: POST → first text-delta, minus the provider's own time to first token, at 50 runs/s.
+  firstTokenP50UnderMs: 15,
+  firstTokenP99UnderMs: 50,
+  // SPEC section 22: worker RSS per in-flight run, 2,000 in flight.
+  kibPerInFlightRunAtMost: 150,
 };

@@ -29,6 +29,8 @@ export function printTable(r: {
   idleStreams: { streams: number; apiRedisConnections: number; apiRssBeforeMiB: number; apiRssWithStreamsMiB: number } | null;
   agent: { runs: number; inFlight: number; runsPerSecond: number; stepOverheadMs: { n: number; p50: number; p90: number; p99: number } } | null;
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
+  firstTokenOverheadMs: { runs: number; ratePerSecond: number; p50: number; p99: number } | null;
+  memory: { inFlight: number; workerRssIdleMiB: number; workerRssInFlightMiB: number; kibPerInFlightRun: number } | null;
   rejectedRequests: { statuses: Record<string, number>; cpuMsPerRequest: Record<string, number> };
   longChats: LongChatsResult | null;
   workspaces: Awaited<ReturnType<typeof workspacePhase>> | null;
@@ -78,6 +80,20 @@ export function printTable(r: {
     rows.push([
       'webhook delivery latency p50 / p99 (transition → receiver; target p50 < 50, p99 < 200 ms)',
       `${r.webhooks.latencyMs.p50} / ${r.webhooks.latencyMs.p99} ms`,
+    ]);
+  }
+  if (r.firstTokenOverheadMs) {
+    const f = r.firstTokenOverheadMs;
+    rows.push([
+      `first token p50 / p99 (POST → first text-delta over SSE at ${f.ratePerSecond}/s, less the provider's 0 ms; target p50 ≤ ${TARGETS.firstTokenP50UnderMs}, p99 ≤ ${TARGETS.firstTokenP99UnderMs} ms)`,
+      `${f.p50} / ${f.p99} ms (${f.runs} runs)`,
+    ]);
+  }
+  if (r.memory) {
+    const m = r.memory;
+    rows.push([
+      `worker RSS per in-flight run (${m.inFlight} in flight; target ≤ ${TARGETS.kibPerInFlightRunAtMost} KiB)`,
+      `${m.kibPerInFlightRun} KiB (${m.workerRssIdleMiB} → ${m.workerRssInFlightMiB} MiB)`,
     ]);
   }
   if (r.workspaces) {

@@ -77,7 +77,7 @@ export const configSchema = z
     ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     BULL_BOARD_READ_ONLY: booleanFromEnv.default(false),
     RUNYARD_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
-    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(16),
     // Flow control (SPEC section 15): fair share between accounts, maxRunning and priorities. Off: the queues are first in, first out.
     FAIR_SCHEDULING: booleanFromEnv.default(true),
     // Runs the fair scheduler releases to the queues beyond the fleet's free job slots (so workers never wait for a release).
