@@ -17,7 +17,9 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
  *   `chat.resumeStream()` calls, e.g. after a page reload (give the runyard chat as `chatId`);
  * - maps `chat.regenerate()` to `POST /api/chats/{chatId}/regenerate` and an edit (`sendMessage`
  *   with a `messageId`) to `PATCH /api/chats/{chatId}/messages/{messageId}` (the runyard message at
- *   the same place among the user messages): runyard drops the turns after it, never a duplicate.
+ *   the same place among the user messages): runyard drops the turns after it, never a duplicate;
+ * - follows the chat's live events (`GET /api/chats/{chatId}/events`) for the run a queued message
+ *   becomes, rather than polling.
  * Copy it into your frontend; in the page, pass a stream token's `Authorization` instead of a key.
  */
 export type RunyardTransportOptions = {
@@ -111,14 +113,35 @@ export class RunyardChatTransport implements ChatTransport<UIMessage> {
     return this.chunks(res, this.run, 0);
   }
 
-  /** A queued message becomes a run once the active one has ended: wait for the chat's next active run. */
+  /**
+   * A queued message becomes a run once the active one has ended: the chat's next active run, from
+   * the chat's live events (`GET /api/chats/{chatId}/events`, its `chat.status`), not by polling.
+   * Subscribed first, then the chat read once: a run that started before the subscription is there.
+   */
   private async nextActiveRun(previousRunId: string | undefined, signal: AbortSignal | undefined): Promise<string> {
-    for (;;) {
-      signal?.throwIfAborted();
-      const res = await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}`, { headers: this.options.headers, signal });
-      const chat = (await res.json()) as { activeRunId: string | null; queuedMessages: number };
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      const events = await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}/events`, { headers: this.options.headers, signal: controller.signal });
+      if (!events.ok || !events.body) throw new Error(`runyard answered ${events.status} to the chat's events`);
+      const chat = (await (
+        await fetch(`${this.options.baseUrl}/api/chats/${this.chatId}`, { headers: this.options.headers, signal: controller.signal })
+      ).json()) as {
+        activeRunId: string | null;
+      };
       if (chat.activeRunId && chat.activeRunId !== previousRunId) return chat.activeRunId;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stream = events.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+      for await (const event of stream as unknown as AsyncIterable<{ data: string }>) {
+        const change = JSON.parse(event.data) as { type: string; activeRunId?: string | null };
+        if (change.type === 'chat.status' && change.activeRunId && change.activeRunId !== previousRunId) return change.activeRunId;
+        if (change.type === 'chat.deleted') throw new Error('the runyard chat was deleted');
+      }
+      signal?.throwIfAborted();
+      throw new Error("the chat's events ended before its next run started");
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      controller.abort();
     }
   }
 

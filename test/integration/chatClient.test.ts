@@ -6,7 +6,7 @@ import { RunyardChatTransport } from '../../clients/runyardChatTransport.js';
 import { comparableParts } from '../support/aiSdkClient.js';
 import { makePng } from '../support/files.js';
 import { waitFor } from '../support/harness.js';
-import { waitForRunStatus } from '../support/runs.js';
+import { answerPendingCalls, HOLD_TOOL, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /** The framework-free Chat: what `useChat` is in React, with its state in a plain array. */
@@ -143,6 +143,31 @@ describe('a web UI drives a client-tool run with the ai package’s Chat class',
         .update(Buffer.from(await image.arrayBuffer()))
         .digest('hex'),
     ).to.equal(digest);
+  });
+
+  it('a message sent to a busy chat is queued, and the transport streams the run it becomes by following the chat’s events', async () => {
+    const base = await stack.api.url();
+    const transport = new RunyardChatTransport({
+      baseUrl: base,
+      headers: { authorization: `Bearer ${stack.alice.key}` },
+      run: { model: 'openai/gpt-4o-mini', tools: [HOLD_TOOL] },
+    });
+    const chat: Chat = new Chat({ transport });
+    await chat.sendMessage({ text: 'hold on [[call1:hold:{}]]' });
+    await waitFor(() => chat.status === 'ready', { what: 'the parked run’s stream to end', timeoutMs: 20_000 });
+    const parked = await stack.api.deps.db.run.findFirstOrThrow({ where: { chatId: transport.runyardChatId!, status: 'requires_action' } });
+    const sending = chat.sendMessage({ text: 'and after that' });
+    await waitFor(async () => (await stack.api.deps.db.queuedMessage.count({ where: { chatId: transport.runyardChatId! } })) === 1, {
+      what: 'the message queued',
+    });
+    await waitFor(async () => (await stack.api.deps.db.chatEventWatcher.count({ where: { subject: `chat:${transport.runyardChatId}` } })) === 1, {
+      what: 'the transport following the chat',
+    });
+    await answerPendingCalls(stack.api.app, stack.alice.key, parked.id);
+    await sending;
+    await waitFor(() => chat.status === 'ready' && chat.lastMessage?.role === 'assistant', { what: 'the queued message’s answer', timeoutMs: 20_000 });
+    const answer = chat.lastMessage!.parts.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('');
+    expect(answer).to.equal('Echo: and after that');
   });
 
   it('holds a three-turn conversation in one runyard chat, a client tool in the second turn, sending only each new message; resumeStream picks up an answer mid-way', async () => {
