@@ -43,3 +43,6 @@ export function idempotencyKeyOf(req: Request): string | undefined {
   }
   return key;
 }
+
+/** The account key behind a request, to attribute its runs' usage to (SPEC section 21); null for an operator or a scoped key. */
+export const sentByKeyOf = (caller: Caller): string | null => (caller.kind === 'account' ? caller.keyId : null);

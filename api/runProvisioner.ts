@@ -22,6 +22,8 @@ export type ProvisionRequest = {
   /** The W3C traceparent of the request that started the run (null when not traced). */
   traceparent: string | null;
   priority: Priority;
+  /** The account key that sent the run (SPEC section 21: usage per key); null for an operator's. */
+  sentByKeyId: string | null;
   key: { id: string; hash: string; prefix: string; scopes: string[]; expiresAt: Date };
 };
 
@@ -52,6 +54,7 @@ async function provisionRuns(sql: Sql, maxActive: number, requests: ProvisionReq
     max_steps: r.maxSteps,
     traceparent: r.traceparent,
     priority: r.priority,
+    sent_by_key_id: r.sentByKeyId,
   }));
   const rows = await sql.rows<{ run_id: string }>(PROVISION_RUNS, [requests[0]!.accountId, maxActive, JSON.stringify(runs)]);
   const provisioned = new Set(rows.map((row) => row.run_id));

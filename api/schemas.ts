@@ -1,3 +1,4 @@
+import { ACCOUNT_GROUPS, ADMIN_GROUPS } from '../shared/accounts/usageReports.js';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { PRIORITIES } from '../shared/flow/priorities.js';
 import { z } from 'zod';
@@ -712,9 +713,9 @@ const reportPeriod = {
   to: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('exclusive; default: now'),
 };
 /** GET /api/usage/report (SPEC section 21). */
-export const usageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(['day', 'model', 'chat', 'source']) });
+export const usageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(ACCOUNT_GROUPS) });
 /** GET /api/admin/usage/report (SPEC section 21). */
-export const adminUsageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(['account', 'model', 'day']) });
+export const adminUsageReportQuerySchema = z.strictObject({ ...reportPeriod, groupBy: z.enum(ADMIN_GROUPS) });
 export const usageReportSchema = z.object({
   from: z.string(),
   to: z.string(),

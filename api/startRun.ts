@@ -24,6 +24,7 @@ import { withLogContext } from '../shared/infra/context.js';
 import { isRedisUsable } from '../shared/infra/redis.js';
 import { requestFingerprint } from './idempotency.js';
 import { assertModelReads, attachFiles, resolveAttachments } from '../shared/files/attachments.js';
+import { sentByKeyOf } from './http.js';
 
 export type StartRunResult = { runId: string; chatId: string; sessionId: string; status: 'queued' };
 
@@ -77,7 +78,7 @@ export async function startRun(deps: ApiDeps, caller: Caller, body: StartRunBody
     const result = await withLogContext({ runId }, async () => {
       // The enqueue: its span is the run's parent in the trace (every attempt is its child).
       const provisioned = await inSpan('enqueue run', queueSpan(runId), async () => {
-        const run = await provisionRun(deps, accountId, runId, model.id, body, attachments.messages, webhook, idempotencyKey);
+        const run = await provisionRun(deps, caller, runId, model.id, body, attachments.messages, webhook, idempotencyKey);
         if (workspace) await requestWorkspaceOrUndo(deps, run, workspace);
         if (attachments.fileIds.length) await attachFilesOrUndo(deps, run, attachments.fileIds);
         await enqueueOrUndo(deps, run);
@@ -99,7 +100,7 @@ type Provisioned = { runId: string; chatId: string; sessionId: string; accountId
 
 async function provisionRun(
   deps: ApiDeps,
-  accountId: string,
+  caller: Caller,
   runId: string,
   model: string,
   body: StartRunBody,
@@ -107,6 +108,7 @@ async function provisionRun(
   webhook: RunWebhook | null,
   idempotencyKey?: string,
 ): Promise<Provisioned> {
+  const accountId = caller.accountId!;
   const sessionId = randomUUID();
   const chatId = randomUUID();
   const keyId = randomUUID();
@@ -132,6 +134,7 @@ async function provisionRun(
       maxSteps: body.maxSteps ?? DEFAULT_MAX_STEPS,
       traceparent: traceparentOf() ?? null,
       priority,
+      sentByKeyId: sentByKeyOf(caller),
       key: { id: keyId, hash: key.row.hash, prefix: key.row.prefix, scopes: key.row.scopes, expiresAt: key.row.expiresAt },
     });
   } catch (err) {

@@ -185,7 +185,7 @@ BEGIN
     SELECT * FROM jsonb_to_recordset(p_runs) AS x(
       ord integer, session_id uuid, chat_id uuid, run_id uuid, model text, system text, max_output_tokens integer, idempotency_key text,
       title text, metadata jsonb, messages jsonb, key_id uuid, key_hash text, key_prefix text, key_scopes text[], key_expires_at timestamptz,
-      tools jsonb, max_steps integer, mcp_servers jsonb, webhook jsonb, traceparent text, priority text)
+      tools jsonb, max_steps integer, mcp_servers jsonb, webhook jsonb, traceparent text, priority text, sent_by_key_id uuid)
     ORDER BY ord
     LIMIT room
   ), new_sessions AS (
@@ -195,10 +195,10 @@ BEGIN
     INSERT INTO chats (id, account_id, session_id, title, metadata) SELECT i.chat_id, p_account_id, i.session_id, i.title, i.metadata FROM input i
     RETURNING 1
   ), new_runs AS (
-    INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key, tools, max_steps, mcp_servers, webhook, traceparent, priority)
+    INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, idempotency_key, tools, max_steps, mcp_servers, webhook, traceparent, priority, sent_by_key_id)
     SELECT i.run_id, p_account_id, i.session_id, i.chat_id, i.model, i.system, i.max_output_tokens, i.idempotency_key,
       NULLIF(i.tools, 'null'::jsonb), COALESCE(i.max_steps, 20), NULLIF(i.mcp_servers, 'null'::jsonb), NULLIF(i.webhook, 'null'::jsonb), i.traceparent,
-      COALESCE(i.priority, 'normal')
+      COALESCE(i.priority, 'normal'), i.sent_by_key_id
     FROM input i ORDER BY i.ord
     RETURNING id
   ), new_messages AS (
@@ -306,11 +306,11 @@ BEGIN
   END IF;
   DELETE FROM queued_messages WHERE id = next.id;
   INSERT INTO sessions (id, account_id) VALUES (new_session, chat.account_id);
-  INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, queued_message_id, metadata, priority, traceparent)
+  INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, queued_message_id, metadata, priority, traceparent, sent_by_key_id)
   VALUES (new_run, chat.account_id, new_session, p_chat_id, next.run->>'model', next.run->>'system', (next.run->>'maxOutputTokens')::int,
     NULLIF(next.run->'tools', 'null'::jsonb), COALESCE((next.run->>'maxSteps')::int, 20), NULLIF(next.run->'mcpServers', 'null'::jsonb),
     NULLIF(next.run->'webhook', 'null'::jsonb), next.id, NULLIF(next.run->'metadata', 'null'::jsonb), COALESCE(next.run->>'priority', 'normal'),
-    next.run->>'traceparent');
+    next.run->>'traceparent', (next.run->>'sentByKeyId')::uuid);
   INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, p_chat_id, new_run, 'user', next.parts);
   INSERT INTO pending_run_jobs (run_id) VALUES (new_run);
   UPDATE chats SET last_activity_at = now() WHERE id = p_chat_id;

@@ -18,7 +18,7 @@ import { assertModelReads, attachFiles, resolveAttachments, type UsedFile } from
 import { hasProviderKey } from '../../shared/accounts/providerKeys.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
-import type { Caller } from '../http.js';
+import { sentByKeyOf, type Caller } from '../http.js';
 import { requestFingerprint } from '../idempotency.js';
 import type { SendMessageBody } from '../schemas.js';
 import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
@@ -83,7 +83,7 @@ export async function sendMessage(
   try {
     // The enqueue: its span is the parent of the run the message starts (now, or once it is promoted).
     const accepted = await inSpan('enqueue run', queueSpan(null, chatId), async () => {
-      const done = await accept(deps, accountId, chatId, body, overrides, workspace, attachments, rewrite);
+      const done = await accept(deps, caller, chatId, body, overrides, workspace, attachments, rewrite);
       if ('jobData' in done) await enqueueOrUndo(deps, done.jobData, done.sessionId);
       return done;
     });
@@ -115,7 +115,7 @@ type Accepted = { jobData: RunJobData; sessionId: string; messageId: string; mod
 
 async function accept(
   deps: ApiDeps,
-  accountId: string,
+  caller: Caller,
   chatId: string,
   body: SendMessageBody,
   overrides: SettingsOverrides,
@@ -123,6 +123,8 @@ async function accept(
   attachments: { messages: { parts: unknown[] }[]; used: UsedFile[]; fileIds: string[] },
   rewrite?: Rewrite,
 ): Promise<Accepted> {
+  const accountId = caller.accountId!;
+  const sentByKeyId = sentByKeyOf(caller);
   const parts = attachments.messages[0]!.parts;
   // A rewrite goes before whatever is queued, and the run it replaces stops.
   const onBusy = rewrite ? 'interrupt' : (body.onBusy ?? 'queue');
@@ -145,7 +147,7 @@ async function accept(
     await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
     if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;
-    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent };
+    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent, sentByKeyId };
 
     if (activeRunId) {
       const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
@@ -167,11 +169,11 @@ async function accept(
     const runId = randomUUID();
     await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${sessionId}::uuid, ${accountId}::uuid)`;
     await tx.$executeRaw`
-      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent)
+      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent, sent_by_key_id)
       VALUES (${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, ${chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
         ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
         ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
-        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority}, ${traceparent})`;
+        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority}, ${traceparent}, ${sentByKeyId}::uuid)`;
     const [message] = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${chatId}::uuid, ${runId}::uuid, 'user', ${JSON.stringify(parts)}::jsonb)
       RETURNING id`;

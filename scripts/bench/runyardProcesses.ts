@@ -15,6 +15,8 @@ export const runyardEnv = (port: number, extra: Record<string, string>): Record<
   LOCAL_MODEL_DELAY_MS: '0',
   ACCOUNT_MAX_ACTIVE_RUNS: '1000000',
   RATE_LIMIT_PER_MINUTE: '10000000',
+  // One key opens every stream of the bench (phase 2 holds 1,000 idle ones at once).
+  STREAMS_PER_KEY: '1000000',
   WORKER_CONCURRENCY: String(CONCURRENCY),
   RUNYARD_SECRET: 'bench-secret-0123456789abcdef',
   // Every bench run is a new one-run chat: a title call each would double the model calls and be

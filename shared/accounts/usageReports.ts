@@ -6,7 +6,7 @@ import { Prisma, type Db } from '../infra/db.js';
  * period, grouped by one dimension. Computed from the same rows GET …/messages shows, so a report
  * equals the per-message figures exactly.
  */
-export const ACCOUNT_GROUPS = ['day', 'model', 'chat', 'source'] as const;
+export const ACCOUNT_GROUPS = ['day', 'model', 'chat', 'key', 'source'] as const;
 export const ADMIN_GROUPS = ['account', 'model', 'day'] as const;
 export type ReportGroup = (typeof ACCOUNT_GROUPS)[number] | (typeof ADMIN_GROUPS)[number];
 
@@ -24,6 +24,8 @@ const KEY: Record<ReportGroup, Prisma.Sql> = {
   day: Prisma.sql`to_char(u.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`,
   model: Prisma.sql`COALESCE(u.model, 'unknown')`,
   chat: Prisma.sql`u.chat_id::text`,
+  // The account key that sent the run or its message; 'none' for an operator's (the admin API, the CLI).
+  key: Prisma.sql`COALESCE(u.key_id::text, 'none')`,
   source: Prisma.sql`u.source`,
   account: Prisma.sql`a.name`,
 };
@@ -32,20 +34,20 @@ type Row = { key: string; input: bigint; cached: bigint; output: bigint; reasoni
 
 /**
  * Every model call recorded with a message over the period, as rows `u` (at, model, chat_id,
- * source, account_id, input, cached, output, reasoning, cost): the one definition the reports and
+ * source, account_id, key_id, input, cached, output, reasoning, cost): the one definition the reports and
  * the admin usage page sum.
  */
 const usageRows = (accountId: string | null, from: Date, to: Date) => Prisma.sql`
-  SELECT m.created_at AS at, m.model, m.chat_id, 'run' AS source, c.account_id,
+  SELECT m.created_at AS at, m.model, m.chat_id, 'run' AS source, c.account_id, r.sent_by_key_id AS key_id,
     COALESCE(m.input_tokens, 0) AS input, COALESCE(m.cached_input_tokens, 0) AS cached, COALESCE(m.output_tokens, 0) AS output,
     COALESCE(m.reasoning_tokens, 0) AS reasoning, COALESCE(m.cost_micros, 0) AS cost
-  FROM messages m JOIN chats c ON c.id = m.chat_id
+  FROM messages m JOIN chats c ON c.id = m.chat_id LEFT JOIN runs r ON r.id = m.run_id
   WHERE m.role = 'assistant' AND m.created_at >= ${from} AND m.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)
   UNION ALL
-  SELECT cc.created_at, cc.model, cc.chat_id, 'compaction', c.account_id,
+  SELECT cc.created_at, cc.model, cc.chat_id, 'compaction', c.account_id, r.sent_by_key_id,
     COALESCE((cc.usage->>'inputTokens')::bigint, 0), COALESCE((cc.usage->>'cachedInputTokens')::bigint, 0), COALESCE((cc.usage->>'outputTokens')::bigint, 0),
     COALESCE((cc.usage->>'reasoningTokens')::bigint, 0), COALESCE(cc.cost_micros, 0)
-  FROM chat_compactions cc JOIN chats c ON c.id = cc.chat_id
+  FROM chat_compactions cc JOIN chats c ON c.id = cc.chat_id LEFT JOIN runs r ON r.id = cc.run_id
   WHERE cc.created_at >= ${from} AND cc.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)`;
 
 /** The report of one account (`accountId`), or of every account (null: the admin report). */

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { createAccount, type TestAccount } from '../support/factories.js';
-import { startRunOk, waitForRunStatus } from '../support/runs.js';
+import { answerPendingCalls, startParkedRun, startRunOk, waitForRunStatus } from '../support/runs.js';
+import { waitFor } from '../support/harness.js';
+import { createAccountKey } from '../../shared/accounts/apiKeys.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -81,7 +83,7 @@ describe('usage reports (SPEC section 21)', function () {
 
     const future = await request(stack.api.app).get('/api/usage/report?groupBy=model&from=2099-01-01&to=2099-02-01').set(alice.auth);
     expect([future.status, future.body.rows]).to.deep.equal([200, []]);
-    expect((await request(stack.api.app).get('/api/usage/report?groupBy=key').set(alice.auth)).status).to.equal(400);
+    expect((await request(stack.api.app).get('/api/usage/report?groupBy=team').set(alice.auth)).status).to.equal(400);
     expect((await request(stack.api.app).get('/api/usage/report?groupBy=model&from=2030-01-01&to=2020-01-01').set(alice.auth)).status).to.equal(400);
 
     const admin = await request(stack.api.app)
@@ -91,5 +93,33 @@ describe('usage reports (SPEC section 21)', function () {
     const aliceName = (await stack.api.deps.db.account.findUniqueOrThrow({ where: { id: alice.accountId } })).name;
     const aliceRow = (admin.body.rows as { account: string; costMicros: number }[]).find((row) => row.account === aliceName);
     expect(aliceRow?.costMicros).to.equal(byDay[0]!.costMicros);
+  });
+
+  it('attributes usage to the account key that sent each run and message, a queued message’s run too (groupBy=key)', async () => {
+    const carol = await createAccount(stack.api.deps.db);
+    const { name } = await stack.api.deps.db.account.findUniqueOrThrow({ where: { id: carol.accountId } });
+    const second = await createAccountKey(stack.api.deps.db, name);
+    const secondAuth = { authorization: `Bearer ${second.rawKey}` };
+    const firstRun = await startRunOk(stack.api.app, carol.key, { prompt: 'from the first key', model: 'openai/gpt-4o-mini' });
+    const { chatId } = await waitForRunStatus(stack.api.deps, firstRun, ['completed']);
+    // The second key continues the chat; a message it sends while the chat is busy is queued and runs later.
+    const parked = await startParkedRun(stack.api.app, stack.api.deps, second.rawKey);
+    const queued = await request(stack.api.app).post(`/api/chats/${parked.chatId}/messages`).set(secondAuth).send({ prompt: 'queued by the second key' });
+    expect(queued.body.queued).to.equal(true);
+    await answerPendingCalls(stack.api.app, second.rawKey, parked.runId);
+    const message = await request(stack.api.app).post(`/api/chats/${chatId}/messages`).set(secondAuth).send({ prompt: 'second key, first chat' });
+    await waitForRunStatus(stack.api.deps, message.body.runId, ['completed']);
+    const promoted = await waitFor(() => stack.api.deps.db.run.findFirst({ where: { queuedMessageId: queued.body.queuedMessageId } }), {
+      what: 'the queued run',
+    });
+    await waitForRunStatus(stack.api.deps, promoted.id, ['completed']);
+    expect(promoted.sentByKeyId).to.equal(second.id);
+
+    const rows = (await request(stack.api.app).get('/api/usage/report?groupBy=key').set(carol.auth)).body.rows as { key: string; costMicros: number }[];
+    const firstKeyId = (await stack.api.deps.db.run.findUniqueOrThrow({ where: { id: firstRun } })).sentByKeyId;
+    expect(rows.map((row) => row.key).sort()).to.deep.equal([firstKeyId, second.id].sort());
+    const byModel = (await request(stack.api.app).get('/api/usage/report?groupBy=model').set(carol.auth)).body.rows as { costMicros: number }[];
+    const total = (list: { costMicros: number }[]) => list.reduce((sum, row) => sum + row.costMicros, 0);
+    expect(total(rows), 'the same calls, grouped otherwise').to.equal(total(byModel));
   });
 });
