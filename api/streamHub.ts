@@ -31,11 +31,6 @@ export class StreamHub {
     return this.wakers.size;
   }
 
-  /** Calls `wake` whenever the run's stream grows; returns the function that stops watching. */
-  watch(runId: string, wake: () => void): Promise<() => void> {
-    return this.watchChannel(runEventKeys(this.opts.prefix, runId).channel, wake);
-  }
-
   /** Calls `wake` at each message on `channel` (a stream's "new events" notification); returns the function that stops watching. */
   async watchChannel(channel: string, wake: () => void): Promise<() => void> {
     let set = this.wakers.get(channel);

@@ -1,82 +1,18 @@
 import type { Request, Response } from 'express';
-import { AppError } from '../shared/infra/errors.js';
-import { closingChunks, DONE } from '../shared/stream/events.js';
+import { closingChunks, DONE, runEventKeys } from '../shared/stream/events.js';
 import { isTerminalStatus } from '../shared/runs/lifecycle.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { persistedRunEvents } from './persistedStream.js';
 import { getRunForCaller } from './readRuns.js';
-import { isKeyLive } from '../shared/accounts/apiKeys.js';
+import { ClientGone, openSseSession, resumePoint, SAFETY_POLL_MS } from './sseSession.js';
 
-const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-// Notifications wake readers at once; this poll covers one lost during a Redis reconnect, and a
-// run that ended without its stream being ended (see below).
-export const SAFETY_POLL_MS = 5_000;
 // A worker appends a run's last events right after the statement that ends the run; a stream still
 // open this long after the run ended will not be ended by its worker.
 const ENDED_RUN_GRACE_MS = 5_000;
-// The reconnect delay every stream suggests to its client (the SSE `retry:` field).
-export const RECONNECT_AFTER_MS = 2_000;
-// How often a stream opened with a run key or stream token checks that the key still works (a
-// primary-key read); the stream ends when it does not, and at the key's expiry.
-const KEY_CHECK_MS = 5_000;
 // How often a reader without news asks Postgres whether its run ended (a primary-key read; 1,000
 // idle readers make ~70 a second).
 const ENDED_RUN_CHECK_MS = 15_000;
-
-/** The client went away while the stream was being written. */
-export class ClientGone extends Error {}
-
-/** Wakes one waiting reader; a notification that arrives while it is busy is kept for its next wait. */
-export class Wakeup {
-  private pending = false;
-  private resolve: (() => void) | undefined;
-
-  notify(): void {
-    this.pending = true;
-    this.resolve?.();
-  }
-
-  clear(): void {
-    this.pending = false;
-  }
-
-  /** False when the wait timed out without a notification. */
-  async wait(timeoutMs: number): Promise<boolean> {
-    if (this.pending) return true;
-    const notified = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.resolve = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-    this.resolve = undefined;
-    return notified;
-  }
-}
-
-/**
- * Writes one SSE event. A client that stops reading fills the socket; if it then goes away, 'drain'
- * never comes: wait for whichever of the two happens, so its watch, timer and gauge are released
- * either way. Throws ClientGone once the client has gone.
- */
-export function sseWriter(res: Response, closed: () => boolean): (id: string, data: string) => Promise<void> {
-  return async (id, data) => {
-    if (closed()) throw new ClientGone();
-    if (res.write(`id: ${id}\ndata: ${data}\n\n`)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.once('drain', done);
-      res.once('close', done);
-    });
-    if (closed()) throw new ClientGone();
-  };
-}
 
 export const UI_MESSAGE_STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -85,20 +21,6 @@ export const UI_MESSAGE_STREAM_HEADERS = {
   'x-vercel-ai-ui-message-stream': 'v1',
   'x-accel-buffering': 'no',
 };
-
-export function resumePoint(req: Request, after: string | undefined): string {
-  const given = after ?? req.get('last-event-id');
-  if (given === undefined || given === '') return '0-0';
-  if (!STREAM_ID.test(given)) {
-    throw new AppError(
-      'invalid_event_id',
-      400,
-      `"${given}" is not an event id of this stream.`,
-      'Send the id: of the last event you received (Last-Event-ID or ?after=), or nothing to start over.',
-    );
-  }
-  return given;
-}
 
 /**
  * GET /api/chat/runs/{runId}/stream: the run's events as Server-Sent Events, from after the given
@@ -118,41 +40,20 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
     return;
   }
 
-  // Admin-token callers have no key id: their streams share one count.
-  const lease = await deps.streamLeases.acquire(caller.keyId ?? 'admin-token');
-  const wakeup = new Wakeup();
-  let unwatch: () => void;
-  try {
-    unwatch = await deps.streams.watch(runId, () => wakeup.notify());
-  } catch (err) {
-    lease.release();
-    throw err;
-  }
-  let closed = false;
-  const onClose = () => {
-    closed = true;
-    wakeup.notify();
-  };
-  res.on('close', onClose); // res, not req: a GET's request stream may close as soon as it is read
-  res.writeHead(200, UI_MESSAGE_STREAM_HEADERS);
-  res.write(`retry: ${RECONNECT_AFTER_MS}\n\n`);
-  deps.metrics.activeStreams.inc();
-  const keepAlive = setInterval(() => {
-    res.write(': keep-alive\n\n');
-    lease.renew();
-  }, deps.config.SSE_KEEPALIVE_MS);
-  const keyEnds = keyLifetime(deps, caller, () => wakeup.notify());
-
-  const write = sseWriter(res, () => closed);
+  const session = await openSseSession(deps, res, caller, {
+    channel: runEventKeys(deps.config.QUEUE_PREFIX, runId).channel,
+    headers: UI_MESSAGE_STREAM_HEADERS,
+  });
+  const { wakeup, write } = session;
 
   try {
     let first = true;
     let timedOut = false;
     let checkedAt = 0;
-    while (!closed) {
+    while (!session.closed()) {
       wakeup.clear();
       // The key that opened the stream expired or was revoked: the stream ends (a reconnect gets 401).
-      if (await keyEnds.ended()) return;
+      if (await session.keyEnded()) return;
       const entries = await deps.streams.read(runId, lastId);
       for (const entry of entries) {
         await write(entry.id, entry.data);
@@ -185,13 +86,7 @@ export async function streamRun(deps: ApiDeps, req: Request, res: Response, call
   } catch (err) {
     if (!(err instanceof ClientGone)) deps.logger.warn('stream ended with an error', { runId: run.runId, error: (err as Error).message });
   } finally {
-    clearInterval(keepAlive);
-    keyEnds.stop();
-    res.off('close', onClose);
-    unwatch();
-    lease.release();
-    deps.metrics.activeStreams.dec();
-    res.end();
+    session.close();
   }
 }
 
@@ -200,28 +95,4 @@ async function hasNothingAfter(deps: ApiDeps, run: Awaited<ReturnType<typeof get
   if (await deps.streams.endsAtOrBefore(run.runId, lastId)) return true;
   if (!lastId.startsWith('0-') || (await deps.streams.exists(run.runId))) return false;
   return (await persistedRunEvents(deps.db, run, lastId)).length === 0;
-}
-
-/**
- * A scoped key's hold on its stream (run keys and stream tokens: an account key's streams are not
- * limited): ended at its expiry (`wake` is called then) or, checked every KEY_CHECK_MS, once it or
- * the key that minted it is revoked.
- */
-export function keyLifetime(deps: ApiDeps, caller: Caller, wake: () => void): { ended: () => Promise<boolean>; stop: () => void } {
-  if (!caller.runId || !caller.keyId) return { ended: async () => false, stop: () => {} };
-  const keyId = caller.keyId;
-  const expiresAt = caller.expiresAt?.getTime() ?? Infinity;
-  // setTimeout takes at most 2^31-1 ms; a later expiry is caught by the periodic check.
-  const timer = Number.isFinite(expiresAt) ? setTimeout(wake, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1)) : undefined;
-  timer?.unref();
-  let checkedAt = Date.now();
-  return {
-    ended: async () => {
-      if (Date.now() >= expiresAt) return true;
-      if (Date.now() - checkedAt < KEY_CHECK_MS) return false;
-      checkedAt = Date.now();
-      return !(await isKeyLive(deps.db, keyId));
-    },
-    stop: () => clearTimeout(timer),
-  };
 }

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { chatEventKeys, watchChatEvents, type ChatEventSubject } from '../../shared/chats/chatEvents.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
-import { ClientGone, keyLifetime, RECONNECT_AFTER_MS, resumePoint, SAFETY_POLL_MS, sseWriter, Wakeup } from '../streamRun.js';
+import { ClientGone, openSseSession, resumePoint, SAFETY_POLL_MS } from '../sseSession.js';
 import { chatNotFound } from './chatErrors.js';
 import { requireAccountCaller } from './readChats.js';
 
@@ -47,57 +47,32 @@ export async function streamChatEvents(deps: ApiDeps, req: Request, res: Respons
   // every event its changes cause comes after it).
   let lastId = resuming ? from : ((await deps.redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0');
   await watchChatEvents(deps.db, subject);
-  const lease = await deps.streamLeases.acquire(caller.keyId ?? 'admin-token');
-  const wakeup = new Wakeup();
-  let unwatch: () => void;
-  try {
-    unwatch = await deps.streams.watchChannel(keys.channel, () => wakeup.notify());
-  } catch (err) {
-    lease.release();
-    throw err;
-  }
-  let closed = false;
-  const onClose = () => {
-    closed = true;
-    wakeup.notify();
-  };
-  res.on('close', onClose);
-  res.writeHead(200, SSE_HEADERS);
-  res.write(`retry: ${RECONNECT_AFTER_MS}\n\n`);
-  deps.metrics.activeStreams.inc();
   let renewedAt = Date.now();
-  const keepAlive = setInterval(() => {
-    res.write(': keep-alive\n\n');
-    lease.renew();
-    if (Date.now() - renewedAt >= RENEW_WATCH_MS) {
+  const session = await openSseSession(deps, res, caller, {
+    channel: keys.channel,
+    headers: SSE_HEADERS,
+    onKeepAlive: () => {
+      if (Date.now() - renewedAt < RENEW_WATCH_MS) return;
       renewedAt = Date.now();
       watchChatEvents(deps.db, subject).catch((err: Error) => deps.logger.warn('could not renew a chat events watch', { error: err.message }));
-    }
-  }, deps.config.SSE_KEEPALIVE_MS);
-  const keyEnds = keyLifetime(deps, caller, () => wakeup.notify());
-  const write = sseWriter(res, () => closed);
+    },
+  });
   try {
-    while (!closed) {
-      wakeup.clear();
-      if (await keyEnds.ended()) return;
+    while (!session.closed()) {
+      session.wakeup.clear();
+      if (await session.keyEnded()) return;
       const entries = await deps.streams.readStream(keys.stream, lastId);
       for (const entry of entries) {
-        await write(entry.id, entry.data);
+        await session.write(entry.id, entry.data);
         lastId = entry.id;
         if (subject.kind === 'chat' && (JSON.parse(entry.data) as { type: string }).type === 'chat.deleted') return;
       }
       if (entries.length > 0) continue;
-      await wakeup.wait(SAFETY_POLL_MS);
+      await session.wakeup.wait(SAFETY_POLL_MS);
     }
   } catch (err) {
     if (!(err instanceof ClientGone)) deps.logger.warn('chat events stream ended with an error', { subject: subject.kind, error: (err as Error).message });
   } finally {
-    clearInterval(keepAlive);
-    keyEnds.stop();
-    res.off('close', onClose);
-    unwatch();
-    lease.release();
-    deps.metrics.activeStreams.dec();
-    res.end();
+    session.close();
   }
 }

@@ -1,10 +1,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { ContentBlockParam, MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
 import {
+  attachmentKind,
   attachmentText,
   toolResultText,
   type Attachment,
@@ -22,8 +22,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 
 /** An attachment as a content block: images as image blocks, PDFs as document blocks, text (and a deleted file) as text — base64. */
 function attachmentBlock(attachment: Attachment): ContentBlockParam {
-  const kind = attachment.missing || !attachment.data ? 'text' : kindOf(attachment.mediaType);
-  switch (kind) {
+  switch (attachmentKind(attachment)) {
     case 'image':
       return {
         type: 'image',

@@ -1,10 +1,10 @@
 import OpenAI from 'openai';
 import type { ChatCompletionContentPart, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { kindOf } from '../../shared/files/fileTypes.js';
 import { emptyUsage } from '../../shared/agent/models.js';
 import { providerStreamIncomplete, providerTimeout, withIdleTimeout } from './providerErrors.js';
 import { fromSdkError } from './sdkErrors.js';
 import {
+  attachmentKind,
   attachmentName,
   attachmentText,
   toolResultText,
@@ -19,9 +19,8 @@ import {
 
 /** An attachment as a content part: images as image_url, PDFs as file parts, text (and a deleted file) as text — base64 data URLs. */
 function attachmentPart(attachment: Attachment): ChatCompletionContentPart {
-  const kind = attachment.missing || !attachment.data ? 'text' : kindOf(attachment.mediaType);
   const dataUrl = () => `data:${attachment.mediaType};base64,${attachment.data!.toString('base64')}`;
-  switch (kind) {
+  switch (attachmentKind(attachment)) {
     case 'image':
       return { type: 'image_url', image_url: { url: dataUrl() } };
     case 'pdf':

@@ -1,4 +1,5 @@
 import type { ModelRef, Usage } from '../../shared/agent/models.js';
+import { kindOf, type FileKind } from '../../shared/files/fileTypes.js';
 
 /** A tool call as the model made it: `input` is the parsed JSON (undefined when `rawInput` is not JSON). */
 export type ToolCall = { toolCallId: string; toolName: string; input: unknown; rawInput: string };
@@ -70,6 +71,9 @@ export const toolResultText = (result: ToolResult): string =>
 
 /** How an attachment is named in text (local/echo's answer, a deleted file's stand-in, compaction transcripts). */
 export const attachmentName = (attachment: Attachment): string => attachment.filename ?? attachment.fileId;
+
+/** How a provider sends an attachment: an image, a PDF, or text (a text file, and a file deleted since or not read). */
+export const attachmentKind = (attachment: Attachment): FileKind => (attachment.missing || !attachment.data ? 'text' : kindOf(attachment.mediaType));
 
 /** A text attachment's content as the model reads it: its name, then the text. */
 export const attachmentText = (attachment: Attachment): string =>
