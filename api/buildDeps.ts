@@ -11,7 +11,7 @@ import { RunProvisioner } from './runProvisioner.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
-import { applyDefaultLimits, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
+import { applyDefaultLimitsWhenReachable, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
 import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import { StreamLeases } from './streamLeases.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
@@ -56,14 +56,13 @@ export function buildApiDeps(config: Config, logger: Logger): ApiRuntime {
   };
   const stopCatalogue = startCatalogueRefresh(db, logger);
   // DEFAULT_LIMITS where the database's limit checks read them (workers write the same at their start).
-  applyDefaultLimits(db, parseDefaultLimits(config.DEFAULT_LIMITS)).catch((err: Error) =>
-    logger.error('could not apply DEFAULT_LIMITS', { error: err.message }),
-  );
+  const stopDefaultLimits = applyDefaultLimitsWhenReachable(db, parseDefaultLimits(config.DEFAULT_LIMITS), logger);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       const steps: (() => Promise<unknown>)[] = [
         async () => stopCatalogue(),
+        async () => stopDefaultLimits(),
         () => runQueues.close(),
         () => maintenanceQueue.close(),
         () => closeRedis(redis),

@@ -11,7 +11,7 @@ import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import { RunError } from '../shared/infra/errors.js';
 import { ActiveRuns } from './activeRuns.js';
 import { ModelCallLedger } from './modelCallLedger.js';
-import { applyDefaultLimits, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
+import { applyDefaultLimitsWhenReachable, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
 import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
@@ -110,8 +110,8 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   };
 
   const stopCatalogue = startCatalogueRefresh(db, logger);
-  // DEFAULT_LIMITS where the database's limit checks read them (SPEC section 21).
-  await applyDefaultLimits(db, parseDefaultLimits(config.DEFAULT_LIMITS));
+  // DEFAULT_LIMITS where the database's limit checks read them (SPEC section 21); a worker starts while Postgres is away.
+  const stopDefaultLimits = applyDefaultLimitsWhenReachable(db, parseDefaultLimits(config.DEFAULT_LIMITS), logger);
   const runWorkers = createRunWorkers(
     runQueues.all.map((queue) => queue.name),
     reports.wrap(createRunProcessor(deps)),
@@ -223,6 +223,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
         ['heartbeats', async () => active.close()],
         ['queues', () => Promise.all([runQueues.close(), maintenanceQueue.close()])],
         ['redis', () => Promise.all([closeRedis(redis), closeRedis(subscriber)])],
+        ['default limits', async () => stopDefaultLimits()],
         ['database', () => database.close()],
         ['schema thread', () => deps.schemas.close()],
         ['model catalogue', async () => stopCatalogue()],

@@ -1,6 +1,7 @@
 import { AppError } from '../infra/errors.js';
 import type { Db } from '../infra/db.js';
 import { statement } from '../infra/sql.js';
+import type { Logger } from '../infra/logger.js';
 
 /**
  * Spend limits (SPEC section 14). An account may have, per UTC calendar period (day, week, month), a
@@ -47,6 +48,28 @@ export function parseDefaultLimits(text: string): AccountLimits | null {
   }
   if (periods.size > 1) throw new Error('both limits must use the same period (an account has one)');
   return limits;
+}
+
+/**
+ * applyDefaultLimits at a process's start without waiting for the database: a process starts while
+ * Postgres is away (it must), and the write is tried again every few seconds until it is done.
+ * Returns what stops the retries.
+ */
+export function applyDefaultLimitsWhenReachable(db: Pick<Db, '$executeRaw'>, limits: AccountLimits | null, logger: Logger): () => void {
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const attempt = () =>
+    applyDefaultLimits(db, limits).catch((err: Error) => {
+      if (stopped) return;
+      logger.warn('could not write DEFAULT_LIMITS to the database yet; trying again', { error: err.message });
+      retry = setTimeout(attempt, 2_000);
+      retry.unref();
+    });
+  void attempt();
+  return () => {
+    stopped = true;
+    clearTimeout(retry);
+  };
 }
 
 /** Writes DEFAULT_LIMITS where the database's limit checks read them (every process at its start; the same value fleet-wide). */

@@ -238,6 +238,8 @@ describe('spend limits (SPEC section 14)', function () {
   it('applies DEFAULT_LIMITS to accounts without their own limits, not to those with them (SPEC section 21)', async () => {
     const defaults = await startStack({ DEFAULT_LIMITS: 'tokens=300/day,spendUsd=5/day' });
     try {
+      // Each process writes it at its start, without waiting for it (a process starts while Postgres is away).
+      await waitFor(() => defaults.api.deps.db.deploymentLimits.findFirst({ where: { tokens: 300n } }), { what: 'DEFAULT_LIMITS written' });
       const plain = await createAccount(defaults.api.deps.db);
       const own = await createAccount(defaults.api.deps.db);
       await setAccountLimits(defaults.api.deps.db, own.accountId, { period: 'month', tokens: 1_000_000, spendMicros: null });

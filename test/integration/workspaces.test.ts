@@ -6,6 +6,7 @@ import { createAccount, type TestAccount } from '../support/factories.js';
 import { startApi } from '../support/harness.js';
 import { postRun, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { startGitDaemon, type GitDaemon } from '../support/gitDaemon.js';
 
 type Outcome = { output?: Record<string, unknown>; error?: string };
 
@@ -16,21 +17,26 @@ describe('workspaces: a run gets a sandboxed place to work (SPEC section 18)', f
   this.timeout(120_000);
   let stack: Stack;
   let alice: TestAccount;
+  let repos: GitDaemon;
 
   before(async function () {
     if (!findExecutable('bwrap')) {
       if (process.env.CI === 'true') throw new Error('bwrap is missing: .ci/run should have installed the bubblewrap package');
       this.skip();
     }
+    repos = await startGitDaemon({ 'README.md': '# demo\n', 'main.py': 'print("from the repository")\n' });
     stack = await startStack({
       WORKSPACE_EXEC_TIMEOUT_MS: '5000',
       WORKSPACE_MEMORY_MB: '128',
       WORKSPACE_MAX_BYTES: '8388608',
-      WORKSPACE_GIT_ALLOWLIST: 'http://127.0.0.1:1/',
+      WORKSPACE_GIT_ALLOWLIST: `http://127.0.0.1:1/,${repos.prefix}`,
     });
     alice = stack.alice;
   });
-  after(() => stack?.close());
+  after(async () => {
+    await stack?.close();
+    await repos?.close();
+  });
 
   /** The persisted results of a run's tool calls, in call order. */
   const resultsOf = async (runId: string): Promise<Outcome[]> => {
@@ -205,6 +211,17 @@ describe('workspaces: a run gets a sandboxed place to work (SPEC section 18)', f
     const [, filled, listed] = await runToEnd(runId);
     expect(filled!.error).to.match(/over WORKSPACE_MAX_BYTES/);
     expect((listed!.output as { stdout: string }).stdout).to.equal('kept.txt\n');
+  });
+
+  it('clones an allowlisted repository into a new workspace (a real git daemon), at a ref; the run works in it', async () => {
+    const runId = await startRunOk(stack.api.app, alice.key, {
+      prompt: steps(['exec', { command: 'python3 main.py 2>/dev/null || cat main.py; git log --oneline | wc -l' }], ['list_files', {}]),
+      workspace: { repo: { url: repos.url('demo.git'), ref: 'v1' } },
+    });
+    const [ran, listed] = await runToEnd(runId);
+    expect(ran!.output!.exitCode).to.equal(0);
+    expect(ran!.output!.stdout as string).to.include('from the repository');
+    expect((listed!.output!.entries as { path: string }[]).map((entry) => entry.path)).to.include.members(['/workspace/README.md', '/workspace/main.py']);
   });
 
   it('refuses what cannot be: a tool named like a built-in, a repository off the allowlist; a clone that fails fails the run and leaves nothing', async () => {
