@@ -38,25 +38,31 @@ const FIRST_EXCHANGE = statement(
    FROM chats c WHERE c.id = $1::uuid`,
 );
 
-/** Sets the title (unless a person set one meanwhile), charges the call, and closes the job: one statement. */
+/** The call recorded for the usage reports (source `title`), when it used anything: $1 chat, $3 account, $5 cost, $6 model, $7 usage. */
+const RECORD_CALL = `recorded AS (
+     INSERT INTO title_calls (chat_id, account_id, model, usage, cost_micros)
+     SELECT $1::uuid, $3::uuid, $6, $7::jsonb, $5::bigint WHERE $4::bigint > 0
+   )`;
+
+/** Sets the title (unless a person set one meanwhile), charges and records the call, and closes the job: one statement. */
 const SET_TITLE = statement(
   'set_chat_title',
   `WITH job AS (
      DELETE FROM chat_title_jobs WHERE chat_id = $1::uuid RETURNING chat_id, replace
    ), titled AS (
      UPDATE chats c SET title = $2 FROM job WHERE c.id = job.chat_id AND NOT c.title_manual AND (job.replace OR c.title IS NULL) RETURNING c.id
-   ), ${chargeCte('charged', 'SELECT $3::uuid AS account_id, $4::bigint AS tokens, $5::bigint AS spend_micros')}
+   ), ${chargeCte('charged', 'SELECT $3::uuid AS account_id, $4::bigint AS tokens, $5::bigint AS spend_micros')}, ${RECORD_CALL}
    SELECT (SELECT count(*) FROM titled)::int AS titled`,
 );
 
-/** A failed try: again later, or (its last) the job is dropped; what the call used is charged either way. */
+/** A failed try: again later, or (its last) the job is dropped; what the call used is charged and recorded either way. */
 const FAIL_JOB = statement(
   'fail_title_job',
   `WITH job AS (
      UPDATE chat_title_jobs SET next_attempt_at = now() + make_interval(secs => $2::int) WHERE chat_id = $1::uuid AND attempts < ${MAX_TRIES} RETURNING chat_id
    ), dropped AS (
      DELETE FROM chat_title_jobs WHERE chat_id = $1::uuid AND attempts >= ${MAX_TRIES}
-   ), ${chargeCte('charged', 'SELECT $3::uuid AS account_id, $4::bigint AS tokens, $5::bigint AS spend_micros')}
+   ), ${chargeCte('charged', 'SELECT $3::uuid AS account_id, $4::bigint AS tokens, $5::bigint AS spend_micros')}, ${RECORD_CALL}
    SELECT 1`,
 );
 
@@ -153,12 +159,20 @@ export class TitleDispatcher {
       const title = cleanTitle(text);
       if (!title) throw new Error('the model answered no title');
       const charge = chargeOf(modelId, usage);
-      const [row] = await sql.rows<{ titled: number }>(SET_TITLE, [job.chat_id, title, chat.account_id, charge.tokens, charge.spendMicros?.toString() ?? null]);
+      const [row] = await sql.rows<{ titled: number }>(SET_TITLE, [
+        job.chat_id,
+        title,
+        chat.account_id,
+        charge.tokens,
+        charge.spendMicros?.toString() ?? null,
+        modelId,
+        JSON.stringify(usage),
+      ]);
       logger.info('chat titled', { chatId: job.chat_id, model: modelId, titled: row?.titled === 1 });
     } catch (err) {
       const charge = chargeOf(modelId, usage);
       await sql
-        .rows(FAIL_JOB, [job.chat_id, 5 * job.attempts, chat.account_id, charge.tokens, charge.spendMicros?.toString() ?? null])
+        .rows(FAIL_JOB, [job.chat_id, 5 * job.attempts, chat.account_id, charge.tokens, charge.spendMicros?.toString() ?? null, modelId, JSON.stringify(usage)])
         .catch((failErr: Error) => logger.warn('could not record a failed title call', { error: failErr.message }));
       logger.warn('could not title a chat', {
         chatId: job.chat_id,

@@ -2,7 +2,8 @@ import { Prisma, type Db } from '../infra/db.js';
 
 /**
  * Usage reports (SPEC section 21): token and cost sums of the model calls recorded with their
- * messages — each answer's (source `run`) and each compaction's (source `compaction`) — over a
+ * messages — each answer's (source `run`) and each compaction's (source `compaction`) — and each
+ * title call (source `title`, recorded in title_calls) over a
  * period, grouped by one dimension. Computed from the same rows GET …/messages shows, so a report
  * equals the per-message figures exactly.
  */
@@ -48,7 +49,13 @@ const usageRows = (accountId: string | null, from: Date, to: Date) => Prisma.sql
     COALESCE((cc.usage->>'inputTokens')::bigint, 0), COALESCE((cc.usage->>'cachedInputTokens')::bigint, 0), COALESCE((cc.usage->>'outputTokens')::bigint, 0),
     COALESCE((cc.usage->>'reasoningTokens')::bigint, 0), COALESCE(cc.cost_micros, 0)
   FROM chat_compactions cc JOIN chats c ON c.id = cc.chat_id LEFT JOIN runs r ON r.id = cc.run_id
-  WHERE cc.created_at >= ${from} AND cc.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)`;
+  WHERE cc.created_at >= ${from} AND cc.created_at < ${to} AND (${accountId}::uuid IS NULL OR c.account_id = ${accountId}::uuid)
+  UNION ALL
+  SELECT tc.created_at, tc.model, tc.chat_id, 'title', tc.account_id, NULL::uuid,
+    COALESCE((tc.usage->>'inputTokens')::bigint, 0), COALESCE((tc.usage->>'cachedInputTokens')::bigint, 0), COALESCE((tc.usage->>'outputTokens')::bigint, 0),
+    COALESCE((tc.usage->>'reasoningTokens')::bigint, 0), COALESCE(tc.cost_micros, 0)
+  FROM title_calls tc
+  WHERE tc.created_at >= ${from} AND tc.created_at < ${to} AND (${accountId}::uuid IS NULL OR tc.account_id = ${accountId}::uuid)`;
 
 /** The report of one account (`accountId`), or of every account (null: the admin report). */
 export async function usageReport(db: Db, accountId: string | null, groupBy: ReportGroup, from: Date, to: Date): Promise<UsageReport> {

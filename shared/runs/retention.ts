@@ -43,6 +43,7 @@ export const HISTORY_TABLES = [
   'webhook_deliveries',
   'queued_messages',
   'chat_compactions',
+  'title_calls',
   'workspaces',
   'files',
   'chat_files',

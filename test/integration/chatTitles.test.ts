@@ -31,6 +31,15 @@ describe('chat titles (SPEC section 19)', function () {
     const consumed = (await request(stack.api.app).get('/api/usage').set(alice.auth)).body.consumed.tokens as number;
     expect(consumed, 'the title call is charged too').to.be.greaterThan(usage.inputTokens + usage.outputTokens);
     expect(await stack.api.deps.db.chatTitleJob.count({ where: { chatId: run.chatId } })).to.equal(0);
+    // The usage reports show it as source `title`, with the tokens the account was charged beyond the run.
+    const bySource = (await request(stack.api.app).get('/api/usage/report?groupBy=source').set(alice.auth)).body.rows as {
+      source: string;
+      inputTokens: number;
+      outputTokens: number;
+    }[];
+    const titled = bySource.find((row) => row.source === 'title');
+    expect(titled, JSON.stringify(bySource)).to.not.equal(undefined);
+    expect(titled!.inputTokens + titled!.outputTokens).to.equal(consumed - usage.inputTokens - usage.outputTokens);
 
     const named = await startRunOk(stack.api.app, alice.key, { prompt: 'keep my name', title: 'Mine' });
     const namedRun = await waitForRunStatus(stack.api.deps, named, ['completed']);
