@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import type { Caller } from './http.js';
 import type { ApiDeps } from './deps.js';
 import { validationFailed } from '../shared/infra/errors.js';
-import { fileChunks, fileNotFound, fileTooLarge, filesOf, storeFile, type StoredFile } from '../shared/files/fileStore.js';
+import { fileNotFound, fileTooLarge, filesOf, storeFile, type StoredFile } from '../shared/files/fileStore.js';
 
 /** Fields besides the file a multipart upload may carry (they are ignored), and their size. */
 const MULTIPART_LIMITS = { files: 1, fields: 20, fieldSize: 1_024, parts: 32 };
@@ -66,6 +66,3 @@ export async function readableFile(deps: ApiDeps, caller: Caller, fileId: string
   }
   return file;
 }
-
-/** The file's bytes as a stream for the response (chunk by chunk from the blob store). */
-export const contentOf = (deps: ApiDeps, file: StoredFile) => fileChunks(deps.blobs, file);

@@ -1,3 +1,4 @@
+import { isUuid } from '../shared/infra/ids.js';
 import type { ApiDeps } from './deps.js';
 import type { Caller } from './http.js';
 import { runRowSelect, toRunView, type RunView } from './runViews.js';
@@ -9,9 +10,8 @@ import { episodeSteps } from '../shared/runs/waitingRuns.js';
 
 export const runNotFound = () => notFound('run_not_found', 'The run');
 
-const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Whether `value` can be a run id (a UUID): anything else names no run, for the API and the CLI alike. */
-export const isRunId = (value: string): boolean => RUN_ID.test(value);
+export const isRunId = isUuid;
 
 /** The run if the caller may see it: its own account's, or the one run of an ephemeral key. */
 export async function getRunForCaller(deps: ApiDeps, caller: Caller, runId: string): Promise<RunView> {

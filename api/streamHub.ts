@@ -58,8 +58,7 @@ export class StreamHub {
 
   /** Entries of the stream at `key` strictly after `afterId`, oldest first. */
   async readStream(key: string, afterId: string, count = 1_000): Promise<StreamEntry[]> {
-    const stream = key;
-    const rows = await this.redis.xrange(stream, `(${afterId}`, '+', 'COUNT', count);
+    const rows = await this.redis.xrange(key, `(${afterId}`, '+', 'COUNT', count);
     return rows.map(([id, fields]) => ({ id, data: fields[1] ?? '' }));
   }
 

@@ -1,3 +1,4 @@
+import { escapeHtml as escape } from './html.js';
 import type { RunTimeline, TimelineItem } from './runTimeline.js';
 
 /**
@@ -6,8 +7,6 @@ import type { RunTimeline, TimelineItem } from './runTimeline.js';
  * error beside it — and, for a run that ended, a replay button (TIMELINE_SCRIPT, served from the
  * same origin: the api's CSP allows no inline script).
  */
-
-const escape = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const COLORS: Record<string, string> = {
   run: '#4b5563',

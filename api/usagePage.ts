@@ -1,3 +1,4 @@
+import { escapeHtml as escape } from './html.js';
 import type { DayModelRow } from '../shared/accounts/usageReports.js';
 
 /**
@@ -6,7 +7,6 @@ import type { DayModelRow } from '../shared/accounts/usageReports.js';
  * same rows under it — the figures of GET /api/admin/usage/report, per day and model.
  */
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const usd = (micros: number) => (micros / 1_000_000).toFixed(micros > 0 && micros < 10_000 ? 6 : 2);
 
 /** What the chart draws, for the page's script: days, models, and each model's spend (USD) per day. */

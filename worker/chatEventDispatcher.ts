@@ -21,49 +21,28 @@ type Tx = Pick<Db, '$queryRaw' | '$executeRaw'>;
  * chat's status, its queue, the calls its parked run waits for, its title). Woken by the outbox
  * notification, polled as a backstop; one worker of the fleet at a time (a transaction lock).
  */
-export class ChatEventDispatcher {
-  private readonly poller: OutboxPoller;
+export function chatEventDispatcher(deps: { db: Db; redis: RedisClient; config: Config; logger: Logger }): OutboxPoller {
+  return new OutboxPoller({ what: 'publishing chat events', batch: BATCH, intervalMs: 1_000, logger: deps.logger, takeBatch: () => dispatch(deps) });
+}
 
-  constructor(private readonly deps: { db: Db; redis: RedisClient; config: Config; logger: Logger }) {
-    this.poller = new OutboxPoller({
-      what: 'publishing chat events',
-      batch: BATCH,
-      intervalMs: 1_000,
-      logger: deps.logger,
-      takeBatch: () => this.dispatch(),
-    });
-  }
-
-  start(): void {
-    this.poller.start();
-  }
-
-  wake(): void {
-    this.poller.wake();
-  }
-
-  stop(): Promise<void> {
-    return this.poller.stop();
-  }
-
-  private async dispatch(): Promise<number> {
-    const { db, redis, config } = this.deps;
-    return db.$transaction(async (tx) => {
-      const [lock] = await tx.$queryRaw<{ taken: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${DISPATCH_LOCK})) AS taken`;
-      if (!lock?.taken) return 0;
-      const rows = await tx.$queryRaw<Row[]>`
-        SELECT id, chat_id::text, account_id::text, kind, payload FROM chat_event_outbox ORDER BY id LIMIT ${BATCH} FOR UPDATE`;
-      if (rows.length === 0) return 0;
-      const events = await eventsOf(tx, rows);
-      for (const [i, row] of rows.entries()) {
-        const event = events[i]!;
-        await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'chat', id: row.chat_id }, event);
-        if (ACCOUNT_EVENT_KINDS.includes(row.kind)) await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'account', id: row.account_id }, event);
-      }
-      await tx.$executeRaw`DELETE FROM chat_event_outbox WHERE id = ANY(${rows.map((row) => row.id)}::bigint[])`;
-      return rows.length;
-    });
-  }
+/** One batch, oldest first, under the fleet-wide lock (another worker holding it: nothing to do here). */
+async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): Promise<number> {
+  const { db, redis, config } = deps;
+  return db.$transaction(async (tx) => {
+    const [lock] = await tx.$queryRaw<{ taken: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${DISPATCH_LOCK})) AS taken`;
+    if (!lock?.taken) return 0;
+    const rows = await tx.$queryRaw<Row[]>`
+      SELECT id, chat_id::text, account_id::text, kind, payload FROM chat_event_outbox ORDER BY id LIMIT ${BATCH} FOR UPDATE`;
+    if (rows.length === 0) return 0;
+    const events = await eventsOf(tx, rows);
+    for (const [i, row] of rows.entries()) {
+      const event = events[i]!;
+      await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'chat', id: row.chat_id }, event);
+      if (ACCOUNT_EVENT_KINDS.includes(row.kind)) await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'account', id: row.account_id }, event);
+    }
+    await tx.$executeRaw`DELETE FROM chat_event_outbox WHERE id = ANY(${rows.map((row) => row.id)}::bigint[])`;
+    return rows.length;
+  });
 }
 
 /** Each row as the event readers get: its kind, its chat, and what it is about now. */

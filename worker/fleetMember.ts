@@ -33,7 +33,7 @@ import { sweepStaleRuns } from './sweep.js';
 import { PromotionDispatcher } from './promotionDispatcher.js';
 import { OutboxNotifications } from './outboxNotifications.js';
 import { TitleDispatcher } from './titleDispatcher.js';
-import { ChatEventDispatcher } from './chatEventDispatcher.js';
+import { chatEventDispatcher } from './chatEventDispatcher.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { createRunWorkers } from './shardWorkers.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
@@ -194,7 +194,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   promotions.start();
   const titles = new TitleDispatcher({ sql, config, logger, providers: deps.providers });
   titles.start();
-  const chatEvents = new ChatEventDispatcher({ db, redis, config, logger });
+  const chatEvents = chatEventDispatcher({ db, redis, config, logger });
   chatEvents.start();
   const notifications = new OutboxNotifications(config.DATABASE_URL, logger)
     .on('chat_event_outbox', () => chatEvents.wake())

@@ -1,3 +1,4 @@
+import { escapeHtml as escape } from '../html.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
@@ -6,8 +7,6 @@ import { buildOpenApiDocument } from '../openapi.js';
 
 const require = createRequire(import.meta.url);
 const swaggerUiDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
-
-const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 const DOCS_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>runyard API</title>

@@ -1,18 +1,17 @@
+import { isUuid } from '../../shared/infra/ids.js';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request } from 'express';
-import { deleteFile, fileNotFound, fileView } from '../../shared/files/fileStore.js';
+import { deleteFile, fileChunks, fileNotFound, fileView } from '../../shared/files/fileStore.js';
 import type { ApiDeps } from '../deps.js';
-import { contentOf, readableFile, receiveUpload } from '../fileUploads.js';
+import { readableFile, receiveUpload } from '../fileUploads.js';
 import { callerOf } from '../http.js';
 import { requireScope } from '../middleware/authenticate.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A malformed file id names no file: 404 as for an unknown one. */
 function fileIdOf(req: Request): string {
   const id = req.params.fileId;
-  if (typeof id !== 'string' || !UUID.test(id)) throw fileNotFound();
+  if (typeof id !== 'string' || !isUuid(id)) throw fileNotFound();
   return id.toLowerCase();
 }
 
@@ -38,7 +37,7 @@ export function fileRoutes(deps: ApiDeps): Router {
       'content-security-policy': "default-src 'none'; sandbox",
       'cache-control': 'private, max-age=3600',
     });
-    await pipeline(Readable.from(contentOf(deps, file)), res);
+    await pipeline(Readable.from(fileChunks(deps.blobs, file)), res);
   });
   router.delete('/:fileId', requireScope('runs:write'), async (req, res) => {
     await deleteFile(deps, callerOf(req).accountId!, fileIdOf(req));

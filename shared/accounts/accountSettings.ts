@@ -1,3 +1,4 @@
+import { isUuid } from '../infra/ids.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
 import { AppError } from '../infra/errors.js';
@@ -34,11 +35,9 @@ export type AccountSettingsView = {
   fileQuotaIsDefault: boolean;
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** An account by name (or id), for the CLI and the admin API; 404 account_not_found otherwise. */
 export async function findAccount(db: Db, nameOrId: string): Promise<{ id: string; name: string }> {
-  const where = UUID.test(nameOrId) ? { OR: [{ id: nameOrId }, { name: nameOrId }] } : { name: nameOrId };
+  const where = isUuid(nameOrId) ? { OR: [{ id: nameOrId }, { name: nameOrId }] } : { name: nameOrId };
   const account = await db.account.findFirst({ where, select: { id: true, name: true } });
   if (!account) throw new AppError('account_not_found', 404, `No account "${nameOrId}".`, 'Create one with `keys create --account NAME`.');
   return account;

@@ -1,3 +1,4 @@
+import { isUuid } from '../infra/ids.js';
 import { createHash, randomUUID } from 'node:crypto';
 import type { BlobStore } from '../blobs/blobStore.js';
 import type { Config } from '../infra/config.js';
@@ -81,11 +82,10 @@ const fromRow = (row: FileRow): StoredFile => ({
 });
 
 export const fileNotFound = () => notFound('file_not_found', 'The file');
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Files of the account by id (a malformed id names none); others' and unknown ones are left out. */
 export async function filesOf(db: Db, accountId: string, fileIds: string[]): Promise<Map<string, StoredFile>> {
-  const ids = fileIds.filter((id) => UUID.test(id));
+  const ids = fileIds.filter(isUuid);
   if (ids.length === 0) return new Map();
   const rows = await db.$queryRaw<FileRow[]>`
     SELECT id::text, account_id::text, media_type, filename, size_bytes, sha256, chunks, width, height, created_at
