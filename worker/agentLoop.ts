@@ -251,8 +251,10 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     toolInputChars += delta.length;
     toolInputDelta(toolCallId, delta);
   };
-  // Noted before it starts: if this worker dies mid-call, the next attempt (or the sweep) charges it.
-  await deps.calls.noteStart(run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
+  // Noted as it starts: if this worker dies mid-call, the next attempt (or the sweep) charges it. The
+  // note is written to Redis's connection before the request to the provider's, so it is on its way
+  // first; the call does not wait for Redis to answer (a step's round trip saved), its end does.
+  const noted = deps.calls.noteStart(run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
   const startedAt = new Date();
   let result;
   try {
@@ -271,6 +273,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     addUsage(progress.uncharged, cut);
     throw err;
   } finally {
+    await noted;
     deps.calls.forget(run.id);
   }
   addUsage(progress.usage, result.usage);

@@ -188,6 +188,7 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   scheduleKeeper.unref();
 
   active.start(Math.max(500, Math.floor(config.RUN_LOCK_MS / 2)), subscriber, prefix);
+  deps.rateLimits.listen(subscriber, (err) => logger.error('cannot listen for model pauses', { error: err.message }));
   const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
   webhooks.start();
   const promotions = new PromotionDispatcher({ db, config, admission, logger });

@@ -26,8 +26,17 @@ export class ModelCallLedger {
     private readonly logger: Logger,
   ) {}
 
-  async noteStart(runId: string, note: CallNote): Promise<void> {
-    await this.redis.set(runEventKeys(this.prefix, runId).call, JSON.stringify(note), 'PX', NOTE_TTL_MS);
+  /**
+   * Notes a call about to start. The SET is written to Redis's connection at once (ioredis writes a
+   * command as it is made while connected, or queues it in order while reconnecting); the promise
+   * settles when Redis answered and never rejects — a note that could not be written is logged, and
+   * the call is charged as usual when it returns.
+   */
+  noteStart(runId: string, note: CallNote): Promise<void> {
+    return this.redis.set(runEventKeys(this.prefix, runId).call, JSON.stringify(note), 'PX', NOTE_TTL_MS).then(
+      () => undefined,
+      (err: Error) => void this.logger.warn('could not note a model call', { runId, error: err.message }),
+    );
   }
 
   /** The call returned (or was charged in the process): nothing is left to charge. Not awaited by the hot path. */

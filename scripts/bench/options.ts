@@ -79,7 +79,9 @@ export const TARGETS = {
   ratioAtLeast: 0.15,
   postP99UnderMs: 25,
   streamingOverheadP99UnderMs: 10,
+  // SPEC section 22: at half the load that saturates the machine.
   agentStepOverheadP99UnderMs: 10,
+  agentCpuMsPerStepAtMost: 1.5,
   // SPEC section 22: transition → receiver, idle fleet.
   webhooksP50UnderMs: 50,
   webhooksP99UnderMs: 200,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { SCHEMA_BOUNDS, schemaOutOfBounds } from '../../shared/agent/toolSchemas/bounds.js';
+import { isPlainSchema, PLAIN_SCHEMA_MAX_NODES, SCHEMA_BOUNDS, schemaOutOfBounds } from '../../shared/agent/toolSchemas/bounds.js';
 import { SchemaChecker } from '../../shared/agent/toolSchemas/schemaChecker.js';
 
 /** A schema `depth` JSON levels deep (each subschema under `properties` is two levels down). */
@@ -58,5 +58,27 @@ describe('tool input schemas: bounds and the schema thread', function () {
     clearInterval(timer);
     // Blocked, the loop would tick once at most; free, about once per 10 ms (a wide margin for a loaded machine).
     expect(ticks, `ticks in ${Date.now() - startedAt} ms`).to.be.above(10);
+  });
+
+  it('tells plain schemas (checked in the process) from the rest (checked on the thread)', () => {
+    expect(isPlainSchema({ type: 'object', properties: { n: { type: 'number', minimum: 0 }, s: { enum: ['a', 'b'] } }, required: ['n'] })).to.equal(true);
+    for (const keyword of ['$ref', 'anyOf', 'oneOf', 'allOf', 'not', 'if', 'pattern', 'patternProperties', 'format', 'uniqueItems'])
+      expect(isPlainSchema({ properties: { a: { [keyword]: true } } }), keyword).to.equal(false);
+    const wide = (n: number) => ({ type: 'object', properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: 'string' }])) });
+    expect(isPlainSchema(wide(PLAIN_SCHEMA_MAX_NODES - 2))).to.equal(true);
+    expect(isPlainSchema(wide(PLAIN_SCHEMA_MAX_NODES))).to.equal(false);
+  });
+
+  it('checks an input against a plain schema at once, not behind the queue of the thread', async () => {
+    const heavy = Array.from({ length: 64 }, (_, k) => ({ anyOf: Array.from({ length: 990 }, (_, i) => ({ const: `p${k}-${i}` })) }));
+    let threadDone = false;
+    const slow = checker.compile(heavy).then(() => (threadDone = true));
+    const plain = { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] };
+    expect(await checker.compile([plain])).to.equal(null);
+    expect(await checker.mismatch(plain, {})).to.match(/must have required property 'n'/);
+    expect(await checker.mismatch(plain, { n: 'x' })).to.equal('input/n must be number');
+    expect(await checker.mismatch(plain, { n: 1 })).to.equal(null);
+    expect(threadDone, 'answered before the thread finished its work').to.equal(false);
+    await slow;
   });
 });

@@ -33,3 +33,58 @@ export function schemaOutOfBounds(schema: unknown): string | null {
   if (bytes > SCHEMA_BOUNDS.maxBytes) return `it is ${bytes} bytes as JSON (at most ${SCHEMA_BOUNDS.maxBytes})`;
   return null;
 }
+
+/**
+ * Keywords whose checking cost is not linear in the input (references and recursion, combinators
+ * that try every branch, patterns and formats, pairwise `uniqueItems`): a schema using any of them
+ * is only ever checked in the schema thread.
+ */
+const THREAD_ONLY_KEYWORDS = new Set([
+  '$ref',
+  '$dynamicRef',
+  '$recursiveRef',
+  '$defs',
+  'definitions',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'pattern',
+  'patternProperties',
+  'format',
+  'uniqueItems',
+  'contains',
+  'propertyNames',
+  'dependencies',
+  'dependentSchemas',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+]);
+
+/** A small schema (at most this many objects and arrays) without thread-only keywords: compiled in well under a millisecond, checked in time linear in the input. */
+export const PLAIN_SCHEMA_MAX_NODES = 64;
+
+/**
+ * Whether a schema is plain enough to check on the process's own thread: within
+ * PLAIN_SCHEMA_MAX_NODES, none of THREAD_ONLY_KEYWORDS anywhere (a property that happens to be
+ * named like one counts too: the rule errs towards the thread).
+ */
+export function isPlainSchema(schema: unknown): boolean {
+  const stack: unknown[] = [schema];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (value === null || typeof value !== 'object') continue;
+    if (++nodes > PLAIN_SCHEMA_MAX_NODES) return false;
+    if (Array.isArray(value)) stack.push(...value);
+    else
+      for (const [key, child] of Object.entries(value)) {
+        if (THREAD_ONLY_KEYWORDS.has(key)) return false;
+        stack.push(child);
+      }
+  }
+  return true;
+}

@@ -5,7 +5,8 @@ import { RE2JS } from 're2js';
  * The JSON Schema engine of tool inputs: ajv, with every `pattern` and `patternProperties` key run by
  * RE2 (re2js: linear time in the input, whatever the pattern) instead of the backtracking RegExp. RE2
  * has no backreferences or lookaround: a schema using them does not compile, and says why.
- * It runs inside the schema thread (schemaThread.ts), never on a process's main event loop.
+ * It runs inside the schema thread (schemaThread.ts); on a process's main event loop only for plain
+ * schemas (bounds.ts, isPlainSchema), whose compile and check are bounded.
  */
 function re2(pattern: string) {
   let compiled: RE2JS;
@@ -44,4 +45,16 @@ export function mismatchOf(schemaJson: string, input: unknown): string | null {
   const validate = validatorOf(schemaJson);
   if (validate(input)) return null;
   return ajv.errorsText(validate.errors, { dataVar: 'input' });
+}
+
+/** Compiles each schema (JSON text): the first that does not compile and why, or null when all do. */
+export function compileAll(schemas: string[]): { index: number; reason: string } | null {
+  for (const [index, schema] of schemas.entries()) {
+    try {
+      validatorOf(schema);
+    } catch (err) {
+      return { index, reason: (err as Error).message };
+    }
+  }
+  return null;
 }

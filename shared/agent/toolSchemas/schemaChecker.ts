@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { schemaOutOfBounds } from './bounds.js';
+import { isPlainSchema, schemaOutOfBounds } from './bounds.js';
+import { compileAll, mismatchOf } from './compiler.js';
 
 export type SchemaRequest = { id: number; op: 'compile'; schemas: string[] } | { id: number; op: 'validate'; schema: string; input: unknown };
 export type SchemaAnswer =
@@ -9,6 +10,8 @@ export type SchemaAnswer =
 
 /** Why one of a list of schemas was refused: `index` is the schema's place in the list, null when the list as a whole took too long. */
 export type SchemaRefusal = { index: number | null; reason: string };
+
+type KnownSchema = { outOfBounds: string | null; json: string; plain: boolean };
 
 type Pending = { request: SchemaRequest; settle: (answer: SchemaAnswer | { id: number; ok: false; error: string; timedOut: true }) => void };
 
@@ -21,6 +24,12 @@ const THREAD_ENTRY = `import('tsx/esm/api').then(({ register }) => { register();
  * `timeoutMs` ends the thread (the only way to stop synchronous work): that request is refused as
  * too complex, the others go to a new thread. So no schema can hold an api or worker's event loop,
  * and none can hold the thread longer than `timeoutMs`.
+ *
+ * The exception is a plain schema (isPlainSchema: small, without references, combinators or
+ * patterns): it is compiled and checked in the process, where its compile is bounded by its size
+ * and its check is linear in the input — a thread's round trip saved per tool call and per POST
+ * with tools. What the checker learned of a schema object is kept with it (its JSON text, bounds
+ * and plainness), so a run's every step does not walk and serialize its tools again.
  */
 export class SchemaChecker {
   private thread: Worker | undefined;
@@ -29,6 +38,7 @@ export class SchemaChecker {
   private watchdog: NodeJS.Timeout | undefined;
   private nextId = 1;
   private closed = false;
+  private readonly known = new WeakMap<object, KnownSchema>();
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -39,6 +49,7 @@ export class SchemaChecker {
       if (outOfBounds) return { index, reason: outOfBounds };
     }
     if (schemas.length === 0) return null;
+    if (schemas.every((schema) => this.knownSchema(schema).plain)) return compileAll(schemas.map((schema) => this.knownSchema(schema).json));
     const answer = await this.send({ id: this.nextId++, op: 'compile', schemas: schemas.map((schema) => JSON.stringify(schema)) });
     if (!answer.ok) return { index: schemas.length === 1 ? 0 : null, reason: this.failureReason(answer) };
     return 'failure' in answer ? answer.failure : null;
@@ -46,11 +57,28 @@ export class SchemaChecker {
 
   /** Why `input` does not match `schema` (including a schema that cannot be checked), or null when it does. */
   async mismatch(schema: Record<string, unknown>, input: unknown): Promise<string | null> {
-    const outOfBounds = schemaOutOfBounds(schema);
-    if (outOfBounds) return `its input schema cannot be checked: ${outOfBounds}`;
-    const answer = await this.send({ id: this.nextId++, op: 'validate', schema: JSON.stringify(schema), input });
+    const known = this.knownSchema(schema);
+    if (known.outOfBounds) return `its input schema cannot be checked: ${known.outOfBounds}`;
+    if (known.plain) {
+      try {
+        return mismatchOf(known.json, input);
+      } catch (err) {
+        return `its input could not be checked: ${(err as Error).message}`;
+      }
+    }
+    const answer = await this.send({ id: this.nextId++, op: 'validate', schema: known.json, input });
     if (!answer.ok) return `its input could not be checked: ${this.failureReason(answer)}`;
     return 'mismatch' in answer ? answer.mismatch : null;
+  }
+
+  private knownSchema(schema: Record<string, unknown>): KnownSchema {
+    let known = this.known.get(schema);
+    if (!known) {
+      const outOfBounds = schemaOutOfBounds(schema);
+      known = { outOfBounds, json: outOfBounds ? '' : JSON.stringify(schema), plain: !outOfBounds && isPlainSchema(schema) };
+      this.known.set(schema, known);
+    }
+    return known;
   }
 
   async close(): Promise<void> {
