@@ -7,7 +7,7 @@ import { openMaintenanceQueue, RunQueues } from '../shared/infra/runQueues.js';
 import type { ApiDeps } from './deps.js';
 import { IdempotencyStore } from './idempotency.js';
 import { KeyResolver } from './keyResolver.js';
-import { RunProvisioner } from './runProvisioner.js';
+import { RunProvisioner } from '../shared/runs/provisioning.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';

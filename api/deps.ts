@@ -8,7 +8,7 @@ import type { Logger } from '../shared/infra/logger.js';
 import type { ApiMetrics } from './metrics.js';
 import type { IdempotencyStore } from './idempotency.js';
 import type { KeyResolver } from './keyResolver.js';
-import type { RunProvisioner } from './runProvisioner.js';
+import type { RunProvisioner } from '../shared/runs/provisioning.js';
 import type { RunAdmission } from '../shared/flow/runAdmission.js';
 import type { StreamHub } from './streamHub.js';
 import type { StreamLeases } from './streamLeases.js';

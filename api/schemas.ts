@@ -1,4 +1,5 @@
 import { ACCOUNT_GROUPS, ADMIN_GROUPS } from '../shared/accounts/usageReports.js';
+import { ON_BUSY } from '../shared/chats/busyPolicy.js';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { PRIORITIES } from '../shared/flow/priorities.js';
 import { z } from 'zod';
@@ -172,8 +173,6 @@ export const startRunBodySchema = z
 export type StartRunBody = z.infer<typeof startRunBodySchema>;
 
 export const runStatusSchema = z.enum(RUN_STATUSES);
-
-export const ON_BUSY = ['queue', 'interrupt', 'reject'] as const;
 
 /** POST /api/chats/{chatId}/messages (SPEC section 12). */
 export const sendMessageBodySchema = z

@@ -1,6 +1,8 @@
 import { pendingCalls } from '../shared/agent/steps.js';
 import { ACCOUNT_EVENT_KINDS, publishChatEvent, type ChatEvent, type ChatEventKind } from '../shared/chats/chatEvents.js';
 import { chatStatuses } from '../shared/chats/chatStatus.js';
+import { chatHeads } from '../shared/chats/chatStore.js';
+import { queuedMessagesOf } from '../shared/chats/queuedMessages.js';
 import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
@@ -49,17 +51,9 @@ async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): P
 async function eventsOf(tx: Tx, rows: Row[]): Promise<ChatEvent[]> {
   const chatIds = [...new Set(rows.map((row) => row.chat_id))];
   const statuses = await chatStatuses(tx, chatIds);
-  const chats = new Map(
-    (
-      await tx.$queryRaw<
-        { id: string; title: string | null; created_at: Date }[]
-      >`SELECT id::text, title, created_at FROM chats WHERE id = ANY(${chatIds}::uuid[])`
-    ).map((chat) => [chat.id, chat]),
-  );
+  const chats = await chatHeads(tx, chatIds);
   const queueOf = async (chatId: string) =>
-    (await tx.$queryRaw<{ id: string; parts: unknown }[]>`SELECT id::text, parts FROM queued_messages WHERE chat_id = ${chatId}::uuid ORDER BY position`).map(
-      (queued, index) => ({ queuedMessageId: queued.id, position: index + 1, parts: queued.parts }),
-    );
+    (await queuedMessagesOf(tx, chatId)).map((queued, index) => ({ queuedMessageId: queued.id, position: index + 1, parts: queued.parts }));
   return Promise.all(
     rows.map(async (row): Promise<ChatEvent> => {
       const base = { type: row.kind, chatId: row.chat_id };

@@ -9,9 +9,10 @@ import { endRun } from '../shared/runs/transitions/endUnheld.js';
 import { requeueLostRun } from '../shared/runs/transitions/requeueLost.js';
 import { DEPENDENCY_UNAVAILABLE } from './dependencyWaits.js';
 import { endRequestedCancel } from './requestedCancels.js';
-import { ACTIVE_STATUSES, RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runs/lifecycle.js';
+import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../shared/runs/lifecycle.js';
 import { closedCallChunks } from '../shared/runs/waitingRuns.js';
 import { endWaitingRun } from '../shared/runs/transitions/endWaiting.js';
+import { startHeldMessages } from '../shared/chats/promotion.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../shared/stream/events.js';
 import type { RedisClient } from '../shared/infra/redis.js';
 import type { RunQueues } from '../shared/infra/runQueues.js';
@@ -88,12 +89,7 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
  * over or the limit was raised; the promotion function checks again under the chat's lock.
  */
 async function promoteHeldMessages(deps: SweepDeps, report: SweepReport): Promise<void> {
-  const promoted = await deps.db.$queryRaw<{ run_id: string | null }[]>`
-    SELECT runyard_start_next_queued_message(h.chat_id)::text AS run_id FROM (
-      SELECT DISTINCT q.chat_id FROM queued_messages q
-      WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.chat_id = q.chat_id AND r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]))
-      LIMIT ${BATCH}) h`;
-  report.promoted = promoted.filter((row) => row.run_id !== null).length;
+  report.promoted = await startHeldMessages(deps.db, BATCH);
 }
 
 async function recoverStaleRuns(deps: SweepDeps, report: SweepReport): Promise<void> {

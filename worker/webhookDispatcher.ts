@@ -5,7 +5,8 @@ import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
 import type { Metrics } from '../shared/infra/metrics.js';
-import { statement, type Sql } from '../shared/infra/sql.js';
+import type { Sql } from '../shared/infra/sql.js';
+import { CLAIM_EVENTS, RECORD_DELIVERY, RELEASE_CLAIM } from '../shared/webhooks/eventStore.js';
 import { accountToolSecrets, signedHeaders, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
 import { postJson, PostTimeout } from './httpPost.js';
 
@@ -18,41 +19,6 @@ import { postJson, PostTimeout } from './httpPost.js';
  * than 408/429 is final, anything else is retried with exponential backoff until
  * WEBHOOK_RETRY_FOR_MS has passed since the event was written (or redelivered).
  */
-const CLAIM_EVENTS = statement(
-  'claim_webhook_events',
-  `WITH heads AS (
-     SELECT DISTINCT ON (e.run_id) e.id FROM webhook_events e WHERE e.status = 'pending' ORDER BY e.run_id, e.seq
-   ), due AS (
-     SELECT e.id FROM webhook_events e JOIN heads h ON h.id = e.id
-     WHERE e.next_attempt_at <= now() AND (e.locked_until IS NULL OR e.locked_until < now())
-     ORDER BY e.next_attempt_at
-     LIMIT $1
-     FOR UPDATE OF e SKIP LOCKED
-   )
-   UPDATE webhook_events w SET locked_until = now() + make_interval(secs => $2::float8 / 1000), attempts = w.attempts + 1
-   FROM due, runs r
-   WHERE w.id = due.id AND r.id = w.run_id
-   RETURNING w.id::text, w.type, w.payload, w.attempts, w.retry_from, r.account_id::text, r.webhook->>'url' AS url, w.run_id::text, r.traceparent`,
-);
-
-// One statement: the attempt's record and the event's new state.
-const RECORD_DELIVERY = statement(
-  'record_webhook_delivery',
-  `WITH attempt AS (
-     INSERT INTO webhook_deliveries (id, event_id, status_code, latency_ms, error) VALUES (gen_random_uuid(), $1::uuid, $2::int, $3::int, $4)
-   )
-   UPDATE webhook_events SET status = $5, next_attempt_at = $6::timestamptz, locked_until = NULL,
-     delivered_at = CASE WHEN $5 = 'delivered' THEN now() END, last_error = $4
-   WHERE id = $1::uuid`,
-);
-
-// A delivery cut short by this process's own shutdown: the claim is handed back at once (and the
-// attempt not counted), so another process delivers it now rather than when the lease runs out.
-const RELEASE_CLAIM = statement(
-  'release_webhook_claim',
-  `UPDATE webhook_events SET locked_until = NULL, attempts = attempts - 1 WHERE id = $1::uuid AND status = 'pending'`,
-);
-
 type ClaimedEvent = {
   id: string;
   type: string;

@@ -1,3 +1,4 @@
+import { archiveChat as archiveChatRow, unarchiveChat as unarchiveChatRow } from '../../shared/chats/chatStore.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { chatNotFound } from './chatErrors.js';
@@ -10,11 +11,7 @@ import { getChat, requireAccountCaller, type ChatView } from './readChats.js';
  */
 export async function closeChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<void> {
   await deps.db.$transaction(async (tx) => {
-    const updated = await tx.$executeRaw`
-      UPDATE chats SET archived_at = COALESCE(archived_at, now())
-      WHERE id = ${chatId}::uuid AND (${caller.accountId}::uuid IS NULL OR account_id = ${caller.accountId}::uuid)`;
-    if (updated === 0) throw chatNotFound();
-    await tx.$executeRaw`DELETE FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
+    if (!(await archiveChatRow(tx, chatId, caller.accountId ?? null))) throw chatNotFound();
   });
   await interruptActiveRun(deps, caller, chatId);
 }
@@ -30,7 +27,6 @@ export async function archiveChat(deps: ApiDeps, caller: Caller, chatId: string)
 /** POST /api/chats/{chatId}/unarchive: it takes messages again. */
 export async function unarchiveChat(deps: ApiDeps, caller: Caller, chatId: string): Promise<ChatView> {
   requireAccountCaller(caller);
-  const updated = await deps.db.$executeRaw`UPDATE chats SET archived_at = NULL WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
-  if (updated === 0) throw chatNotFound();
+  if (!(await unarchiveChatRow(deps.db, chatId, caller.accountId!))) throw chatNotFound();
   return getChat(deps, caller, chatId);
 }

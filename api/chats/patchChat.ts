@@ -1,3 +1,5 @@
+import { handTitleToModel, renameChat } from '../../shared/chats/chatStore.js';
+import { requestNewTitle } from '../../shared/chats/titleJobs.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { chatNotFound } from './chatErrors.js';
@@ -14,13 +16,7 @@ export async function patchChat(
   change: { title?: string | null; labels?: Record<string, string> },
 ): Promise<ChatView> {
   requireAccountCaller(caller);
-  const updated = await deps.db.$executeRaw`
-    UPDATE chats SET
-      title = CASE WHEN ${change.title !== undefined} THEN ${change.title ?? null}::text ELSE title END,
-      title_manual = title_manual OR ${change.title !== undefined},
-      labels = COALESCE(${change.labels === undefined ? null : JSON.stringify(change.labels)}::jsonb, labels)
-    WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
-  if (updated === 0) throw chatNotFound();
+  if (!(await renameChat(deps.db, chatId, caller.accountId!, change))) throw chatNotFound();
   return getChat(deps, caller, chatId);
 }
 
@@ -32,11 +28,8 @@ export async function patchChat(
 export async function requestTitle(deps: ApiDeps, caller: Caller, chatId: string): Promise<{ chatId: string; titleRequested: true }> {
   requireAccountCaller(caller);
   await deps.db.$transaction(async (tx) => {
-    const updated = await tx.$executeRaw`UPDATE chats SET title_manual = false WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid`;
-    if (updated === 0) throw chatNotFound();
-    await tx.$executeRaw`
-      INSERT INTO chat_title_jobs (chat_id, replace) VALUES (${chatId}::uuid, true)
-      ON CONFLICT (chat_id) DO UPDATE SET replace = true, attempts = 0, next_attempt_at = now()`;
+    if (!(await handTitleToModel(tx, chatId, caller.accountId!))) throw chatNotFound();
+    await requestNewTitle(tx, chatId);
   });
   return { chatId, titleRequested: true };
 }

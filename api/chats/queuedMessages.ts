@@ -1,18 +1,16 @@
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
+import { lockChat, type ChatTx } from '../../shared/chats/chatStore.js';
+import { deleteQueuedMessage as deleteQueuedMessageOf, moveQueuedMessageToFront, queuedMessagesOf } from '../../shared/chats/queuedMessages.js';
+import { startNextQueuedMessage } from '../../shared/chats/promotion.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
 import { chatNotFound, queuedMessageNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 import { requireAccountCaller } from './readChats.js';
 
-type QueuedRow = { id: string; parts: unknown[]; run: { metadata?: Record<string, string> | null; priority?: string }; created_at: Date };
-
-async function lockChat(tx: Pick<ApiDeps['db'], '$queryRaw'>, caller: Caller, chatId: string): Promise<void> {
-  const [chat] = await tx.$queryRaw<
-    { id: string }[]
-  >`SELECT id::text FROM chats WHERE id = ${chatId}::uuid AND account_id = ${caller.accountId}::uuid FOR UPDATE`;
-  if (!chat) throw chatNotFound();
+async function lockCallersChat(tx: ChatTx, caller: Caller, chatId: string): Promise<void> {
+  if (!(await lockChat(tx, chatId, caller.accountId!))) throw chatNotFound();
 }
 
 /** GET /api/chats/{chatId}/queued-messages: in the order they will run (an operator sees any chat's). */
@@ -20,8 +18,7 @@ export async function listQueuedMessages(deps: ApiDeps, caller: Caller, chatId: 
   requireAccountCaller(caller);
   const chat = await deps.db.chat.findFirst({ where: { id: chatId, ...(caller.accountId ? { accountId: caller.accountId } : {}) }, select: { id: true } });
   if (!chat) throw chatNotFound();
-  const rows = await deps.db.$queryRaw<QueuedRow[]>`
-    SELECT id::text, parts, run, created_at FROM queued_messages WHERE chat_id = ${chatId}::uuid ORDER BY position, seq`;
+  const rows = await queuedMessagesOf(deps.db, chatId);
   return {
     queuedMessages: rows.map((row, index) => ({
       queuedMessageId: row.id,
@@ -38,9 +35,8 @@ export async function listQueuedMessages(deps: ApiDeps, caller: Caller, chatId: 
 export async function deleteQueuedMessage(deps: ApiDeps, caller: Caller, chatId: string, queuedMessageId: string): Promise<void> {
   requireAccountCaller(caller);
   await deps.db.$transaction(async (tx) => {
-    await lockChat(tx, caller, chatId);
-    const deleted = await tx.$executeRaw`DELETE FROM queued_messages WHERE id = ${queuedMessageId}::uuid AND chat_id = ${chatId}::uuid`;
-    if (deleted === 0) throw queuedMessageNotFound();
+    await lockCallersChat(tx, caller, chatId);
+    if (!(await deleteQueuedMessageOf(tx, chatId, queuedMessageId))) throw queuedMessageNotFound();
   });
 }
 
@@ -56,17 +52,14 @@ export async function promoteQueuedMessage(
 ): Promise<{ chatId: string; queuedMessageId: string; position: 1 }> {
   requireAccountCaller(caller);
   const wasActive = await deps.db.$transaction(async (tx) => {
-    await lockChat(tx, caller, chatId);
+    await lockCallersChat(tx, caller, chatId);
     const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
       { id: string | null },
     ];
-    const moved = await tx.$executeRaw`
-      UPDATE queued_messages SET position = (SELECT min(position) - 1 FROM queued_messages WHERE chat_id = ${chatId}::uuid)
-      WHERE id = ${queuedMessageId}::uuid AND chat_id = ${chatId}::uuid`;
-    if (moved === 0) throw queuedMessageNotFound();
+    if (!(await moveQueuedMessageToFront(tx, chatId, queuedMessageId))) throw queuedMessageNotFound();
     if (activeRunId) return activeRunId;
     // Idle (its queue was left waiting): the message becomes a run now — and nothing is interrupted.
-    await tx.$queryRaw`SELECT runyard_start_next_queued_message(${chatId}::uuid)::text AS run_id`;
+    await startNextQueuedMessage(tx, chatId);
     return null;
   });
   // Busy: the run that was active stops, and its end starts this message's run (never the new run itself).

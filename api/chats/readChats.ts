@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../../shared/infra/errors.js';
 import { Prisma } from '../../shared/infra/db.js';
+import { queuedCountOf } from '../../shared/chats/queuedMessages.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http.js';
@@ -54,7 +55,7 @@ export function requireAccountCaller(caller: Caller): void {
 
 /** What a chat's view reads of a chat `c`. */
 const CHAT_VIEW_COLUMNS = Prisma.sql`c.id::text, c.session_id::text, c.workspace, c.title, c.settings, c.archived_at, c.created_at, c.last_activity_at,
-  ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, (SELECT count(*)::int FROM queued_messages q WHERE q.chat_id = c.id) AS queued, c.labels,
+  ${activeRunIdOf(Prisma.sql`c.id`)} AS active_run_id, ${queuedCountOf(Prisma.sql`c.id`)} AS queued, c.labels,
   ${LAST_RUN_OF_CHAT} AS last_run`;
 
 async function toView(deps: ApiDeps, row: ChatRow): Promise<ChatView> {

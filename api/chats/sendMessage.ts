@@ -10,6 +10,10 @@ import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
 import { discardRunsFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
+import { provisionChatRun } from '../../shared/runs/provisioning.js';
+import { lockChat, saveChatSettings } from '../../shared/chats/chatStore.js';
+import { addQueuedMessage, queueOf } from '../../shared/chats/queuedMessages.js';
+import { BUSY_POLICY, DEFAULT_ON_BUSY, queuePosition } from '../../shared/chats/busyPolicy.js';
 import { checkMcpServers, checkToolDefinitions, secretNamesOf } from '../../shared/agent/tools.js';
 import { checkWebhook } from '../../shared/webhooks/runWebhooks.js';
 import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
@@ -127,58 +131,54 @@ async function accept(
   const sentByKeyId = sentByKeyOf(caller);
   const parts = attachments.messages[0]!.parts;
   // A rewrite goes before whatever is queued, and the run it replaces stops.
-  const onBusy = rewrite ? 'interrupt' : (body.onBusy ?? 'queue');
+  const busy = BUSY_POLICY[rewrite ? 'interrupt' : (body.onBusy ?? DEFAULT_ON_BUSY)];
   return deps.db.$transaction(async (tx) => {
-    const [chat] = await tx.$queryRaw<{ settings: unknown; archived_at: Date | null }[]>`
-      SELECT settings, archived_at FROM chats WHERE id = ${chatId}::uuid AND account_id = ${accountId}::uuid FOR UPDATE`;
+    const chat = await lockChat(tx, chatId, accountId);
     if (!chat) throw chatNotFound();
-    if (chat.archived_at) throw chatArchived();
+    if (chat.archivedAt) throw chatArchived();
     if (rewrite) await discardFrom(tx, chatId, rewrite);
     const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
       { id: string | null },
     ];
-    if (activeRunId && onBusy === 'reject') throw chatBusy(activeRunId);
+    if (activeRunId && busy.refused) throw chatBusy(activeRunId);
     if ((await lockedActiveRunCount(tx, accountId)) >= deps.config.ACCOUNT_MAX_ACTIVE_RUNS) throw tooManyActiveRuns(deps.config.ACCOUNT_MAX_ACTIVE_RUNS);
     await assertWithinLimits(tx, accountId, deps.metrics.usageLimitRefusals, 'message');
     const settings = withOverrides(await currentSettings(tx, chatId, chat.settings), overrides);
     await assertPricedForAccount(tx, accountId, settings.model, priceOf(settings.model) !== undefined);
     assertModelReads(settings.model, attachments.used);
     await attachFiles(tx, chatId, attachments.fileIds);
-    await tx.$executeRaw`UPDATE chats SET settings = ${JSON.stringify(settings)}::jsonb, last_activity_at = now() WHERE id = ${chatId}::uuid`;
+    await saveChatSettings(tx, chatId, settings);
     if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;
     const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent, sentByKeyId };
 
     if (activeRunId) {
-      const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
-        SELECT count(*)::int AS count, min(position) AS first, max(position) AS last FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
-      if ((queue?.count ?? 0) >= deps.config.CHAT_MAX_QUEUED_MESSAGES) throw chatQueueFull(deps.config.CHAT_MAX_QUEUED_MESSAGES);
-      const interrupt = onBusy === 'interrupt';
-      const position = interrupt ? (queue?.first ?? 1n) - 1n : (queue?.last ?? 0n) + 1n;
+      const queue = await queueOf(tx, chatId);
+      if (queue.count >= deps.config.CHAT_MAX_QUEUED_MESSAGES) throw chatQueueFull(deps.config.CHAT_MAX_QUEUED_MESSAGES);
       const queuedMessageId = randomUUID();
-      await tx.$executeRaw`
-        INSERT INTO queued_messages (id, chat_id, account_id, position, parts, run)
-        VALUES (${queuedMessageId}::uuid, ${chatId}::uuid, ${accountId}::uuid, ${position}, ${JSON.stringify(parts)}::jsonb, ${JSON.stringify(run)}::jsonb)`;
+      await addQueuedMessage(tx, { id: queuedMessageId, chatId, accountId, position: queuePosition(busy, queue), parts, run });
       return {
-        queued: { chatId, queued: true as const, queuedMessageId, position: interrupt ? 1 : (queue?.count ?? 0) + 1 },
-        interrupt: interrupt ? activeRunId : null,
+        queued: { chatId, queued: true as const, queuedMessageId, position: busy.queueAt === 'front' ? 1 : queue.count + 1 },
+        interrupt: busy.interruptsActiveRun ? activeRunId : null,
       };
     }
 
     const sessionId = randomUUID();
     const runId = randomUUID();
-    await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${sessionId}::uuid, ${accountId}::uuid)`;
-    await tx.$executeRaw`
-      INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent, sent_by_key_id)
-      VALUES (${runId}::uuid, ${accountId}::uuid, ${sessionId}::uuid, ${chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
-        ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
-        ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
-        ${body.metadata ? JSON.stringify(body.metadata) : null}::jsonb, ${run.priority}, ${traceparent}, ${sentByKeyId}::uuid)`;
-    const [message] = await tx.$queryRaw<{ id: string }[]>`
-      INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${chatId}::uuid, ${runId}::uuid, 'user', ${JSON.stringify(parts)}::jsonb)
-      RETURNING id`;
+    const messageId = await provisionChatRun(tx, {
+      runId,
+      sessionId,
+      accountId,
+      chatId,
+      settings,
+      metadata: body.metadata ?? null,
+      priority: run.priority,
+      traceparent,
+      sentByKeyId,
+      parts,
+    });
     const jobData = await mintRunKey(tx, deps.config, accountId, runId);
-    return { jobData, sessionId, messageId: message!.id, model: settings.model };
+    return { jobData, sessionId, messageId, model: settings.model };
   });
 }
 

@@ -6,6 +6,7 @@ import type { RedisClient } from '../infra/redis.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { RunAdmission } from '../flow/runAdmission.js';
 import { eraseChats } from './erasure.js';
+import { hasQueuedMessages } from '../chats/queuedMessages.js';
 import { ACTIVE_STATUSES } from './lifecycle.js';
 
 // Chats erased in one transaction: small enough that a steady POST rate does not notice (the bench measures it).
@@ -19,7 +20,7 @@ const BATCH = 100;
 const expiredChat = (defaultDays: number | undefined) => {
   const cutoff = Prisma.sql`now() - make_interval(days => COALESCE(a.retention_days, ${defaultDays ?? null}::int))`;
   return Prisma.sql`c.last_activity_at < ${cutoff}
-    AND NOT EXISTS (SELECT 1 FROM queued_messages q WHERE q.chat_id = c.id)
+    AND NOT ${hasQueuedMessages(Prisma.sql`c.id`)}
     AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.chat_id = c.id AND (r.status = ANY(${[...ACTIVE_STATUSES]}::run_status[]) OR r.finished_at >= ${cutoff}))`;
 };
 

@@ -40,3 +40,36 @@ describe('one writer of run state (shared/runs/)', () => {
     expect(writers).to.deep.equal([]);
   });
 });
+
+/**
+ * One home per table (issue 33): the statements that write a table, and every statement on the
+ * chat queue, live in that table's domain. The bench's seeding of synthetic history is the one
+ * exception (it writes years of rows in bulk, outside any use case).
+ */
+const HOMES: { what: string; pattern: RegExp; homes: string[] }[] = [
+  { what: 'creates runs', pattern: /INSERT\s+INTO\s+runs\b|\.run\.(create|createMany)\(/i, homes: ['shared/runs/'] },
+  {
+    what: 'writes chats',
+    pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+chats\b|\.chat\.(create|update|updateMany|upsert|delete|deleteMany)\(/i,
+    homes: ['shared/chats/'],
+  },
+  { what: 'touches queued messages', pattern: /(INTO|UPDATE|FROM|JOIN)\s+queued_messages\b|\.queuedMessage\./i, homes: ['shared/chats/'] },
+  {
+    what: 'touches title jobs',
+    pattern: /(INTO|UPDATE|FROM|JOIN)\s+chat_title_jobs\b/i,
+    // A chat's first answer asks for its title in the statement that finishes the run.
+    homes: ['shared/chats/', 'shared/runs/transitions/finish.ts'],
+  },
+  { what: 'writes webhook events', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+webhook_(events|deliveries)\b/i, homes: ['shared/webhooks/'] },
+];
+
+describe('one home per table', () => {
+  const files = ['api', 'worker', 'shared', 'scripts', 'clients'].flatMap((dir) => sourceFiles(dir)).filter((file) => !file.startsWith('scripts/bench/'));
+  for (const { what, pattern, homes } of HOMES) {
+    it(`${what} only in ${homes.join(' and ')}`, () => {
+      const writers = files.filter((file) => pattern.test(readFileSync(path.join(ROOT, file), 'utf8')));
+      expect(writers.filter((file) => !homes.some((home) => file.startsWith(home)))).to.deep.equal([]);
+      expect(writers, 'the pattern finds the home’s own statements').to.not.be.empty;
+    });
+  }
+});

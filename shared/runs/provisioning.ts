@@ -1,6 +1,7 @@
-import type { Priority } from '../shared/flow/priorities.js';
-import { Batcher } from '../shared/infra/batcher.js';
-import { statement, type Sql } from '../shared/infra/sql.js';
+import type { Priority } from '../flow/priorities.js';
+import { Batcher } from '../infra/batcher.js';
+import { statement, type Sql } from '../infra/sql.js';
+import type { Db } from '../infra/db.js';
 
 /** Everything one run needs in Postgres before it is queued. */
 export type ProvisionRequest = {
@@ -83,4 +84,49 @@ export class RunProvisioner {
   provision(request: ProvisionRequest): Promise<boolean> {
     return this.batcher.submit(request);
   }
+}
+
+/** A chat message's run as sendMessage provisions it, inside its transaction (the chat's settings as the message left them). */
+export type ChatRunRequest = {
+  runId: string;
+  sessionId: string;
+  accountId: string;
+  chatId: string;
+  settings: {
+    model: string;
+    system: string | null;
+    maxOutputTokens: number | null;
+    tools?: unknown[] | null;
+    maxSteps: number;
+    mcpServers?: unknown[] | null;
+    webhook?: unknown;
+  };
+  metadata: unknown;
+  priority: Priority;
+  traceparent: string | null;
+  sentByKeyId: string | null;
+  /** The user message's parts. */
+  parts: unknown[];
+};
+
+type RawTx = Pick<Db, '$queryRaw' | '$executeRaw'>;
+
+/**
+ * Provisions a chat message's run (its session, the run, the user message) in the caller's
+ * transaction: the message's id. Runs of POST /api/chat/runs are provisioned in batches by
+ * RunProvisioner (one SQL function call), queued messages' runs by the promotion function.
+ */
+export async function provisionChatRun(tx: RawTx, run: ChatRunRequest): Promise<string> {
+  const { settings } = run;
+  await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${run.sessionId}::uuid, ${run.accountId}::uuid)`;
+  await tx.$executeRaw`
+    INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent, sent_by_key_id)
+    VALUES (${run.runId}::uuid, ${run.accountId}::uuid, ${run.sessionId}::uuid, ${run.chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
+      ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
+      ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
+      ${run.metadata ? JSON.stringify(run.metadata) : null}::jsonb, ${run.priority}, ${run.traceparent}, ${run.sentByKeyId}::uuid)`;
+  const [message] = await tx.$queryRaw<{ id: string }[]>`
+    INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${run.chatId}::uuid, ${run.runId}::uuid, 'user', ${JSON.stringify(run.parts)}::jsonb)
+    RETURNING id`;
+  return message!.id;
 }
