@@ -12,6 +12,34 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through shared/infra/config.ts.' }],
     },
   },
+  // The tiers' boundaries: the api and the worker share code only through shared/, which imports neither.
+  {
+    files: ['api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/worker/*', '**/worker/**'], message: 'The api does not import the worker: move what both need to shared/.' }] },
+      ],
+    },
+  },
+  {
+    files: ['worker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/api/*', '**/api/**'], message: 'The worker does not import the api: move what both need to shared/.' }] },
+      ],
+    },
+  },
+  {
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/api/*', '**/api/**', '**/worker/*', '**/worker/**'], message: 'shared/ is below both tiers: it imports neither.' }] },
+      ],
+    },
+  },
   {
     // The config loader and the processes that launch others are where the environment is read.
     files: ['shared/infra/config.ts', 'scripts/start-all.ts', 'scripts/bench/**', 'test/**', 'prisma.config.ts'],

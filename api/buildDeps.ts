@@ -1,4 +1,4 @@
-import { createBlobStore } from '../shared/blobs/blobStore.js';
+import { createBlobStore } from '../shared/blobs/createBlobStore.js';
 import type { Config } from '../shared/infra/config.js';
 import { createDatabase } from '../shared/infra/db.js';
 import type { Logger } from '../shared/infra/logger.js';
@@ -11,7 +11,8 @@ import { RunProvisioner } from '../shared/runs/provisioning.js';
 import { RunAdmission } from '../shared/flow/runAdmission.js';
 import { createApiMetrics } from './metrics.js';
 import { StreamHub } from './streamHub.js';
-import { applyDefaultLimitsWhenReachable, parseDefaultLimits } from '../shared/accounts/usageLimits.js';
+import { applyDefaultLimitsWhenReachable } from '../shared/accounts/usageLimits.js';
+import { parseDefaultLimits } from '../shared/accounts/defaultLimits.js';
 import { startCatalogueRefresh } from '../shared/agent/modelCatalogue.js';
 import { StreamLeases } from './streamLeases.js';
 import { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';

@@ -1,5 +1,5 @@
 import { openSecret } from '../shared/accounts/secrets.js';
-import type { LoopContext } from './agentLoop.js';
+import type { LoopContext } from './loopContext.js';
 import type { AccountProviderKey } from './providers/index.js';
 
 /** The account's own key for the run's provider (SPEC section 21), opened once per attempt; undefined: the deployment's. */

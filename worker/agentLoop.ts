@@ -1,33 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { FencedError, type RunEventWriter } from '../shared/stream/events.js';
+import { FencedError } from '../shared/stream/events.js';
 import type { MessagePart } from '../shared/stream/messageParts.js';
-import { pendingCalls, stepParts, toolPartOf, type PendingToolCall, type ToolOutcome } from '../shared/agent/steps.js';
+import { pendingCalls, stepParts, toolPartOf, type ToolOutcome } from '../shared/agent/steps.js';
 import { emptyUsage, modelLabel, parseModelId, type Usage } from '../shared/agent/models.js';
 import { LIMIT_REACHED, type LimitReached } from '../shared/accounts/usageLimits.js';
 import type { FinishReason } from '../shared/runs/lifecycle.js';
-import { accountToolSecrets, openRow, type SecretRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
+import { accountToolSecrets, openRow, type ToolSecrets } from '../shared/accounts/toolSecrets.js';
 import { secretNamesOf, type ToolDefinition } from '../shared/agent/tools.js';
 import { reserveSpend } from '../shared/accounts/spendReservations.js';
 import { findUnstorableText, storableJson, storableText, unstorableReason } from '../shared/infra/storableText.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 import { RunError } from '../shared/infra/errors.js';
 import { chunksOfParts, toolChunks } from '../shared/stream/partChunks.js';
-import { stepMessages, toModelMessages, type ChatContext } from './conversation.js';
+import { stepMessages, toModelMessages } from './conversation.js';
 import { assertOwnMessageFits, compact, compactedInThisEpisode, compactionDue, recordSaving, showCompaction, withSummary } from './compaction.js';
-import type { WorkerDeps } from './deps.js';
 import type { ModelMessage, ProviderRequest, StepSink } from './providers/types.js';
 import { isWorkspaceToolName, type WorkspaceToolName } from '../shared/workspaces/workspaceRequest.js';
-import type { OpenWorkspace, WorkspaceManager } from './workspaces/workspaceManager.js';
 import { openAccountSecrets } from '../shared/accounts/accountSecrets.js';
-import type { AccountProviderKey } from './providers/index.js';
 import { accountProviderKey } from './accountProviderKey.js';
 import { changesWorkspace, runWorkspaceTool, WORKSPACE_TOOLS, type WorkspaceTool } from './workspaces/workspaceTools.js';
-import type { AttemptRun } from './runStore.js';
-import type { PersistedStep, StepStore, StepToolCall } from './stepStore.js';
+import type { PersistedStep, StepToolCall } from './stepStore.js';
 import { callServerTool } from './tools/callServerTool.js';
 import { McpConnections, type McpTool } from './tools/mcpServers.js';
 import { inModelCallSpan, inToolSpan } from './runSpans.js';
 import { failSpan } from '../shared/infra/tracing.js';
+import type { LoopContext, LoopProgress, LoopResult } from './loopContext.js';
 
 /**
  * The agent loop of one attempt (SPEC section 9): model call → the step's tool calls, executed
@@ -35,69 +32,6 @@ import { failSpan } from '../shared/infra/tracing.js';
  * the run's `maxSteps`. Steps persisted by earlier attempts of the episode are sent to the stream
  * again and never repeated; an unfinished one gets only its missing results.
  */
-export type LoopContext = {
-  deps: WorkerDeps;
-  steps: StepStore;
-  run: AttemptRun;
-  events: RunEventWriter;
-  /** The run's ephemeral key: the Bearer token of every server-tool call. */
-  apiKey: string;
-  signal: AbortSignal;
-  /** The chat before this run's answer: its latest compaction and the messages after it. A compaction replaces it. */
-  chat: ChatContext;
-  /** The account's compaction threshold (null: the default) and whether it has spend limits to check before each model call. */
-  accountSettings: { compactionThresholdPercent: number | null; hasLimits: boolean };
-  onText: (delta: string) => void;
-  /** The account's signing secrets as the claim read them (sealed; null if it has none yet). */
-  sealedToolSecrets: SecretRow | null;
-  /** The account's signing secrets, opened once per attempt when its first tool call goes out. */
-  toolSecrets?: ToolSecrets;
-  /** The run's MCP servers, connected for this attempt. */
-  mcp?: McpConnections;
-  /** The account's own provider key, opened on first use (never logged, never in job data). */
-  openedProviderKey?: AccountProviderKey;
-  /** The chat's workspace, open on this worker for the attempt (SPEC section 18). */
-  workspace?: { open: OpenWorkspace; manager: WorkspaceManager };
-};
-
-/** What the attempt has done so far: a cancel keeps it (marked interrupted). */
-export type LoopProgress = {
-  /** Parts of the finished steps. */
-  parts: MessagePart[];
-  /** The step in progress: its text, and its persisted calls once the model finished. */
-  stepText: string;
-  /** The id of the text part the step has open on the stream, if any. */
-  openTextId: string | null;
-  step: PersistedStep | null;
-  /** The run's usage this episode: every model call's, compactions included. */
-  usage: Usage;
-  /** The model calls not yet charged to the account (a step's call is charged when the step is persisted). */
-  uncharged: Usage;
-  /** The input tokens of the attempt's last model call (null before its first): when to compact. */
-  lastInputTokens: number | null;
-  /** The input tokens before a compaction, until the next call shows how many it saved. */
-  savingFrom: number | null;
-  steps: number;
-  providerResponseId: string | null;
-};
-
-/** How the attempt's loop ended: with an answer (or max_steps), or parked on the caller's tool results and approvals. */
-export type LoopResult =
-  (LoopProgress & { outcome: 'finished'; finishReason: FinishReason }) | (LoopProgress & { outcome: 'parked'; pending: PendingToolCall[] });
-
-export const newProgress = (): LoopProgress => ({
-  parts: [],
-  stepText: '',
-  openTextId: null,
-  step: null,
-  usage: emptyUsage(),
-  uncharged: emptyUsage(),
-  lastInputTokens: null,
-  savingFrom: null,
-  steps: 0,
-  providerResponseId: null,
-});
-
 const CANCELLED_CALL = 'The run was cancelled before this tool call finished.';
 
 export async function runAgentLoop(ctx: LoopContext, persisted: PersistedStep[], progress: LoopProgress): Promise<LoopResult> {

@@ -7,7 +7,7 @@ import { textOfParts } from '../shared/stream/messageParts.js';
 import type { ChatContext, PersistedCompaction } from './conversation.js';
 import type { ModelMessage } from './providers/types.js';
 import { attachmentName, toolResultText } from './providers/types.js';
-import type { LoopContext, LoopProgress } from './agentLoop.js';
+import type { LoopContext, LoopProgress } from './loopContext.js';
 import { accountProviderKey } from './accountProviderKey.js';
 import { inModelCallSpan } from './runSpans.js';
 

@@ -2,6 +2,7 @@ import { AppError } from '../infra/errors.js';
 import type { Db } from '../infra/db.js';
 import { statement } from '../infra/sql.js';
 import type { Logger } from '../infra/logger.js';
+import type { AccountLimits, LimitPeriod } from './defaultLimits.js';
 
 /**
  * Spend limits (SPEC section 14). An account may have, per UTC calendar period (day, week, month), a
@@ -13,42 +14,7 @@ import type { Logger } from '../infra/logger.js';
  * a worker's check before each model call.
  */
 
-export const LIMIT_PERIODS = ['day', 'week', 'month'] as const;
-export type LimitPeriod = (typeof LIMIT_PERIODS)[number];
-
 export type LimitReached = { kind: 'tokens' | 'spendMicros'; limit: number; consumed: number; period: LimitPeriod; resetsAt: string };
-
-export type AccountLimits = { period: LimitPeriod; spendMicros: number | null; tokens: number | null };
-
-const LIMIT_ITEM = /^(tokens|spendUsd)=(\d+(?:\.\d+)?)\/(day|week|month)$/;
-
-/**
- * DEFAULT_LIMITS (SPEC section 21), `tokens=1000000/day,spendUsd=5/day`: the limits of accounts
- * without their own. One period for both (an account's limits have one). Throws a message naming
- * what is wrong; '' is none.
- */
-export function parseDefaultLimits(text: string): AccountLimits | null {
-  const items = text
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
-  if (items.length === 0) return null;
-  const limits: AccountLimits = { period: 'day', spendMicros: null, tokens: null };
-  const periods = new Set<string>();
-  for (const item of items) {
-    const match = LIMIT_ITEM.exec(item);
-    if (!match) throw new Error(`"${item}" is not tokens=N/period or spendUsd=N/period (period: day, week or month)`);
-    const [, kind, amount, period] = match as unknown as [string, 'tokens' | 'spendUsd', string, LimitPeriod];
-    periods.add(period);
-    limits.period = period;
-    if (kind === 'tokens') {
-      if (!Number.isInteger(Number(amount))) throw new Error(`"${item}": tokens are a whole number`);
-      limits.tokens = Number(amount);
-    } else limits.spendMicros = Math.round(Number(amount) * 1_000_000);
-  }
-  if (periods.size > 1) throw new Error('both limits must use the same period (an account has one)');
-  return limits;
-}
 
 /**
  * applyDefaultLimits at a process's start without waiting for the database: a process starts while

@@ -1,4 +1,4 @@
-import { parseDefaultLimits } from '../accounts/usageLimits.js';
+import { parseDefaultLimits } from '../accounts/defaultLimits.js';
 import 'dotenv/config';
 import { isIP } from 'node:net';
 import { z } from 'zod';

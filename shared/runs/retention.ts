@@ -1,4 +1,4 @@
-import { createBlobStore } from '../blobs/blobStore.js';
+import { createBlobStore } from '../blobs/createBlobStore.js';
 import { expireOrphanFiles } from '../files/fileStore.js';
 import type { Config } from '../infra/config.js';
 import { Prisma, type Db } from '../infra/db.js';
