@@ -5,13 +5,13 @@ import type { Config } from '../shared/infra/config.js';
 import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
 import type { Logger } from '../shared/infra/logger.js';
-import type { ApiMetrics } from './metrics.js';
-import type { IdempotencyStore } from './idempotency.js';
-import type { KeyResolver } from './keyResolver.js';
+import type { ApiMetrics } from './http/metrics.js';
+import type { IdempotencyStore } from './http/idempotency.js';
+import type { KeyResolver } from './http/keyResolver.js';
 import type { RunProvisioner } from '../shared/runs/provisioning.js';
 import type { RunAdmission } from '../shared/flow/runAdmission.js';
-import type { StreamHub } from './streamHub.js';
-import type { StreamLeases } from './streamLeases.js';
+import type { StreamHub } from './streams/streamHub.js';
+import type { StreamLeases } from './streams/streamLeases.js';
 import type { BlobStore } from '../shared/blobs/blobStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
 

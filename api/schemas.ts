@@ -7,7 +7,7 @@ import { workspaceRequestSchema } from '../shared/workspaces/workspaceRequest.js
 import { FINISH_REASONS, RUN_STATUSES } from '../shared/runs/lifecycle.js';
 import { DURATION_PATTERN } from '../shared/infra/durations.js';
 
-// The schemas the routes validate with; api/openapi.ts builds /openapi.json from these same objects.
+// The schemas the routes validate with; api/http/openapi.ts builds /openapi.json from these same objects.
 extendZodWithOpenApi(z);
 
 const textPart = z.strictObject({ type: z.literal('text'), text: z.string().max(100_000) }).meta({ id: 'TextPart' });

@@ -1,14 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { buildApiDeps, type ApiRuntime } from '../api/buildDeps.js';
-import { cancelRun } from '../api/cancelRun.js';
-import type { Caller } from '../api/http.js';
-import { getRunForCaller, isRunId } from '../api/readRuns.js';
+import { cancelRun } from '../api/runs/cancelRun.js';
+import type { Caller } from '../api/http/http.js';
+import { getRunForCaller, isRunId } from '../api/runs/readRuns.js';
 import { getChat } from '../api/chats/readChats.js';
 import { deleteChat } from '../api/chats/deleteChat.js';
 import { pruneExpiredChats } from '../shared/runs/retention.js';
 import { listQueuedMessages } from '../api/chats/queuedMessages.js';
-import { listRunsForOperator, replayRuns } from '../api/operatorRuns.js';
+import { listRunsForOperator, replayRuns } from '../api/admin/operatorRuns.js';
 import { createAccountKey, listAccountKeys, revokeAccountKey } from '../shared/accounts/apiKeys.js';
 import { ConfigError, loadConfig, type Config } from '../shared/infra/config.js';
 import { AppError, isDatabaseUnreachable } from '../shared/infra/errors.js';
@@ -23,11 +23,11 @@ import { parseModelId } from '../shared/agent/models.js';
 import { migrateOrExplain } from './startupChecks.js';
 import { accountToolSecrets, rotateToolSecret } from '../shared/accounts/toolSecrets.js';
 import { findAccount, updateAccountSettings } from '../shared/accounts/accountSettings.js';
-import { eraseAccount } from '../api/eraseAccount.js';
+import { eraseAccount } from '../api/admin/eraseAccount.js';
 import { accountUsage, setAccountLimits } from '../shared/accounts/usageLimits.js';
 import { LIMIT_PERIODS, type LimitPeriod } from '../shared/accounts/defaultLimits.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent, webhookEventsOfRun } from '../shared/webhooks/deliveryLog.js';
-import type { StepToolCall } from '../worker/stepStore.js';
+import type { StepToolCall } from '../worker/attempt/stepStore.js';
 import { parseDuration, print, table, UsageError, type Output } from './cliSupport.js';
 
 /**

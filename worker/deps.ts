@@ -7,14 +7,14 @@ import type { Db } from '../shared/infra/db.js';
 import type { Sql } from '../shared/infra/sql.js';
 import type { Logger } from '../shared/infra/logger.js';
 import type { Metrics } from '../shared/infra/metrics.js';
-import type { ActiveRuns } from './activeRuns.js';
+import type { ActiveRuns } from './fleet/activeRuns.js';
 import type { ProviderRegistry } from './providers/index.js';
-import type { RunStore } from './runStore.js';
-import type { StepStore } from './stepStore.js';
+import type { RunStore } from './attempt/runStore.js';
+import type { StepStore } from './attempt/stepStore.js';
 import type { SchemaChecker } from '../shared/agent/toolSchemas/schemaChecker.js';
-import type { ModelCallLedger } from './modelCallLedger.js';
+import type { ModelCallLedger } from './attempt/modelCallLedger.js';
 import type { WorkspaceManager } from './workspaces/workspaceManager.js';
-import type { AttachmentLoader } from './attachments.js';
+import type { AttachmentLoader } from './agent/attachments.js';
 import type { ContextWindows } from '../shared/agent/contextWindows.js';
 
 export type WorkerDeps = {

@@ -1,8 +1,8 @@
 import { loadConfigOrExit } from '../shared/infra/config.js';
 import { createLogger } from '../shared/infra/logger.js';
 import { startTracing } from '../shared/infra/tracing.js';
-import { startFleetMember } from './fleetMember.js';
-import { startMetricsServer } from './metricsServer.js';
+import { startFleetMember } from './fleet/fleetMember.js';
+import { startMetricsServer } from './fleet/metricsServer.js';
 
 const config = loadConfigOrExit();
 // First: the SDK must be registered before anything makes a span.

@@ -1,6 +1,6 @@
 import { archiveChat as archiveChatRow, unarchiveChat as unarchiveChatRow } from '../../shared/chats/chatStore.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { chatNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 import { getChat, requireAccountCaller, type ChatView } from './readChats.js';

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import { chatEventKeys, watchChatEvents, type ChatEventSubject } from '../../shared/chats/chatEvents.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
-import { ClientGone, openSseSession, resumePoint, SAFETY_POLL_MS } from '../sseSession.js';
+import type { Caller } from '../http/http.js';
+import { ClientGone, openSseSession, resumePoint, SAFETY_POLL_MS } from '../streams/sseSession.js';
 import { chatNotFound } from './chatErrors.js';
 import { requireAccountCaller } from './readChats.js';
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ACTIVE_STATUSES } from '../../shared/runs/lifecycle.js';
 import { eraseChat } from '../../shared/runs/erasure.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { chatNotFound } from './chatErrors.js';
 import { closeChat } from './archiveChat.js';
 import { requireAccountCaller } from './readChats.js';

@@ -1,9 +1,9 @@
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import { TransitionRefused } from '../../shared/runs/lifecycle.js';
-import { cancelRun } from '../cancelRun.js';
+import { cancelRun } from '../runs/cancelRun.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { chatIdle, chatNotFound } from './chatErrors.js';
 
 /** The error result each call a parked run waits on gets when the chat interrupts it: every provider wants each call answered. */

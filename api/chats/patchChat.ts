@@ -1,7 +1,7 @@
 import { handTitleToModel, renameChat } from '../../shared/chats/chatStore.js';
 import { requestNewTitle } from '../../shared/chats/titleJobs.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { chatNotFound } from './chatErrors.js';
 import { getChat, requireAccountCaller, type ChatView } from './readChats.js';
 

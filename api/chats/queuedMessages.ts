@@ -4,7 +4,7 @@ import { lockChat, type ChatTx } from '../../shared/chats/chatStore.js';
 import { deleteQueuedMessage as deleteQueuedMessageOf, moveQueuedMessageToFront, queuedMessagesOf } from '../../shared/chats/queuedMessages.js';
 import { startNextQueuedMessage } from '../../shared/chats/promotion.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { chatNotFound, queuedMessageNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 import { requireAccountCaller } from './readChats.js';

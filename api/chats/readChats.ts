@@ -4,7 +4,7 @@ import { Prisma } from '../../shared/infra/db.js';
 import { queuedCountOf } from '../../shared/chats/queuedMessages.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
+import type { Caller } from '../http/http.js';
 import { currentSettings, type ChatSettings } from './chatSettings.js';
 import { chatNotFound } from './chatErrors.js';
 import { chatStatusOf, LAST_RUN_OF_CHAT, STATUS_OF_CHAT, type ChatLastError, type ChatStatus, type LastRun } from '../../shared/chats/chatStatus.js';

@@ -22,8 +22,8 @@ import { assertModelReads, attachFiles, resolveAttachments, type UsedFile } from
 import { hasProviderKey } from '../../shared/accounts/providerKeys.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
-import { sentByKeyOf, type Caller } from '../http.js';
-import { requestFingerprint } from '../idempotency.js';
+import { sentByKeyOf, type Caller } from '../http/http.js';
+import { requestFingerprint } from '../http/idempotency.js';
 import type { SendMessageBody } from '../schemas.js';
 import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
 import { chatArchived, chatBusy, chatNotFound, chatQueueFull, messageNotFound } from './chatErrors.js';

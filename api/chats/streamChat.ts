@@ -2,8 +2,8 @@ import type { Request, Response } from 'express';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
 import type { ApiDeps } from '../deps.js';
-import type { Caller } from '../http.js';
-import { streamRun } from '../streamRun.js';
+import type { Caller } from '../http/http.js';
+import { streamRun } from '../streams/streamRun.js';
 import { chatNotFound } from './chatErrors.js';
 
 /**

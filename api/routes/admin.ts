@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { renderUsagePage, USAGE_SCRIPT } from '../usagePage.js';
+import { renderUsagePage, USAGE_SCRIPT } from '../admin/usagePage.js';
 import { usageByDayAndModel } from '../../shared/accounts/usageReports.js';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -10,12 +10,12 @@ import { z } from 'zod';
 import { AppError, notFound, scopeDenied, unauthorized } from '../../shared/infra/errors.js';
 import { listQueuedMessages } from '../chats/queuedMessages.js';
 import { getChat } from '../chats/readChats.js';
-import { adminSurfaceOff } from '../middleware/errorHandler.js';
+import { adminSurfaceOff } from '../http/middleware/errorHandler.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf, jsonBody, type RequestWithCaller } from '../http.js';
+import { callerOf, jsonBody, type RequestWithCaller } from '../http/http.js';
 import { findAccount, updateAccountSettings } from '../../shared/accounts/accountSettings.js';
 import { accountUsage, setAccountLimits } from '../../shared/accounts/usageLimits.js';
-import { listRunsForOperator, replayOne, replayRuns } from '../operatorRuns.js';
+import { listRunsForOperator, replayOne, replayRuns } from '../admin/operatorRuns.js';
 import {
   accountLimitsBodySchema,
   accountParamsSchema,
@@ -35,15 +35,15 @@ import {
 } from '../schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
-import { runTimeline } from '../runTimeline.js';
+import { runTimeline } from '../runs/runTimeline.js';
 import { usageReport } from '../../shared/accounts/usageReports.js';
 import { reportPeriodOf, sendReport } from './usage.js';
 import { accountSecretNames, setAccountSecret, unsetAccountSecret } from '../../shared/accounts/accountSecrets.js';
 import { providerKeysOf, setProviderKey, unsetProviderKey } from '../../shared/accounts/providerKeys.js';
 import { catalogueViews, setCatalogueEntry, unsetCatalogueEntry } from '../../shared/agent/modelCatalogue.js';
 import { contextWindows } from '../../shared/agent/contextWindows.js';
-import { eraseAccount } from '../eraseAccount.js';
-import { renderTimelinePage, TIMELINE_SCRIPT } from '../timelinePage.js';
+import { eraseAccount } from '../admin/eraseAccount.js';
+import { renderTimelinePage, TIMELINE_SCRIPT } from '../admin/timelinePage.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 

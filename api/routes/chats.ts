@@ -1,9 +1,9 @@
 import { Router, type Request } from 'express';
 import { notFound } from '../../shared/infra/errors.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
-import { listMessages } from '../listMessages.js';
-import { requireScope } from '../middleware/authenticate.js';
+import { callerOf, idempotencyKeyOf, jsonBody } from '../http/http.js';
+import { listMessages } from '../runs/listMessages.js';
+import { requireScope } from '../http/middleware/authenticate.js';
 import {
   chatIdParamsSchema,
   chatListQuerySchema,
@@ -25,7 +25,7 @@ import { patchChat, requestTitle } from '../chats/patchChat.js';
 import { editMessage, regenerate } from '../chats/rewriteChat.js';
 import { streamChat } from '../chats/streamChat.js';
 import { accountSubjectFor, chatSubjectFor, streamChatEvents } from '../chats/chatEventStream.js';
-import { mintChatStreamToken } from '../streamTokens.js';
+import { mintChatStreamToken } from '../streams/streamTokens.js';
 
 /** A malformed id can never name a chat: answer exactly as for an unknown one. */
 function chatIdOf(req: Request): string {

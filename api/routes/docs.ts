@@ -1,9 +1,9 @@
-import { escapeHtml as escape } from '../html.js';
+import { escapeHtml as escape } from '../http/html.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import express, { Router } from 'express';
-import { ERROR_CATALOG } from '../errorCatalog.js';
-import { buildOpenApiDocument } from '../openapi.js';
+import { ERROR_CATALOG } from '../http/errorCatalog.js';
+import { buildOpenApiDocument } from '../http/openapi.js';
 
 const require = createRequire(import.meta.url);
 const swaggerUiDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));

@@ -4,9 +4,9 @@ import { pipeline } from 'node:stream/promises';
 import { Router, type Request } from 'express';
 import { deleteFile, fileChunks, fileNotFound, fileView } from '../../shared/files/fileStore.js';
 import type { ApiDeps } from '../deps.js';
-import { readableFile, receiveUpload } from '../fileUploads.js';
-import { callerOf } from '../http.js';
-import { requireScope } from '../middleware/authenticate.js';
+import { readableFile, receiveUpload } from '../files/fileUploads.js';
+import { callerOf } from '../http/http.js';
+import { requireScope } from '../http/middleware/authenticate.js';
 
 /** A malformed file id names no file: 404 as for an unknown one. */
 function fileIdOf(req: Request): string {

@@ -1,16 +1,16 @@
 import { Router, type Request } from 'express';
 import { AppError } from '../../shared/infra/errors.js';
-import { cancelRun } from '../cancelRun.js';
+import { cancelRun } from '../runs/cancelRun.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf, idempotencyKeyOf, jsonBody } from '../http.js';
-import { requireScope } from '../middleware/authenticate.js';
-import { getRunForCaller, listRunsForCaller, runNotFound } from '../readRuns.js';
+import { callerOf, idempotencyKeyOf, jsonBody } from '../http/http.js';
+import { requireScope } from '../http/middleware/authenticate.js';
+import { getRunForCaller, listRunsForCaller, runNotFound } from '../runs/readRuns.js';
 import { runIdParamsSchema, runListQuerySchema, startRunBodySchema, streamQuerySchema, toolResultsBodySchema } from '../schemas.js';
-import { submitToolResults } from '../submitToolResults.js';
-import { mintRunStreamToken } from '../streamTokens.js';
+import { submitToolResults } from '../runs/submitToolResults.js';
+import { mintRunStreamToken } from '../streams/streamTokens.js';
 import { webhookEventsOfRun } from '../../shared/webhooks/deliveryLog.js';
-import { startRun } from '../startRun.js';
-import { streamRun } from '../streamRun.js';
+import { startRun } from '../runs/startRun.js';
+import { streamRun } from '../streams/streamRun.js';
 
 /** A malformed id can never name a run: answer exactly as for an unknown one. */
 function runIdOf(req: Request): string {

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { notFound } from '../../shared/infra/errors.js';
 import { workspacePathSchema } from '../../shared/workspaces/workspaceRequest.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf } from '../http.js';
-import { requireScope } from '../middleware/authenticate.js';
-import { getWorkspace, listWorkspaceFiles, readWorkspaceFile, writeWorkspaceFile } from '../sessionWorkspaces.js';
+import { callerOf } from '../http/http.js';
+import { requireScope } from '../http/middleware/authenticate.js';
+import { getWorkspace, listWorkspaceFiles, readWorkspaceFile, writeWorkspaceFile } from '../sessions/sessionWorkspaces.js';
 
 /** The most a workspace file upload may carry (PUT …/workspace/files/content). */
 const UPLOAD_LIMIT = '10mb';

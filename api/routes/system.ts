@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import type { ApiDeps } from '../deps.js';
-import { callerOf } from '../http.js';
+import { callerOf } from '../http/http.js';
 import { unauthorized } from '../../shared/infra/errors.js';
 import { keyFromHeaders } from '../../shared/accounts/keys.js';
-import { sameSecret } from '../middleware/authenticate.js';
+import { sameSecret } from '../http/middleware/authenticate.js';
 
 const presentsSecret = (authorization: string | undefined, secret: string) => {
   const sent = keyFromHeaders(authorization, undefined);

@@ -4,8 +4,8 @@ import { usageReportQuerySchema } from '../schemas.js';
 import { AppError } from '../../shared/infra/errors.js';
 import { accountUsage } from '../../shared/accounts/usageLimits.js';
 import type { ApiDeps } from '../deps.js';
-import { callerOf } from '../http.js';
-import { requireScope } from '../middleware/authenticate.js';
+import { callerOf } from '../http/http.js';
+import { requireScope } from '../http/middleware/authenticate.js';
 
 /** GET /api/usage (SPEC section 14): the caller's account's consumption this period, its limits and when they reset. */
 export function usageRoutes(deps: ApiDeps): Router {

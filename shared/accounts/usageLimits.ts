@@ -67,7 +67,7 @@ export const chargeCte = (name: string, source: string) => `
       SET tokens = account_usage.tokens + EXCLUDED.tokens, spend_micros = account_usage.spend_micros + EXCLUDED.spend_micros
   )`;
 
-/** Charges a run's account $2 tokens and $3 micro-dollars (a model call whose worker died mid-call: worker/modelCallLedger.ts). */
+/** Charges a run's account $2 tokens and $3 micro-dollars (a model call whose worker died mid-call: worker/attempt/modelCallLedger.ts). */
 export const CHARGE_RUN_ACCOUNT = statement(
   'charge_run_account',
   `WITH ${chargeCte('charged', 'SELECT r.account_id, $2::bigint AS tokens, $3::bigint AS spend_micros FROM runs r WHERE r.id = $1::uuid')}

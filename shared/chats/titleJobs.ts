@@ -5,7 +5,7 @@ import type { ChatTx } from './chatStore.js';
 /**
  * The chat_title_jobs table's one home, and the statements that set a generated title (SPEC
  * section 19): a job is written by the run's finish (shared/runs/transitions/finish.ts, for a
- * chat's first answer) or by a request for a new title; worker/titleDispatcher.ts takes jobs,
+ * chat's first answer) or by a request for a new title; worker/outbox/titleDispatcher.ts takes jobs,
  * calls the model and ends each with one of these statements.
  */
 export const MAX_TRIES = 3;

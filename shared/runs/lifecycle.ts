@@ -71,7 +71,7 @@ export const PROMOTION = { after: TERMINAL_STATUSES, starts: 'queued' } as const
 
 /**
  * The transitions an API caller asks for, and how the API names their refusal: the error code
- * (api/errorCatalog.ts) and what to do about it. (A worker's transitions — claim, finish,
+ * (api/http/errorCatalog.ts) and what to do about it. (A worker's transitions — claim, finish,
  * failAttempt, park, requeueLost — are refused by answering false: the attempt lost the run, and its
  * caller ends it as fenced.)
  */

@@ -34,7 +34,7 @@ export const runEventKeys = (prefix: string, runId: string) => ({
   stream: `${prefix}:run:{${runId}}:events`,
   fence: `${prefix}:run:{${runId}}:fence`,
   channel: `${prefix}:run:{${runId}}:notify`,
-  /** The model call in flight, noted before it starts (worker/modelCallLedger.ts): charged by the next attempt if its worker dies. */
+  /** The model call in flight, noted before it starts (worker/attempt/modelCallLedger.ts): charged by the next attempt if its worker dies. */
   call: `${prefix}:run:{${runId}}:call`,
 });
 

@@ -1,7 +1,7 @@
 import { statement } from '../infra/sql.js';
 
 /**
- * The webhook outbox's statements for its dispatcher (worker/webhookDispatcher.ts): the events
+ * The webhook outbox's statements for its dispatcher (worker/outbox/webhookDispatcher.ts): the events
  * themselves are written by the run's transitions (a trigger on runs, in the transaction of the
  * change; prisma/current-state.sql, runyard_webhook_event builds the payload), read and redelivered
  * by deliveryLog.ts. A run's events go out one at a time, in order: only the oldest pending event

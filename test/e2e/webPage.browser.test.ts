@@ -9,7 +9,7 @@ import { chromiumAvailable, launchChromium } from '../support/browser.js';
 import { createAccount } from '../support/factories.js';
 import { startApi, startWorker, type ApiHarness } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts');
 

@@ -3,7 +3,7 @@ import { textOfParts } from '../../shared/stream/messageParts.js';
 import { startWorker } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 import { expectEveryRunSettled } from './support.js';
 
 /**

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { cleanTitle } from '../../worker/titleDispatcher.js';
+import { cleanTitle } from '../../worker/outbox/titleDispatcher.js';
 import { createAccount } from '../support/factories.js';
 import { waitFor } from '../support/harness.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';

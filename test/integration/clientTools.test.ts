@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { sweepStaleRuns } from '../../worker/sweep.js';
+import { sweepStaleRuns } from '../../worker/fleet/sweep.js';
 import { comparableParts, readWithAiSdk } from '../support/aiSdkClient.js';
 import { createAccount, type TestAccount } from '../support/factories.js';
 import { sweepDepsFor, waitFor } from '../support/harness.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { startRunOk } from '../support/runs.js';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 
 describe('a job whose run was erased while no worker could remove it', function () {
   this.timeout(60_000);

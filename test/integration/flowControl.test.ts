@@ -4,7 +4,7 @@ import { createAccount, type TestAccount } from '../support/factories.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';
 import { mostAtOnce, startOrder, startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN}` };

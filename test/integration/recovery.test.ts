@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { sweepStaleRuns } from '../../worker/sweep.js';
+import { sweepStaleRuns } from '../../worker/fleet/sweep.js';
 import { cleanupRun } from '../../shared/runs/compensations.js';
 import { loseRedisData, startApi, startWorker, sweepDepsFor, waitFor, type ApiHarness } from '../support/harness.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';

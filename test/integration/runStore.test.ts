@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { emptyUsage } from '../../shared/agent/models.js';
-import { RunStore, type BegunAttempt } from '../../worker/runStore.js';
+import { RunStore, type BegunAttempt } from '../../worker/attempt/runStore.js';
 import { startApi, type ApiHarness } from '../support/harness.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk } from '../support/runs.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import type { RunTimeline } from '../../api/runTimeline.js';
+import type { RunTimeline } from '../../api/runs/runTimeline.js';
 import { createAccount } from '../support/factories.js';
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { startStack, type Stack } from '../support/stack.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { sweepStaleRuns } from '../../worker/sweep.js';
+import { sweepStaleRuns } from '../../worker/fleet/sweep.js';
 import { applyDefaultLimits, setAccountLimits } from '../../shared/accounts/usageLimits.js';
 import { createAccount, createEphemeralKey, type TestAccount } from '../support/factories.js';
 import { sweepDepsFor, waitFor } from '../support/harness.js';

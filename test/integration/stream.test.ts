@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { textOfParts } from '../../shared/stream/messageParts.js';
 import request from 'supertest';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 import { RunEventWriter, runEventKeys } from '../../shared/stream/events.js';
 import { endRun } from '../../shared/runs/transitions/endUnheld.js';
 import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harness.js';

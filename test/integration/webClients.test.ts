@@ -7,7 +7,7 @@ import { startApi, startWorker, waitFor, type ApiHarness } from '../support/harn
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { readSse } from '../support/sse.js';
 import { startTcpProxy } from '../support/tcpProxy.js';
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 
 const ORIGIN = 'https://app.example.com';
 

@@ -1,6 +1,6 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Response } from 'supertest';
-import { buildOpenApiDocument } from '../../api/openapi.js';
+import { buildOpenApiDocument } from '../../api/http/openapi.js';
 
 /**
  * Validates a response against /openapi.json: the schema the document declares for that method,

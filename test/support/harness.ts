@@ -8,9 +8,9 @@ import { createApp } from '../../api/app.js';
 import { buildApiDeps } from '../../api/buildDeps.js';
 import type { ApiDeps } from '../../api/deps.js';
 import { createLogger } from '../../shared/infra/logger.js';
-import { startFleetMember, type FleetMember } from '../../worker/fleetMember.js';
+import { startFleetMember, type FleetMember } from '../../worker/fleet/fleetMember.js';
 import { createMetrics } from '../../shared/infra/metrics.js';
-import type { SweepDeps } from '../../worker/sweep.js';
+import type { SweepDeps } from '../../worker/fleet/sweep.js';
 import { testConfig, testEnv, uniquePrefix } from './testConfig.js';
 
 export type ApiHarness = { app: Express; deps: ApiDeps; prefix: string; url: () => Promise<string>; close: () => Promise<void> };

@@ -1,4 +1,4 @@
-import type { FleetMember } from '../../worker/fleetMember.js';
+import type { FleetMember } from '../../worker/fleet/fleetMember.js';
 import { createAccount, type TestAccount } from './factories.js';
 import { startFakeProviders, type FakeProviders } from './fakeProviders.js';
 import { startApi, startWorker, type ApiHarness } from './harness.js';

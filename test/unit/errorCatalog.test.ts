@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { ERROR_CATALOG } from '../../api/errorCatalog.js';
+import { ERROR_CATALOG } from '../../api/http/errorCatalog.js';
 import { TRANSITION_REFUSALS } from '../../shared/runs/lifecycle.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -9,7 +9,7 @@ export type ToolResult = { toolCallId: string; toolName: string; output: unknown
 
 /**
  * A file a user message carries (SPEC section 20): named by the stored part; its size, digest and
- * bytes filled in by worker/attachments.ts just before the call (`missing`: deleted since).
+ * bytes filled in by worker/agent/attachments.ts just before the call (`missing`: deleted since).
  */
 export type Attachment = {
   fileId: string;

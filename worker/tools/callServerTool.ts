@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { traceHeaders } from '../../shared/infra/tracing.js';
 import { signedHeaders, type ToolSecrets } from '../../shared/accounts/toolSecrets.js';
-import { postJson, PostTimeout } from '../httpPost.js';
+import { postJson, PostTimeout } from './httpPost.js';
 import type { ToolOutcome as StepOutcome } from '../../shared/agent/steps.js';
 
 /** What a server tool gives: an output for the model, or an error text for it (never a denial). */

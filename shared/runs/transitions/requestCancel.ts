@@ -2,7 +2,7 @@ import { statement, type Sql } from '../../infra/sql.js';
 import { sqlList, TRANSITIONS } from '../lifecycle.js';
 
 // The status stays (to = from): the request is a flag the run's worker acts on (its heartbeat or the
-// cancel channel), or whoever meets the run next if its worker never does (worker/requestedCancels.ts).
+// cancel channel), or whoever meets the run next if its worker never does (worker/fleet/requestedCancels.ts).
 const REQUEST_CANCEL = statement(
   'request_cancel',
   `UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, now())

@@ -1,0 +1,55 @@
+import type { Config } from '../../shared/infra/config.js';
+import type { Db } from '../../shared/infra/db.js';
+import type { Logger } from '../../shared/infra/logger.js';
+import type { RunAdmission } from '../../shared/flow/runAdmission.js';
+import { takePromotedRuns } from '../../shared/runs/promotedRuns.js';
+import { OutboxPoller } from './outboxPoller.js';
+
+const BATCH = 20;
+
+/**
+ * Queues the jobs of runs that queued messages became (SPEC section 12): every worker process polls
+ * pending_run_jobs every CHAT_PROMOTION_POLL_MS (at once again while there is more), so the next run
+ * of a chat starts within a poll of its previous run's end, whichever process ended it and even if
+ * that process died right after. Exactly once: a row is taken by one process (SKIP LOCKED), and a
+ * run has one job id.
+ */
+export class PromotionDispatcher {
+  private readonly poller: OutboxPoller;
+
+  constructor(private readonly deps: { db: Db; config: Config; admission: RunAdmission; logger: Logger }) {
+    this.poller = new OutboxPoller({
+      what: 'taking promoted runs',
+      batch: BATCH,
+      intervalMs: deps.config.CHAT_PROMOTION_POLL_MS,
+      logger: deps.logger,
+      takeBatch: () => this.queuePromotedRuns(),
+    });
+  }
+
+  start(): void {
+    this.poller.start();
+  }
+
+  /** Rows were written to the outbox: take them now. */
+  wake(): void {
+    this.poller.wake();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
+  }
+
+  /** Takes a batch of promoted runs and queues their jobs; how many it took. */
+  async queuePromotedRuns(): Promise<number> {
+    const { db, config, admission, logger } = this.deps;
+    const jobs = await takePromotedRuns(db, config, BATCH);
+    for (const job of jobs) {
+      await admission
+        .submit(job)
+        .then(() => logger.info('queued the run a queued message became', { runId: job.runId }))
+        .catch((err: Error) => logger.error('could not queue a promoted run; the sweep will', { runId: job.runId, error: err.message }));
+    }
+    return jobs.length;
+  }
+}
