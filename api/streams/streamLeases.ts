@@ -1,22 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../shared/infra/errors.js';
-import { isRedisUsable, withScript, type RedisClient } from '../../shared/infra/redis.js';
+import { isRedisUsable, withScript, type RedisClient, luaScript } from '../../shared/infra/redis.js';
 import type { Logger } from '../../shared/infra/logger.js';
 
 /**
  * Takes a lease for one open stream when the key holds fewer than ARGV[3] live ones: expired leases
  * (an api process that died with streams open) are dropped first. 1 when taken, else 0.
  */
-const ACQUIRE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1`;
+const ACQUIRE = luaScript('acquireStreamLease');
 
-const RENEW = `
-if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return 1`;
+const RENEW = luaScript('renewStreamLease');
 
 type LeaseCommands = {
   runyardAcquireStreamLease(key: string, now: number, until: number, limit: number, member: string, ttlMs: number): Promise<number>;

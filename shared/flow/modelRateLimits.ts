@@ -1,4 +1,4 @@
-import { pubsub, type RedisClient } from '../infra/redis.js';
+import { luaScript, pubsub, withScript, type RedisClient } from '../infra/redis.js';
 
 /**
  * Provider limits shared by the fleet (SPEC section 15). MODEL_RATE_LIMITS names, per model or
@@ -39,29 +39,7 @@ export function ruleFor(rules: RateRule[], model: string): RateRule | undefined 
   return rules.find((rule) => rule.pattern === model) ?? rules.find((rule) => rule.pattern === `${model.split('/')[0]}/*`);
 }
 
-const RESERVE_SCRIPT = `
-local now, window, rpm, tpm, tokens, member = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local count = #calls / 2
-if rpm > 0 and count >= rpm then
-  return { math.max(1, tonumber(calls[(count - rpm) * 2 + 2]) + window - now), 'rpm' }
-end
-if tpm > 0 and count > 0 then
-  local used = 0
-  for i = 1, #calls, 2 do used = used + tonumber(string.match(calls[i], ':(%d+)$')) end
-  if used + tokens > tpm then
-    for i = 1, #calls, 2 do
-      used = used - tonumber(string.match(calls[i], ':(%d+)$'))
-      if used + tokens <= tpm then return { math.max(1, tonumber(calls[i + 1]) + window - now), 'tpm' } end
-    end
-    return { math.max(1, tonumber(calls[#calls]) + window - now), 'tpm' }
-  end
-end
-redis.call('ZADD', KEYS[1], now, member)
-redis.call('PEXPIRE', KEYS[1], window)
-return { 0, '' }
-`;
+const RESERVE_SCRIPT = luaScript('reserveModelCall');
 
 export type Capacity = { waitMs: 0 } | { waitMs: number; reason: 'rpm' | 'tpm' | 'paused' };
 
@@ -86,8 +64,7 @@ export class ModelRateLimiter {
     private readonly windowMs: number,
     private readonly pauseRecheckMs = PAUSE_RECHECK_MS,
   ) {
-    if (!('runyardReserve' in redis)) redis.defineCommand('runyardReserve', { numberOfKeys: 1, lua: RESERVE_SCRIPT });
-    this.redis = redis as RedisClient & RateCommands;
+    this.redis = withScript<RateCommands>(redis, 'runyardReserve', 1, RESERVE_SCRIPT);
   }
 
   /** Reserves a call of `model` using about `tokens` tokens, or says how long until one would fit (nothing reserved then). */

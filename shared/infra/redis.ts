@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from './config.js';
 
@@ -74,6 +75,21 @@ export const pubsub = {
     redis.on(isCluster(redis) ? 'smessage' : 'message', handler);
   },
 };
+
+const scripts = new Map<string, string>();
+
+/**
+ * A Lua script of shared/lua/ by its file's name: one file per move, read once per process. Every
+ * script is registered with withScript.
+ */
+export function luaScript(name: string): string {
+  let lua = scripts.get(name);
+  if (lua === undefined) {
+    lua = readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
+    scripts.set(name, lua);
+  }
+  return lua;
+}
 
 /**
  * Registers a Lua script as the command `name` on the connection (once; later calls reuse it) and

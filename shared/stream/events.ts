@@ -1,4 +1,4 @@
-import { pubsub, withScript, type RedisClient } from '../infra/redis.js';
+import { pubsub, withScript, type RedisClient, luaScript } from '../infra/redis.js';
 
 /**
  * The run event stream: one Redis Stream per run holding AI SDK UI-message-stream chunks as JSON,
@@ -45,22 +45,7 @@ export const cancelChannel = (prefix: string) => `${prefix}:cancel`;
 // (stalled, paused, partitioned) has its late events dropped here. An attempt's first append
 // claims the fence (moving it forward, never back), so a newer attempt shuts older ones out. The
 // notification goes out by ARGV[4] (PUBLISH, or SPUBLISH on a cluster) on the channel KEYS[3].
-const APPEND_FENCED = `
-local current = redis.call('GET', KEYS[2])
-if ARGV[5] == '1' then
-  if current and tonumber(current) > tonumber(ARGV[1]) then return false end
-  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
-elseif current ~= ARGV[1] then
-  return false
-end
-local last
-for i = 6, #ARGV do
-  last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call(ARGV[4], KEYS[3], last)
-return last`;
+const APPEND_FENCED = luaScript('appendFenced');
 
 type AppendFenced = {
   runyardAppendFenced(
@@ -78,17 +63,10 @@ type AppendFenced = {
 
 export type StreamOptions = { prefix: string; maxEvents: number; ttlMs: number };
 
-// Appends the closing events unless the stream already ends with [DONE]: whoever ends a run's
+// Appends the closing events unless the stream already ends with [DONE] (the last event of every
+// closing append, which the script compares with): whoever ends a run's
 // stream for a worker that did not (the api) may race another api instance doing the same.
-const APPEND_CLOSING = `
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-if last and last[2][2] == '${DONE}' then return false end
-for i = 4, #ARGV do
-  last = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call(ARGV[3], KEYS[2], last)
-return last`;
+const APPEND_CLOSING = luaScript('appendClosing');
 
 type AppendClosing = {
   runyardAppendClosing(

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../../shared/infra/redis.js';
-import { isRedisUsable, withScript } from '../../../shared/infra/redis.js';
+import { isRedisUsable, withScript, luaScript } from '../../../shared/infra/redis.js';
 import type { Logger } from '../../../shared/infra/logger.js';
 
 /**
@@ -7,12 +7,7 @@ import type { Logger } from '../../../shared/infra/logger.js';
  * unless the window is already full: then nothing is counted and the caller is told to wait.
  * Returns { count, ttlMs, full }.
  */
-const COUNT_FAILURE = `
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[2]) then return { count, redis.call('PTTL', KEYS[1]), 1 } end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { count, redis.call('PTTL', KEYS[1]), 0 }`;
+const COUNT_FAILURE = luaScript('countAuthFailure');
 
 type FailureCommands = {
   runyardCountAuthFailure(key: string, ttlMs: number, limit: number): Promise<[number, number, number]>;

@@ -2,15 +2,12 @@ import type { RequestHandler } from 'express';
 import type { RedisClient } from '../../../shared/infra/redis.js';
 import { AppError } from '../../../shared/infra/errors.js';
 import { Batcher } from '../../../shared/infra/batcher.js';
-import { withScript } from '../../../shared/infra/redis.js';
+import { withScript, luaScript } from '../../../shared/infra/redis.js';
 import type { Logger } from '../../../shared/infra/logger.js';
 import type { RequestWithCaller } from '../http.js';
 
 // Counts ARGV[2] requests in their window; the window's key expires a little after the window ends.
-const COUNT_REQUESTS = `
-local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-if count == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return count`;
+const COUNT_REQUESTS = luaScript('countRequests');
 
 type CountRequests = { runyardCountRequests(key: string, ttlMs: number, requests: number): Promise<number> };
 
