@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../../shared/infra/db.js';
-import { round } from './stats.js';
+import { round, summary } from './stats.js';
 import { agentRunBody, driveAgentRuns, stepOverheadSummary, type AgentToolServer } from './agentPhase.js';
 import { AGENT_RUNS, AGENT_IN_FLIGHT } from './options.js';
 import { lastRunSeq, waitForCompletedRuns } from './support.js';
@@ -41,6 +41,7 @@ export async function agentPhase(base: string, key: string, tools: AgentToolServ
   const halfIds = await startOnAClock(post, tools, halfRuns, halfRate);
   await waitForCompletedRuns(db, afterSeq, halfIds.length, 'the agent runs at half load');
   const halfLoadCpu = cpuMsPerItem(cpuBefore, await cpuSnapshot(measured), halfIds.length);
+  const parts = await stepParts(db, halfIds);
   const agentRunCpuMs = Object.values(saturatedCpu).reduce((sum, ms) => sum + ms, 0);
   client.close();
   return {
@@ -52,6 +53,7 @@ export async function agentPhase(base: string, key: string, tools: AgentToolServ
     cpuMsPerRun: saturatedCpu,
     halfLoad: { runs: halfIds.length, runsPerSecond: round(halfRate, 1), cpuMsPerRun: halfLoadCpu },
     stepOverheadMs: stepOverheadSummary(tools.stepGaps),
+    stepPartsMs: parts,
     cpuMsPerStep: round((agentRunCpuMs - plainRunCpuMs) / 2, 3),
   };
 }
@@ -77,3 +79,26 @@ async function startOnAClock(post: () => Promise<string>, tools: AgentToolServer
 
 const finishedAt = (db: Db, runIds: string[]) => db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`;
 const lastFinishedAt = (rows: { last: Date }[]) => rows[0]!.last.getTime();
+
+/**
+ * Where a step's time goes, from the run timeline's own timestamps (the worker's clock, ms
+ * resolution): a tool's answer → the next model call starts (persisting the result, the capacity
+ * check, the call's note), and the model call starts → the next tool call starts (the model —
+ * local/echo answers at once —, checking the call's input, persisting the step).
+ */
+async function stepParts(db: Db, runIds: string[]) {
+  const rows = await db.$queryRaw<{ run_id: string; step: number; model_ms: number | null; timings: Record<string, { startedAt: string; endedAt: string }> }[]>`
+    SELECT run_id::text, step, (extract(epoch FROM model_started_at) * 1000)::float8 AS model_ms, result_timings AS timings
+    FROM run_steps WHERE run_id = ANY(${runIds}::uuid[]) ORDER BY run_id, episode, step`;
+  const resultToModelCall: number[] = [];
+  const modelCallToToolCall: number[] = [];
+  for (let i = 1; i < rows.length; i++) {
+    const [before, step] = [rows[i - 1]!, rows[i]!];
+    if (before.run_id !== step.run_id || step.model_ms === null) continue;
+    const answered = Object.values(before.timings).map((t) => Date.parse(t.endedAt));
+    if (answered.length > 0) resultToModelCall.push(step.model_ms - Math.max(...answered));
+    const called = Object.values(step.timings).map((t) => Date.parse(t.startedAt));
+    if (called.length > 0) modelCallToToolCall.push(Math.min(...called) - step.model_ms);
+  }
+  return { resultToModelCall: summary(resultToModelCall), modelCallToToolCall: summary(modelCallToToolCall) };
+}

@@ -36,6 +36,7 @@ export function printTable(r: {
     halfLoad: { runs: number; runsPerSecond: number; cpuMsPerRun: Record<string, number> };
     stepOverheadMs: StepOverhead;
     cpuMsPerStep: number;
+    stepPartsMs: { resultToModelCall: { p50: number; p99: number }; modelCallToToolCall: { p50: number; p99: number } };
   } | null;
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
   firstTokenOverheadMs: { runs: number; ratePerSecond: number; p50: number; p99: number } | null;
@@ -85,6 +86,10 @@ export function printTable(r: {
     rows.push([
       `agent per-step overhead p50 / p90 / p99 at half that load, ${a.halfLoad.runsPerSecond} runs/s (tool answer → next step's call; target p99 < ${TARGETS.agentStepOverheadP99UnderMs} ms)`,
       gaps(a.stepOverheadMs),
+    ]);
+    rows.push([
+      `  of which: tool answer → model call starts / model call starts → tool call starts, p50 / p99 (the timeline's ms)`,
+      `${a.stepPartsMs.resultToModelCall.p50} / ${a.stepPartsMs.resultToModelCall.p99} ms, ${a.stepPartsMs.modelCallToToolCall.p50} / ${a.stepPartsMs.modelCallToToolCall.p99} ms`,
     ]);
     rows.push([`agent CPU ms per run, saturated / at half load`, `${cpuRow(a.cpuMsPerRun)} / ${cpuRow(a.halfLoad.cpuMsPerRun)}`]);
     rows.push([`agent CPU ms per step, all processes (less a plain run, over 2 steps; target ≤ ${TARGETS.agentCpuMsPerStepAtMost})`, String(a.cpuMsPerStep)]);
