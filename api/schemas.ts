@@ -1,4 +1,5 @@
 import { ACCOUNT_GROUPS, ADMIN_GROUPS } from '../shared/accounts/usageReports.js';
+import { KEYED_PROVIDERS, PROVIDERS } from '../shared/agent/providerTable.js';
 import { ON_BUSY } from '../shared/chats/busyPolicy.js';
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { PRIORITIES } from '../shared/flow/priorities.js';
@@ -682,7 +683,7 @@ export const catalogueEntryBodySchema = z.strictObject({
 });
 
 export const catalogueModelParamsSchema = z.strictObject({
-  provider: z.enum(['local', 'openai', 'anthropic']),
+  provider: z.enum(PROVIDERS),
   model: z.string().regex(/^[\w.:-]{1,120}$/, 'is not a model name'),
 });
 
@@ -702,7 +703,7 @@ export const providerKeyBodySchema = z.strictObject({
     .nullable()
     .optional(),
 });
-export const providerKeyParamsSchema = z.strictObject({ account: z.string().min(1).max(200), provider: z.enum(['openai', 'anthropic']) });
+export const providerKeyParamsSchema = z.strictObject({ account: z.string().min(1).max(200), provider: z.enum(KEYED_PROVIDERS) });
 export const providerKeyListSchema = z.object({
   providerKeys: z.array(z.object({ provider: z.string(), baseUrl: z.string().nullable(), updatedAt: z.string() })),
 });

@@ -1,4 +1,5 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { KEYED_PROVIDERS, PROVIDERS } from '../../shared/agent/providerTable.js';
 import { z } from 'zod';
 import * as s from '../schemas.js';
 
@@ -355,7 +356,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
     summary: 'Set the account’s own provider key (sealed at rest; its runs use it instead of the deployment’s) (admin)',
     security,
     request: {
-      params: account.extend({ provider: z.enum(['openai', 'anthropic']) }),
+      params: account.extend({ provider: z.enum(KEYED_PROVIDERS) }),
       body: { content: { 'application/json': { schema: s.providerKeyBodySchema } } },
     },
     responses: { 200: json(s.providerKeyListSchema, 'The providers'), ...errors },
@@ -365,7 +366,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
     path: '/api/admin/accounts/{account}/provider-keys/{provider}',
     summary: 'Remove the account’s own provider key: its runs use the deployment’s again (admin)',
     security,
-    request: { params: account.extend({ provider: z.enum(['openai', 'anthropic']) }) },
+    request: { params: account.extend({ provider: z.enum(KEYED_PROVIDERS) }) },
     responses: { 204: { description: 'Removed' }, ...errors },
   });
   registry.registerPath({
@@ -445,7 +446,7 @@ export function buildOpenApiDocument(serverUrl?: string) {
     security,
     responses: { 200: json(s.modelListSchema, 'The models'), ...errors },
   });
-  const catalogueModel = z.object({ provider: z.enum(['local', 'openai', 'anthropic']), model: z.string() });
+  const catalogueModel = z.object({ provider: z.enum(PROVIDERS), model: z.string() });
   registry.registerPath({
     method: 'put',
     path: '/api/admin/models/{provider}/{model}',

@@ -1,10 +1,9 @@
 import type { Db } from '../infra/db.js';
 import { sealSecret, type SealedSecret } from './secrets.js';
-import type { ProviderName } from '../agent/models.js';
+import type { KeyedProvider, ProviderName } from '../agent/providerTable.js';
 
-/** The providers an account may bring its own key for. */
-export const KEYED_PROVIDERS = ['openai', 'anthropic'] as const;
-export type KeyedProvider = (typeof KEYED_PROVIDERS)[number];
+/** The providers an account may bring its own key for: those that need a key (shared/agent/providerTable.ts). */
+export { KEYED_PROVIDERS, type KeyedProvider } from '../agent/providerTable.js';
 
 /** An account's own key for a provider as a run's claim reads it: sealed, opened only on the worker that calls the provider. */
 export type SealedProviderKey = { sealed: SealedSecret; baseUrl: string | null };

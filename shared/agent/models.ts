@@ -1,8 +1,9 @@
 import type { Config } from '../infra/config.js';
 import { AppError } from '../infra/errors.js';
 import { isCatalogued, isDisabled, priceOf } from './modelCatalogue.js';
+import { deploymentKeyOf, isKeyedProvider, KEYED_PROVIDERS, PROVIDER_TABLE, PROVIDERS, type ProviderName } from './providerTable.js';
 
-export type ProviderName = 'local' | 'openai' | 'anthropic';
+export type { ProviderName } from './providerTable.js';
 export type ModelRef = { id: string; provider: ProviderName; name: string };
 
 export type Usage = {
@@ -14,8 +15,6 @@ export type Usage = {
   /** Some of it is runyard's estimate: a model call cut short (cancel, interrupt, a failed attempt) before the provider counted it all. */
   estimated?: true;
 };
-
-const PROVIDERS: ProviderName[] = ['local', 'openai', 'anthropic'];
 
 export function parseModelId(id: string): ModelRef | undefined {
   const slash = id.indexOf('/');
@@ -31,27 +30,21 @@ export function parseModelId(id: string): ModelRef | undefined {
  */
 export function resolveModel(id: string, config: Config, accountKey = false): ModelRef {
   const model = parseModelId(id);
-  const fix = 'Use local/echo, or an openai/<model> or anthropic/<model> whose provider key the server has.';
+  const fix = `Use local/echo, or a ${KEYED_PROVIDERS.map((provider) => `${provider}/<model>`).join(' or ')} whose provider key the server has.`;
   if (!model) throw new AppError('model_unavailable', 400, `Unknown model "${id}".`, fix);
   if (isDisabled(id))
     throw new AppError('model_disabled', 400, `The model "${id}" is disabled on this server.`, 'Pick another model (GET /api/models lists them).');
   if (model.provider === 'local' && model.name !== 'echo') {
     throw new AppError('model_unavailable', 400, `The local provider has no model "${model.name}".`, fix);
   }
-  if (model.provider === 'openai' && !config.OPENAI_API_KEY && !accountKey) {
+  const { provider } = model;
+  if (isKeyedProvider(provider) && !deploymentKeyOf(config, provider).apiKey && !accountKey) {
+    const { label, key } = PROVIDER_TABLE[provider];
     throw new AppError(
       'model_unavailable',
       400,
-      `No OpenAI key is configured, so "${id}" cannot run.`,
-      'Set OPENAI_API_KEY on the api and workers, give the account its own key (accounts provider-keys set), or pick another model.',
-    );
-  }
-  if (model.provider === 'anthropic' && !config.ANTHROPIC_API_KEY && !accountKey) {
-    throw new AppError(
-      'model_unavailable',
-      400,
-      `No Anthropic key is configured, so "${id}" cannot run.`,
-      'Set ANTHROPIC_API_KEY on the api and workers, give the account its own key (accounts provider-keys set), or pick another model.',
+      `No ${label} key is configured, so "${id}" cannot run.`,
+      `Set ${key.variable} on the api and workers, give the account its own key (accounts provider-keys set), or pick another model.`,
     );
   }
   return model;
@@ -85,6 +78,6 @@ export const chargeOf = (modelId: string, usage: Usage): { tokens: number; spend
 /** resolveModel for an account: its own provider key counts (one query, only when the deployment has no key for the provider). */
 export async function resolveModelFor(id: string, config: Config, hasAccountKey: (provider: ProviderName) => Promise<boolean>): Promise<ModelRef> {
   const model = parseModelId(id);
-  const deploymentKey = model?.provider === 'openai' ? config.OPENAI_API_KEY : model?.provider === 'anthropic' ? config.ANTHROPIC_API_KEY : 'n/a';
-  return resolveModel(id, config, model !== undefined && !deploymentKey && (await hasAccountKey(model.provider)));
+  const needsAccountKey = model !== undefined && isKeyedProvider(model.provider) && !deploymentKeyOf(config, model.provider).apiKey;
+  return resolveModel(id, config, needsAccountKey && (await hasAccountKey(model!.provider)));
 }

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { PROVIDER_TABLE } from '../../shared/agent/providerTable.js';
 import type { ModelRef, Usage } from '../../shared/agent/models.js';
 import type { RunJobData } from '../../shared/infra/queue.js';
 import { contextOf, failSpan, inSpan, linkTo, SpanKind, tracer, type Span } from '../../shared/infra/tracing.js';
@@ -11,8 +12,6 @@ import type { BegunAttempt } from './runStore.js';
  * span under it. An attempt that a dead worker left running cannot end its own span: the attempt
  * that takes over records it, from its start to the takeover.
  */
-
-const GEN_AI_PROVIDER: Record<ModelRef['provider'], string> = { openai: 'openai', anthropic: 'anthropic', local: 'runyard.local' };
 
 export function inAttemptSpan<T extends { status: string }>(
   job: Job,
@@ -70,8 +69,8 @@ export function inModelCallSpan<T extends { usage: Usage; finishReason: string; 
       kind: SpanKind.CLIENT,
       attributes: {
         'gen_ai.operation.name': 'chat',
-        'gen_ai.provider.name': GEN_AI_PROVIDER[model.provider],
-        'gen_ai.system': GEN_AI_PROVIDER[model.provider],
+        'gen_ai.provider.name': PROVIDER_TABLE[model.provider].genAiSystem,
+        'gen_ai.system': PROVIDER_TABLE[model.provider].genAiSystem,
         'gen_ai.request.model': model.name,
         ...(opts.compaction ? { 'runyard.compaction': true } : {}),
       },

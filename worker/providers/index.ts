@@ -1,11 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../../shared/infra/config.js';
 import { RunError } from '../../shared/infra/errors.js';
-import type { ProviderName } from '../../shared/agent/models.js';
+import { deploymentKeyOf, isKeyedProvider, PROVIDER_TABLE, type KeyedProvider, type ProviderName } from '../../shared/agent/providerTable.js';
 import { AnthropicProvider } from './anthropic.js';
 import { LocalEchoProvider } from './localEcho.js';
 import { OpenAIProvider } from './openai.js';
 import type { ModelProvider } from './types.js';
+
+type ClientOptions = { apiKey: string; baseURL: string | undefined; timeoutMs: number; whose: 'account' | 'deployment' };
+
+/** Each keyed provider's client, one file each (the rows of shared/agent/providerTable.ts name their keys). */
+const CLIENTS: Record<KeyedProvider, (options: ClientOptions, config: Config) => ModelProvider> = {
+  openai: (options, config) => new OpenAIProvider(options, config.PROVIDER_IDLE_TIMEOUT_MS),
+  anthropic: (options, config) => new AnthropicProvider(options, config.PROVIDER_IDLE_TIMEOUT_MS),
+};
 
 /** An account's own key for a provider (SPEC section 21), opened on the worker for the call. */
 export type AccountProviderKey = { apiKey: string; baseUrl: string | null };
@@ -22,24 +30,12 @@ const ACCOUNT_CLIENTS_MAX = 500;
 export function createProviderRegistry(config: Config): ProviderRegistry {
   const made = new Map<string, ModelProvider>();
   const create = (provider: ProviderName, accountKey: AccountProviderKey | undefined): ModelProvider => {
-    const timeouts = { timeoutMs: config.PROVIDER_TIMEOUT_MS };
-    const whose = accountKey ? 'account' : 'deployment';
-    switch (provider) {
-      case 'local':
-        return new LocalEchoProvider(config.LOCAL_MODEL_DELAY_MS);
-      case 'openai': {
-        const apiKey = accountKey?.apiKey ?? config.OPENAI_API_KEY;
-        if (!apiKey) throw new RunError('model_unavailable', 'OPENAI_API_KEY is not set on this worker', false);
-        const baseURL = accountKey ? (accountKey.baseUrl ?? undefined) : config.OPENAI_BASE_URL;
-        return new OpenAIProvider({ apiKey, baseURL, ...timeouts, whose }, config.PROVIDER_IDLE_TIMEOUT_MS);
-      }
-      case 'anthropic': {
-        const apiKey = accountKey?.apiKey ?? config.ANTHROPIC_API_KEY;
-        if (!apiKey) throw new RunError('model_unavailable', 'ANTHROPIC_API_KEY is not set on this worker', false);
-        const baseURL = accountKey ? (accountKey.baseUrl ?? undefined) : config.ANTHROPIC_BASE_URL;
-        return new AnthropicProvider({ apiKey, baseURL, ...timeouts, whose }, config.PROVIDER_IDLE_TIMEOUT_MS);
-      }
-    }
+    if (!isKeyedProvider(provider)) return new LocalEchoProvider(config.LOCAL_MODEL_DELAY_MS);
+    const deployment = deploymentKeyOf(config, provider);
+    const apiKey = accountKey?.apiKey ?? deployment.apiKey;
+    if (!apiKey) throw new RunError('model_unavailable', `${PROVIDER_TABLE[provider].key.variable} is not set on this worker`, false);
+    const baseURL = accountKey ? (accountKey.baseUrl ?? undefined) : deployment.baseUrl;
+    return CLIENTS[provider]({ apiKey, baseURL, timeoutMs: config.PROVIDER_TIMEOUT_MS, whose: accountKey ? 'account' : 'deployment' }, config);
   };
   return (provider, accountKey) => {
     const id = accountKey
