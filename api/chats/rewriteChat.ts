@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http/http.js';
-import type { SendMessageBody } from '../schemas.js';
+import type { SendMessageBody } from './schemas.js';
 import { chatNotFound, messageNotEditable, messageNotFound } from './chatErrors.js';
 import { requireAccountCaller } from './readChats.js';
 import { sendMessage, type MessageStartedRun, type SentMessage } from './sendMessage.js';

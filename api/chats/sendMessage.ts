@@ -24,7 +24,7 @@ import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspac
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
 import { sentByKeyOf, type Caller } from '../http/http.js';
 import { requestFingerprint } from '../http/idempotency.js';
-import type { SendMessageBody } from '../schemas.js';
+import type { SendMessageBody } from './schemas.js';
 import { currentSettings, withOverrides, type SettingsOverrides } from './chatSettings.js';
 import { chatArchived, chatBusy, chatNotFound, chatQueueFull, messageNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';

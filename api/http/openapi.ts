@@ -1,7 +1,17 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { KEYED_PROVIDERS, PROVIDERS } from '../../shared/agent/providerTable.js';
 import { z } from 'zod';
-import * as s from '../schemas.js';
+import * as common from './schemas.js';
+import * as admin from '../admin/schemas.js';
+import * as chats from '../chats/schemas.js';
+import * as files from '../files/schemas.js';
+import * as models from '../models/schemas.js';
+import * as runs from '../runs/schemas.js';
+import * as sessions from '../sessions/schemas.js';
+import * as usage from '../usage/schemas.js';
+
+/** Every resource's schemas (each in its folder's schemas.ts), as one document's components. */
+const s = { ...common, ...runs, ...chats, ...files, ...sessions, ...admin, ...usage, ...models };
 
 /** /openapi.json, generated from the zod schemas the routes validate with. */
 export function buildOpenApiDocument(serverUrl?: string) {

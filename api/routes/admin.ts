@@ -27,12 +27,11 @@ import {
   providerKeyParamsSchema,
   catalogueEntryBodySchema,
   catalogueModelParamsSchema,
-  chatIdParamsSchema,
   operatorRunListQuerySchema,
   replayBulkBodySchema,
-  runIdParamsSchema,
   webhookRedeliverBodySchema,
-} from '../schemas.js';
+} from '../admin/schemas.js';
+import { chatIdParamsSchema, runIdParamsSchema } from '../http/schemas.js';
 import { redeliverFailedWebhookEvents, redeliverWebhookEvent } from '../../shared/webhooks/deliveryLog.js';
 import { pointInTime } from '../../shared/infra/durations.js';
 import { runTimeline } from '../runs/runTimeline.js';

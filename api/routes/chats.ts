@@ -4,16 +4,9 @@ import type { ApiDeps } from '../deps.js';
 import { callerOf, idempotencyKeyOf, jsonBody } from '../http/http.js';
 import { listMessages } from '../runs/listMessages.js';
 import { requireScope } from '../http/middleware/authenticate.js';
-import {
-  chatIdParamsSchema,
-  chatListQuerySchema,
-  chatPatchBodySchema,
-  regenerateBodySchema,
-  messageListQuerySchema,
-  queuedMessageParamsSchema,
-  sendMessageBodySchema,
-  streamQuerySchema,
-} from '../schemas.js';
+import { chatListQuerySchema, chatPatchBodySchema, regenerateBodySchema, queuedMessageParamsSchema, sendMessageBodySchema } from '../chats/schemas.js';
+import { chatIdParamsSchema } from '../http/schemas.js';
+import { messageListQuerySchema, streamQuerySchema } from '../runs/schemas.js';
 import { archiveChat, unarchiveChat } from '../chats/archiveChat.js';
 import { deleteChat } from '../chats/deleteChat.js';
 import { queuedMessageNotFound } from '../chats/chatErrors.js';

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { reportCsv, usageReport, type UsageReport } from '../../shared/accounts/usageReports.js';
-import { usageReportQuerySchema } from '../schemas.js';
+import { usageReportQuerySchema } from '../usage/schemas.js';
 import { AppError } from '../../shared/infra/errors.js';
 import { accountUsage } from '../../shared/accounts/usageLimits.js';
 import type { ApiDeps } from '../deps.js';

@@ -5,7 +5,7 @@ import { traceIdOf } from '../../shared/infra/tracing.js';
 import { isTerminalStatus } from '../../shared/runs/lifecycle.js';
 import type { ApiDeps } from '../deps.js';
 import type { z } from 'zod';
-import type { runTimelineSchema } from '../schemas.js';
+import type { runTimelineSchema } from '../admin/schemas.js';
 
 /**
  * A run's story for on-call (SPEC section 16), from runyard's own tables — no tracing backend

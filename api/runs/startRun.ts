@@ -8,7 +8,7 @@ import { catalogueDefault, priceOf } from '../../shared/agent/modelCatalogue.js'
 import { assertPricedForAccount } from '../../shared/accounts/usageLimits.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
-import type { StartRunBody } from '../schemas.js';
+import type { StartRunBody } from './schemas.js';
 import { mintEphemeralKeyData } from '../../shared/accounts/apiKeys.js';
 import { endRun } from '../../shared/runs/transitions/endUnheld.js';
 import { AppError, databaseUnavailable, isForeignKeyViolation, queueUnavailable, tooManyActiveRuns, unauthorized } from '../../shared/infra/errors.js';

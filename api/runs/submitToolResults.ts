@@ -1,6 +1,6 @@
 import type { Caller } from '../http/http.js';
 import type { ApiDeps } from '../deps.js';
-import type { ToolResultsBody } from '../schemas.js';
+import type { ToolResultsBody } from './schemas.js';
 import { requestFingerprint } from '../http/idempotency.js';
 import { runNotFound } from './readRuns.js';
 import { AppError, queueUnavailable } from '../../shared/infra/errors.js';
