@@ -1,4 +1,5 @@
 import type { Db } from '../../shared/infra/db.js';
+import { DEFAULT_MAX_STEPS } from '../../shared/runs/lifecycle.js';
 import type { McpServerDefinition, ToolDefinition } from '../../shared/agent/tools.js';
 import type { RunWebhook } from '../../shared/webhooks/runWebhooks.js';
 
@@ -15,8 +16,6 @@ export type ChatSettings = {
 
 /** The settings a message names; what it omits stays the chat's. */
 export type SettingsOverrides = Partial<ChatSettings>;
-
-const DEFAULT_MAX_STEPS = 20;
 
 type Tx = Pick<Db, '$queryRaw'>;
 

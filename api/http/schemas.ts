@@ -1,6 +1,6 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { RUN_STATUSES } from '../../shared/runs/lifecycle.js';
+import { DEFAULT_MAX_STEPS, RUN_STATUSES } from '../../shared/runs/lifecycle.js';
 
 // The request pieces and answers more than one resource uses (messages, tools, MCP servers,
 // webhooks, statuses, errors, ids), and who the caller is. zod with OpenAPI metadata:
@@ -124,7 +124,12 @@ export const mcpServersSchema = z
   .max(8)
   .meta({ description: 'MCP servers (streamable HTTP) whose tools the model is offered as <name>__<tool>' });
 
-export const maxStepsSchema = z.number().int().min(1).max(100).meta({ description: 'Model calls the agent loop may make (default 20)' });
+export const maxStepsSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(100)
+  .meta({ description: `Model calls the agent loop may make (default ${DEFAULT_MAX_STEPS})` });
 
 /** Tool names and MCP server names are unique in a request. */
 export function checkNamesUnique(body: { tools?: { name: string }[]; mcpServers?: { name: string }[] }, ctx: z.RefinementCtx): void {

@@ -1,4 +1,5 @@
 import { DEFAULT_PRIORITY, type Priority } from '../../shared/flow/priorities.js';
+import { DEFAULT_MAX_STEPS } from '../../shared/runs/lifecycle.js';
 import { randomUUID } from 'node:crypto';
 import type { Caller } from '../http/http.js';
 import { assertSecretsExist } from '../../shared/accounts/accountSecrets.js';
@@ -29,7 +30,6 @@ import { sentByKeyOf } from '../http/http.js';
 export type StartRunResult = { runId: string; chatId: string; sessionId: string; status: 'queued' };
 
 const ENQUEUE_TIMEOUT_MS = 3_000;
-const DEFAULT_MAX_STEPS = 20;
 /** How long a request waits for a Redis connection that is still connecting (a just-started api). */
 const REDIS_CONNECT_WAIT_MS = 1_000;
 

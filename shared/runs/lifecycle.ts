@@ -22,6 +22,9 @@ export const WAITING_STATUS = 'requires_action' satisfies RunStatus;
 
 /** A run in one of these has ended and been cleaned up (or is about to be, in the same statement). */
 export const TERMINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly RunStatus[];
+
+/** The model calls a run's agent loop may make when it names no maxSteps (the api, the chat's settings and the database's provisioning functions). */
+export const DEFAULT_MAX_STEPS = 20;
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 /**
