@@ -4,7 +4,7 @@ import { assertPricedForAccount, assertWithinLimits } from '../../shared/account
 import { priceOf } from '../../shared/agent/modelCatalogue.js';
 import { inSpan, queueSpan, traceparentOf } from '../../shared/infra/tracing.js';
 import { modelLabel, resolveModelFor } from '../../shared/agent/models.js';
-import type { RunJobData } from '../../shared/infra/queue.js';
+import type { RunJobData } from '../../shared/runs/runJob.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';

@@ -4,7 +4,7 @@ import type { ToolResultsBody } from './schemas.js';
 import { requestFingerprint } from '../http/idempotency.js';
 import { runNotFound } from './readRuns.js';
 import { AppError, queueUnavailable } from '../../shared/infra/errors.js';
-import type { RunJobData } from '../../shared/infra/queue.js';
+import type { RunJobData } from '../../shared/runs/runJob.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
 import { continueParkedRun } from '../../shared/runs/transitions/continue.js';
 import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';

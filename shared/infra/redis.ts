@@ -78,14 +78,17 @@ export const pubsub = {
 
 const scripts = new Map<string, string>();
 
+const readLua = (relative: string) => readFileSync(new URL(`../lua/${relative}.lua`, import.meta.url), 'utf8');
+
 /**
- * A Lua script of shared/lua/ by its file's name: one file per move, read once per process. Every
- * script is registered with withScript.
+ * A Lua script of shared/lua/ by its file's name: one file per move, read once per process, each
+ * `--@include <name>` line replaced by shared/lua/includes/<name>.lua (what several moves share).
+ * Every script is registered with withScript.
  */
 export function luaScript(name: string): string {
   let lua = scripts.get(name);
   if (lua === undefined) {
-    lua = readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
+    lua = readLua(name).replace(/^--@include (\w+)$/gm, (_line, include: string) => readLua(`includes/${include}`));
     scripts.set(name, lua);
   }
   return lua;

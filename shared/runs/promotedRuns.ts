@@ -1,6 +1,6 @@
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
-import type { RunJobData } from '../infra/queue.js';
+import type { RunJobData } from './runJob.js';
 import { PROMOTION } from './lifecycle.js';
 import { mintRunKey } from './runKey.js';
 

@@ -1,9 +1,9 @@
 import { mintEphemeralKeyData } from '../accounts/apiKeys.js';
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
-import type { RunJobData } from '../infra/queue.js';
+import type { RunJobData } from './runJob.js';
 import { sealSecret } from '../accounts/secrets.js';
-import { jobContext } from '../infra/queue.js';
+import { jobContext } from './runJob.js';
 import { DEFAULT_PRIORITY, PRIORITIES } from '../flow/priorities.js';
 
 type Tx = Pick<Db, 'apiKey' | 'run'>;

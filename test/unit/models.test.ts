@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { costMicros, parseModelId, resolveModel } from '../../shared/agent/models.js';
 import { loadConfig } from '../../shared/infra/config.js';
 import { AppError } from '../../shared/infra/errors.js';
-import { runBackoffDelay } from '../../shared/infra/queue.js';
+import { runBackoffDelay } from '../../shared/runs/runJob.js';
 import { retryAfterMs, providerHttpError } from '../../worker/providers/providerErrors.js';
 
 const usage = (inputTokens: number, outputTokens: number, cachedInputTokens = 0) => ({

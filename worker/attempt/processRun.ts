@@ -4,7 +4,7 @@ import { withLogContext } from '../../shared/infra/context.js';
 import { RunError } from '../../shared/infra/errors.js';
 import { attemptChunk, closingChunks, FencedError, RunEventWriter, runStatusChunk, type StreamOptions } from '../../shared/stream/events.js';
 import { chargeOf, costMicros, modelLabel } from '../../shared/agent/models.js';
-import { runJobSchema, type RunJobData } from '../../shared/infra/queue.js';
+import { runJobSchema, type RunJobData } from '../../shared/runs/runJob.js';
 import { reopenRunForReplay } from '../../shared/runs/transitions/replay.js';
 import { openSecret } from '../../shared/accounts/secrets.js';
 import { RunStopped } from '../fleet/activeRuns.js';

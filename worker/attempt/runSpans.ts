@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { PROVIDER_TABLE } from '../../shared/agent/providerTable.js';
 import type { ModelRef, Usage } from '../../shared/agent/models.js';
-import type { RunJobData } from '../../shared/infra/queue.js';
+import type { RunJobData } from '../../shared/runs/runJob.js';
 import { contextOf, failSpan, inSpan, linkTo, SpanKind, tracer, type Span } from '../../shared/infra/tracing.js';
 import type { BegunAttempt } from './runStore.js';
 

@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
-import { runJobSchema, type RunJobData } from '../../shared/infra/queue.js';
+import { runJobSchema, type RunJobData } from '../../shared/runs/runJob.js';
 import type { RunAdmission } from '../../shared/flow/runAdmission.js';
 import { FENCED } from '../attempt/processRun.js';
 

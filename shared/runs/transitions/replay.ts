@@ -1,7 +1,7 @@
 import type { Config } from '../../infra/config.js';
 import type { Db } from '../../infra/db.js';
 import { notFound } from '../../infra/errors.js';
-import type { RunJobData } from '../../infra/queue.js';
+import type { RunJobData } from '../runJob.js';
 import { ACTIVE_STATUSES, isTerminalStatus, TRANSITIONS, TransitionRefused } from '../lifecycle.js';
 import { mintRunKey } from '../runKey.js';
 
