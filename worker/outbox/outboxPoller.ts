@@ -7,6 +7,14 @@ import type { Logger } from '../../shared/infra/logger.js';
  * `intervalMs` — or until `wake()` (a notification that rows were written). A failed batch is logged and tried again; `stop()` ends the wait at once and waits
  * for the batch in hand. `signal` aborts with it (for work in flight).
  */
+export type PollerOptions = {
+  /** What a failure says it was doing, in the log. */
+  what: string;
+  batch: number;
+  intervalMs: number;
+  logger: Logger;
+};
+
 export class OutboxPoller {
   private stopping = false;
   private running: Promise<void> | undefined;
@@ -15,17 +23,7 @@ export class OutboxPoller {
   private woken: AbortController | undefined;
   private wokenDuringBatch = false;
 
-  constructor(
-    private readonly opts: {
-      /** What a failure says it was doing, in the log. */
-      what: string;
-      batch: number;
-      intervalMs: number;
-      logger: Logger;
-      /** Takes and handles one batch; how many it took. */
-      takeBatch: () => Promise<number>;
-    },
-  ) {}
+  constructor(private readonly opts: PollerOptions & { takeBatch: () => Promise<number> }) {}
 
   get signal(): AbortSignal {
     return this.abort.signal;
@@ -62,5 +60,33 @@ export class OutboxPoller {
         this.woken = undefined;
       }
     }
+  }
+}
+
+/**
+ * A worker's dispatcher of one outbox: an OutboxPoller over its takeBatch, started with the worker,
+ * woken by the outbox's notification (outboxNotifications.ts), stopped at shutdown.
+ */
+export abstract class OutboxDispatcher {
+  protected readonly poller: OutboxPoller;
+
+  constructor(options: PollerOptions) {
+    this.poller = new OutboxPoller({ ...options, takeBatch: () => this.takeBatch() });
+  }
+
+  /** Takes and handles one batch of the outbox; how many it took. */
+  protected abstract takeBatch(): Promise<number>;
+
+  start(): void {
+    this.poller.start();
+  }
+
+  /** Rows were written to the outbox: take them now. */
+  wake(): void {
+    this.poller.wake();
+  }
+
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 }

@@ -3,7 +3,7 @@ import type { Db } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import type { RunAdmission } from '../../shared/flow/runAdmission.js';
 import { takePromotedRuns } from '../../shared/runs/promotedRuns.js';
-import { OutboxPoller } from './outboxPoller.js';
+import { OutboxDispatcher } from './outboxPoller.js';
 
 const BATCH = 20;
 
@@ -14,30 +14,13 @@ const BATCH = 20;
  * that process died right after. Exactly once: a row is taken by one process (SKIP LOCKED), and a
  * run has one job id.
  */
-export class PromotionDispatcher {
-  private readonly poller: OutboxPoller;
-
+export class PromotionDispatcher extends OutboxDispatcher {
   constructor(private readonly deps: { db: Db; config: Config; admission: RunAdmission; logger: Logger }) {
-    this.poller = new OutboxPoller({
-      what: 'taking promoted runs',
-      batch: BATCH,
-      intervalMs: deps.config.CHAT_PROMOTION_POLL_MS,
-      logger: deps.logger,
-      takeBatch: () => this.queuePromotedRuns(),
-    });
+    super({ what: 'taking promoted runs', batch: BATCH, intervalMs: deps.config.CHAT_PROMOTION_POLL_MS, logger: deps.logger });
   }
 
-  start(): void {
-    this.poller.start();
-  }
-
-  /** Rows were written to the outbox: take them now. */
-  wake(): void {
-    this.poller.wake();
-  }
-
-  stop(): Promise<void> {
-    return this.poller.stop();
+  protected takeBatch(): Promise<number> {
+    return this.queuePromotedRuns();
   }
 
   /** Takes a batch of promoted runs and queues their jobs; how many it took. */

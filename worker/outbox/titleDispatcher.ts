@@ -3,7 +3,7 @@ import type { Config } from '../../shared/infra/config.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import type { Sql } from '../../shared/infra/sql.js';
 import { DROP_JOBS, FAIL_JOB, FIRST_EXCHANGE, MAX_TRIES, SET_TITLE, TAKE_JOBS } from '../../shared/chats/titleJobs.js';
-import { OutboxPoller } from './outboxPoller.js';
+import { OutboxDispatcher } from './outboxPoller.js';
 import type { ProviderRegistry } from '../providers/index.js';
 
 const BATCH = 8;
@@ -41,29 +41,13 @@ export function cleanTitle(raw: string): string {
  * The call is charged to the account like any model call. A failed call is tried again twice, then
  * given up: it never touches a run. Woken by the outbox notification, polled as a backstop.
  */
-export class TitleDispatcher {
-  private readonly poller: OutboxPoller;
-
+export class TitleDispatcher extends OutboxDispatcher {
   constructor(private readonly deps: { sql: Sql; config: Config; logger: Logger; providers: ProviderRegistry }) {
-    this.poller = new OutboxPoller({
-      what: 'titling chats',
-      batch: BATCH,
-      intervalMs: Math.max(1_000, deps.config.CHAT_PROMOTION_POLL_MS * 5),
-      logger: deps.logger,
-      takeBatch: () => this.titleDue(),
-    });
+    super({ what: 'titling chats', batch: BATCH, intervalMs: Math.max(1_000, deps.config.CHAT_PROMOTION_POLL_MS * 5), logger: deps.logger });
   }
 
-  start(): void {
-    this.poller.start();
-  }
-
-  wake(): void {
-    this.poller.wake();
-  }
-
-  stop(): Promise<void> {
-    return this.poller.stop();
+  protected takeBatch(): Promise<number> {
+    return this.titleDue();
   }
 
   async titleDue(): Promise<number> {

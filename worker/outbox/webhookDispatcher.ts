@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { contextOf, failSpan, inSpan, SpanKind, traceHeaders, type Span } from '../../shared/infra/tracing.js';
-import { OutboxPoller } from './outboxPoller.js';
+import { OutboxDispatcher } from './outboxPoller.js';
 import type { Config } from '../../shared/infra/config.js';
 import type { Db } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
@@ -38,33 +38,17 @@ const BATCH = 32;
 const MAX_BACKOFF_MS = 3_600_000;
 const SECRETS_CACHE_MS = 30_000;
 
-export class WebhookDispatcher {
-  private readonly poller: OutboxPoller;
+export class WebhookDispatcher extends OutboxDispatcher {
   private readonly secrets = new Map<string, { secrets: ToolSecrets; at: number }>();
 
   constructor(private readonly deps: { sql: Sql; db: Db; config: Config; logger: Logger; metrics: Metrics }) {
-    this.poller = new OutboxPoller({
-      what: 'webhook dispatch',
-      batch: BATCH,
-      intervalMs: deps.config.WEBHOOK_POLL_MS,
-      logger: deps.logger,
-      takeBatch: () => this.deliverDue(),
-    });
+    super({ what: 'webhook dispatch', batch: BATCH, intervalMs: deps.config.WEBHOOK_POLL_MS, logger: deps.logger });
     // Every delivery in flight listens on it: a batch is BATCH of them.
     setMaxListeners(BATCH * 2, this.poller.signal);
   }
 
-  start(): void {
-    this.poller.start();
-  }
-
-  /** Rows were written to the outbox: take them now. */
-  wake(): void {
-    this.poller.wake();
-  }
-
-  stop(): Promise<void> {
-    return this.poller.stop();
+  protected takeBatch(): Promise<number> {
+    return this.deliverDue();
   }
 
   /** Claims and delivers the events that are due; how many it claimed. */
