@@ -67,12 +67,30 @@ export function assertOwnMessageFits(ctx: LoopContext): void {
 
 /** Whether the next model call must be preceded by a compaction. */
 export function compactionDue(ctx: LoopContext, progress: LoopProgress): boolean {
-  if (ctx.chat.earlier.length === 0 || compactedInThisEpisode(ctx)) return false;
-  const window = ctx.deps.contextWindows(ctx.run.model);
-  const observed = progress.lastInputTokens ?? ctx.chat.lastInputTokens;
-  if (window === null || observed === null) return false;
-  const percent = ctx.accountSettings.compactionThresholdPercent ?? ctx.deps.config.COMPACTION_THRESHOLD_PERCENT;
-  return observed * 100 >= window * percent;
+  return compactionNeeded({
+    earlierMessages: ctx.chat.earlier.length,
+    compactedThisEpisode: compactedInThisEpisode(ctx),
+    windowTokens: ctx.deps.contextWindows(ctx.run.model),
+    observedInputTokens: progress.lastInputTokens ?? ctx.chat.lastInputTokens,
+    thresholdPercent: ctx.accountSettings.compactionThresholdPercent ?? ctx.deps.config.COMPACTION_THRESHOLD_PERCENT,
+  });
+}
+
+/**
+ * The rule: compact when the last model call's input (this attempt's, else the chat's last) reached
+ * the threshold's share of the model's window — if there are earlier messages to summarise, the
+ * window is known, and this episode has not compacted already (once per episode).
+ */
+export function compactionNeeded(facts: {
+  earlierMessages: number;
+  compactedThisEpisode: boolean;
+  windowTokens: number | null;
+  observedInputTokens: number | null;
+  thresholdPercent: number;
+}): boolean {
+  const { earlierMessages, compactedThisEpisode, windowTokens, observedInputTokens, thresholdPercent } = facts;
+  if (earlierMessages === 0 || compactedThisEpisode || windowTokens === null || observedInputTokens === null) return false;
+  return observedInputTokens * 100 >= windowTokens * thresholdPercent;
 }
 
 /** The messages a compaction summarises, as plain text (tool calls and their results stay together, in order). */
