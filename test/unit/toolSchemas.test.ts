@@ -78,6 +78,9 @@ describe('tool input schemas: bounds and the schema thread', function () {
     expect(await checker.mismatch(plain, {})).to.match(/must have required property 'n'/);
     expect(await checker.mismatch(plain, { n: 'x' })).to.equal('input/n must be number');
     expect(await checker.mismatch(plain, { n: 1 })).to.equal(null);
+    const strict = { type: 'object', properties: { n: { type: 'number' } }, additionalProperties: false };
+    const flood = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, i]));
+    expect(await checker.mismatch(strict, flood), 'a flood of stray keys is named in part').to.match(/must NOT have additional properties.*\(and 4980 more\)$/);
     expect(threadDone, 'answered before the thread finished its work').to.equal(false);
     await slow;
   });

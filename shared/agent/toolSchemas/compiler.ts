@@ -40,11 +40,16 @@ export function validatorOf(schemaJson: string): ValidateFunction {
   return validate;
 }
 
+/** The most errors a mismatch names (an input with thousands of stray keys would otherwise make a text as long). */
+export const MAX_MISMATCH_ERRORS = 20;
+
 /** Why `input` does not match the schema, or null when it does. */
 export function mismatchOf(schemaJson: string, input: unknown): string | null {
   const validate = validatorOf(schemaJson);
   if (validate(input)) return null;
-  return ajv.errorsText(validate.errors, { dataVar: 'input' });
+  const errors = validate.errors ?? [];
+  const more = errors.length - MAX_MISMATCH_ERRORS;
+  return ajv.errorsText(errors.slice(0, MAX_MISMATCH_ERRORS), { dataVar: 'input' }) + (more > 0 ? ` (and ${more} more)` : '');
 }
 
 /** Compiles each schema (JSON text): the first that does not compile and why, or null when all do. */
