@@ -52,6 +52,9 @@ export const PAUSE_RECHECK_MS = 200;
 
 type PauseMessage = { model: string; ms: number };
 
+/** The most models a worker keeps a pause state for (forgetting one only costs a read of its key). */
+const PAUSES_KEPT = 1_000;
+
 export class ModelRateLimiter {
   private readonly redis: RedisClient & RateCommands;
   /** What this worker knows of each model's pause: when it learned it, and until when the model is paused (in this process's clock). */
@@ -126,6 +129,11 @@ export class ModelRateLimiter {
     const known = this.pauses.get(model);
     // A message about a shorter pause than one already known does not shorten it.
     const until = Math.max(now + ms, known && now - known.learnedAt < this.pauseRecheckMs ? known.until : 0);
+    // Callers name models: what is known of them is kept for the models in use, not every name ever seen.
+    if (!known && this.pauses.size >= PAUSES_KEPT) {
+      for (const [name, entry] of this.pauses) if (now - entry.learnedAt >= this.pauseRecheckMs && entry.until <= now) this.pauses.delete(name);
+      if (this.pauses.size >= PAUSES_KEPT) this.pauses.delete(this.pauses.keys().next().value!);
+    }
     this.pauses.set(model, { learnedAt: now, until });
   }
 
