@@ -1,6 +1,6 @@
 /**
  * The errors runyard knows by name. Each carries the stable code, the HTTP status and a fix;
- * api/middleware/errorHandler.ts maps them to the contract's error shape, and the worker uses
+ * api/http/middleware/errorHandler.ts maps them to the contract's error shape, and the worker uses
  * `retryable` to choose between a BullMQ retry and UnrecoverableError.
  */
 export class AppError extends Error {
