@@ -1,4 +1,5 @@
 import { fileBlobPrefix } from '../../shared/files/fileStore.js';
+import { deleteAccountRow, revokeKeysOfAccount } from '../../shared/accounts/apiKeys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteMatching } from '../../shared/infra/redis.js';
 import { eraseChat } from '../../shared/runs/erasure.js';
@@ -20,7 +21,7 @@ export type ErasedAccount = { account: string; accountId: string; deleted: true;
  * settings), and its idempotency records leave Redis.
  */
 export async function eraseAccount(deps: ApiDeps, account: { id: string; name: string }): Promise<ErasedAccount> {
-  await deps.db.apiKey.updateMany({ where: { accountId: account.id, revokedAt: null }, data: { revokedAt: new Date() } });
+  await revokeKeysOfAccount(deps.db, account.id);
   const operator: Caller = {
     accountId: account.id,
     keyId: null,
@@ -39,7 +40,7 @@ export async function eraseAccount(deps: ApiDeps, account: { id: string; name: s
   // Its files go with it by the cascade; their bytes first (uploads attached to no erased chat).
   for (const file of await deps.db.file.findMany({ where: { accountId: account.id }, select: { id: true } }))
     await deps.blobs.deletePrefix(fileBlobPrefix(file.id));
-  await deps.db.account.delete({ where: { id: account.id } });
+  await deleteAccountRow(deps.db, account.id);
   await deps.admission.forgetAccount(account.id);
   await deleteMatching(deps.redis, `${deps.config.QUEUE_PREFIX}:idempotency:{${account.id}}:*`);
   deps.logger.warn('account erased', { accountId: account.id, chats: chats.length, runs });

@@ -8,9 +8,9 @@ import type { RunJobData } from '../../shared/runs/runJob.js';
 import { isRedisUsable } from '../../shared/infra/redis.js';
 import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
-import { discardRunsFrom } from '../../shared/runs/discardedRuns.js';
+import { discardHistoryFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
-import { provisionChatRun } from '../../shared/runs/provisioning.js';
+import { deleteProvisionedSession, provisionChatRun } from '../../shared/runs/provisioning.js';
 import { lockChat, saveChatSettings } from '../../shared/chats/chatStore.js';
 import { addQueuedMessage, queueOf } from '../../shared/chats/queuedMessages.js';
 import { BUSY_POLICY, DEFAULT_ON_BUSY, queuePosition } from '../../shared/chats/busyPolicy.js';
@@ -136,7 +136,7 @@ async function accept(
     const chat = await lockChat(tx, chatId, accountId);
     if (!chat) throw chatNotFound();
     if (chat.archivedAt) throw chatArchived();
-    if (rewrite) await discardFrom(tx, chatId, rewrite);
+    if (rewrite && !(await discardHistoryFrom(tx, chatId, rewrite))) throw messageNotFound();
     const [{ id: activeRunId }] = (await tx.$queryRaw<{ id: string | null }[]>`SELECT ${activeRunIdOf(Prisma.sql`${chatId}::uuid`)} AS id`) as [
       { id: string | null },
     ];
@@ -182,17 +182,6 @@ async function accept(
   });
 }
 
-/** The history from `rewrite.fromSeq` on leaves the chat (kept for audit: never shown, never sent); 404 when its message already left it. */
-async function discardFrom(tx: Pick<ApiDeps['db'], '$queryRaw' | '$executeRaw'>, chatId: string, rewrite: Rewrite): Promise<void> {
-  const [still] = await tx.$queryRaw<{ id: string }[]>`
-    SELECT m.id FROM messages m WHERE m.id = ${rewrite.messageId} AND m.chat_id = ${chatId}::uuid AND m.discarded_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.id = m.run_id AND d.discarded)`;
-  if (!still) throw messageNotFound();
-  await discardRunsFrom(tx, chatId, rewrite.fromSeq);
-  await tx.$executeRaw`UPDATE messages SET discarded_at = now() WHERE chat_id = ${chatId}::uuid AND seq >= ${rewrite.fromSeq} AND discarded_at IS NULL`;
-  await tx.$executeRaw`DELETE FROM chat_compactions WHERE chat_id = ${chatId}::uuid AND through_seq >= ${rewrite.fromSeq}`;
-}
-
 /** Queues the new run's job; if Redis fails, the run and its message are removed (its session with them) and the caller gets 503. */
 async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: string): Promise<void> {
   try {
@@ -200,9 +189,9 @@ async function enqueueOrUndo(deps: ApiDeps, jobData: RunJobData, sessionId: stri
   } catch (err) {
     deps.logger.error('enqueue failed, undoing the message’s run', { runId: jobData.runId, error: (err as Error).message });
     await deps.admission.withdraw(jobData.runId).catch(() => {});
-    await deps.db.session
-      .delete({ where: { id: sessionId } })
-      .catch((undoErr: Error) => deps.logger.error('could not undo the message’s run', { error: undoErr.message }));
+    await deleteProvisionedSession(deps.db, sessionId).catch((undoErr: Error) =>
+      deps.logger.error('could not undo the message’s run', { error: undoErr.message }),
+    );
     throw queueUnavailable();
   }
 }

@@ -1,4 +1,5 @@
 import { findKeyByRaw, type ApiKeyRow } from '../../shared/accounts/apiKeys.js';
+import { recordKeyUse } from '../../shared/accounts/apiKeys.js';
 import type { Db } from '../../shared/infra/db.js';
 import { hashesEqual, hashKey, looksLikeKey } from '../../shared/accounts/keys.js';
 import type { Logger } from '../../shared/infra/logger.js';
@@ -54,8 +55,6 @@ export class KeyResolver {
     if (now - last < LAST_USED_EVERY_MS) return;
     this.lastUsedWritten.set(id, now);
     if (this.lastUsedWritten.size > MAX_CACHED) this.lastUsedWritten.clear();
-    this.db.apiKey
-      .update({ where: { id }, data: { lastUsedAt: new Date(now) } })
-      .catch((err: Error) => this.logger.warn('could not record key use', { keyId: id, error: err.message }));
+    recordKeyUse(this.db, id, new Date(now)).catch((err: Error) => this.logger.warn('could not record key use', { keyId: id, error: err.message }));
   }
 }

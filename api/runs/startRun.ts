@@ -10,8 +10,9 @@ import { assertPricedForAccount } from '../../shared/accounts/usageLimits.js';
 import { checkWorkspaceRequest, type WorkspaceSpec } from '../../shared/workspaces/workspaceRequest.js';
 import { setChatWorkspace } from '../../shared/workspaces/workspaceRecords.js';
 import type { StartRunBody } from './schemas.js';
-import { mintEphemeralKeyData } from '../../shared/accounts/apiKeys.js';
+import { mintEphemeralKeyData, revokeRunKey } from '../../shared/accounts/apiKeys.js';
 import { endRun } from '../../shared/runs/transitions/endUnheld.js';
+import { deleteProvisionedSession } from '../../shared/runs/provisioning.js';
 import { AppError, databaseUnavailable, isForeignKeyViolation, queueUnavailable, tooManyActiveRuns, unauthorized } from '../../shared/infra/errors.js';
 import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
 import { inSpan, queueSpan, traceparentOf } from '../../shared/infra/tracing.js';
@@ -197,10 +198,7 @@ async function undoProvisioning(deps: ApiDeps, run: Provisioned): Promise<void> 
   // If the add reached Redis after all (a timeout on a slow server), a worker finds no run and drops the job.
   await deps.admission.withdraw(run.runId).catch(() => {});
   try {
-    await deps.db.$transaction([
-      deps.db.apiKey.updateMany({ where: { id: run.keyId, accountId: run.accountId, kind: 'ephemeral' }, data: { revokedAt: new Date() } }),
-      deps.db.session.delete({ where: { id: run.sessionId } }),
-    ]);
+    await deps.db.$transaction([revokeRunKey(deps.db, run), deleteProvisionedSession(deps.db, run.sessionId)]);
   } catch (err) {
     // Leave the run visibly failed (and cleaned up, in the same statement) rather than silently queued.
     deps.logger.error('could not undo a run that failed to enqueue', { error: (err as Error).message });

@@ -9,7 +9,7 @@ import { mintRunKey } from '../../shared/runs/runKey.js';
 import { continueParkedRun } from '../../shared/runs/transitions/continue.js';
 import { assertWithinLimits } from '../../shared/accounts/usageLimits.js';
 import { pendingCalls, type PendingToolCall, type PersistedStep, type ToolOutcome } from '../../shared/agent/steps.js';
-import { lockLastStep } from '../../shared/runs/waitingRuns.js';
+import { lockLastStep, recordCallerAnswers } from '../../shared/runs/waitingRuns.js';
 import { TRANSITIONS, TransitionRefused } from '../../shared/runs/lifecycle.js';
 
 export type ContinuedRun = { runId: string; status: 'queued' };
@@ -49,9 +49,7 @@ export async function submitToolResults(deps: ApiDeps, caller: Caller, runId: st
       const step = await lockLastStep(tx, runId, run.episode);
       if (!step) throw new TransitionRefused('continue', runId, run.status, 'The run has no step waiting for tool results.');
       const answer = answersFor(pendingCalls(step), body);
-      await tx.$executeRaw`
-        UPDATE run_steps SET results = results || ${JSON.stringify(answer.results)}::jsonb, approvals = approvals || ${JSON.stringify(answer.approvals)}::jsonb
-        WHERE run_id = ${runId}::uuid AND episode = ${run.episode} AND step = ${step.step}`;
+      await recordCallerAnswers(tx, { runId, episode: run.episode, step: step.step }, answer);
       if (!(await continueParkedRun(tx, runId))) throw new TransitionRefused('continue', runId, run.status, 'The run is no longer waiting for tool results.');
       return mintRunKey(tx, deps.config, run.account_id, runId);
     });

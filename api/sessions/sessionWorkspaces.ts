@@ -14,6 +14,7 @@ import {
 } from '../../shared/workspaces/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 import type { Caller } from '../http/http.js';
+import { recordWorkspaceVersion } from '../../shared/workspaces/workspaceRecords.js';
 import { requireAccountCaller } from '../chats/readChats.js';
 
 export type WorkspaceView = { sessionId: string; status: string; sizeBytes: number; version: number; lastUsedAt: string | null };
@@ -151,8 +152,7 @@ export async function writeWorkspaceFile(deps: ApiDeps, caller: Caller, sessionI
         const key = manifestKey(sessionId, version);
         await blobs.put(key, Buffer.from(JSON.stringify(changed.manifest)));
         written = { key, manifest: changed.manifest, previous };
-        await tx.$executeRaw`
-          UPDATE workspaces SET version = ${version}, blob_key = ${key}, size_bytes = ${size}, last_used_at = now() WHERE session_id = ${sessionId}::uuid`;
+        await recordWorkspaceVersion(tx, { sessionId, version, blobKey: key, sizeBytes: size });
         replaced = { manifest: previous, key: row.blob_key, current: changed.manifest };
         return { ...viewOf(row), version, sizeBytes: size, lastUsedAt: new Date().toISOString() };
       },

@@ -122,3 +122,30 @@ export async function isKeyLive(db: Db, keyId: string, now = new Date()): Promis
   const row = await db.apiKey.findUnique({ where: { id: keyId }, select: { revokedAt: true, expiresAt: true, mintedBy: { select: { revokedAt: true } } } });
   return !!row && !row.revokedAt && !row.mintedBy?.revokedAt && !(row.expiresAt && row.expiresAt <= now);
 }
+
+/** Deletes up to `limit` expired run and stream keys (a bounded batch: a backlog goes over a few passes, in short transactions); how many. */
+export async function deleteExpiredKeys(db: Pick<Db, '$executeRaw'>, limit: number): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM api_keys WHERE id IN (
+      SELECT id FROM api_keys WHERE kind IN ('ephemeral', 'stream') AND expires_at < now() LIMIT ${limit})`;
+}
+
+/** Revokes every key of the account still valid (its erasure begins with this: nothing it holds works from here). */
+export function revokeKeysOfAccount(db: Db, accountId: string) {
+  return db.apiKey.updateMany({ where: { accountId, revokedAt: null }, data: { revokedAt: new Date() } });
+}
+
+/** Revokes a run's ephemeral key (a run whose provisioning is undone); a Prisma promise, for a batch transaction. */
+export function revokeRunKey(db: Db, key: { keyId: string; accountId: string }) {
+  return db.apiKey.updateMany({ where: { id: key.keyId, accountId: key.accountId, kind: 'ephemeral' }, data: { revokedAt: new Date() } });
+}
+
+/** When a key was last used (written at most every so often by the key resolver). */
+export function recordKeyUse(db: Db, keyId: string, at: Date) {
+  return db.apiKey.update({ where: { id: keyId }, data: { lastUsedAt: at } });
+}
+
+/** The account's row goes, and by the schema's cascades whatever else it owned (its erasure's last step). */
+export async function deleteAccountRow(db: Db, accountId: string): Promise<void> {
+  await db.account.delete({ where: { id: accountId } });
+}

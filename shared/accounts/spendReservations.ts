@@ -1,3 +1,4 @@
+import type { Db } from '../infra/db.js';
 import { priceOf } from '../agent/modelCatalogue.js';
 import { statement, type Sql } from '../infra/sql.js';
 import type { LimitReached } from './usageLimits.js';
@@ -46,4 +47,9 @@ export async function reserveSpend(
 /** The run's calls are charged: what they held goes back. */
 export async function releaseSpend(sql: Sql, runId: string): Promise<void> {
   await sql.rows(RELEASE, [runId]);
+}
+
+/** Reservations whose worker died with them: their lease is over (the sweep). */
+export async function dropLapsedReservations(db: Pick<Db, '$executeRaw'>): Promise<void> {
+  await db.$executeRaw`DELETE FROM spend_reservations WHERE expires_at < now()`;
 }

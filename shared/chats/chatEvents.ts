@@ -55,3 +55,29 @@ export async function watchChatEvents(db: Pick<Db, '$executeRaw'>, subject: Chat
     INSERT INTO chat_event_watchers (subject, until) VALUES (${name}, ${until})
     ON CONFLICT (subject) DO UPDATE SET until = GREATEST(chat_event_watchers.until, EXCLUDED.until)`;
 }
+
+/** Nobody follows these chats' events any more: their triggers stop writing them. */
+export async function forgetLapsedWatches(db: Pick<Db, '$executeRaw'>): Promise<void> {
+  await db.$executeRaw`DELETE FROM chat_event_watchers WHERE until < now()`;
+}
+
+const OUTBOX_LOCK = 'runyard:chat_event_outbox';
+
+export type ChatEventOutboxRow = { id: bigint; chat_id: string; account_id: string; kind: ChatEventKind; payload: Record<string, unknown> };
+
+/**
+ * The oldest `batch` rows of the chat event outbox, locked for the caller's transaction — under a
+ * fleet-wide transaction lock, so one worker at a time publishes and the order holds; none when
+ * another worker holds it.
+ */
+export async function takeChatEventOutbox(tx: Pick<Db, '$queryRaw'>, batch: number): Promise<ChatEventOutboxRow[]> {
+  const [lock] = await tx.$queryRaw<{ taken: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${OUTBOX_LOCK})) AS taken`;
+  if (!lock?.taken) return [];
+  return tx.$queryRaw<ChatEventOutboxRow[]>`
+    SELECT id, chat_id::text, account_id::text, kind, payload FROM chat_event_outbox ORDER BY id LIMIT ${batch} FOR UPDATE`;
+}
+
+/** The rows published: out of the outbox, in the same transaction. */
+export async function deleteChatEventOutbox(tx: Pick<Db, '$executeRaw'>, rows: ChatEventOutboxRow[]): Promise<void> {
+  await tx.$executeRaw`DELETE FROM chat_event_outbox WHERE id = ANY(${rows.map((row) => row.id)}::bigint[])`;
+}

@@ -46,3 +46,12 @@ export const RECORD_COMPACTION = statement(
    ), ${chargeCte('charged', 'SELECT r.account_id, $11::bigint AS tokens, $10::bigint AS spend_micros FROM r, c')}
    SELECT run_id::text FROM c`,
 );
+
+// A tool call's result (and when it ran), added to its step while the attempt still owns the run.
+export const RECORD_RESULT = statement(
+  'record_tool_result',
+  `UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb), result_timings = s.result_timings || jsonb_build_object($4::text, $6::jsonb)
+   FROM runs r
+   WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
+   RETURNING s.step`,
+);

@@ -130,3 +130,8 @@ export async function provisionChatRun(tx: RawTx, run: ChatRunRequest): Promise<
     RETURNING id`;
   return message!.id;
 }
+
+/** Undoes a run's provisioning (its enqueue failed): its session goes, and by the schema's cascades the run, its messages and its key; a Prisma promise, for a batch transaction. */
+export function deleteProvisionedSession(db: Db, sessionId: string) {
+  return db.session.delete({ where: { id: sessionId } });
+}

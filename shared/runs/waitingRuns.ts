@@ -38,3 +38,14 @@ export async function lockLastStep(tx: Pick<Db, '$queryRaw'>, runId: string, epi
 /** The stream events that close a parked run's pending calls (their error results), before its closing chunks. */
 export const closedCallChunks = (pending: PendingToolCall[], errorText: string): UiChunk[] =>
   pending.map((call) => ({ type: 'tool-output-error', toolCallId: call.toolCallId, errorText }));
+
+/** The caller's answers to a parked run's calls (results, approvals), added to its last step; in the transaction that continues the run. */
+export async function recordCallerAnswers(
+  tx: Pick<Db, '$executeRaw'>,
+  step: { runId: string; episode: number; step: number },
+  answers: { results: Record<string, unknown>; approvals: Record<string, unknown> },
+): Promise<void> {
+  await tx.$executeRaw`
+    UPDATE run_steps SET results = results || ${JSON.stringify(answers.results)}::jsonb, approvals = approvals || ${JSON.stringify(answers.approvals)}::jsonb
+    WHERE run_id = ${step.runId}::uuid AND episode = ${step.episode} AND step = ${step.step}`;
+}

@@ -1,4 +1,5 @@
 import { statement } from '../infra/sql.js';
+import type { Db } from '../infra/db.js';
 
 /**
  * The webhook outbox's statements for its dispatcher (worker/outbox/webhookDispatcher.ts): the events
@@ -41,3 +42,8 @@ export const RELEASE_CLAIM = statement(
   'release_webhook_claim',
   `UPDATE webhook_events SET locked_until = NULL, attempts = attempts - 1 WHERE id = $1::uuid AND status = 'pending'`,
 );
+
+/** Delivered events past their retention go, with their attempts (the sweep; the delivery log keeps the rest). */
+export async function deleteDeliveredEvents(db: Db, before: Date): Promise<void> {
+  await db.webhookEvent.deleteMany({ where: { status: 'delivered', createdAt: { lt: before }, deliveredAt: { lt: before } } });
+}

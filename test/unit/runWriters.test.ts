@@ -60,6 +60,21 @@ const HOMES: { what: string; pattern: RegExp; homes: string[] }[] = [
     // A chat's first answer asks for its title in the statement that finishes the run.
     homes: ['shared/chats/', 'shared/runs/transitions/finish.ts'],
   },
+  {
+    what: 'writes run steps',
+    pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+run_steps\b/i,
+    homes: ['shared/runs/', 'shared/workspaces/workspaceRecords.ts'],
+  },
+  { what: 'writes messages and compactions', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(messages|chat_compactions)\b/i, homes: ['shared/runs/'] },
+  { what: 'writes workspaces', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+workspaces\b/i, homes: ['shared/workspaces/'] },
+  {
+    what: 'writes keys',
+    pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+api_keys\b|\.apiKey\.(create|createMany|update|updateMany|upsert|delete|deleteMany)\(/i,
+    // A run's key is revoked by the transitions that end or park it, in their own statement.
+    homes: ['shared/accounts/', 'shared/runs/'],
+  },
+  { what: 'writes chat events and their watches', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+chat_event_(outbox|watchers)\b/i, homes: ['shared/chats/'] },
+  { what: 'writes spend reservations', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+spend_reservations\b/i, homes: ['shared/accounts/'] },
   { what: 'writes webhook events', pattern: /(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+webhook_(events|deliveries)\b/i, homes: ['shared/webhooks/'] },
 ];
 
@@ -72,4 +87,13 @@ describe('one home per table', () => {
       expect(writers, 'the pattern finds the home’s own statements').to.not.be.empty;
     });
   }
+
+  it('has no table written by the api or the worker themselves: their use cases call the homes', () => {
+    const writes =
+      /\$executeRaw(Unsafe)?\s*[`(]|\b(INSERT\s+INTO|DELETE\s+FROM)\s+\w+|\bUPDATE\s+\w+\s+(\w+\s+)?SET\b|\.\s*(create|createMany|update|updateMany|upsert|delete|deleteMany)\(\{/;
+    const writers = ['api', 'worker'].flatMap((dir) => sourceFiles(dir)).filter((file) => writes.test(readFileSync(path.join(ROOT, file), 'utf8')));
+    expect(writers).to.deep.equal([]);
+    const homes = sourceFiles('shared').filter((file) => writes.test(readFileSync(path.join(ROOT, file), 'utf8')));
+    expect(homes.length, 'the pattern finds the homes’ writes').to.be.above(10);
+  });
 });

@@ -1,5 +1,5 @@
-import { statement, type Sql } from '../../shared/infra/sql.js';
-import { RECORD_COMPACTION, RECORD_STEP } from '../../shared/runs/progress.js';
+import type { Sql } from '../../shared/infra/sql.js';
+import { RECORD_COMPACTION, RECORD_RESULT, RECORD_STEP } from '../../shared/runs/progress.js';
 import type { PersistedStep, ToolOutcome } from '../../shared/agent/steps.js';
 import { chargeOf, emptyUsage, type Usage } from '../../shared/agent/models.js';
 
@@ -11,14 +11,6 @@ export type { PersistedStep, StepToolCall } from '../../shared/agent/steps.js';
  * every worker write. A new attempt reads them back (runStore's begin) and resumes: no model call
  * for a persisted step, no tool call with a persisted result executed again.
  */
-
-const RECORD_RESULT = statement(
-  'record_tool_result',
-  `UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb), result_timings = s.result_timings || jsonb_build_object($4::text, $6::jsonb)
-   FROM runs r
-   WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
-   RETURNING s.step`,
-);
 
 export class StepStore {
   constructor(private readonly sql: Sql) {}

@@ -1,4 +1,5 @@
 import { ModelCallLedger } from '../attempt/modelCallLedger.js';
+import { deleteDeliveredEvents } from '../../shared/webhooks/eventStore.js';
 import type { Config } from '../../shared/infra/config.js';
 import { Prisma, type Db } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
@@ -13,6 +14,9 @@ import { RUNNABLE_STATUSES, TERMINAL_STATUSES, WAITING_STATUS } from '../../shar
 import { closedCallChunks } from '../../shared/runs/waitingRuns.js';
 import { endWaitingRun } from '../../shared/runs/transitions/endWaiting.js';
 import { startHeldMessages } from '../../shared/chats/promotion.js';
+import { forgetLapsedWatches } from '../../shared/chats/chatEvents.js';
+import { deleteExpiredKeys } from '../../shared/accounts/apiKeys.js';
+import { dropLapsedReservations } from '../../shared/accounts/spendReservations.js';
 import { appendClosing, closingChunks, type StreamOptions } from '../../shared/stream/events.js';
 import type { RedisClient } from '../../shared/infra/redis.js';
 import type { RunQueues } from '../../shared/infra/runQueues.js';
@@ -69,15 +73,13 @@ export async function sweepStaleRuns(deps: SweepDeps): Promise<SweepReport> {
   await promoteHeldMessages(deps, report);
   // Delivered webhook events are kept WEBHOOK_RETENTION_MS (for the delivery log), then deleted with their attempts.
   const retainedSince = new Date(Date.now() - deps.config.WEBHOOK_RETENTION_MS);
-  await deps.db.webhookEvent.deleteMany({ where: { status: 'delivered', createdAt: { lt: retainedSince }, deliveredAt: { lt: retainedSince } } });
+  await deleteDeliveredEvents(deps.db, retainedSince);
   // A bounded batch a pass: a backlog of expired keys (after an outage, or a bulk import) goes over a few passes, in short transactions.
-  report.expiredKeysDeleted = await deps.db.$executeRaw`
-    DELETE FROM api_keys WHERE id IN (
-      SELECT id FROM api_keys WHERE kind IN ('ephemeral', 'stream') AND expires_at < now() LIMIT ${EXPIRED_KEYS_PER_PASS})`;
+  report.expiredKeysDeleted = await deleteExpiredKeys(deps.db, EXPIRED_KEYS_PER_PASS);
   // Nobody follows these chats' events any more (SPEC section 19): their triggers stop writing them.
-  await deps.db.$executeRaw`DELETE FROM chat_event_watchers WHERE until < now()`;
+  await forgetLapsedWatches(deps.db);
   // Spend reservations whose worker died with them (SPEC section 21): their lease is over.
-  await deps.db.$executeRaw`DELETE FROM spend_reservations WHERE expires_at < now()`;
+  await dropLapsedReservations(deps.db);
   if (report.requeued || report.failed || report.cancelled || report.cleanedUp || report.timedOut || report.promoted)
     deps.logger.info('sweep recovered runs', report);
   return report;

@@ -1,5 +1,12 @@
 import { pendingCalls } from '../../shared/agent/steps.js';
-import { ACCOUNT_EVENT_KINDS, publishChatEvent, type ChatEvent, type ChatEventKind } from '../../shared/chats/chatEvents.js';
+import {
+  ACCOUNT_EVENT_KINDS,
+  publishChatEvent,
+  type ChatEvent,
+  deleteChatEventOutbox,
+  takeChatEventOutbox,
+  type ChatEventOutboxRow,
+} from '../../shared/chats/chatEvents.js';
 import { chatStatuses } from '../../shared/chats/chatStatus.js';
 import { chatHeads } from '../../shared/chats/chatStore.js';
 import { queuedMessagesOf } from '../../shared/chats/queuedMessages.js';
@@ -12,9 +19,7 @@ import { OutboxPoller } from './outboxPoller.js';
 
 const BATCH = 200;
 /** One dispatcher at a time, fleet-wide, keeps each chat's events in the order they were written. */
-const DISPATCH_LOCK = 'runyard:chat_event_outbox';
-
-type Row = { id: bigint; chat_id: string; account_id: string; kind: ChatEventKind; payload: Record<string, unknown> };
+type Row = ChatEventOutboxRow;
 type Tx = Pick<Db, '$queryRaw' | '$executeRaw'>;
 
 /**
@@ -31,10 +36,7 @@ export function chatEventDispatcher(deps: { db: Db; redis: RedisClient; config: 
 async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): Promise<number> {
   const { db, redis, config } = deps;
   return db.$transaction(async (tx) => {
-    const [lock] = await tx.$queryRaw<{ taken: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${DISPATCH_LOCK})) AS taken`;
-    if (!lock?.taken) return 0;
-    const rows = await tx.$queryRaw<Row[]>`
-      SELECT id, chat_id::text, account_id::text, kind, payload FROM chat_event_outbox ORDER BY id LIMIT ${BATCH} FOR UPDATE`;
+    const rows = await takeChatEventOutbox(tx, BATCH);
     if (rows.length === 0) return 0;
     const events = await eventsOf(tx, rows);
     for (const [i, row] of rows.entries()) {
@@ -42,7 +44,7 @@ async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): P
       await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'chat', id: row.chat_id }, event);
       if (ACCOUNT_EVENT_KINDS.includes(row.kind)) await publishChatEvent(redis, config.QUEUE_PREFIX, { kind: 'account', id: row.account_id }, event);
     }
-    await tx.$executeRaw`DELETE FROM chat_event_outbox WHERE id = ANY(${rows.map((row) => row.id)}::bigint[])`;
+    await deleteChatEventOutbox(tx, rows);
     return rows.length;
   });
 }

@@ -9,7 +9,8 @@ import type { Config } from '../../shared/infra/config.js';
 import type { Db } from '../../shared/infra/db.js';
 import { RunError } from '../../shared/infra/errors.js';
 import type { Logger } from '../../shared/infra/logger.js';
-import { statement, type Sql } from '../../shared/infra/sql.js';
+import type { Sql } from '../../shared/infra/sql.js';
+import { dropPendingWorkspace, markWorkspaceMade, RECORD_WORKSPACE_RESULT } from '../../shared/workspaces/workspaceRecords.js';
 import {
   dropReplaced,
   dropUnrecorded,
@@ -44,27 +45,6 @@ export type OpenWorkspace = {
 
 const AGENTS_MD_MAX_BYTES = 65_536;
 const CLONE_TIMEOUT_MS = 120_000;
-
-/**
- * Persists a workspace tool call: its result and the workspace version its changes made, in one
- * statement — both or neither (SPEC section 18: a later attempt finds every change of every call
- * whose result was persisted, none of one that was not). Fenced on the attempt like every worker
- * write, and on the version the call started from.
- */
-const RECORD_WORKSPACE_RESULT = statement(
-  'record_workspace_result',
-  `WITH w AS (
-     UPDATE workspaces SET version = $8::int, blob_key = $9, size_bytes = $10::bigint, last_used_at = now()
-     WHERE session_id = $7::uuid AND version = $11::int
-       AND EXISTS (SELECT 1 FROM runs r WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running')
-     RETURNING version
-   )
-   UPDATE run_steps s SET results = s.results || jsonb_build_object($4::text, $5::jsonb), result_timings = s.result_timings || jsonb_build_object($4::text, $6::jsonb)
-   FROM runs r
-   WHERE r.id = $1::uuid AND r.attempt = $2::int AND r.status = 'running' AND s.run_id = r.id AND s.episode = r.episode AND s.step = $3::int
-     AND EXISTS (SELECT 1 FROM w)
-   RETURNING s.step`,
-);
 
 export class WorkspaceUnavailable extends RunError {
   constructor(reason: string) {
@@ -227,10 +207,8 @@ export class WorkspaceManager {
       if (scanned.sizeBytes > this.deps.config.WORKSPACE_MAX_BYTES)
         throw new Error(`it holds ${scanned.sizeBytes} bytes, over WORKSPACE_MAX_BYTES (${this.deps.config.WORKSPACE_MAX_BYTES})`);
       stored = await storeVersion(this.deps.blobs, workspace.sessionId, 1, dir, scanned, null);
-      const made = await this.deps.db.$executeRaw`
-        UPDATE workspaces SET status = 'ready', version = 1, blob_key = ${stored.key}, size_bytes = ${scanned.sizeBytes}, last_used_at = now()
-        WHERE session_id = ${workspace.sessionId}::uuid AND account_id = ${accountId}::uuid AND status = 'pending'`;
-      if (made !== 1) throw new Error('it was removed while it was being made');
+      const made = await markWorkspaceMade(this.deps.db, { sessionId: workspace.sessionId, accountId, blobKey: stored.key, sizeBytes: scanned.sizeBytes });
+      if (!made) throw new Error('it was removed while it was being made');
       this.known.set(workspace.sessionId, { version: 1, blobKey: stored.key, manifest: scanned.manifest, hashes, dirty: false });
       this.deps.logger.info('workspace created', {
         sessionId: workspace.sessionId,
@@ -242,7 +220,7 @@ export class WorkspaceManager {
       // Compensation: nothing made for it stays — no copy, no stored content, no record.
       await rm(dir, { recursive: true, force: true });
       if (stored && manifest) await dropUnrecorded(this.deps.blobs, workspace.sessionId, stored.key, manifest, null).catch(() => {});
-      await this.deps.db.$executeRaw`DELETE FROM workspaces WHERE session_id = ${workspace.sessionId}::uuid AND status = 'pending'`.catch(() => {});
+      await dropPendingWorkspace(this.deps.db, workspace.sessionId).catch(() => {});
       throw new WorkspaceUnavailable((err as Error).message);
     }
   }
