@@ -15,29 +15,35 @@ const HEADER = `-- The functions and triggers of runyard's database as the migra
 -- Read this file to know what is there now; change it through a new migration, then regenerate.
 `;
 
+export type Definition = { key: string; def: string };
+
+/**
+ * The runyard functions and every trigger of the database at `client`, as Postgres renders them
+ * (pg_get_functiondef, pg_get_triggerdef), in the file's order; `key` names each (`function
+ * name(args)`, `trigger table.name`). The file and the database functions' drift check read this.
+ */
+export async function readDefinitions(client: pg.Client): Promise<{ functions: Definition[]; triggers: Definition[] }> {
+  const functions = await client.query<Definition>(
+    `SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS key, pg_get_functiondef(p.oid) AS def
+     FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'runyard\\_%'
+     ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)`,
+  );
+  const triggers = await client.query<Definition>(
+    `SELECT 'trigger ' || c.relname || '.' || t.tgname AS key, pg_get_triggerdef(t.oid, true) AS def
+     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace
+     ORDER BY c.relname, t.tgname`,
+  );
+  return { functions: functions.rows, triggers: triggers.rows };
+}
+
 /** The current functions and triggers of the database at `databaseUrl`, as the file holds them. */
 export async function renderCurrentState(databaseUrl: string): Promise<string> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const functions = await client.query<{ def: string }>(
-      `SELECT pg_get_functiondef(p.oid) AS def FROM pg_proc p
-       WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'runyard\\_%'
-       ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)`,
-    );
-    const triggers = await client.query<{ def: string }>(
-      `SELECT pg_get_triggerdef(t.oid, true) AS def FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-       WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace
-       ORDER BY c.relname, t.tgname`,
-    );
-    return [
-      HEADER,
-      '-- Functions',
-      ...functions.rows.map((row) => `${row.def.trim()};\n`),
-      '-- Triggers',
-      ...triggers.rows.map((row) => `${row.def};`),
-      '',
-    ].join('\n');
+    const { functions, triggers } = await readDefinitions(client);
+    return [HEADER, '-- Functions', ...functions.map((row) => `${row.def.trim()};\n`), '-- Triggers', ...triggers.map((row) => `${row.def};`), ''].join('\n');
   } finally {
     await client.end();
   }

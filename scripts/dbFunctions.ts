@@ -12,20 +12,14 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadDatabaseFunctions, statementsOf, type DatabaseFunction } from '../prisma/functions/databaseFunction.js';
 import { dropDatabaseIfExists, migrateDatabase, MIGRATIONS_DIR } from '../shared/infra/migrate.js';
-import { CURRENT_STATE_FILE, renderCurrentState } from './dbCurrentState.js';
+import { CURRENT_STATE_FILE, readDefinitions, renderCurrentState } from './dbCurrentState.js';
 
 type Definitions = Map<string, string>;
 
-/** The runyard functions' and every trigger's definitions as Postgres renders them. */
+/** The runyard functions' and every trigger's definitions, by key. */
 async function definitions(client: pg.Client): Promise<Definitions> {
-  const { rows } = await client.query<{ key: string; def: string }>(
-    `SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS key, pg_get_functiondef(p.oid) AS def
-     FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'runyard\\_%'
-     UNION ALL
-     SELECT 'trigger ' || c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid, true)
-     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace`,
-  );
-  return new Map(rows.map((row) => [row.key, row.def]));
+  const { functions, triggers } = await readDefinitions(client);
+  return new Map([...functions, ...triggers].map((row) => [row.key, row.def]));
 }
 
 const differences = (before: Definitions, after: Definitions) =>

@@ -44,13 +44,13 @@ export class SchemaChecker {
 
   /** The first schema of `schemas` that is out of bounds or does not compile, or null when all compile. */
   async compile(schemas: readonly Record<string, unknown>[]): Promise<SchemaRefusal | null> {
-    for (const [index, schema] of schemas.entries()) {
-      const outOfBounds = schemaOutOfBounds(schema);
-      if (outOfBounds) return { index, reason: outOfBounds };
-    }
+    const known = schemas.map((schema) => this.knownSchema(schema));
+    const outOfBounds = known.findIndex((schema) => schema.outOfBounds);
+    if (outOfBounds >= 0) return { index: outOfBounds, reason: known[outOfBounds]!.outOfBounds! };
     if (schemas.length === 0) return null;
-    if (schemas.every((schema) => this.knownSchema(schema).plain)) return compileAll(schemas.map((schema) => this.knownSchema(schema).json));
-    const answer = await this.send({ id: this.nextId++, op: 'compile', schemas: schemas.map((schema) => JSON.stringify(schema)) });
+    const texts = known.map((schema) => schema.json);
+    if (known.every((schema) => schema.plain)) return compileAll(texts);
+    const answer = await this.send({ id: this.nextId++, op: 'compile', schemas: texts });
     if (!answer.ok) return { index: schemas.length === 1 ? 0 : null, reason: this.failureReason(answer) };
     return 'failure' in answer ? answer.failure : null;
   }
