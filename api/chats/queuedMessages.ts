@@ -1,6 +1,6 @@
-import { Prisma } from '../../shared/infra/db.js';
+import { Prisma, type SqlTx } from '../../shared/infra/db.js';
 import { activeRunIdOf } from '../../shared/runs/activeRun.js';
-import { lockChat, type ChatTx } from '../../shared/chats/chatStore.js';
+import { lockChat } from '../../shared/chats/chatStore.js';
 import { deleteQueuedMessage as deleteQueuedMessageOf, moveQueuedMessageToFront, queuedMessagesOf } from '../../shared/chats/queuedMessages.js';
 import { startNextQueuedMessage } from '../../shared/chats/promotion.js';
 import type { ApiDeps } from '../deps.js';
@@ -9,7 +9,7 @@ import { chatNotFound, queuedMessageNotFound } from './chatErrors.js';
 import { interruptActiveRun } from './interruptChat.js';
 import { requireAccountCaller } from './readChats.js';
 
-async function lockCallersChat(tx: ChatTx, caller: Caller, chatId: string): Promise<void> {
+async function lockCallersChat(tx: SqlTx, caller: Caller, chatId: string): Promise<void> {
   if (!(await lockChat(tx, chatId, caller.accountId!))) throw chatNotFound();
 }
 

@@ -10,7 +10,7 @@ import { Prisma } from '../../shared/infra/db.js';
 import { activeRunIdOf, lockedActiveRunCount } from '../../shared/runs/activeRun.js';
 import { discardHistoryFrom } from '../../shared/runs/discardedRuns.js';
 import { mintRunKey } from '../../shared/runs/runKey.js';
-import { deleteProvisionedSession, provisionChatRun } from '../../shared/runs/provisioning.js';
+import { deleteProvisionedSession, provisionChatRun, type ChatRun } from '../../shared/runs/provisioning.js';
 import { lockChat, saveChatSettings } from '../../shared/chats/chatStore.js';
 import { addQueuedMessage, queueOf } from '../../shared/chats/queuedMessages.js';
 import { BUSY_POLICY, DEFAULT_ON_BUSY, queuePosition } from '../../shared/chats/busyPolicy.js';
@@ -150,7 +150,7 @@ async function accept(
     await saveChatSettings(tx, chatId, settings);
     if (workspace !== null) await setChatWorkspace(tx, accountId, chatId, workspace);
     const traceparent = traceparentOf() ?? null;
-    const run = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent, sentByKeyId };
+    const run: ChatRun = { ...settings, metadata: body.metadata ?? null, priority: body.priority ?? 'normal', traceparent, sentByKeyId };
 
     if (activeRunId) {
       const queue = await queueOf(tx, chatId);
@@ -165,18 +165,7 @@ async function accept(
 
     const sessionId = randomUUID();
     const runId = randomUUID();
-    const messageId = await provisionChatRun(tx, {
-      runId,
-      sessionId,
-      accountId,
-      chatId,
-      settings,
-      metadata: body.metadata ?? null,
-      priority: run.priority,
-      traceparent,
-      sentByKeyId,
-      parts,
-    });
+    const messageId = await provisionChatRun(tx, { runId, sessionId, accountId, chatId }, run, parts);
     const jobData = await mintRunKey(tx, deps.config, accountId, runId);
     return { jobData, sessionId, messageId, model: settings.model };
   });

@@ -1,5 +1,5 @@
 import { ACTIVE_STATUSES } from '../runs/lifecycle.js';
-import type { ChatTx } from './chatStore.js';
+import type { SqlTx } from '../infra/db.js';
 
 /**
  * Promotion: a chat's first queued message becoming its next run. It happens in the database
@@ -11,7 +11,7 @@ import type { ChatTx } from './chatStore.js';
  */
 
 /** Starts the chat's first queued message now (the chat is idle); its run's id, or null when nothing could start. */
-export async function startNextQueuedMessage(tx: ChatTx, chatId: string): Promise<string | null> {
+export async function startNextQueuedMessage(tx: SqlTx, chatId: string): Promise<string | null> {
   const [row] = await tx.$queryRaw<{ run_id: string | null }[]>`SELECT runyard_start_next_queued_message(${chatId}::uuid)::text AS run_id`;
   return row?.run_id ?? null;
 }
@@ -21,7 +21,7 @@ export async function startNextQueuedMessage(tx: ChatTx, chatId: string): Promis
  * spend limit (SPEC section 14: they wait, they are not dropped). Started once the period rolled
  * over or the limit was raised (the function checks again under the chat's lock); how many started.
  */
-export async function startHeldMessages(db: ChatTx, batch: number): Promise<number> {
+export async function startHeldMessages(db: SqlTx, batch: number): Promise<number> {
   const started = await db.$queryRaw<{ run_id: string | null }[]>`
     SELECT runyard_start_next_queued_message(h.chat_id)::text AS run_id FROM (
       SELECT DISTINCT q.chat_id FROM queued_messages q

@@ -1,5 +1,4 @@
-import { Prisma } from '../infra/db.js';
-import type { ChatTx } from './chatStore.js';
+import { Prisma, type SqlTx } from '../infra/db.js';
 
 /**
  * The queued_messages table's one home: a chat's messages waiting behind its active run, in the
@@ -9,7 +8,7 @@ import type { ChatTx } from './chatStore.js';
 export type QueuedMessageRow = { id: string; parts: unknown[]; run: { metadata?: Record<string, string> | null; priority?: string }; created_at: Date };
 
 /** How many wait, and the first and last positions (null when none wait). */
-export async function queueOf(tx: ChatTx, chatId: string): Promise<{ count: number; first: bigint | null; last: bigint | null }> {
+export async function queueOf(tx: SqlTx, chatId: string): Promise<{ count: number; first: bigint | null; last: bigint | null }> {
   const [queue] = await tx.$queryRaw<{ count: number; first: bigint | null; last: bigint | null }[]>`
     SELECT count(*)::int AS count, min(position) AS first, max(position) AS last FROM queued_messages WHERE chat_id = ${chatId}::uuid`;
   return queue ?? { count: 0, first: null, last: null };
@@ -17,7 +16,7 @@ export async function queueOf(tx: ChatTx, chatId: string): Promise<{ count: numb
 
 /** Queues a message at `position`, with the run it will start (its settings as sent). */
 export async function addQueuedMessage(
-  tx: ChatTx,
+  tx: SqlTx,
   message: { id: string; chatId: string; accountId: string; position: bigint; parts: unknown[]; run: unknown },
 ): Promise<void> {
   await tx.$executeRaw`
@@ -26,17 +25,17 @@ export async function addQueuedMessage(
 }
 
 /** The chat's queued messages in the order they will run. */
-export async function queuedMessagesOf(db: ChatTx, chatId: string): Promise<QueuedMessageRow[]> {
+export async function queuedMessagesOf(db: SqlTx, chatId: string): Promise<QueuedMessageRow[]> {
   return db.$queryRaw<QueuedMessageRow[]>`SELECT id::text, parts, run, created_at FROM queued_messages WHERE chat_id = ${chatId}::uuid ORDER BY position, seq`;
 }
 
 /** Takes a queued message back; false once it has become a run (or was never the chat's). */
-export async function deleteQueuedMessage(tx: ChatTx, chatId: string, queuedMessageId: string): Promise<boolean> {
+export async function deleteQueuedMessage(tx: SqlTx, chatId: string, queuedMessageId: string): Promise<boolean> {
   return (await tx.$executeRaw`DELETE FROM queued_messages WHERE id = ${queuedMessageId}::uuid AND chat_id = ${chatId}::uuid`) > 0;
 }
 
 /** Moves a queued message before all others (reordering only: nothing starts); false once it has become a run. */
-export async function moveQueuedMessageToFront(tx: ChatTx, chatId: string, queuedMessageId: string): Promise<boolean> {
+export async function moveQueuedMessageToFront(tx: SqlTx, chatId: string, queuedMessageId: string): Promise<boolean> {
   const moved = await tx.$executeRaw`
     UPDATE queued_messages SET position = (SELECT min(position) - 1 FROM queued_messages WHERE chat_id = ${chatId}::uuid)
     WHERE id = ${queuedMessageId}::uuid AND chat_id = ${chatId}::uuid`;

@@ -1,6 +1,6 @@
 import { chargeCte } from '../accounts/usageLimits.js';
+import type { SqlTx } from '../infra/db.js';
 import { statement } from '../infra/sql.js';
-import type { ChatTx } from './chatStore.js';
 
 /**
  * The chat_title_jobs table's one home, and the statements that set a generated title (SPEC
@@ -66,7 +66,7 @@ export const FAIL_JOB = statement(
 );
 
 /** A new title for the chat now, replacing the current one (a worker takes the job at once). */
-export async function requestNewTitle(tx: ChatTx, chatId: string): Promise<void> {
+export async function requestNewTitle(tx: SqlTx, chatId: string): Promise<void> {
   await tx.$executeRaw`
     INSERT INTO chat_title_jobs (chat_id, replace) VALUES (${chatId}::uuid, true)
     ON CONFLICT (chat_id) DO UPDATE SET replace = true, attempts = 0, next_attempt_at = now()`;

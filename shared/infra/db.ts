@@ -3,6 +3,8 @@ import { PrismaClient } from '../generated/prisma/client.js';
 import { createPool, Sql } from './sql.js';
 
 export type Db = PrismaClient;
+/** What a store's raw statements need of the database or of a transaction in progress. */
+export type SqlTx = Pick<Db, '$queryRaw' | '$executeRaw'>;
 export { Prisma } from '../generated/prisma/client.js';
 
 /** Prisma for most queries and `sql` for the hot path, on one connection pool. */

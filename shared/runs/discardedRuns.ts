@@ -1,7 +1,5 @@
-import type { Db } from '../infra/db.js';
+import type { SqlTx } from '../infra/db.js';
 import { ACTIVE_STATUSES } from './lifecycle.js';
-
-type Tx = Pick<Db, '$queryRaw' | '$executeRaw'>;
 
 /**
  * An edit or a regenerate (SPEC section 19) takes a chat's turns from `fromSeq` on out of its
@@ -9,7 +7,7 @@ type Tx = Pick<Db, '$queryRaw' | '$executeRaw'>;
  * persist later (an interrupted answer) is not shown nor sent to a model again. Their status, usage
  * and cleanup are untouched: this is not a transition.
  */
-export async function discardRunsFrom(tx: Tx, chatId: string, fromSeq: bigint): Promise<void> {
+export async function discardRunsFrom(tx: SqlTx, chatId: string, fromSeq: bigint): Promise<void> {
   await tx.$executeRaw`
     UPDATE runs SET discarded = true
     WHERE chat_id = ${chatId}::uuid AND NOT discarded
@@ -22,7 +20,7 @@ export async function discardRunsFrom(tx: Tx, chatId: string, fromSeq: bigint): 
  * runs marked discarded, its messages from there, and the compactions that summarised any of them.
  * False (nothing changed) when the message `messageId` that starts it already left the history.
  */
-export async function discardHistoryFrom(tx: Tx, chatId: string, from: { messageId: string; fromSeq: bigint }): Promise<boolean> {
+export async function discardHistoryFrom(tx: SqlTx, chatId: string, from: { messageId: string; fromSeq: bigint }): Promise<boolean> {
   const [still] = await tx.$queryRaw<{ id: string }[]>`
     SELECT m.id FROM messages m WHERE m.id = ${from.messageId} AND m.chat_id = ${chatId}::uuid AND m.discarded_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM runs d WHERE d.id = m.run_id AND d.discarded)`;

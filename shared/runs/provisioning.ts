@@ -1,7 +1,7 @@
 import type { Priority } from '../flow/priorities.js';
 import { Batcher } from '../infra/batcher.js';
 import { statement, type Sql } from '../infra/sql.js';
-import type { Db } from '../infra/db.js';
+import type { Db, SqlTx } from '../infra/db.js';
 
 /** Everything one run needs in Postgres before it is queued. */
 export type ProvisionRequest = {
@@ -86,47 +86,45 @@ export class RunProvisioner {
   }
 }
 
-/** A chat message's run as sendMessage provisions it, inside its transaction (the chat's settings as the message left them). */
-export type ChatRunRequest = {
-  runId: string;
-  sessionId: string;
-  accountId: string;
-  chatId: string;
-  settings: {
-    model: string;
-    system: string | null;
-    maxOutputTokens: number | null;
-    tools?: unknown[] | null;
-    maxSteps: number;
-    mcpServers?: unknown[] | null;
-    webhook?: unknown;
-  };
+/**
+ * The run a chat message starts: the chat's settings as the message left them, and the message's
+ * own. A message queued behind an active run keeps the same object (queued_messages.run), from which
+ * runyard_start_next_queued_message starts it later.
+ */
+export type ChatRun = {
+  model: string;
+  system: string | null;
+  maxOutputTokens: number | null;
+  tools?: unknown[] | null;
+  maxSteps: number;
+  mcpServers?: unknown[] | null;
+  webhook?: unknown;
   metadata: unknown;
   priority: Priority;
   traceparent: string | null;
   sentByKeyId: string | null;
-  /** The user message's parts. */
-  parts: unknown[];
 };
-
-type RawTx = Pick<Db, '$queryRaw' | '$executeRaw'>;
 
 /**
  * Provisions a chat message's run (its session, the run, the user message) in the caller's
  * transaction: the message's id. Runs of POST /api/chat/runs are provisioned in batches by
  * RunProvisioner (one SQL function call), queued messages' runs by the promotion function.
  */
-export async function provisionChatRun(tx: RawTx, run: ChatRunRequest): Promise<string> {
-  const { settings } = run;
-  await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${run.sessionId}::uuid, ${run.accountId}::uuid)`;
+export async function provisionChatRun(
+  tx: SqlTx,
+  ids: { runId: string; sessionId: string; accountId: string; chatId: string },
+  run: ChatRun,
+  parts: unknown[],
+): Promise<string> {
+  await tx.$executeRaw`INSERT INTO sessions (id, account_id) VALUES (${ids.sessionId}::uuid, ${ids.accountId}::uuid)`;
   await tx.$executeRaw`
     INSERT INTO runs (id, account_id, session_id, chat_id, model, system, max_output_tokens, tools, max_steps, mcp_servers, webhook, metadata, priority, traceparent, sent_by_key_id)
-    VALUES (${run.runId}::uuid, ${run.accountId}::uuid, ${run.sessionId}::uuid, ${run.chatId}::uuid, ${settings.model}, ${settings.system}, ${settings.maxOutputTokens},
-      ${settings.tools?.length ? JSON.stringify(settings.tools) : null}::jsonb, ${settings.maxSteps},
-      ${settings.mcpServers?.length ? JSON.stringify(settings.mcpServers) : null}::jsonb, ${settings.webhook ? JSON.stringify(settings.webhook) : null}::jsonb,
+    VALUES (${ids.runId}::uuid, ${ids.accountId}::uuid, ${ids.sessionId}::uuid, ${ids.chatId}::uuid, ${run.model}, ${run.system}, ${run.maxOutputTokens},
+      ${run.tools?.length ? JSON.stringify(run.tools) : null}::jsonb, ${run.maxSteps},
+      ${run.mcpServers?.length ? JSON.stringify(run.mcpServers) : null}::jsonb, ${run.webhook ? JSON.stringify(run.webhook) : null}::jsonb,
       ${run.metadata ? JSON.stringify(run.metadata) : null}::jsonb, ${run.priority}, ${run.traceparent}, ${run.sentByKeyId}::uuid)`;
   const [message] = await tx.$queryRaw<{ id: string }[]>`
-    INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${run.chatId}::uuid, ${run.runId}::uuid, 'user', ${JSON.stringify(run.parts)}::jsonb)
+    INSERT INTO messages (id, chat_id, run_id, role, parts) VALUES (gen_random_uuid()::text, ${ids.chatId}::uuid, ${ids.runId}::uuid, 'user', ${JSON.stringify(parts)}::jsonb)
     RETURNING id`;
   return message!.id;
 }

@@ -1,7 +1,7 @@
 import type { WorkspaceSpec } from './workspaceRequest.js';
-import type { Db } from '../infra/db.js';
+import type { Db, SqlTx } from '../infra/db.js';
 import { statement } from '../infra/sql.js';
-import { setChatWorkspaceOn, type ChatTx } from '../chats/chatStore.js';
+import { setChatWorkspaceOn } from '../chats/chatStore.js';
 
 /**
  * What a run or message's `workspace` does to its chat (SPEC section 18): a spec turns the chat's
@@ -9,7 +9,7 @@ import { setChatWorkspaceOn, type ChatTx } from '../chats/chatStore.js';
  * one of its runs (nothing happens if the session already has one: files and repo apply at creation
  * only); false turns it off for the chat's next runs (the workspace stays, for a later `true`).
  */
-export async function setChatWorkspace(tx: ChatTx, accountId: string, chatId: string, spec: WorkspaceSpec | false): Promise<void> {
+export async function setChatWorkspace(tx: SqlTx, accountId: string, chatId: string, spec: WorkspaceSpec | false): Promise<void> {
   await setChatWorkspaceOn(tx, chatId, accountId, spec !== false);
   if (spec === false) return;
   await tx.$executeRaw`

@@ -11,7 +11,7 @@ import { chatStatuses } from '../../shared/chats/chatStatus.js';
 import { chatHeads } from '../../shared/chats/chatStore.js';
 import { queuedMessagesOf } from '../../shared/chats/queuedMessages.js';
 import type { Config } from '../../shared/infra/config.js';
-import type { Db } from '../../shared/infra/db.js';
+import type { Db, SqlTx } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import type { RedisClient } from '../../shared/infra/redis.js';
 import { episodeSteps } from '../../shared/runs/waitingRuns.js';
@@ -20,7 +20,6 @@ import { OutboxPoller } from './outboxPoller.js';
 const BATCH = 200;
 /** One dispatcher at a time, fleet-wide, keeps each chat's events in the order they were written. */
 type Row = ChatEventOutboxRow;
-type Tx = Pick<Db, '$queryRaw' | '$executeRaw'>;
 
 /**
  * Moves chat events (SPEC section 19) from chat_event_outbox into the chats' and accounts' Redis
@@ -50,7 +49,7 @@ async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): P
 }
 
 /** Each row as the event readers get: its kind, its chat, and what it is about now. */
-async function eventsOf(tx: Tx, rows: Row[]): Promise<ChatEvent[]> {
+async function eventsOf(tx: SqlTx, rows: Row[]): Promise<ChatEvent[]> {
   const chatIds = [...new Set(rows.map((row) => row.chat_id))];
   const statuses = await chatStatuses(tx, chatIds);
   const chats = await chatHeads(tx, chatIds);
