@@ -1,17 +1,7 @@
 import { ON_BUSY } from '../../shared/chats/busyPolicy.js';
 import { PRIORITIES } from '../../shared/flow/priorities.js';
 import { z } from 'zod';
-import { workspaceRequestSchema } from '../../shared/workspaces/workspaceRequest.js';
-import {
-  checkNamesUnique,
-  maxStepsSchema,
-  mcpServersSchema,
-  metadataSchema,
-  runStatusSchema,
-  toolDefinitionSchema,
-  uiMessageSchema,
-  webhookSchema,
-} from '../http/schemas.js';
+import { checkNamesUnique, runRequestFields, runStatusSchema, uiMessageSchema } from '../http/schemas.js';
 
 // The chats' request and answer schemas: messages, queued messages, settings, edits, titles and
 // labels.
@@ -19,20 +9,8 @@ import {
 /** POST /api/chats/{chatId}/messages (SPEC section 12). */
 export const sendMessageBodySchema = z
   .strictObject({
-    prompt: z.string().trim().min(1).max(100_000).optional(),
+    ...runRequestFields,
     message: uiMessageSchema.optional().meta({ description: 'One UI message from the user (text parts)' }),
-    model: z.string().min(3).max(200).optional(),
-    system: z.string().max(100_000).optional(),
-    maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
-    metadata: metadataSchema.optional(),
-    tools: z.array(toolDefinitionSchema).max(64).optional(),
-    webhook: webhookSchema.optional(),
-    mcpServers: mcpServersSchema.optional(),
-    workspace: workspaceRequestSchema
-      .optional()
-      .describe('the session’s workspace (SPEC section 18): true, false (off for this chat), or { files, repo } to make it with'),
-    maxSteps: maxStepsSchema.optional(),
-    priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
     onBusy: z.enum(ON_BUSY).optional().meta({ description: 'When the chat has an active run: queue (default), interrupt, or reject (409 chat_busy)' }),
   })
   .superRefine((body, ctx) => {

@@ -1,6 +1,8 @@
 import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { DEFAULT_MAX_STEPS, RUN_STATUSES } from '../../shared/runs/lifecycle.js';
+import { PRIORITIES } from '../../shared/flow/priorities.js';
+import { workspaceRequestSchema } from '../../shared/workspaces/workspaceRequest.js';
 
 // The request pieces and answers more than one resource uses (messages, tools, MCP servers,
 // webhooks, statuses, errors, ids), and who the caller is. zod with OpenAPI metadata:
@@ -130,6 +132,23 @@ export const maxStepsSchema = z
   .min(1)
   .max(100)
   .meta({ description: `Model calls the agent loop may make (default ${DEFAULT_MAX_STEPS})` });
+
+/** What POST /api/chat/runs and a chat message both take for the run they start (one definition for both requests). */
+export const runRequestFields = {
+  prompt: z.string().trim().min(1).max(100_000).optional(),
+  model: z.string().min(3).max(200).optional(),
+  system: z.string().max(100_000).optional(),
+  maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
+  metadata: metadataSchema.optional(),
+  tools: z.array(toolDefinitionSchema).max(64).optional(),
+  webhook: webhookSchema.optional(),
+  mcpServers: mcpServersSchema.optional(),
+  workspace: workspaceRequestSchema
+    .optional()
+    .describe('the session’s workspace (SPEC section 18): true, false (off for this chat), or { files, repo } to make it with'),
+  maxSteps: maxStepsSchema.optional(),
+  priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
+};
 
 /** Tool names and MCP server names are unique in a request. */
 export function checkNamesUnique(body: { tools?: { name: string }[]; mcpServers?: { name: string }[] }, ctx: z.RefinementCtx): void {

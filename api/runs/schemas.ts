@@ -1,41 +1,14 @@
-import { PRIORITIES } from '../../shared/flow/priorities.js';
 import { z } from 'zod';
-import { workspaceRequestSchema } from '../../shared/workspaces/workspaceRequest.js';
 import { FINISH_REASONS } from '../../shared/runs/lifecycle.js';
-import {
-  checkNamesUnique,
-  maxStepsSchema,
-  mcpServersSchema,
-  metadataSchema,
-  runStatusSchema,
-  stepStartPart,
-  textPart,
-  toolDefinitionSchema,
-  toolPart,
-  uiMessageSchema,
-  usageSchema,
-  webhookSchema,
-} from '../http/schemas.js';
+import { checkNamesUnique, runRequestFields, runStatusSchema, stepStartPart, textPart, toolPart, uiMessageSchema, usageSchema } from '../http/schemas.js';
 
 // The runs' request and answer schemas: start, read, list, cancel, tool results, messages, streams.
 
 export const startRunBodySchema = z
   .strictObject({
-    prompt: z.string().trim().min(1).max(100_000).optional(),
+    ...runRequestFields,
     messages: z.array(uiMessageSchema).min(1).max(500).optional(),
-    model: z.string().min(3).max(200).optional(),
-    system: z.string().max(100_000).optional(),
-    maxOutputTokens: z.number().int().min(1).max(32_000).optional(),
     title: z.string().min(1).max(200).optional(),
-    metadata: metadataSchema.optional(),
-    tools: z.array(toolDefinitionSchema).max(64).optional(),
-    webhook: webhookSchema.optional(),
-    mcpServers: mcpServersSchema.optional(),
-    workspace: workspaceRequestSchema
-      .optional()
-      .describe('the session’s workspace (SPEC section 18): true, false (off for this chat), or { files, repo } to make it with'),
-    maxSteps: maxStepsSchema.optional(),
-    priority: z.enum(PRIORITIES).optional().meta({ description: 'Within the account, higher priority runs start first (default normal)' }),
   })
   .superRefine((body, ctx) => {
     checkNamesUnique(body, ctx);
