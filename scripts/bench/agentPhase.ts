@@ -58,9 +58,17 @@ export async function startAgentToolServer(): Promise<AgentToolServer> {
   };
 }
 
-export const agentRunBody = (toolUrl: string) =>
+/**
+ * A 3-step run's body (call, call again, answer), whose two calls are timed. `calls` other than 2
+ * gives the run that many calls, untimed, the last one ending it (`n` 2): the runs a step's CPU is
+ * measured with (a 10-step run less a 2-step run).
+ */
+export const agentRunBody = (toolUrl: string, calls = 2) =>
   JSON.stringify({
-    prompt: 'call bench_tool {"n":1}\nthen\ncall bench_tool {"n":2}',
+    prompt:
+      calls === 2
+        ? 'call bench_tool {"n":1}\nthen\ncall bench_tool {"n":2}'
+        : [...Array.from({ length: calls - 1 }, () => 'call bench_tool {"n":3}'), 'call bench_tool {"n":2}'].join('\nthen\n'),
     tools: [{ name: 'bench_tool', inputSchema: { type: 'object', properties: { n: { type: 'number' } } }, url: `${toolUrl}bench_tool` }],
   });
 

@@ -12,15 +12,32 @@ import { cpuMsPerItem, cpuSnapshot } from './cpu.js';
  * (`--agent-in-flight` runs in flight, closed loop): the rate that saturates the machine. Then at
  * half that rate, started on a clock (open loop, as callers do): the per-step overhead the target
  * is set at. The CPU a step costs across the api, workers, Postgres and Redis is taken where
- * nothing idles (a slow rate charges each run the processes' timers and polls): an agent run's CPU
- * as fast as they go less a plain run's (phase 5), over the two steps it adds (a tool call and the
- * model call after it).
+ * nothing idles (a slow rate charges each run the processes' timers and polls), from runs driven the
+ * same way (50 in flight, as fast as they go) that differ only in their steps: a 10-step run's CPU
+ * less a 2-step run's, over the 8 steps between them — a tool call and the model call after it
+ * each. (Not against the plain runs of phase 5: those come in a burst whose POSTs, claims and
+ * completions batch far better than runs started one at a time as others end, and a difference of
+ * one step drowns in this host's noise.) The older figure, a 3-step run less a plain run over its
+ * two steps, is kept beside it.
  */
 export async function agentPhase(base: string, key: string, tools: AgentToolServer, db: Db, measured: { pid: number; kind: string }[], plainRunCpuMs: number) {
   const client = apiClient(base, key, agentRunBody(tools.url));
   const post = async () => (await client.post()).runId;
   // Warm the loop's code paths up first, as the other phases are.
   await driveAgentRuns(post, tools, Math.min(500, AGENT_RUNS), AGENT_IN_FLIGHT);
+
+  // A step's CPU: the same runs with 1 call and with 9, as fast as they go.
+  const cpuOfRuns = async (calls: number, runs: number) => {
+    const runsWith = apiClient(base, key, agentRunBody(tools.url, calls));
+    const seq = await lastRunSeq(db);
+    const before = await cpuSnapshot(measured);
+    const ids = await driveAgentRuns(async () => (await runsWith.post()).runId, tools, runs, AGENT_IN_FLIGHT);
+    await waitForCompletedRuns(db, seq, ids.length, `the ${calls + 1}-step agent runs`);
+    runsWith.close();
+    return cpuMsPerItem(before, await cpuSnapshot(measured), ids.length);
+  };
+  const twoStepCpu = await cpuOfRuns(1, AGENT_RUNS);
+  const tenStepCpu = await cpuOfRuns(9, Math.max(1, Math.round(AGENT_RUNS / 4)));
 
   tools.stepGaps.length = 0;
   let afterSeq = await lastRunSeq(db);
@@ -42,7 +59,8 @@ export async function agentPhase(base: string, key: string, tools: AgentToolServ
   await waitForCompletedRuns(db, afterSeq, halfIds.length, 'the agent runs at half load');
   const halfLoadCpu = cpuMsPerItem(cpuBefore, await cpuSnapshot(measured), halfIds.length);
   const parts = await stepParts(db, halfIds);
-  const agentRunCpuMs = Object.values(saturatedCpu).reduce((sum, ms) => sum + ms, 0);
+  const total = (cpu: Record<string, number>) => Object.values(cpu).reduce((sum, ms) => sum + ms, 0);
+  const agentRunCpuMs = total(saturatedCpu);
   client.close();
   return {
     runs: saturatedIds.length,
@@ -51,10 +69,13 @@ export async function agentPhase(base: string, key: string, tools: AgentToolServ
     runsPerSecond: round(saturatedRunsPerSecond, 1),
     saturatedStepOverheadMs,
     cpuMsPerRun: saturatedCpu,
+    twoStepCpuMsPerRun: twoStepCpu,
+    tenStepCpuMsPerRun: tenStepCpu,
     halfLoad: { runs: halfIds.length, runsPerSecond: round(halfRate, 1), cpuMsPerRun: halfLoadCpu },
     stepOverheadMs: stepOverheadSummary(tools.stepGaps),
     stepPartsMs: parts,
-    cpuMsPerStep: round((agentRunCpuMs - plainRunCpuMs) / 2, 3),
+    cpuMsPerStep: round((total(tenStepCpu) - total(twoStepCpu)) / 8, 3),
+    cpuMsPerStepVsPlainRun: round((agentRunCpuMs - plainRunCpuMs) / 2, 3),
   };
 }
 

@@ -161,7 +161,9 @@ async function main() {
     const e2eRunsPerSecond = N / ((last.getTime() - throughputStart) / 1000);
     const workerRssAfter = await Promise.all(workers.map((w) => rssMiB(w.child.pid!)));
 
-    log(`phase 6: ${AGENT_RUNS} agent runs (3 steps: tool call, tool call, answer), ${AGENT_IN_FLIGHT} in flight, then half as many at half that rate`);
+    log(
+      `phase 6: agent runs, ${AGENT_IN_FLIGHT} in flight: ${AGENT_RUNS} of 2 steps and ${Math.round(AGENT_RUNS / 4)} of 10 (a step's CPU), ${AGENT_RUNS} of 3 (tool call, tool call, answer), then half as many at half that rate`,
+    );
     const plainRunCpuMs = Object.values(throughputCpu).reduce((sum, ms) => sum + ms, 0) - (throughputCpu.bench ?? 0);
     const agent =
       AGENT_RUNS > 0

@@ -33,9 +33,12 @@ export function printTable(r: {
     runsPerSecond: number;
     saturatedStepOverheadMs: StepOverhead;
     cpuMsPerRun: Record<string, number>;
+    twoStepCpuMsPerRun: Record<string, number>;
+    tenStepCpuMsPerRun: Record<string, number>;
     halfLoad: { runs: number; runsPerSecond: number; cpuMsPerRun: Record<string, number> };
     stepOverheadMs: StepOverhead;
     cpuMsPerStep: number;
+    cpuMsPerStepVsPlainRun: number;
     stepPartsMs: { resultToModelCall: { p50: number; p99: number }; modelCallToToolCall: { p50: number; p99: number } };
   } | null;
   webhooks: { runs: number; delivered: number; deliveriesPerSecond: number; latencyMs: { p50: number; p99: number } } | null;
@@ -92,7 +95,12 @@ export function printTable(r: {
       `${a.stepPartsMs.resultToModelCall.p50} / ${a.stepPartsMs.resultToModelCall.p99} ms, ${a.stepPartsMs.modelCallToToolCall.p50} / ${a.stepPartsMs.modelCallToToolCall.p99} ms`,
     ]);
     rows.push([`agent CPU ms per run, saturated / at half load`, `${cpuRow(a.cpuMsPerRun)} / ${cpuRow(a.halfLoad.cpuMsPerRun)}`]);
-    rows.push([`agent CPU ms per step, all processes (less a plain run, over 2 steps; target ≤ ${TARGETS.agentCpuMsPerStepAtMost})`, String(a.cpuMsPerStep)]);
+    rows.push([`agent CPU ms per 2-step / 10-step run, as fast as they go`, `${cpuRow(a.twoStepCpuMsPerRun)} / ${cpuRow(a.tenStepCpuMsPerRun)}`]);
+    rows.push([
+      `agent CPU ms per step, all processes (a 10-step run less a 2-step run, over 8; target ≤ ${TARGETS.agentCpuMsPerStepAtMost})`,
+      String(a.cpuMsPerStep),
+    ]);
+    rows.push([`  the older measure: a 3-step run less a plain run (phase 5's burst), over 2`, String(a.cpuMsPerStepVsPlainRun)]);
   }
   if (r.webhooks) {
     rows.push([`webhooks: ${r.webhooks.delivered} of ${r.webhooks.runs} delivered once, deliveries/s`, String(r.webhooks.deliveriesPerSecond)]);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 /**
  * AES-256-GCM for secrets carried in job data (the run's ephemeral key). The key is derived from
@@ -6,7 +6,18 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
  */
 export type SealedSecret = { v: 1; iv: string; tag: string; data: string };
 
-const deriveKey = (secret: string) => createHash('sha256').update(`runyard:job-secrets:${secret}`).digest();
+// Derived once per secret (a process holds one, two while it is rotated): a key object, which the
+// cipher takes without copying the key material into a new one on every run.
+const derived = new Map<string, KeyObject>();
+function deriveKey(secret: string): KeyObject {
+  let key = derived.get(secret);
+  if (!key) {
+    if (derived.size >= 8) derived.clear();
+    key = createSecretKey(createHash('sha256').update(`runyard:job-secrets:${secret}`).digest());
+    derived.set(secret, key);
+  }
+  return key;
+}
 
 export function sealSecret(plaintext: string, secret: string): SealedSecret {
   const iv = randomBytes(12);

@@ -52,11 +52,14 @@ type AppendFenced = {
     stream: string,
     fence: string,
     channel: string,
+    call: string,
     attempt: number,
     maxLen: number,
     ttlMs: number,
     publish: 'PUBLISH' | 'SPUBLISH',
     claim: 0 | 1,
+    callNote: string,
+    callNoteTtlMs: number,
     ...events: string[]
   ): Promise<string | null>;
 };
@@ -135,10 +138,19 @@ export class FencedError extends Error {
  * is in flight (so a synchronous burst is one write); while a write is in flight, new events
  * queue and consecutive text deltas merge, so Redis sees one round trip per batch under load and
  * no added latency when idle.
+ *
+ * The run's model call note (worker/attempt/modelCallLedger.ts) rides along: noted with the events
+ * that start the step, sent at once (before the call it notes), and forgotten with the next
+ * append — one round trip a model call instead of three.
  */
 export class RunEventWriter {
   private pending: UiChunk[] = [];
+  /** The note's change for the next append: set to a value, forgotten, or none. */
+  private note: { set: string; ttlMs: number; noted: () => void; failed: (err: Error) => void } | 'forget' | null = null;
   private inFlight: Promise<void> | null = null;
+  /** Starts a scheduled append now instead of on the next turn. */
+  private startNow: (() => void) | null = null;
+  private sending = false;
   private fenced = false;
   private claimed = false;
   private failure: Error | null = null;
@@ -151,7 +163,7 @@ export class RunEventWriter {
     private readonly runId: string,
     private readonly attempt: number,
   ) {
-    this.redis = withScript<AppendFenced>(redis, 'runyardAppendFenced', 3, APPEND_FENCED);
+    this.redis = withScript<AppendFenced>(redis, 'runyardAppendFenced', 4, APPEND_FENCED);
     this.keys = runEventKeys(opts.prefix, runId);
   }
 
@@ -180,8 +192,39 @@ export class RunEventWriter {
     this.schedule();
   }
 
+  /**
+   * Notes the model call about to start: written to Redis's connection now, with the events queued
+   * so far, or on its own while an append is in flight (or once fenced). Resolves when Redis has it.
+   */
+  noteCall(value: string, ttlMs: number): Promise<void> {
+    if (this.sending || this.fenced) {
+      this.note = null;
+      return this.redis.set(this.keys.call, value, 'PX', ttlMs).then(() => undefined);
+    }
+    return new Promise<void>((noted, failed) => {
+      this.note = { set: value, ttlMs, noted, failed };
+      this.schedule();
+      this.startNow?.();
+    });
+  }
+
+  /** The noted call returned: the note goes with the next append (at once, on its own, once fenced). */
+  forgetCall(): Promise<void> {
+    if (this.fenced) return this.redis.del(this.keys.call).then(() => undefined);
+    this.note = 'forget';
+    this.schedule();
+    return Promise.resolve();
+  }
+
   private schedule(): void {
-    if (!this.inFlight) this.inFlight = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.drain());
+    if (this.inFlight) return;
+    this.inFlight = new Promise<void>((resolve) => {
+      const timer = setImmediate(resolve);
+      this.startNow = () => {
+        clearImmediate(timer);
+        resolve();
+      };
+    }).then(() => this.drain());
   }
 
   /** Waits until every queued event is in Redis; throws FencedError if the attempt was fenced off. */
@@ -192,27 +235,45 @@ export class RunEventWriter {
   }
 
   private async drain(): Promise<void> {
+    this.startNow = null;
+    this.sending = true;
+    let note: typeof this.note = null;
     try {
-      while (this.pending.length > 0 && !this.fenced) {
+      while ((this.pending.length > 0 || this.note) && !this.fenced) {
         const batch = this.pending.map((chunk) => ((chunk.type as string) === DONE ? DONE : JSON.stringify(chunk)));
         this.pending = [];
+        note = this.note;
+        this.note = null;
         const result = await this.redis.runyardAppendFenced(
           this.keys.stream,
           this.keys.fence,
           this.keys.channel,
+          this.keys.call,
           this.attempt,
           this.opts.maxEvents,
           this.opts.ttlMs,
           pubsub.publishCommand(this.redis),
           this.claimed ? 0 : 1,
+          note === null ? '' : note === 'forget' ? '-' : note.set,
+          note !== null && note !== 'forget' ? note.ttlMs : 0,
           ...batch,
         );
+        if (note !== null && note !== 'forget') note.noted();
+        note = null;
         this.claimed = true;
         if (result === null) this.fenced = true;
       }
+      // Fenced with a change still queued: it goes on its own (a note outlives the attempt that lost its run).
+      if (this.note === 'forget') await this.redis.del(this.keys.call);
+      else if (this.note) await this.redis.set(this.keys.call, this.note.set, 'PX', this.note.ttlMs).then(this.note.noted);
+      this.note = null;
     } catch (err) {
       this.failure = err as Error;
+      if (note !== null && note !== 'forget') note.failed(err as Error);
+      if (this.note !== null && this.note !== 'forget') this.note.failed(err as Error);
+      this.note = null;
     } finally {
+      this.sending = false;
       this.inFlight = null;
     }
   }

@@ -9,6 +9,7 @@ import { createAccount, createEphemeralKey, type TestAccount } from '../support/
 import { startRunOk, waitForRunStatus } from '../support/runs.js';
 import { EventSource } from 'eventsource';
 import { createConnection } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { assembledText, readSse } from '../support/sse.js';
 import { readWithAiSdk } from '../support/aiSdkClient.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -152,6 +153,45 @@ describe('GET /api/chat/runs/{runId}/stream', () => {
     } finally {
       await idle.close();
     }
+  });
+
+  it('carries a model call’s note with the step’s events: one append notes it, the next forgets it; alone while one is in flight or once fenced', async () => {
+    const { redis } = api.deps;
+    const runId = randomUUID();
+    const keys = runEventKeys(api.prefix, runId);
+    const opts = { prefix: api.prefix, maxEvents: 1_000, ttlMs: 60_000 };
+    const stepEvents = async () => (await redis.xrange(keys.stream, '-', '+')).map(([, fields]) => (JSON.parse(fields[1]!) as { type: string }).type);
+    const writer = new RunEventWriter(redis, opts, runId, 1);
+    writer.emit({ type: 'start-step' });
+    // Sent at once with the events queued before it: both are in Redis when the note resolves, with no flush.
+    await writer.noteCall('{"attempt":1}', 60_000);
+    expect(await redis.get(keys.call)).to.equal('{"attempt":1}');
+    expect(await stepEvents()).to.deep.equal(['start-step']);
+    // Forgotten with the next append, not before it.
+    await writer.forgetCall();
+    expect(await redis.get(keys.call), 'kept until the next append').to.equal('{"attempt":1}');
+    writer.emit({ type: 'finish-step' });
+    await writer.flush();
+    expect(await redis.get(keys.call)).to.equal(null);
+    expect(await stepEvents()).to.deep.equal(['start-step', 'finish-step']);
+    // While an append is in flight the note does not wait for it.
+    writer.emit({ type: 'data-filler', data: 'x'.repeat(200_000) });
+    await new Promise((resolve) => setImmediate(resolve));
+    await writer.noteCall('{"attempt":1,"second":true}', 60_000);
+    expect(await redis.get(keys.call)).to.equal('{"attempt":1,"second":true}');
+    await writer.flush();
+    // A newer attempt fences this one off: its events are dropped, its note still changes (the next attempt charges it).
+    const newer = new RunEventWriter(redis, opts, runId, 2);
+    newer.emit({ type: 'start' });
+    await newer.flush();
+    writer.emit({ type: 'start-step' });
+    await writer.noteCall('{"attempt":1,"third":true}', 60_000);
+    expect(await redis.get(keys.call)).to.equal('{"attempt":1,"third":true}');
+    expect(writer.isFenced).to.equal(true);
+    await writer.forgetCall();
+    expect(await redis.get(keys.call)).to.equal(null);
+    expect((await stepEvents()).filter((type) => type === 'start-step')).to.have.length(1);
+    await redis.del(keys.stream, keys.fence);
   });
 
   it('sends keep-alive comments on an idle stream', async () => {

@@ -186,9 +186,10 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     toolInputDelta(toolCallId, delta);
   };
   // Noted as it starts: if this worker dies mid-call, the next attempt (or the sweep) charges it. The
-  // note is written to Redis's connection before the request to the provider's, so it is on its way
-  // first; the call does not wait for Redis to answer (a step's round trip saved), its end does.
-  const noted = deps.calls.noteStart(run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
+  // note is written to Redis's connection (with the step's first events) before the request to the
+  // provider's, so it is on its way first; the call does not wait for Redis to answer (a step's
+  // round trip saved), its end does.
+  const noted = deps.calls.noteStart(events, run.id, { attempt: run.attempt, model: run.model, inputTokens: inputEstimate });
   const startedAt = new Date();
   let result;
   try {
@@ -208,7 +209,7 @@ async function callModel(ctx: LoopContext, progress: LoopProgress, history: Mode
     throw err;
   } finally {
     await noted;
-    deps.calls.forget(run.id);
+    deps.calls.forget(events);
   }
   addUsage(progress.usage, result.usage);
   addUsage(progress.uncharged, result.usage);

@@ -3,7 +3,7 @@ import { CHARGE_RUN_ACCOUNT } from '../../shared/accounts/usageLimits.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import type { RedisClient } from '../../shared/infra/redis.js';
 import type { Sql } from '../../shared/infra/sql.js';
-import { runEventKeys } from '../../shared/stream/events.js';
+import { runEventKeys, type RunEventWriter } from '../../shared/stream/events.js';
 
 /** A note outlives any attempt that could charge it. */
 const NOTE_TTL_MS = 7 * 86_400_000;
@@ -27,21 +27,20 @@ export class ModelCallLedger {
   ) {}
 
   /**
-   * Notes a call about to start. The SET is written to Redis's connection at once (ioredis writes a
-   * command as it is made while connected, or queues it in order while reconnecting); the promise
-   * settles when Redis answered and never rejects — a note that could not be written is logged, and
-   * the call is charged as usual when it returns.
+   * Notes a call about to start, on the attempt's event writer: written to Redis's connection at
+   * once, with the events that start the step (shared/stream/events.ts). The promise settles when
+   * Redis has it and never rejects — a note that could not be written is logged, and the call is
+   * charged as usual when it returns.
    */
-  noteStart(runId: string, note: CallNote): Promise<void> {
-    return this.redis.set(runEventKeys(this.prefix, runId).call, JSON.stringify(note), 'PX', NOTE_TTL_MS).then(
-      () => undefined,
-      (err: Error) => void this.logger.warn('could not note a model call', { runId, error: err.message }),
-    );
+  noteStart(events: RunEventWriter, runId: string, note: CallNote): Promise<void> {
+    return events
+      .noteCall(JSON.stringify(note), NOTE_TTL_MS)
+      .catch((err: Error) => void this.logger.warn('could not note a model call', { runId, error: err.message }));
   }
 
-  /** The call returned (or was charged in the process): nothing is left to charge. Not awaited by the hot path. */
-  forget(runId: string): void {
-    this.redis.del(runEventKeys(this.prefix, runId).call).catch((err: Error) => this.logger.warn('could not forget a model call', { error: err.message }));
+  /** The call returned (or was charged in the process): nothing is left to charge. Goes with the attempt's next append; not awaited by the hot path. */
+  forget(events: RunEventWriter): void {
+    events.forgetCall().catch((err: Error) => this.logger.warn('could not forget a model call', { error: err.message }));
   }
 
   /**
