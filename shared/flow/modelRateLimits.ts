@@ -70,12 +70,13 @@ export class ModelRateLimiter {
     this.redis = withScript<RateCommands>(redis, 'runyardReserve', 1, RESERVE_SCRIPT);
   }
 
-  /** Reserves a call of `model` using about `tokens` tokens, or says how long until one would fit (nothing reserved then). */
-  async reserve(model: string, tokens: number): Promise<Capacity> {
+  /** Reserves a call of `model` using about `tokens` tokens (estimated only where the model has a rule), or says how long until one would fit (nothing reserved then). */
+  async reserve(model: string, tokens: number | (() => number)): Promise<Capacity> {
     const paused = await this.pausedFor(model);
     if (paused > 0) return { waitMs: paused, reason: 'paused' };
     const rule = ruleFor(this.rules, model);
     if (!rule) return { waitMs: 0 };
+    if (typeof tokens === 'function') tokens = tokens();
     const member = `${process.pid}-${Date.now()}-${sequence++}:${Math.max(0, Math.ceil(tokens))}`;
     const [waitMs, reason] = await this.redis.runyardReserve(
       `${this.prefix}:{ratelimit:${rule.pattern}}:calls`,

@@ -52,3 +52,28 @@ describe('model pauses across workers', () => {
     expect(Date.now() - started, 'ms').to.be.below(PAUSE_RECHECK_MS + 1_000);
   });
 });
+
+describe('model rate limits: the tokens a call counts', () => {
+  it('estimates a call’s tokens only for a model with a rule, and counts them against its tokens per minute', async () => {
+    const redis = createRedis(testConfig(), 'worker');
+    const prefix = `tpm-${randomUUID()}`;
+    try {
+      const limiter = new ModelRateLimiter(redis, prefix, [{ pattern: 'openai/gpt-4o-mini', rpm: null, tpm: 1_000 }], 60_000);
+      let estimates = 0;
+      const estimate = (tokens: number) => () => {
+        estimates++;
+        return tokens;
+      };
+      expect(await limiter.reserve('anthropic/claude-haiku-4-5', estimate(5_000))).to.deep.equal({ waitMs: 0 });
+      expect(estimates, 'no rule: nothing to estimate').to.equal(0);
+      expect(await limiter.reserve('openai/gpt-4o-mini', estimate(800))).to.deep.equal({ waitMs: 0 });
+      const refused = await limiter.reserve('openai/gpt-4o-mini', estimate(300));
+      expect(estimates).to.equal(2);
+      expect(refused).to.include({ reason: 'tpm' });
+      expect((refused as { waitMs: number }).waitMs).to.be.greaterThan(0);
+    } finally {
+      await redis.del(`${prefix}:{ratelimit:openai/gpt-4o-mini}:calls`);
+      await closeRedis(redis);
+    }
+  });
+});

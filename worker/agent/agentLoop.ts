@@ -83,7 +83,8 @@ async function loop(ctx: LoopContext, persisted: PersistedStep[], progress: Loop
       await waitForCapacity(ctx, progress.lastInputTokens ?? 0);
       addUsage(progress.usage, await compact(ctx, progress, index));
     }
-    await waitForCapacity(ctx, estimatedTokens(ctx, history));
+    // Estimated only for a model with a tokens-per-minute rule (the estimate serializes the whole conversation).
+    await waitForCapacity(ctx, () => estimatedTokens(ctx, history));
     const answer = await callModel(ctx, progress, history, index);
     if (answer.toolCalls.length === 0) {
       ctx.events.emit({ type: 'finish-step' });
@@ -482,7 +483,7 @@ export class WaitForCapacity extends Error {
   }
 }
 
-async function waitForCapacity(ctx: LoopContext, tokens: number): Promise<void> {
+async function waitForCapacity(ctx: LoopContext, tokens: number | (() => number)): Promise<void> {
   const capacity = await ctx.deps.rateLimits.reserve(ctx.run.model, tokens);
   if (!('reason' in capacity)) return;
   ctx.deps.metrics.rateLimitWaits.inc({ model: modelLabel(ctx.run.model), reason: capacity.reason });
