@@ -178,7 +178,7 @@ async function main() {
         : null;
     await agentTools.close();
 
-    log(`phase 7: ${WEBHOOK_RUNS} runs with a webhook, as fast as they go`);
+    log(`phase 7: ${WEBHOOK_RUNS} runs with a webhook, as fast as they go, then ${Math.min(200, WEBHOOK_RUNS)} at 20/s (idle fleet)`);
     let webhooks = null;
     if (WEBHOOK_RUNS > 0) {
       const hookClient = apiClient(`http://127.0.0.1:${port}`, rawKey, webhookRunBody(webhookReceiver.url));
