@@ -1,4 +1,5 @@
 import type { Db } from '../infra/db.js';
+import { statement, type Sql } from '../infra/sql.js';
 import { pubsub, type RedisClient } from '../infra/redis.js';
 
 /**
@@ -64,6 +65,15 @@ export async function forgetLapsedWatches(db: Pick<Db, '$executeRaw'>): Promise<
 const OUTBOX_LOCK = 'runyard:chat_event_outbox';
 
 export type ChatEventOutboxRow = { id: bigint; chat_id: string; account_id: string; kind: ChatEventKind; payload: Record<string, unknown> };
+
+// Whether the outbox holds any event: one read of a table that is empty almost always (nobody
+// watches, or everything is published), so an idle worker's poll is one round trip, not a transaction.
+const ANY_CHAT_EVENT = statement('any_chat_event', 'SELECT EXISTS (SELECT 1 FROM chat_event_outbox) AS any');
+
+export async function anyChatEvent(sql: Sql): Promise<boolean> {
+  const [row] = await sql.rows<{ any: boolean }>(ANY_CHAT_EVENT, []);
+  return row?.any === true;
+}
 
 /**
  * The oldest `batch` rows of the chat event outbox, locked for the caller's transaction — under a

@@ -1,8 +1,18 @@
 import type { Config } from '../infra/config.js';
 import type { Db } from '../infra/db.js';
+import { statement, type Sql } from '../infra/sql.js';
 import type { RunJobData } from './runJob.js';
 import { PROMOTION } from './lifecycle.js';
 import { mintRunKey } from './runKey.js';
+
+// Whether any run waits for its job: one read of a table that is empty almost always, so an
+// idle worker's poll is one round trip rather than a transaction of three through Prisma.
+const ANY_PROMOTED_RUN = statement('any_promoted_run', 'SELECT EXISTS (SELECT 1 FROM pending_run_jobs) AS any');
+
+export async function anyPromotedRun(sql: Sql): Promise<boolean> {
+  const [row] = await sql.rows<{ any: boolean }>(ANY_PROMOTED_RUN, []);
+  return row?.any === true;
+}
 
 /**
  * Takes up to `limit` runs that queued messages became (pending_run_jobs, written by the promotion

@@ -193,11 +193,11 @@ export async function startFleetMember(config: Config, logger: Logger): Promise<
   deps.rateLimits.listen(subscriber, (err) => logger.error('cannot listen for model pauses', { error: err.message }));
   const webhooks = new WebhookDispatcher({ sql, db, config, logger, metrics });
   webhooks.start();
-  const promotions = new PromotionDispatcher({ db, config, admission, logger });
+  const promotions = new PromotionDispatcher({ db, sql, config, admission, logger });
   promotions.start();
   const titles = new TitleDispatcher({ sql, config, logger, providers: deps.providers });
   titles.start();
-  const chatEvents = chatEventDispatcher({ db, redis, config, logger });
+  const chatEvents = chatEventDispatcher({ db, sql, redis, config, logger });
   chatEvents.start();
   const notifications = new OutboxNotifications(config.DATABASE_URL, logger)
     .on('chat_event_outbox', () => chatEvents.wake())

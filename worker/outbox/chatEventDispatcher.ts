@@ -1,6 +1,7 @@
 import { pendingCalls } from '../../shared/agent/steps.js';
 import {
   ACCOUNT_EVENT_KINDS,
+  anyChatEvent,
   publishChatEvent,
   type ChatEvent,
   deleteChatEventOutbox,
@@ -14,6 +15,7 @@ import type { Config } from '../../shared/infra/config.js';
 import type { Db, SqlTx } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
 import type { RedisClient } from '../../shared/infra/redis.js';
+import type { Sql } from '../../shared/infra/sql.js';
 import { episodeSteps } from '../../shared/runs/waitingRuns.js';
 import { OutboxPoller } from './outboxPoller.js';
 
@@ -27,13 +29,14 @@ type Row = ChatEventOutboxRow;
  * chat's status, its queue, the calls its parked run waits for, its title). Woken by the outbox
  * notification, polled as a backstop; one worker of the fleet at a time (a transaction lock).
  */
-export function chatEventDispatcher(deps: { db: Db; redis: RedisClient; config: Config; logger: Logger }): OutboxPoller {
+export function chatEventDispatcher(deps: { db: Db; sql: Sql; redis: RedisClient; config: Config; logger: Logger }): OutboxPoller {
   return new OutboxPoller({ what: 'publishing chat events', batch: BATCH, intervalMs: 1_000, logger: deps.logger, takeBatch: () => dispatch(deps) });
 }
 
-/** One batch, oldest first, under the fleet-wide lock (another worker holding it: nothing to do here). */
-async function dispatch(deps: { db: Db; redis: RedisClient; config: Config }): Promise<number> {
-  const { db, redis, config } = deps;
+/** One batch, oldest first, under the fleet-wide lock (another worker holding it, or no event: nothing to do here). */
+async function dispatch(deps: { db: Db; sql: Sql; redis: RedisClient; config: Config }): Promise<number> {
+  const { db, sql, redis, config } = deps;
+  if (!(await anyChatEvent(sql))) return 0;
   return db.$transaction(async (tx) => {
     const rows = await takeChatEventOutbox(tx, BATCH);
     if (rows.length === 0) return 0;

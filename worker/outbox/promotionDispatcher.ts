@@ -1,8 +1,9 @@
 import type { Config } from '../../shared/infra/config.js';
 import type { Db } from '../../shared/infra/db.js';
 import type { Logger } from '../../shared/infra/logger.js';
+import type { Sql } from '../../shared/infra/sql.js';
 import type { RunAdmission } from '../../shared/flow/runAdmission.js';
-import { takePromotedRuns } from '../../shared/runs/promotedRuns.js';
+import { anyPromotedRun, takePromotedRuns } from '../../shared/runs/promotedRuns.js';
 import { OutboxDispatcher } from './outboxPoller.js';
 
 const BATCH = 20;
@@ -15,7 +16,7 @@ const BATCH = 20;
  * run has one job id.
  */
 export class PromotionDispatcher extends OutboxDispatcher {
-  constructor(private readonly deps: { db: Db; config: Config; admission: RunAdmission; logger: Logger }) {
+  constructor(private readonly deps: { db: Db; sql: Sql; config: Config; admission: RunAdmission; logger: Logger }) {
     super({ what: 'taking promoted runs', batch: BATCH, intervalMs: deps.config.CHAT_PROMOTION_POLL_MS, logger: deps.logger });
   }
 
@@ -23,9 +24,10 @@ export class PromotionDispatcher extends OutboxDispatcher {
     return this.queuePromotedRuns();
   }
 
-  /** Takes a batch of promoted runs and queues their jobs; how many it took. */
+  /** Takes a batch of promoted runs and queues their jobs; how many it took (none taken when none wait: the idle poll's case). */
   async queuePromotedRuns(): Promise<number> {
-    const { db, config, admission, logger } = this.deps;
+    const { db, sql, config, admission, logger } = this.deps;
+    if (!(await anyPromotedRun(sql))) return 0;
     const jobs = await takePromotedRuns(db, config, BATCH);
     for (const job of jobs) {
       await admission
