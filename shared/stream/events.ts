@@ -133,6 +133,9 @@ export class FencedError extends Error {
   }
 }
 
+/** A change of the run's model call note: set to `value` for `ttlMs`, or forgotten (value null). */
+type NoteChange = { value: string | null; ttlMs: number; noted?: () => void; failed?: (err: Error) => void };
+
 /**
  * Writes one attempt's events. An append goes out on the next turn of the event loop when nothing
  * is in flight (so a synchronous burst is one write); while a write is in flight, new events
@@ -145,12 +148,12 @@ export class FencedError extends Error {
  */
 export class RunEventWriter {
   private pending: UiChunk[] = [];
-  /** The note's change for the next append: set to a value, forgotten, or none. */
-  private note: { set: string; ttlMs: number; noted: () => void; failed: (err: Error) => void } | 'forget' | null = null;
+  /** The call note's change for the next append (value null: forget it), told when Redis has it; none when null. */
+  private note: NoteChange | null = null;
+  /** The append: scheduled for the next turn (startNow set), or sending. */
   private inFlight: Promise<void> | null = null;
   /** Starts a scheduled append now instead of on the next turn. */
   private startNow: (() => void) | null = null;
-  private sending = false;
   private fenced = false;
   private claimed = false;
   private failure: Error | null = null;
@@ -199,10 +202,10 @@ export class RunEventWriter {
   noteCall(value: string, ttlMs: number): Promise<void> {
     if (this.sending || this.fenced) {
       this.note = null;
-      return this.redis.set(this.keys.call, value, 'PX', ttlMs).then(() => undefined);
+      return this.changeNoteAlone({ value, ttlMs });
     }
     return new Promise<void>((noted, failed) => {
-      this.note = { set: value, ttlMs, noted, failed };
+      this.note = { value, ttlMs, noted, failed };
       this.schedule();
       this.startNow?.();
     });
@@ -210,10 +213,20 @@ export class RunEventWriter {
 
   /** The noted call returned: the note goes with the next append (at once, on its own, once fenced). */
   forgetCall(): Promise<void> {
-    if (this.fenced) return this.redis.del(this.keys.call).then(() => undefined);
-    this.note = 'forget';
+    if (this.fenced) return this.changeNoteAlone({ value: null, ttlMs: 0 });
+    this.note = { value: null, ttlMs: 0 };
     this.schedule();
     return Promise.resolve();
+  }
+
+  /** An append is on its way to Redis (scheduled ones have startNow). */
+  private get sending(): boolean {
+    return this.inFlight !== null && this.startNow === null;
+  }
+
+  private async changeNoteAlone(change: NoteChange): Promise<void> {
+    if (change.value === null) await this.redis.del(this.keys.call);
+    else await this.redis.set(this.keys.call, change.value, 'PX', change.ttlMs);
   }
 
   private schedule(): void {
@@ -236,8 +249,7 @@ export class RunEventWriter {
 
   private async drain(): Promise<void> {
     this.startNow = null;
-    this.sending = true;
-    let note: typeof this.note = null;
+    let note: NoteChange | null = null;
     try {
       while ((this.pending.length > 0 || this.note) && !this.fenced) {
         const batch = this.pending.map((chunk) => ((chunk.type as string) === DONE ? DONE : JSON.stringify(chunk)));
@@ -254,26 +266,28 @@ export class RunEventWriter {
           this.opts.ttlMs,
           pubsub.publishCommand(this.redis),
           this.claimed ? 0 : 1,
-          note === null ? '' : note === 'forget' ? '-' : note.set,
-          note !== null && note !== 'forget' ? note.ttlMs : 0,
+          note ? (note.value ?? '-') : '',
+          note?.ttlMs ?? 0,
           ...batch,
         );
-        if (note !== null && note !== 'forget') note.noted();
+        note?.noted?.();
         note = null;
         this.claimed = true;
         if (result === null) this.fenced = true;
       }
       // Fenced with a change still queued: it goes on its own (a note outlives the attempt that lost its run).
-      if (this.note === 'forget') await this.redis.del(this.keys.call);
-      else if (this.note) await this.redis.set(this.keys.call, this.note.set, 'PX', this.note.ttlMs).then(this.note.noted);
-      this.note = null;
+      if (this.note) {
+        note = this.note;
+        this.note = null;
+        await this.changeNoteAlone(note);
+        note.noted?.();
+      }
     } catch (err) {
       this.failure = err as Error;
-      if (note !== null && note !== 'forget') note.failed(err as Error);
-      if (this.note !== null && this.note !== 'forget') this.note.failed(err as Error);
+      note?.failed?.(err as Error);
+      this.note?.failed?.(err as Error);
       this.note = null;
     } finally {
-      this.sending = false;
       this.inFlight = null;
     }
   }
