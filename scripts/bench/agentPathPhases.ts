@@ -7,7 +7,7 @@ import type { Api } from './apiClient.js';
 import { log } from './options.js';
 import { spawnTs, type Spawned } from './processes.js';
 import { round, rssMiB, summary } from './stats.js';
-import { freePort, waitUntil } from './support.js';
+import { freePort, onAClock, waitUntil } from './support.js';
 
 /**
  * SPEC section 22's first-token and memory figures.
@@ -18,30 +18,20 @@ import { freePort, waitUntil } from './support.js';
  */
 export async function firstTokenOverhead(api: Api, runs: number, perSecond: number) {
   const overheads: number[] = [];
-  const start = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < runs; i++) {
-    const due = start + (i * 1000) / perSecond;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    pending.push(
-      (async () => {
-        const posted = performance.now();
-        const { runId } = await api.post();
-        const res = await fetch(`${api.base}/api/chat/runs/${runId}/stream`, { headers: { authorization: `Bearer ${api.key}` } });
-        const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-        for await (const event of stream as unknown as AsyncIterable<{ data: string }>) {
-          if (event.data === '[DONE]') break;
-          if ((JSON.parse(event.data) as { type: string }).type === 'text-delta') {
-            overheads.push(performance.now() - posted);
-            break;
-          }
-        }
-        await res.body?.cancel().catch(() => {});
-      })(),
-    );
-  }
-  await Promise.all(pending);
+  await onAClock(runs, perSecond, async () => {
+    const posted = performance.now();
+    const { runId } = await api.post();
+    const res = await fetch(`${api.base}/api/chat/runs/${runId}/stream`, { headers: { authorization: `Bearer ${api.key}` } });
+    const stream = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+    for await (const event of stream as unknown as AsyncIterable<{ data: string }>) {
+      if (event.data === '[DONE]') break;
+      if ((JSON.parse(event.data) as { type: string }).type === 'text-delta') {
+        overheads.push(performance.now() - posted);
+        break;
+      }
+    }
+    await res.body?.cancel().catch(() => {});
+  });
   return { runs, ratePerSecond: perSecond, providerTimeToFirstTokenMs: 0, ...summary(overheads) };
 }
 

@@ -1,9 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../../shared/infra/db.js';
 import { round, summary } from './stats.js';
 import { agentRunBody, driveAgentRuns, stepOverheadSummary, type AgentToolServer } from './agentPhase.js';
 import { AGENT_RUNS, AGENT_IN_FLIGHT } from './options.js';
-import { lastRunSeq, waitForCompletedRuns } from './support.js';
+import { lastRunSeq, onAClock, waitForCompletedRuns } from './support.js';
 import { apiClient } from './apiClient.js';
 import { cpuMsPerItem, cpuSnapshot } from './cpu.js';
 
@@ -80,23 +79,12 @@ export async function agentPhase(base: string, key: string, tools: AgentToolServ
 }
 
 /** Starts `runs` agent runs at `perSecond`, whatever those already started are doing; resolves once each has had its last tool call answered. */
-async function startOnAClock(post: () => Promise<string>, tools: AgentToolServer, runs: number, perSecond: number): Promise<string[]> {
-  const runIds: string[] = [];
-  const running: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < runs; i++) {
-    const wait = start + (i * 1000) / perSecond - performance.now();
-    if (wait > 0) await sleep(wait);
-    running.push(
-      post().then(async (runId) => {
-        runIds.push(runId);
-        await tools.onSecondAnswer(runId);
-      }),
-    );
-  }
-  await Promise.all(running);
-  return runIds;
-}
+const startOnAClock = (post: () => Promise<string>, tools: AgentToolServer, runs: number, perSecond: number): Promise<string[]> =>
+  onAClock(runs, perSecond, async () => {
+    const runId = await post();
+    await tools.onSecondAnswer(runId);
+    return runId;
+  });
 
 const finishedAt = (db: Db, runIds: string[]) => db.$queryRaw<{ last: Date }[]>`SELECT max(finished_at) AS last FROM runs WHERE id = ANY(${runIds}::uuid[])`;
 const lastFinishedAt = (rows: { last: Date }[]) => rows[0]!.last.getTime();

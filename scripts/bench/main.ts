@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createDatabase } from '../../shared/infra/db.js';
 import { createAccountKey } from '../../shared/accounts/apiKeys.js';
@@ -41,7 +40,7 @@ import {
   TARGETS,
   opts,
 } from './options.js';
-import { freePort, writeJson, lastRunSeq, waitForCompletedRuns } from './support.js';
+import { freePort, writeJson, lastRunSeq, onAClock, waitForCompletedRuns } from './support.js';
 import { rawBullmqThroughput } from './rawBullmq.js';
 import { httpFloor } from './httpFloorPhase.js';
 import { apiClient, postAsFastAsTheyGo } from './apiClient.js';
@@ -126,21 +125,11 @@ async function main() {
     const rateRunIds: string[] = [];
     const rateAfterSeq = await lastRunSeq(db);
     const rateCpuBefore = await cpuSnapshot(ownProcesses);
-    const inFlight: Promise<unknown>[] = [];
-    const total = RATE * RATE_SECONDS;
-    const start = performance.now();
-    for (let i = 0; i < total; i++) {
-      const due = start + (i * 1000) / RATE;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      inFlight.push(
-        api.post().then(({ ms, runId }) => {
-          postLatencies.push(ms);
-          rateRunIds.push(runId);
-        }),
-      );
-    }
-    await Promise.all(inFlight);
+    await onAClock(RATE * RATE_SECONDS, RATE, async () => {
+      const { ms, runId } = await api.post();
+      postLatencies.push(ms);
+      rateRunIds.push(runId);
+    });
     await waitForCompletedRuns(db, rateAfterSeq, rateRunIds.length, 'the fixed-rate runs');
     const rateCpu = cpuMsPerItem(rateCpuBefore, await cpuSnapshot(ownProcesses), rateRunIds.length);
     const queueToStart = (

@@ -31,6 +31,21 @@ export async function waitUntil(probe: () => Promise<boolean>, what: string, tim
   }
 }
 
+/**
+ * Starts `count` tasks at `perSecond`, on a clock (open loop, as callers do: whatever those already
+ * started are doing), and waits for them all; their results in the order they started.
+ */
+export async function onAClock<T>(count: number, perSecond: number, task: () => Promise<T>): Promise<T[]> {
+  const started: Promise<T>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / perSecond - performance.now();
+    if (wait > 0) await sleep(wait);
+    started.push(task());
+  }
+  return Promise.all(started);
+}
+
 /** Where the next phase's runs start: runs.seq is their insertion order. */
 export async function lastRunSeq(db: Db): Promise<bigint> {
   return (await db.run.aggregate({ _max: { seq: true } }))._max.seq ?? 0n;

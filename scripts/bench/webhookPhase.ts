@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { round, summary } from './stats.js';
+import { onAClock, waitUntil } from './support.js';
 
 /**
  * The webhook phase: runs that name a webhook, delivered to a receiver in this process that
@@ -52,14 +53,7 @@ export async function measureWebhooks(post: () => Promise<string>, receiver: Web
   const last = Math.max(...burst.map((a) => a.at));
 
   receiver.arrivals.clear();
-  const clock = performance.now();
-  const posted: Promise<string>[] = [];
-  for (let i = 0; i < idleRuns; i++) {
-    const wait = clock + (i * 1000) / idleRate - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    posted.push(post());
-  }
-  await Promise.all(posted);
+  await onAClock(idleRuns, idleRate, post);
   await waitForArrivals(receiver, idleRuns);
   const idle = [...receiver.arrivals.values()];
   return {
@@ -72,7 +66,6 @@ export async function measureWebhooks(post: () => Promise<string>, receiver: Web
   };
 }
 
-async function waitForArrivals(receiver: WebhookReceiver, n: number) {
-  const deadline = Date.now() + 300_000;
-  while (receiver.arrivals.size < n && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-}
+/** Waits up to 5 minutes for `n` events; what did not arrive by then is reported as not delivered. */
+const waitForArrivals = (receiver: WebhookReceiver, n: number) =>
+  waitUntil(async () => receiver.arrivals.size >= n, 'the webhook events', 300_000).catch(() => {});
